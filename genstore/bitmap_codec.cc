@@ -1,0 +1,43 @@
+// Page bitmap codec: the envelope (envelope.h) around run blocks of uint64 words (run_blocks.h).
+#include "genstore/bitmap_codec.h"
+
+#include "genstore/envelope.h"
+#include "genstore/run_blocks.h"
+
+namespace mkd {
+namespace {
+constexpr std::string_view kBitmapMagic = "MKDB";
+constexpr size_t kBitmapBlockWords = 512;  // 32,768 pages
+constexpr std::string_view kWhat = "page bitmap";
+}  // namespace
+
+std::string EncodeBitmap(const CodecHeader& header, const PageBitmap& bitmap) {
+  CodecHeader h = header;
+  h.pages = bitmap.pages();
+  std::string out;
+  out.reserve(64 + h.block.size() + bitmap.words().size_bytes() +
+              bitmap.words().size() / kBitmapBlockWords + 1);
+  size_t body = internal::BeginEnvelope(kBitmapMagic, h, &out);
+  internal::EncodeRunBlocks<uint64_t, kBitmapBlockWords>(bitmap.words(), &out);
+  internal::FinishEnvelope(body, &out);
+  return out;
+}
+
+Result<DecodedBitmap> DecodeBitmap(std::string_view bytes) {
+  Result<internal::EnvelopeView> env = internal::OpenEnvelope(bytes, kBitmapMagic, kWhat);
+  if (!env.ok()) return env.status();
+  MKD_RETURN_IF_ERROR((internal::CheckBodyCanHold<uint64_t, kBitmapBlockWords>(
+      env->body.size(), PageBitmap::WordsFor(env->header.pages), kWhat)));
+  PageBitmap bitmap(env->header.pages);
+  std::span<uint64_t> words = bitmap.mutable_words();
+  MKD_RETURN_IF_ERROR(
+      (internal::DecodeRunBlocks<uint64_t, kBitmapBlockWords>(env->body, words, kWhat)));
+  const uint64_t tail = env->header.pages % 64;
+  if (tail != 0 && (words.back() >> tail) != 0) {
+    return Status::Corrupt("page bitmap: bits set past its " + std::to_string(env->header.pages) +
+                           " pages");
+  }
+  return DecodedBitmap{env->header, std::move(bitmap)};
+}
+
+}  // namespace mkd
