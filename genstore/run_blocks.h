@@ -64,9 +64,12 @@ void EncodeRunBlocks(std::span<const T> elems, std::string* out) {
 // run), so that decoders reject a huge page count in a tiny input before allocating for it.
 template <typename T, size_t kBlock>
 Status CheckBodyCanHold(size_t body_size, uint64_t n, std::string_view what) {
-  const uint64_t blocks = (n + kBlock - 1) / kBlock;
-  const uint64_t min_block = 1 + sizeof(uint16_t) + sizeof(uint16_t) + sizeof(T);
-  if (body_size / min_block < blocks) {
+  // The smallest block: runs form with one run, or raw form for a short last block.
+  const uint64_t min_runs_block = 1 + sizeof(uint16_t) + sizeof(uint16_t) + sizeof(T);
+  const uint64_t rest = n % kBlock;
+  const uint64_t min_body = (n / kBlock) * min_runs_block +
+                            (rest == 0 ? 0 : std::min<uint64_t>(min_runs_block, 1 + rest * sizeof(T)));
+  if (body_size < min_body) {
     return Status::Corrupt(std::string(what) + ": a body of " + std::to_string(body_size) +
                            " bytes cannot hold " + std::to_string(n) + " elements");
   }

@@ -1,0 +1,125 @@
+// Incarnation metadata: JSON encoding, and a decoder that checks every field before use.
+#include "genstore/incarnation.h"
+
+#include <nlohmann/json.hpp>
+
+#include "genstore/codec_header.h"
+
+namespace mkd {
+namespace {
+constexpr std::string_view kFormat = "mkd-incarnation";
+constexpr int kVersion = 1;
+using Json = nlohmann::json;
+
+Status Bad(const std::string& why) { return Status::Corrupt("incarnation metadata: " + why); }
+
+// Reads an unsigned integer field no larger than `max`.
+Status GetUnsigned(const Json& doc, const char* name, uint64_t max, uint64_t* out) {
+  auto it = doc.find(name);
+  if (it == doc.end()) return Bad(std::string("field '") + name + "' is missing");
+  if (!it->is_number_unsigned()) {
+    return Bad(std::string("field '") + name + "' must be a non-negative integer");
+  }
+  uint64_t v = it->get<uint64_t>();
+  if (v > max) return Bad(std::string("field '") + name + "' is out of range");
+  *out = v;
+  return Status::Ok();
+}
+
+Status GetString(const Json& doc, const char* name, std::string* out) {
+  auto it = doc.find(name);
+  if (it == doc.end()) return Bad(std::string("field '") + name + "' is missing");
+  if (!it->is_string()) return Bad(std::string("field '") + name + "' must be a string");
+  *out = it->get<std::string>();
+  return Status::Ok();
+}
+}  // namespace
+
+std::string_view IncarnationStateName(IncarnationState state) {
+  switch (state) {
+    case IncarnationState::kLive: return "live";
+    case IncarnationState::kIncoming: return "incoming";
+    case IncarnationState::kStored: return "stored";
+  }
+  return "unknown";
+}
+
+Status ValidateHostId(std::string_view host_id) {
+  if (host_id.empty() || host_id.size() > 64) {
+    return Status::InvalidArgument("host id must be 1 to 64 characters");
+  }
+  for (char c : host_id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return Status::InvalidArgument("host id may only use letters, digits, '.', '_', '-'");
+  }
+  return Status::Ok();
+}
+
+std::string EncodeIncarnationMeta(const IncarnationMeta& m) {
+  Json doc = {
+      {"format", kFormat},
+      {"version", kVersion},
+      {"vm", m.key.vm.ToString()},
+      {"block", m.key.block},
+      {"incarnation", m.key.incarnation},
+      {"state", IncarnationStateName(m.state)},
+      {"epoch", m.epoch},
+      {"pages", m.pages},
+      {"host_id", m.host_id},
+      {"updated_unix_ms", m.updated_unix_ms < 0 ? 0 : static_cast<uint64_t>(m.updated_unix_ms)},
+      {"serial", m.serial},
+  };
+  return doc.dump();
+}
+
+Result<IncarnationMeta> DecodeIncarnationMeta(std::string_view text) {
+  if (text.size() > kMaxIncarnationMetaSize) {
+    return Bad("document of " + std::to_string(text.size()) + " bytes exceeds 4096");
+  }
+  Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return Bad("not valid JSON");
+  if (!doc.is_object()) return Bad("not a JSON object");
+
+  std::string format;
+  MKD_RETURN_IF_ERROR(GetString(doc, "format", &format));
+  if (format != kFormat) return Bad("format is '" + format + "', expected 'mkd-incarnation'");
+  uint64_t version = 0;
+  MKD_RETURN_IF_ERROR(GetUnsigned(doc, "version", UINT32_MAX, &version));
+  if (version != kVersion) {
+    return Status::Unsupported("incarnation metadata version " + std::to_string(version) +
+                               " (this build reads version 1; upgrade miyakodori)");
+  }
+
+  IncarnationMeta m;
+  std::string vm, state;
+  uint64_t epoch = 0, updated = 0;
+  MKD_RETURN_IF_ERROR(GetString(doc, "vm", &vm));
+  Result<Uuid> uuid = Uuid::Parse(vm);
+  if (!uuid.ok()) return Bad(uuid.status().message());
+  m.key.vm = *uuid;
+  MKD_RETURN_IF_ERROR(GetString(doc, "block", &m.key.block));
+  if (Status s = ValidateBlockName(m.key.block); !s.ok()) return Bad(s.message());
+  MKD_RETURN_IF_ERROR(GetUnsigned(doc, "incarnation", UINT64_MAX, &m.key.incarnation));
+  MKD_RETURN_IF_ERROR(GetString(doc, "state", &state));
+  if (state == "live") {
+    m.state = IncarnationState::kLive;
+  } else if (state == "incoming") {
+    m.state = IncarnationState::kIncoming;
+  } else if (state == "stored") {
+    m.state = IncarnationState::kStored;
+  } else {
+    return Bad("unknown state '" + state + "'");
+  }
+  MKD_RETURN_IF_ERROR(GetUnsigned(doc, "epoch", kMaxEpoch, &epoch));
+  m.epoch = static_cast<Epoch>(epoch);
+  MKD_RETURN_IF_ERROR(GetUnsigned(doc, "pages", kMaxPages, &m.pages));
+  MKD_RETURN_IF_ERROR(GetString(doc, "host_id", &m.host_id));
+  if (Status s = ValidateHostId(m.host_id); !s.ok()) return Bad(s.message());
+  MKD_RETURN_IF_ERROR(GetUnsigned(doc, "updated_unix_ms", INT64_MAX, &updated));
+  m.updated_unix_ms = static_cast<int64_t>(updated);
+  MKD_RETURN_IF_ERROR(GetUnsigned(doc, "serial", UINT64_MAX, &m.serial));
+  return m;
+}
+
+}  // namespace mkd

@@ -1,0 +1,58 @@
+// Incarnation metadata: what a host records about the memory one VM block has (or had) there
+// (DESIGN.md sections 3 and 4). Stored as a small JSON document (readable with ordinary tools,
+// e.g. `mkd-genstore list`), beside the block's generation table in the per-host store (store.h).
+// Value types and pure functions; thread-safe.
+#ifndef MKD_GENSTORE_INCARNATION_H_
+#define MKD_GENSTORE_INCARNATION_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "genstore/generation.h"
+#include "genstore/status.h"
+#include "genstore/uuid.h"
+
+namespace mkd {
+
+// The states of a RAM file (DESIGN.md section 4).
+enum class IncarnationState {
+  kLive,      // a QEMU has it mapped; dirty tracking on
+  kIncoming,  // receiving a migration; pages written are provisional
+  kStored,    // the VM left; kept read-only for a later return
+};
+std::string_view IncarnationStateName(IncarnationState state);  // "live", "incoming", "stored"
+
+// Which incarnation: a VM, one of its RAM blocks, and a per-host number that grows with each
+// arrival of the VM on the host.
+struct IncarnationKey {
+  Uuid vm;
+  std::string block;
+  uint64_t incarnation = 0;
+  bool operator==(const IncarnationKey&) const = default;
+};
+
+struct IncarnationMeta {
+  IncarnationKey key;
+  IncarnationState state = IncarnationState::kStored;
+  Epoch epoch = 0;          // the VM's epoch when the table was last updated
+  uint64_t pages = 0;       // size of the block in 4 KiB pages; equals the table's page count
+  std::string host_id;      // the host that holds it
+  int64_t updated_unix_ms = 0;
+  uint64_t serial = 0;      // bumped by every update of the record (for tools and tests)
+  bool operator==(const IncarnationMeta&) const = default;
+};
+
+// Documents of at most this size are accepted by the decoder.
+inline constexpr size_t kMaxIncarnationMetaSize = 4096;
+// The host id rule: 1..64 characters of [A-Za-z0-9._-].
+Status ValidateHostId(std::string_view host_id);
+
+std::string EncodeIncarnationMeta(const IncarnationMeta& meta);
+// Parses and checks a document: size cap, JSON syntax, format name and version, every field's
+// presence, type and range (UUID, block name, pages <= kMaxPages, epoch, state, host id).
+Result<IncarnationMeta> DecodeIncarnationMeta(std::string_view json);
+
+}  // namespace mkd
+
+#endif  // MKD_GENSTORE_INCARNATION_H_

@@ -1,0 +1,73 @@
+// Tests for the incarnation metadata document: round trip and field-by-field validation.
+#include "genstore/incarnation.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace mkd {
+namespace {
+
+IncarnationMeta Sample() {
+  IncarnationMeta m;
+  m.key = {*Uuid::Parse("6f1c2a9e-0b1d-4c3e-9f00-123456789abc"), "ram", 7};
+  m.state = IncarnationState::kStored;
+  m.epoch = 5;
+  m.pages = 65536;
+  m.host_id = "host-a";
+  m.updated_unix_ms = 1795000000000;
+  m.serial = 42;
+  return m;
+}
+
+TEST(IncarnationTest, RoundTrips) {
+  for (IncarnationState s :
+       {IncarnationState::kLive, IncarnationState::kIncoming, IncarnationState::kStored}) {
+    IncarnationMeta m = Sample();
+    m.state = s;
+    Result<IncarnationMeta> d = DecodeIncarnationMeta(EncodeIncarnationMeta(m));
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(*d, m);
+  }
+}
+
+TEST(IncarnationTest, DocumentIsReadableJson) {
+  nlohmann::json doc = nlohmann::json::parse(EncodeIncarnationMeta(Sample()));
+  EXPECT_EQ(doc["vm"], "6f1c2a9e-0b1d-4c3e-9f00-123456789abc");
+  EXPECT_EQ(doc["state"], "stored");
+  EXPECT_EQ(doc["format"], "mkd-incarnation");
+}
+
+TEST(IncarnationTest, RejectsBadFields) {
+  const std::string good = EncodeIncarnationMeta(Sample());
+  auto with = [&](const char* field, nlohmann::json value) {
+    nlohmann::json doc = nlohmann::json::parse(good);
+    if (value.is_null()) doc.erase(field); else doc[field] = value;
+    return DecodeIncarnationMeta(doc.dump());
+  };
+  EXPECT_FALSE(with("vm", "not-a-uuid").ok());
+  EXPECT_FALSE(with("vm", nullptr).ok());
+  EXPECT_FALSE(with("block", "../etc").ok());
+  EXPECT_FALSE(with("block", 3).ok());
+  EXPECT_FALSE(with("state", "flying").ok());
+  EXPECT_FALSE(with("pages", kMaxPages + 1).ok());
+  EXPECT_FALSE(with("pages", -1).ok());
+  EXPECT_FALSE(with("pages", 1.5).ok());
+  EXPECT_FALSE(with("epoch", uint64_t{kGenInvalid}).ok());
+  EXPECT_FALSE(with("host_id", "").ok());
+  EXPECT_FALSE(with("host_id", "a b").ok());
+  EXPECT_FALSE(with("format", "other").ok());
+  EXPECT_EQ(with("version", 2).status().code(), ErrorCode::kUnsupported);
+  EXPECT_FALSE(DecodeIncarnationMeta("{").ok());
+  EXPECT_FALSE(DecodeIncarnationMeta("[]").ok());
+  EXPECT_FALSE(DecodeIncarnationMeta(std::string(5000, ' ')).ok());
+}
+
+TEST(IncarnationTest, HostIdRule) {
+  EXPECT_TRUE(ValidateHostId("a").ok());
+  EXPECT_TRUE(ValidateHostId("lab-host_2.example").ok());
+  EXPECT_FALSE(ValidateHostId(std::string(65, 'a')).ok());
+  EXPECT_FALSE(ValidateHostId("a/b").ok());
+}
+
+}  // namespace
+}  // namespace mkd

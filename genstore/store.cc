@@ -1,0 +1,173 @@
+// Store: RocksDB keys and values for incarnations (docs/formats.md, "Per-host store").
+//
+// Keys:  "H"                                    -> host id the directory belongs to
+//        "I" uuid(16) len(1) block u64be(inc) "M" -> metadata JSON
+//        "I" uuid(16) len(1) block u64be(inc) "T" -> encoded generation table
+#include "genstore/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include "genstore/codec_header.h"
+#include "genstore/table_codec.h"
+
+namespace mkd {
+namespace {
+
+constexpr char kHostKey[] = "H";
+constexpr char kIncarnationPrefix = 'I';
+
+std::string VmPrefix(const Uuid& vm) {
+  std::string k(1, kIncarnationPrefix);
+  k.append(reinterpret_cast<const char*>(vm.bytes.data()), vm.bytes.size());
+  return k;
+}
+
+std::string RecordPrefix(const IncarnationKey& key) {
+  std::string k = VmPrefix(key.vm);
+  k.push_back(static_cast<char>(key.block.size()));
+  k.append(key.block);
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    k.push_back(static_cast<char>(key.incarnation >> shift));  // big-endian: sorts numerically
+  }
+  return k;
+}
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsNotFound()) return Status::NotFound(std::string(what) + ": not found");
+  if (s.IsCorruption()) {
+    return Status::Corrupt(std::string(what) + ": " + s.ToString() +
+                           " (the database is damaged; move it aside and let the host rebuild)");
+  }
+  return Status::Io(std::string(what) + ": " + s.ToString());
+}
+
+rocksdb::WriteOptions SyncedWrite() {
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  return w;
+}
+
+std::string KeyName(const IncarnationKey& key) {
+  return "incarnation " + std::to_string(key.incarnation) + " of VM " + key.vm.ToString() +
+         " block " + key.block;
+}
+
+}  // namespace
+
+Store::Store(std::unique_ptr<rocksdb::DB> db, std::string dir, std::string host_id)
+    : db_(std::move(db)), dir_(std::move(dir)), host_id_(std::move(host_id)) {}
+
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, std::string_view host_id) {
+  MKD_RETURN_IF_ERROR(ValidateHostId(host_id));
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.paranoid_checks = true;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
+  if (!s.ok()) {
+    std::string hint = s.IsIOError() && s.ToString().find("lock") != std::string::npos
+                           ? " (another process, e.g. a running mkd-memfs, has this --db open)"
+                           : "";
+    return Status::Io("cannot open store " + dir + ": " + s.ToString() + hint);
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string recorded;
+  s = db->Get(rocksdb::ReadOptions(), kHostKey, &recorded);
+  if (s.IsNotFound()) {
+    s = db->Put(SyncedWrite(), kHostKey, rocksdb::Slice(host_id.data(), host_id.size()));
+    if (!s.ok()) return FromRocks(s, "recording the host id in " + dir);
+  } else if (!s.ok()) {
+    return FromRocks(s, "reading the host id of " + dir);
+  } else if (recorded != host_id) {
+    return Status::FailedPrecondition("store " + dir + " belongs to host '" + recorded +
+                                      "', not '" + std::string(host_id) +
+                                      "'; give each host its own --db directory");
+  }
+  return std::unique_ptr<Store>(new Store(std::move(db), dir, std::string(host_id)));
+}
+
+Status Store::Put(const IncarnationMeta& meta, const GenerationTable& table) {
+  MKD_RETURN_IF_ERROR(ValidateBlockName(meta.key.block));
+  if (meta.pages != table.pages()) {
+    return Status::InvalidArgument(KeyName(meta.key) + ": metadata says " +
+                                   std::to_string(meta.pages) + " pages, table has " +
+                                   std::to_string(table.pages()));
+  }
+  if (meta.host_id != host_id_) {
+    return Status::InvalidArgument(KeyName(meta.key) + ": metadata names host '" + meta.host_id +
+                                   "' but this store is host '" + host_id_ + "'");
+  }
+  const std::string prefix = RecordPrefix(meta.key);
+  const std::string table_bytes =
+      EncodeTable(CodecHeader{meta.key.vm, meta.key.block, meta.epoch, table.pages()}, table);
+  rocksdb::WriteBatch batch;
+  rocksdb::Status s = batch.Put(prefix + "M", EncodeIncarnationMeta(meta));
+  if (s.ok()) s = batch.Put(prefix + "T", table_bytes);
+  if (s.ok()) s = db_->Write(SyncedWrite(), &batch);
+  return FromRocks(s, "writing " + KeyName(meta.key));
+}
+
+Result<Incarnation> Store::Get(const IncarnationKey& key) const {
+  MKD_RETURN_IF_ERROR(ValidateBlockName(key.block));
+  const std::string prefix = RecordPrefix(key);
+  rocksdb::ReadOptions read;
+  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+  read.snapshot = snapshot;
+  std::string meta_bytes, table_bytes;
+  rocksdb::Status sm = db_->Get(read, prefix + "M", &meta_bytes);
+  rocksdb::Status st = db_->Get(read, prefix + "T", &table_bytes);
+  db_->ReleaseSnapshot(snapshot);
+  if (sm.IsNotFound() && st.IsNotFound()) return Status::NotFound(KeyName(key) + " is not stored");
+  if (sm.IsNotFound() != st.IsNotFound()) {
+    return Status::Corrupt(KeyName(key) + ": metadata and table are not both present");
+  }
+  MKD_RETURN_IF_ERROR(FromRocks(sm, "reading " + KeyName(key)));
+  MKD_RETURN_IF_ERROR(FromRocks(st, "reading " + KeyName(key)));
+
+  Result<IncarnationMeta> meta = DecodeIncarnationMeta(meta_bytes);
+  if (!meta.ok()) return meta.status().WithContext(KeyName(key));
+  Result<DecodedTable> table = DecodeTable(table_bytes);
+  if (!table.ok()) return table.status().WithContext(KeyName(key));
+  const CodecHeader& h = table->header;
+  if (!(meta->key == key) || h.vm != key.vm || h.block != key.block || h.pages != meta->pages ||
+      h.epoch != meta->epoch) {
+    return Status::Corrupt(KeyName(key) + ": metadata and table disagree (key, pages or epoch)");
+  }
+  return Incarnation{std::move(*meta), std::move(table->table)};
+}
+
+Result<std::vector<IncarnationMeta>> Store::List(std::optional<Uuid> vm) const {
+  const std::string prefix = vm ? VmPrefix(*vm) : std::string(1, kIncarnationPrefix);
+  std::vector<IncarnationMeta> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (k.empty() || k[k.size() - 1] != 'M') continue;
+    Result<IncarnationMeta> meta = DecodeIncarnationMeta(it->value().ToStringView());
+    if (!meta.ok()) return meta.status().WithContext("listing " + dir_);
+    out.push_back(std::move(*meta));
+  }
+  MKD_RETURN_IF_ERROR(FromRocks(it->status(), "listing " + dir_));
+  return out;
+}
+
+Status Store::Delete(const IncarnationKey& key) {
+  MKD_RETURN_IF_ERROR(ValidateBlockName(key.block));
+  const std::string prefix = RecordPrefix(key);
+  std::string ignored;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), prefix + "M", &ignored);
+  if (s.IsNotFound()) return Status::NotFound(KeyName(key) + " is not stored");
+  MKD_RETURN_IF_ERROR(FromRocks(s, "reading " + KeyName(key)));
+  rocksdb::WriteBatch batch;
+  s = batch.Delete(prefix + "M");
+  if (s.ok()) s = batch.Delete(prefix + "T");
+  if (s.ok()) s = db_->Write(SyncedWrite(), &batch);
+  return FromRocks(s, "deleting " + KeyName(key));
+}
+
+}  // namespace mkd

@@ -1,0 +1,69 @@
+// Store: the per-host database of incarnations (RocksDB, one directory per host): for each
+// (VM, block, incarnation) its metadata (incarnation.h) and its generation table (table_codec.h).
+//
+// Durability and atomicity: Put and Delete write the metadata and the table in one RocksDB
+// WriteBatch with a synced WAL, so after a crash (even SIGKILL in the middle of a write) a reader
+// finds each record either fully old or fully new, never a table of one version with the
+// metadata of another. Get reads both from one snapshot and checks that they agree.
+//
+// The directory is bound to a host id on first open; opening it with another host id fails, so
+// two hosts of a lab never share a database by mistake. RocksDB locks the directory: a second
+// process opening it gets an error naming the lock.
+//
+// Thread-safe: every method may be called concurrently. Move-only resource owner.
+#ifndef MKD_GENSTORE_STORE_H_
+#define MKD_GENSTORE_STORE_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "genstore/generation_table.h"
+#include "genstore/incarnation.h"
+#include "genstore/status.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace mkd {
+
+struct Incarnation {
+  IncarnationMeta meta;
+  GenerationTable table;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the database in `dir` for host `host_id`.
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, std::string_view host_id);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& host_id() const { return host_id_; }
+  const std::string& dir() const { return dir_; }
+
+  // Writes metadata and table atomically (synced). Requires meta.pages == table.pages(), a valid
+  // block name and meta.host_id == host_id(). Provisional pages are stored as invalid.
+  Status Put(const IncarnationMeta& meta, const GenerationTable& table);
+  // Reads one incarnation; NotFound when absent, Corrupt when the record fails its checks.
+  Result<Incarnation> Get(const IncarnationKey& key) const;
+  // Metadata of every incarnation, or of one VM's, in key order (VM, block, incarnation).
+  Result<std::vector<IncarnationMeta>> List(std::optional<Uuid> vm = std::nullopt) const;
+  // Removes metadata and table atomically; NotFound when absent.
+  Status Delete(const IncarnationKey& key);
+
+ private:
+  Store(std::unique_ptr<rocksdb::DB> db, std::string dir, std::string host_id);
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::string dir_;
+  std::string host_id_;
+};
+
+}  // namespace mkd
+
+#endif  // MKD_GENSTORE_STORE_H_
