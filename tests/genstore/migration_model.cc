@@ -1,0 +1,186 @@
+// The migration model: hosts holding incarnations (a generation table plus page contents), a VM
+// that writes pages, and pre-copy migrations with rounds, random aborts, evictions and restarts.
+#include "migration_model.h"
+
+#include "genstore/codec_header.h"
+#include "genstore/compare.h"
+#include "genstore/table_codec.h"
+#include "genstore/uuid.h"
+
+namespace mkd::testing {
+namespace {
+
+struct Memory {
+  GenerationTable table;
+  std::vector<uint64_t> content;  // version of each page; 0 = zero page
+};
+
+class Model {
+ public:
+  Model(const ModelOptions& o, uint64_t seed, ModelStats* stats)
+      : o_(o), rng_(seed), stats_(stats), hosts_(static_cast<size_t>(o.hosts)) {
+    vm_.table = GenerationTable(o.pages);
+    vm_.content.assign(o.pages, 0);
+    dirty_ = PageBitmap(o.pages);
+  }
+
+  std::optional<std::string> Run() {
+    GuestWrites(o_.pages / 2);  // boot
+    for (int m = 0; m < o_.migrations && !violation_; ++m) {
+      int to = static_cast<int>(rng_() % (o_.hosts - 1));
+      if (to >= current_) ++to;
+      Migrate(to);
+      if (!violation_ && Chance(0.3)) EvictFromAStoredIncarnation();
+      if (!violation_ && Chance(0.2)) RestartAHost();
+      GuestWrites(rng_() % (o_.pages / 4 + 1));
+    }
+    return violation_;
+  }
+
+ private:
+  bool Chance(double p) { return std::uniform_real_distribution<>(0, 1)(rng_) < p; }
+
+  void GuestWrites(uint64_t n) {
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t p = rng_() % o_.pages;
+      vm_.content[p] = ++version_;
+      dirty_.Set(p);
+    }
+  }
+
+  // fsync on the live file: every written page gets the current epoch.
+  void Sync() {
+    Check(vm_.table.ApplyDirty(dirty_, epoch_).ok(), "ApplyDirty failed");
+    last_synced_ = dirty_;
+    dirty_.ClearAll();
+  }
+
+  void Check(bool ok, const std::string& what) {
+    if (!ok && !violation_) violation_ = what;
+  }
+
+  void SendPage(Memory& dest, uint64_t p) {
+    dest.content[p] = vm_.content[p];
+    Check(dest.table.SetProvisional(p, vm_.table.Get(p)).ok(), "SetProvisional failed");
+    ++stats_->pages_sent;
+  }
+
+  void Migrate(int to) {
+    std::optional<Memory>& slot = hosts_[static_cast<size_t>(to)];
+    if (!slot) slot = Memory{GenerationTable(o_.pages), std::vector<uint64_t>(o_.pages, 0)};
+    Memory& dest = *slot;
+    const bool abort = Chance(o_.abort_probability);
+    const int rounds = 1 + static_cast<int>(rng_() % 4);
+    // Where an abort strikes: 0 after the bulk copy, 1..rounds after that round, rounds + 1 at
+    // switchover after the last pages (just before the commit point).
+    const int abort_at = abort ? static_cast<int>(rng_() % (rounds + 2)) : -1;
+
+    // Exchange tables right after a sync: the reuse decision must be exact at this instant.
+    Sync();
+    PageBitmap reusable(o_.pages), zero_fill(o_.pages);
+    ReuseSummary split = ComputeReusable(vm_.table, dest.table, &reusable);
+    reusable.ForEachSet([&](uint64_t p) {
+      Check(dest.content[p] == vm_.content[p],
+            "page " + std::to_string(p) + " reported reusable on host " + std::to_string(to) +
+                " holds version " + std::to_string(dest.content[p]) + ", the VM has " +
+                std::to_string(vm_.content[p]));
+    });
+    stats_->pages_reused += split.reusable;
+    ComputeZeroFill(vm_.table, dest.table, &zero_fill);
+
+    // Round 1: everything neither reusable nor zero (plus zero pages the destination holds
+    // otherwise), interleaved with guest writes.
+    for (uint64_t p = 0; p < o_.pages; ++p) {
+      if (reusable.Test(p)) continue;
+      if (vm_.table.Get(p) == kGenNeverWritten && !zero_fill.Test(p)) continue;
+      SendPage(dest, p);
+      if (Chance(0.02)) GuestWrites(1);
+    }
+    if (abort_at == 0) return Abort(dest);
+    for (int round = 1; round <= rounds; ++round) {
+      GuestWrites(rng_() % 8);
+      Sync();
+      last_synced_.ForEachSet([&](uint64_t p) { SendPage(dest, p); });
+      if (round == abort_at) return Abort(dest);
+    }
+    // Switchover: the VM is stopped; last sync, last pages, commit.
+    GuestWrites(rng_() % 4);
+    if (o_.fault != ModelFault::kNoFinalSync) {
+      Sync();
+      last_synced_.ForEachSet([&](uint64_t p) { SendPage(dest, p); });
+    }
+    if (abort_at == rounds + 1) return Abort(dest);
+    dest.table.CommitProvisional();
+    Check(o_.fault != ModelFault::kNone || dest.table == vm_.table,
+          "after commit the destination table differs from the VM's");
+    for (uint64_t p = 0; p < o_.pages; ++p) {
+      if (dest.content[p] != vm_.content[p]) {
+        Check(false, "after commit on host " + std::to_string(to) + " page " + std::to_string(p) +
+                         " holds version " + std::to_string(dest.content[p]) + ", the VM has " +
+                         std::to_string(vm_.content[p]));
+        break;
+      }
+    }
+    // The source keeps what the VM left as its incarnation there; the VM lives on at `to`.
+    hosts_[static_cast<size_t>(current_)] = vm_;
+    vm_.table = dest.table;
+    vm_.content = dest.content;
+    slot.reset();  // the live memory is vm_ now
+    current_ = to;
+    if (o_.fault != ModelFault::kSameEpochOnArrival) ++epoch_;
+    ++stats_->migrations_committed;
+  }
+
+  void Abort(Memory& dest) {
+    if (o_.fault == ModelFault::kAbortKeepsProvisional) {
+      dest.table.CommitProvisional();
+    } else {
+      dest.table.AbortProvisional();
+    }
+    ++stats_->migrations_aborted;
+  }
+
+  void EvictFromAStoredIncarnation() {
+    size_t h = rng_() % hosts_.size();
+    if (!hosts_[h]) return;
+    uint64_t first = rng_() % o_.pages;
+    uint64_t count = 1 + rng_() % std::min<uint64_t>(16, o_.pages - first);
+    if (o_.fault != ModelFault::kFreeWithoutInvalidate) {
+      Check(hosts_[h]->table.Invalidate(first, count).ok(), "Invalidate failed");
+    }
+    for (uint64_t p = first; p < first + count; ++p) hosts_[h]->content[p] = 0;  // punched
+  }
+
+  // A host daemon restarts: its stored tables come back from their encoding.
+  void RestartAHost() {
+    size_t h = rng_() % hosts_.size();
+    if (!hosts_[h]) return;
+    std::string bytes = EncodeTable(CodecHeader{vm_id_, "ram", epoch_, 0}, hosts_[h]->table);
+    Result<DecodedTable> back = DecodeTable(bytes);
+    Check(back.ok(), "stored table did not decode after restart");
+    if (back.ok()) hosts_[h]->table = std::move(back->table);
+    ++stats_->restarts;
+  }
+
+  ModelOptions o_;
+  std::mt19937_64 rng_;
+  ModelStats* stats_;
+  Uuid vm_id_ = Uuid::Random();
+  std::vector<std::optional<Memory>> hosts_;  // stored incarnations; empty at the VM's host
+  Memory vm_;                                  // the live memory of the VM
+  PageBitmap dirty_, last_synced_;
+  Epoch epoch_ = kFirstEpoch;
+  int current_ = 0;
+  uint64_t version_ = 0;
+  std::optional<std::string> violation_;
+};
+
+}  // namespace
+
+std::optional<std::string> RunMigrationModel(const ModelOptions& options, uint64_t seed,
+                                             ModelStats* stats) {
+  ModelStats ignored;
+  return Model(options, seed, stats ? stats : &ignored).Run();
+}
+
+}  // namespace mkd::testing
