@@ -57,8 +57,28 @@ std::string KeyName(const IncarnationKey& key) {
 
 }  // namespace
 
-Store::Store(std::unique_ptr<rocksdb::DB> db, std::string dir, std::string host_id)
-    : db_(std::move(db)), dir_(std::move(dir)), host_id_(std::move(host_id)) {}
+Store::Store(std::unique_ptr<rocksdb::DB> db, std::string dir, std::string host_id,
+             bool read_only)
+    : db_(std::move(db)), dir_(std::move(dir)), host_id_(std::move(host_id)),
+      read_only_(read_only) {}
+
+Status Store::CheckWritable() const {
+  if (!read_only_) return Status::Ok();
+  return Status::FailedPrecondition("store " + dir_ + " was opened read-only for inspection");
+}
+
+Result<std::unique_ptr<Store>> Store::OpenReadOnly(const std::string& dir) {
+  rocksdb::Options options;
+  options.paranoid_checks = true;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(options, dir, &raw);
+  if (!s.ok()) return Status::Io("cannot open store " + dir + " for reading: " + s.ToString());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string host_id;
+  s = db->Get(rocksdb::ReadOptions(), kHostKey, &host_id);
+  if (!s.ok()) return FromRocks(s, dir + " is not a miyakodori store (no host id)");
+  return std::unique_ptr<Store>(new Store(std::move(db), dir, std::move(host_id), true));
+}
 
 Store::~Store() = default;
 
@@ -88,10 +108,11 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, std::string_v
                                       "', not '" + std::string(host_id) +
                                       "'; give each host its own --db directory");
   }
-  return std::unique_ptr<Store>(new Store(std::move(db), dir, std::string(host_id)));
+  return std::unique_ptr<Store>(new Store(std::move(db), dir, std::string(host_id), false));
 }
 
 Status Store::Put(const IncarnationMeta& meta, const GenerationTable& table) {
+  MKD_RETURN_IF_ERROR(CheckWritable());
   MKD_RETURN_IF_ERROR(ValidateBlockName(meta.key.block));
   if (meta.pages != table.pages()) {
     return Status::InvalidArgument(KeyName(meta.key) + ": metadata says " +
@@ -157,6 +178,7 @@ Result<std::vector<IncarnationMeta>> Store::List(std::optional<Uuid> vm) const {
 }
 
 Status Store::Delete(const IncarnationKey& key) {
+  MKD_RETURN_IF_ERROR(CheckWritable());
   MKD_RETURN_IF_ERROR(ValidateBlockName(key.block));
   const std::string prefix = RecordPrefix(key);
   std::string ignored;

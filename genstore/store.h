@@ -39,6 +39,9 @@ class Store {
  public:
   // Opens (creating if needed) the database in `dir` for host `host_id`.
   static Result<std::unique_ptr<Store>> Open(const std::string& dir, std::string_view host_id);
+  // Opens an existing database for inspection only, also while a daemon has it open for writing;
+  // the host id is the one recorded in it. Put and Delete fail with FailedPrecondition.
+  static Result<std::unique_ptr<Store>> OpenReadOnly(const std::string& dir);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -57,11 +60,13 @@ class Store {
   Status Delete(const IncarnationKey& key);
 
  private:
-  Store(std::unique_ptr<rocksdb::DB> db, std::string dir, std::string host_id);
+  Store(std::unique_ptr<rocksdb::DB> db, std::string dir, std::string host_id, bool read_only);
+  Status CheckWritable() const;
 
   std::unique_ptr<rocksdb::DB> db_;
   std::string dir_;
   std::string host_id_;
+  bool read_only_ = false;
 };
 
 }  // namespace mkd
