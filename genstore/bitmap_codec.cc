@@ -17,9 +17,10 @@ std::string EncodeBitmap(const CodecHeader& header, const PageBitmap& bitmap) {
   std::string out;
   out.reserve(64 + h.block.size() + bitmap.words().size_bytes() +
               bitmap.words().size() / kBitmapBlockWords + 1);
-  size_t body = internal::BeginEnvelope(kBitmapMagic, h, &out);
-  internal::EncodeRunBlocks<uint64_t, kBitmapBlockWords>(bitmap.words(), &out);
-  internal::FinishEnvelope(body, &out);
+  internal::EnvelopeWriter envelope(kBitmapMagic, h, &out);
+  internal::EncodeRunBlocks<uint64_t, kBitmapBlockWords>(bitmap.words(), &out,
+                                                         [&] { envelope.HashAppended(); });
+  envelope.Finish();
   return out;
 }
 

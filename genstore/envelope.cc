@@ -32,9 +32,13 @@ constexpr size_t kFixedHeader = 4 + 2 + 2 + 16 + 4 + 8 + 1;
 constexpr size_t kChecksumSize = 8;
 }  // namespace
 
-size_t BeginEnvelope(std::string_view magic, const CodecHeader& header, std::string* out) {
+EnvelopeWriter::EnvelopeWriter(std::string_view magic, const CodecHeader& header,
+                               std::string* out)
+    : out_(out), state_(XXH3_createState()) {
   MKD_CHECK(magic.size() == 4);
   MKD_CHECK(ValidateBlockName(header.block).ok());
+  MKD_CHECK(state_ != nullptr && XXH3_64bits_reset(state_) == XXH_OK);
+  out->clear();
   out->append(magic);
   AppendLe<uint16_t>(out, kFormatVersion);
   AppendLe<uint16_t>(out, 0);  // flags
@@ -43,20 +47,24 @@ size_t BeginEnvelope(std::string_view magic, const CodecHeader& header, std::str
   AppendLe<uint64_t>(out, header.pages);
   out->push_back(static_cast<char>(header.block.size()));
   out->append(header.block);
-  AppendLe<uint64_t>(out, 0);  // body length, set by FinishEnvelope
-  return out->size();
 }
 
-void FinishEnvelope(size_t body_start, std::string* out) {
-  uint64_t body_len = out->size() - body_start;
-  StoreLe<uint64_t>(out->data() + body_start - sizeof(uint64_t), body_len);
-  AppendLe<uint64_t>(out, XXH3_64bits(out->data(), out->size()));
+EnvelopeWriter::~EnvelopeWriter() { XXH3_freeState(state_); }
+
+void EnvelopeWriter::HashAppended() {
+  XXH3_64bits_update(state_, out_->data() + hashed_, out_->size() - hashed_);
+  hashed_ = out_->size();
+}
+
+void EnvelopeWriter::Finish() {
+  HashAppended();
+  AppendLe<uint64_t>(out_, XXH3_64bits_digest(state_));
 }
 
 Result<EnvelopeView> OpenEnvelope(std::string_view bytes, std::string_view magic,
                                   std::string_view what) {
   const std::string w(what);
-  if (bytes.size() < kFixedHeader + 1 + sizeof(uint64_t) + kChecksumSize) {
+  if (bytes.size() < kFixedHeader + 1 + kChecksumSize) {
     return Status::Corrupt(w + ": " + std::to_string(bytes.size()) +
                            " bytes is too short to be one");
   }
@@ -99,12 +107,6 @@ Result<EnvelopeView> OpenEnvelope(std::string_view bytes, std::string_view magic
   view.header.block = std::string(name);
   Status name_ok = ValidateBlockName(name);
   if (!name_ok.ok()) return Status::Corrupt(w + ": " + name_ok.message());
-  uint64_t body_len = 0;
-  if (!in.Read(&body_len)) return Status::Corrupt(w + ": body length truncated");
-  if (body_len != in.remaining()) {
-    return Status::Corrupt(w + ": body length " + std::to_string(body_len) + " but " +
-                           std::to_string(in.remaining()) + " bytes follow");
-  }
   in.ReadBytes(in.remaining(), &view.body);
   return view;
 }

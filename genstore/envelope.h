@@ -1,12 +1,15 @@
 // The envelope around an encoded table or bitmap (docs/formats.md, "Envelope"): magic, version,
-// flags, VM UUID, epoch, page count, block name, body length, body, XXH3-64 of everything before
-// the checksum. Internal to genstore: table_codec.cc and bitmap_codec.cc use it.
+// flags, VM UUID, epoch, page count, block name, body, XXH3-64 of everything before the checksum.
+// The body runs to the checksum, so the writer can hash each block right after writing it, while
+// it is still in cache. Internal to genstore: table_codec.cc and bitmap_codec.cc use it.
 #ifndef MKD_GENSTORE_ENVELOPE_H_
 #define MKD_GENSTORE_ENVELOPE_H_
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include <xxhash.h>
 
 #include "genstore/codec_header.h"
 #include "genstore/status.h"
@@ -15,18 +18,34 @@ namespace mkd::internal {
 
 inline constexpr uint16_t kFormatVersion = 1;
 
-// Appends everything up to and including the body length (a placeholder); returns the offset at
-// which the body starts. The caller appends the body, then calls FinishEnvelope.
-size_t BeginEnvelope(std::string_view magic, const CodecHeader& header, std::string* out);
-void FinishEnvelope(size_t body_start, std::string* out);
+// Writes an envelope into a string: the header at construction, then the caller appends the body
+// (calling HashAppended after each piece), then Finish appends the checksum. Not copyable.
+class EnvelopeWriter {
+ public:
+  // Replaces the content of *out with the header. header.block must pass ValidateBlockName.
+  EnvelopeWriter(std::string_view magic, const CodecHeader& header, std::string* out);
+  ~EnvelopeWriter();
+  EnvelopeWriter(const EnvelopeWriter&) = delete;
+  EnvelopeWriter& operator=(const EnvelopeWriter&) = delete;
+
+  // Feeds the bytes appended to *out since the last call to the checksum.
+  void HashAppended();
+  // Hashes what is left and appends the checksum.
+  void Finish();
+
+ private:
+  std::string* out_;
+  size_t hashed_ = 0;
+  XXH3_state_t* state_;
+};
 
 struct EnvelopeView {
   CodecHeader header;
   std::string_view body;
 };
 
-// Checks magic, version, flags, checksum, page count (<= kMaxPages), block name and that the body
-// length accounts for every byte. `what` ("generation table", "page bitmap") names it in errors.
+// Checks size, magic, version, checksum, flags, page count (<= kMaxPages) and block name; the
+// body is every byte between the block name and the checksum. `what` ("generation table", "page bitmap") names it in errors.
 Result<EnvelopeView> OpenEnvelope(std::string_view bytes, std::string_view magic,
                                   std::string_view what);
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "genstore/check.h"
+#include "genstore/huge_pages.h"
 
 namespace mkd {
 
@@ -17,6 +18,20 @@ GenerationTable GenerationTable::FromGenerations(std::vector<Generation> gens) {
   GenerationTable t;
   t.gens_ = std::move(gens);
   return t;
+}
+
+std::span<Generation> GenerationTable::ResetForOverwrite(uint64_t pages) {
+  MKD_CHECK(pages <= kMaxPages);
+  if (gens_.capacity() < pages) {
+    std::vector<Generation> fresh;
+    fresh.reserve(pages);
+    internal::AdviseHugePages(fresh.data(), pages * sizeof(Generation));
+    gens_ = std::move(fresh);
+  }
+  gens_.resize(pages);
+  provisional_ = PageBitmap();
+  pending_ = {};
+  return gens_;
 }
 
 Status GenerationTable::ApplyDirty(const PageBitmap& dirty, Epoch epoch) {

@@ -34,6 +34,10 @@ class GenerationTable {
   explicit GenerationTable(uint64_t pages);
   // A table with the given generations and no provisional pages (used by the decoders).
   static GenerationTable FromGenerations(std::vector<Generation> gens);
+  // For decoders that fill a table in place: resizes it to `pages` (<= kMaxPages, reusing its
+  // storage), drops any provisional state and returns the generations for the caller to
+  // overwrite, all of them.
+  std::span<Generation> ResetForOverwrite(uint64_t pages);
 
   uint64_t pages() const { return gens_.size(); }
   // The committed generation of a page (kGenInvalid for a pending provisional page).

@@ -11,6 +11,7 @@
 #define MKD_GENSTORE_RUN_BLOCKS_H_
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -19,44 +20,85 @@
 #include "genstore/byte_io.h"
 #include "genstore/status.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace mkd::internal {
 
 inline constexpr uint8_t kBlockRaw = 0;
 inline constexpr uint8_t kBlockRuns = 1;
 
-// Number of runs in `block`, or max_runs + 1 as soon as it has more than max_runs.
+// Number of runs in `block` (1 + the number of neighbours that differ). Branch-free, and four
+// generations at a time with SSE2, since the encoder runs it over every page.
 template <typename T>
-size_t CountRunsUpTo(std::span<const T> block, size_t max_runs) {
-  size_t runs = 1;
-  for (size_t i = 1; i < block.size(); ++i) {
-    runs += block[i] != block[i - 1];
-    if (runs > max_runs) return runs;
+size_t CountRuns(std::span<const T> block) {
+  size_t changes = 0;
+  size_t i = 1;
+#if defined(__SSE2__)
+  if constexpr (sizeof(T) == 4) {
+    // Each lane of `equal` counts down by one per equal neighbour (cmpeq yields -1); no popcount,
+    // which the x86-64 baseline lacks. A block has at most 65,535 elements, so lanes cannot wrap.
+    __m128i equal = _mm_setzero_si128();
+    size_t vec = 0;
+    for (; i + 4 <= block.size(); i += 4, vec += 4) {
+      __m128i cur = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.data() + i));
+      __m128i prev = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.data() + i - 1));
+      equal = _mm_add_epi32(equal, _mm_cmpeq_epi32(cur, prev));
+    }
+    alignas(16) int32_t lanes[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(lanes), equal);
+    changes = vec - static_cast<size_t>(-(lanes[0] + lanes[1] + lanes[2] + lanes[3]));
   }
-  return runs;
+#endif
+  for (; i < block.size(); ++i) changes += block[i] != block[i - 1];
+  return block.empty() ? 0 : changes + 1;
 }
 
-template <typename T, size_t kBlock>
-void EncodeRunBlocks(std::span<const T> elems, std::string* out) {
+// The end of the run that starts at `start`: the first index after it whose element differs, or
+// block.size(). Skips four equal generations per step with SSE2.
+template <typename T>
+size_t RunEnd(std::span<const T> block, size_t start) {
+  const T v = block[start];
+  size_t i = start + 1;
+#if defined(__SSE2__)
+  if constexpr (sizeof(T) == 4) {
+    const __m128i want = _mm_set1_epi32(static_cast<int>(v));
+    for (; i + 4 <= block.size(); i += 4) {
+      __m128i cur = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.data() + i));
+      unsigned same = static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(cur, want))));
+      if (same != 0xF) return i + static_cast<size_t>(std::countr_one(same));
+    }
+  }
+#endif
+  while (i < block.size() && block[i] == v) ++i;
+  return i;
+}
+
+// Appends the blocks of `elems` to *out, calling after_block() after each one (the envelope
+// hashes it while it is still in cache).
+template <typename T, size_t kBlock, typename AfterBlock>
+void EncodeRunBlocks(std::span<const T> elems, std::string* out, AfterBlock&& after_block) {
   static_assert(kBlock <= 65535 && kBlock % 4 == 0);
   for (size_t start = 0; start < elems.size(); start += kBlock) {
     std::span<const T> block = elems.subspan(start, std::min(kBlock, elems.size() - start));
     const size_t max_runs = block.size() / 4;
-    size_t runs = CountRunsUpTo(block, max_runs);
+    const size_t runs = CountRuns(block);
     if (runs > max_runs || max_runs == 0) {
       out->push_back(static_cast<char>(kBlockRaw));
       out->append(reinterpret_cast<const char*>(block.data()), block.size_bytes());
+      after_block();
       continue;
     }
     out->push_back(static_cast<char>(kBlockRuns));
     AppendLe<uint16_t>(out, static_cast<uint16_t>(runs));
-    size_t run_start = 0;
-    for (size_t i = 1; i <= block.size(); ++i) {
-      if (i == block.size() || block[i] != block[run_start]) {
-        AppendLe<uint16_t>(out, static_cast<uint16_t>(i - run_start));
-        AppendLe<T>(out, block[run_start]);
-        run_start = i;
-      }
+    for (size_t run_start = 0; run_start < block.size();) {
+      const size_t end = RunEnd(block, run_start);
+      AppendLe<uint16_t>(out, static_cast<uint16_t>(end - run_start));
+      AppendLe<T>(out, block[run_start]);
+      run_start = end;
     }
+    after_block();
   }
 }
 

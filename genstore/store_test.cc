@@ -119,6 +119,25 @@ TEST_F(StoreTest, SecondOpenWhileInUseIsRefusedWithAHint) {
       << second.status().message();
 }
 
+TEST_F(StoreTest, ReadOnlyOpenInspectsWhileTheWriterHasItOpen) {
+  auto writer = OpenOrDie("host-a");
+  Uuid vm = Uuid::Random();
+  ASSERT_TRUE(writer->Put(Meta(vm, "ram", 1, 1), GenerationTable(1)).ok());
+  Result<std::unique_ptr<Store>> reader = Store::OpenReadOnly(dir_);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ((*reader)->host_id(), "host-a");
+  Result<std::vector<IncarnationMeta>> all = (*reader)->List();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 1u);
+  EXPECT_EQ((*reader)->Put(Meta(vm, "ram", 2, 1), GenerationTable(1)).code(),
+            ErrorCode::kFailedPrecondition);
+  EXPECT_EQ((*reader)->Delete({vm, "ram", 1}).code(), ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(StoreTest, ReadOnlyOpenOfANonStoreFails) {
+  EXPECT_FALSE(Store::OpenReadOnly(dir_ + "/nothing-here").ok());
+}
+
 TEST_F(StoreTest, DamagedOrMismatchedTablesAreReportedAsCorrupt) {
   Uuid vm = Uuid::Random();
   { ASSERT_TRUE(OpenOrDie()->Put(Meta(vm, "ram", 1, 2), GenerationTable(2)).ok()); }

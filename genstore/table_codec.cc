@@ -2,6 +2,7 @@
 #include "genstore/table_codec.h"
 
 #include "genstore/envelope.h"
+#include "genstore/huge_pages.h"
 #include "genstore/run_blocks.h"
 
 namespace mkd {
@@ -12,26 +13,42 @@ constexpr std::string_view kWhat = "generation table";
 }  // namespace
 
 std::string EncodeTable(const CodecHeader& header, const GenerationTable& table) {
-  CodecHeader h = header;
-  h.pages = table.pages();
   std::string out;
-  out.reserve(64 + h.block.size() + table.pages() * sizeof(Generation) +
-              table.pages() / kTableBlockPages + 1);
-  size_t body = internal::BeginEnvelope(kTableMagic, h, &out);
-  internal::EncodeRunBlocks<Generation, kTableBlockPages>(table.generations(), &out);
-  internal::FinishEnvelope(body, &out);
+  EncodeTableTo(header, table, &out);
   return out;
 }
 
+void EncodeTableTo(const CodecHeader& header, const GenerationTable& table, std::string* out) {
+  CodecHeader h = header;
+  h.pages = table.pages();
+  const size_t worst = 64 + h.block.size() + table.pages() * sizeof(Generation) +
+                       table.pages() / kTableBlockPages + 1;
+  if (out->capacity() < worst) {
+    out->reserve(worst);
+    internal::AdviseHugePages(out->data(), out->capacity());
+  }
+  internal::EnvelopeWriter envelope(kTableMagic, h, out);
+  internal::EncodeRunBlocks<Generation, kTableBlockPages>(table.generations(), out,
+                                                          [&] { envelope.HashAppended(); });
+  envelope.Finish();
+}
+
 Result<DecodedTable> DecodeTable(std::string_view bytes) {
+  DecodedTable out;
+  MKD_RETURN_IF_ERROR(DecodeTableInto(bytes, &out));
+  return out;
+}
+
+Status DecodeTableInto(std::string_view bytes, DecodedTable* out) {
   Result<internal::EnvelopeView> env = internal::OpenEnvelope(bytes, kTableMagic, kWhat);
   if (!env.ok()) return env.status();
   MKD_RETURN_IF_ERROR((internal::CheckBodyCanHold<Generation, kTableBlockPages>(
       env->body.size(), env->header.pages, kWhat)));
-  std::vector<Generation> gens(env->header.pages);
-  MKD_RETURN_IF_ERROR((internal::DecodeRunBlocks<Generation, kTableBlockPages>(
-      env->body, std::span<Generation>(gens), kWhat)));
-  return DecodedTable{env->header, GenerationTable::FromGenerations(std::move(gens))};
+  std::span<Generation> gens = out->table.ResetForOverwrite(env->header.pages);
+  MKD_RETURN_IF_ERROR(
+      (internal::DecodeRunBlocks<Generation, kTableBlockPages>(env->body, gens, kWhat)));
+  out->header = std::move(env->header);
+  return Status::Ok();
 }
 
 }  // namespace mkd

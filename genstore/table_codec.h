@@ -18,6 +18,9 @@ namespace mkd {
 // header.pages is ignored: the table's page count is written. header.block must pass
 // ValidateBlockName (a programming error otherwise).
 std::string EncodeTable(const CodecHeader& header, const GenerationTable& table);
+// The same into *out, replacing its content but reusing its capacity: a daemon that re-encodes a
+// large table often keeps one buffer and avoids page-faulting a fresh one every time.
+void EncodeTableTo(const CodecHeader& header, const GenerationTable& table, std::string* out);
 
 struct DecodedTable {
   CodecHeader header;
@@ -27,6 +30,9 @@ struct DecodedTable {
 // Rejects wrong magic, unknown versions or flags, bad checksums, page counts above kMaxPages,
 // bad block names, malformed bodies and trailing bytes, each with a message saying which.
 Result<DecodedTable> DecodeTable(std::string_view bytes);
+// The same into *out, reusing the storage of out->table. On error *out holds unspecified (valid)
+// content.
+Status DecodeTableInto(std::string_view bytes, DecodedTable* out);
 
 }  // namespace mkd
 

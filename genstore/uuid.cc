@@ -19,9 +19,11 @@ bool IsDashPosition(size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; 
 
 Result<Uuid> Uuid::Parse(std::string_view text) {
   auto bad = [&] {
-    return Status::InvalidArgument("'" + std::string(text.substr(0, 64)) +
-                                   "' is not a UUID; expected the form "
-                                   "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (as given to QEMU -uuid)");
+    std::string m = "'";
+    m.append(text.substr(0, 64));
+    m.append("' is not a UUID; expected the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx "
+             "(as given to QEMU -uuid)");
+    return Status::InvalidArgument(std::move(m));
   };
   if (text.size() != 36) return bad();
   Uuid u;
