@@ -27,8 +27,8 @@ std::vector<std::string> SplitIntoChunks(std::string_view blob) {
   std::vector<std::string> chunks;
   chunks.reserve(count);
   for (uint64_t i = 0; i < count; ++i) {
-    std::string_view payload = blob.substr(std::min<size_t>(i * kChunkPayload, blob.size()),
-                                           kChunkPayload);
+    std::string_view payload =
+        blob.substr(std::min<size_t>(i * kChunkPayload, blob.size()), kChunkPayload);
     std::string c;
     c.reserve(kChunkOverhead + payload.size());
     c.append(kChunkMagic);

@@ -16,9 +16,9 @@ namespace mkd {
 
 struct CodecHeader {
   Uuid vm;
-  std::string block;  // RAM block name, e.g. "ram" or "ram-node0"
-  Epoch epoch = 0;    // the VM's epoch when the table (or the table a bitmap came from) was taken
-  uint64_t pages = 0; // set by the decoders; the encoders take it from the object encoded
+  std::string block;   // RAM block name, e.g. "ram" or "ram-node0"
+  Epoch epoch = 0;     // the VM's epoch when the table (or the table a bitmap came from) was taken
+  uint64_t pages = 0;  // set by the decoders; the encoders take it from the object encoded
   bool operator==(const CodecHeader&) const = default;
 };
 

@@ -30,9 +30,12 @@ TEST(CompareTest, MatchesThePageByPageRule) {
         Generation g = vm.Get(p);
         bool reuse = g == peer.Get(p) && g != kGenNeverWritten && g != kGenInvalid;
         EXPECT_EQ(reusable.Test(p), reuse) << "page " << p;
-        if (reuse) ++expect.reusable;
-        else if (g == kGenNeverWritten) ++expect.zero;
-        else ++expect.to_send;
+        if (reuse)
+          ++expect.reusable;
+        else if (g == kGenNeverWritten)
+          ++expect.zero;
+        else
+          ++expect.to_send;
       }
       EXPECT_EQ(s, expect);
       EXPECT_EQ(s.reusable + s.zero + s.to_send, pages);

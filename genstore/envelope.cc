@@ -32,8 +32,7 @@ constexpr size_t kFixedHeader = 4 + 2 + 2 + 16 + 4 + 8 + 1;
 constexpr size_t kChecksumSize = 8;
 }  // namespace
 
-EnvelopeWriter::EnvelopeWriter(std::string_view magic, const CodecHeader& header,
-                               std::string* out)
+EnvelopeWriter::EnvelopeWriter(std::string_view magic, const CodecHeader& header, std::string* out)
     : out_(out), state_(XXH3_createState()) {
   MKD_CHECK(magic.size() == 4);
   MKD_CHECK(ValidateBlockName(header.block).ok());

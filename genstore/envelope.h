@@ -5,11 +5,11 @@
 #ifndef MKD_GENSTORE_ENVELOPE_H_
 #define MKD_GENSTORE_ENVELOPE_H_
 
+#include <xxhash.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
-
-#include <xxhash.h>
 
 #include "genstore/codec_header.h"
 #include "genstore/status.h"
@@ -45,7 +45,8 @@ struct EnvelopeView {
 };
 
 // Checks size, magic, version, checksum, flags, page count (<= kMaxPages) and block name; the
-// body is every byte between the block name and the checksum. `what` ("generation table", "page bitmap") names it in errors.
+// body is every byte between the block name and the checksum. `what` ("generation table", "page
+// bitmap") names it in errors.
 Result<EnvelopeView> OpenEnvelope(std::string_view bytes, std::string_view magic,
                                   std::string_view what);
 

@@ -55,7 +55,8 @@ class GenerationTable {
   Status Invalidate(uint64_t first, uint64_t count);
 
   // Records that `page` now holds content of generation `gen` (any value, including 0 for a page
-  // the sender zeroed), visible only after CommitProvisional(). The page reads as invalid meanwhile.
+  // the sender zeroed), visible only after CommitProvisional(). The page reads as invalid
+  // meanwhile.
   Status SetProvisional(uint64_t page, Generation gen);
   uint64_t provisional_count() const { return provisional_.pages() ? provisional_.Count() : 0; }
   bool has_provisional() const { return provisional_.pages() != 0 && provisional_.Any(); }

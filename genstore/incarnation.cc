@@ -37,9 +37,12 @@ Status GetString(const Json& doc, const char* name, std::string* out) {
 
 std::string_view IncarnationStateName(IncarnationState state) {
   switch (state) {
-    case IncarnationState::kLive: return "live";
-    case IncarnationState::kIncoming: return "incoming";
-    case IncarnationState::kStored: return "stored";
+    case IncarnationState::kLive:
+      return "live";
+    case IncarnationState::kIncoming:
+      return "incoming";
+    case IncarnationState::kStored:
+      return "stored";
   }
   return "unknown";
 }

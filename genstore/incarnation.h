@@ -35,11 +35,11 @@ struct IncarnationKey {
 struct IncarnationMeta {
   IncarnationKey key;
   IncarnationState state = IncarnationState::kStored;
-  Epoch epoch = 0;          // the VM's epoch when the table was last updated
-  uint64_t pages = 0;       // size of the block in 4 KiB pages; equals the table's page count
-  std::string host_id;      // the host that holds it
+  Epoch epoch = 0;      // the VM's epoch when the table was last updated
+  uint64_t pages = 0;   // size of the block in 4 KiB pages; equals the table's page count
+  std::string host_id;  // the host that holds it
   int64_t updated_unix_ms = 0;
-  uint64_t serial = 0;      // bumped by every update of the record (for tools and tests)
+  uint64_t serial = 0;  // bumped by every update of the record (for tools and tests)
   bool operator==(const IncarnationMeta&) const = default;
 };
 

@@ -2,6 +2,7 @@
 #include "genstore/incarnation.h"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 namespace mkd {
@@ -41,7 +42,10 @@ TEST(IncarnationTest, RejectsBadFields) {
   const std::string good = EncodeIncarnationMeta(Sample());
   auto with = [&](const char* field, nlohmann::json value) {
     nlohmann::json doc = nlohmann::json::parse(good);
-    if (value.is_null()) doc.erase(field); else doc[field] = value;
+    if (value.is_null())
+      doc.erase(field);
+    else
+      doc[field] = value;
     return DecodeIncarnationMeta(doc.dump());
   };
   EXPECT_FALSE(with("vm", "not-a-uuid").ok());

@@ -20,7 +20,10 @@ std::vector<std::pair<uint64_t, uint64_t>> Runs(const PageBitmap& b) {
 std::vector<std::pair<uint64_t, uint64_t>> ModelRuns(const std::vector<bool>& m) {
   std::vector<std::pair<uint64_t, uint64_t>> runs;
   for (uint64_t i = 0; i < m.size();) {
-    if (!m[i]) { ++i; continue; }
+    if (!m[i]) {
+      ++i;
+      continue;
+    }
     uint64_t j = i;
     while (j < m.size() && m[j]) ++j;
     runs.emplace_back(i, j - i);
@@ -73,7 +76,10 @@ TEST(PageBitmapTest, RunsAndCountsMatchModelOnRandomData) {
         uint64_t first = rng() % pages;
         uint64_t count = rng() % (pages - first + 1);
         bool set = rng() % 2;
-        if (set) b.SetRange(first, count); else b.ClearRange(first, count);
+        if (set)
+          b.SetRange(first, count);
+        else
+          b.ClearRange(first, count);
         for (uint64_t i = first; i < first + count; ++i) m[i] = set;
       }
       EXPECT_EQ(Runs(b), ModelRuns(m)) << "pages=" << pages;

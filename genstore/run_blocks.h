@@ -66,7 +66,8 @@ size_t RunEnd(std::span<const T> block, size_t start) {
     const __m128i want = _mm_set1_epi32(static_cast<int>(v));
     for (; i + 4 <= block.size(); i += 4) {
       __m128i cur = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.data() + i));
-      unsigned same = static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(cur, want))));
+      unsigned same =
+          static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(cur, want))));
       if (same != 0xF) return i + static_cast<size_t>(std::countr_one(same));
     }
   }
@@ -109,8 +110,9 @@ Status CheckBodyCanHold(size_t body_size, uint64_t n, std::string_view what) {
   // The smallest block: runs form with one run, or raw form for a short last block.
   const uint64_t min_runs_block = 1 + sizeof(uint16_t) + sizeof(uint16_t) + sizeof(T);
   const uint64_t rest = n % kBlock;
-  const uint64_t min_body = (n / kBlock) * min_runs_block +
-                            (rest == 0 ? 0 : std::min<uint64_t>(min_runs_block, 1 + rest * sizeof(T)));
+  const uint64_t min_body =
+      (n / kBlock) * min_runs_block +
+      (rest == 0 ? 0 : std::min<uint64_t>(min_runs_block, 1 + rest * sizeof(T)));
   if (body_size < min_body) {
     return Status::Corrupt(std::string(what) + ": a body of " + std::to_string(body_size) +
                            " bytes cannot hold " + std::to_string(n) + " elements");

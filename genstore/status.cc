@@ -5,14 +5,22 @@ namespace mkd {
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "ok";
-    case ErrorCode::kInvalidArgument: return "invalid argument";
-    case ErrorCode::kCorrupt: return "corrupt";
-    case ErrorCode::kNotFound: return "not found";
-    case ErrorCode::kFailedPrecondition: return "failed precondition";
-    case ErrorCode::kOutOfRange: return "out of range";
-    case ErrorCode::kUnsupported: return "unsupported";
-    case ErrorCode::kIo: return "i/o error";
+    case ErrorCode::kOk:
+      return "ok";
+    case ErrorCode::kInvalidArgument:
+      return "invalid argument";
+    case ErrorCode::kCorrupt:
+      return "corrupt";
+    case ErrorCode::kNotFound:
+      return "not found";
+    case ErrorCode::kFailedPrecondition:
+      return "failed precondition";
+    case ErrorCode::kOutOfRange:
+      return "out of range";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kIo:
+      return "i/o error";
   }
   return "unknown error";
 }

@@ -33,7 +33,9 @@ class [[nodiscard]] Status {
   Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return {}; }
-  static Status InvalidArgument(std::string m) { return {ErrorCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {ErrorCode::kInvalidArgument, std::move(m)};
+  }
   static Status Corrupt(std::string m) { return {ErrorCode::kCorrupt, std::move(m)}; }
   static Status NotFound(std::string m) { return {ErrorCode::kNotFound, std::move(m)}; }
   static Status FailedPrecondition(std::string m) {
@@ -50,7 +52,8 @@ class [[nodiscard]] Status {
   // "corrupt: table checksum mismatch ..." or "ok".
   std::string ToString() const;
 
-  // The same error with "context: " in front of the message, for callers that add where it happened.
+  // The same error with "context: " in front of the message, for callers that add where it
+  // happened.
   Status WithContext(std::string_view context) const;
 
  private:
@@ -62,7 +65,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) {
       v_ = Status(ErrorCode::kInvalidArgument, "internal error: Result built from an OK status");
@@ -73,7 +76,8 @@ class [[nodiscard]] Result {
   // The error; Status::Ok() when a value is held.
   Status status() const { return ok() ? Status::Ok() : std::get<Status>(v_); }
 
-  // Access to the value; calling these on an error is a programming error (std::bad_variant_access).
+  // Access to the value; calling these on an error is a programming error
+  // (std::bad_variant_access).
   T& value() & { return std::get<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }
   T&& value() && { return std::get<T>(std::move(v_)); }
@@ -89,9 +93,9 @@ class [[nodiscard]] Result {
 }  // namespace mkd
 
 // Returns from the enclosing function when `expr` (a Status) is not OK.
-#define MKD_RETURN_IF_ERROR(expr)          \
-  do {                                     \
-    ::mkd::Status mkd_status_ = (expr);    \
+#define MKD_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::mkd::Status mkd_status_ = (expr);        \
     if (!mkd_status_.ok()) return mkd_status_; \
   } while (false)
 

@@ -57,9 +57,10 @@ std::string KeyName(const IncarnationKey& key) {
 
 }  // namespace
 
-Store::Store(std::unique_ptr<rocksdb::DB> db, std::string dir, std::string host_id,
-             bool read_only)
-    : db_(std::move(db)), dir_(std::move(dir)), host_id_(std::move(host_id)),
+Store::Store(std::unique_ptr<rocksdb::DB> db, std::string dir, std::string host_id, bool read_only)
+    : db_(std::move(db)),
+      dir_(std::move(dir)),
+      host_id_(std::move(host_id)),
       read_only_(read_only) {}
 
 Status Store::CheckWritable() const {

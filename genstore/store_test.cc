@@ -115,8 +115,7 @@ TEST_F(StoreTest, SecondOpenWhileInUseIsRefusedWithAHint) {
   auto store = OpenOrDie();
   Result<std::unique_ptr<Store>> second = Store::Open(dir_, "host-a");
   ASSERT_FALSE(second.ok());
-  EXPECT_NE(second.status().message().find("--db"), std::string::npos)
-      << second.status().message();
+  EXPECT_NE(second.status().message().find("--db"), std::string::npos) << second.status().message();
 }
 
 TEST_F(StoreTest, ReadOnlyOpenInspectsWhileTheWriterHasItOpen) {

@@ -33,7 +33,8 @@ TEST(TableCodecTest, RoundTripsTablesOfManyShapes) {
   std::mt19937_64 rng(1);
   for (uint64_t pages : {0u, 1u, 4095u, 4096u, 4097u, 100000u}) {
     std::vector<Generation> g(pages);
-    for (uint64_t i = 0; i < pages; ++i) g[i] = (i / 100) % 3 == 0 ? 7 : static_cast<Generation>(rng());
+    for (uint64_t i = 0; i < pages; ++i)
+      g[i] = (i / 100) % 3 == 0 ? 7 : static_cast<Generation>(rng());
     GenerationTable t = GenerationTable::FromGenerations(g);
     std::string bytes = EncodeTable(Header(), t);
     Result<DecodedTable> d = DecodeTable(bytes);

@@ -21,8 +21,9 @@ Result<Uuid> Uuid::Parse(std::string_view text) {
   auto bad = [&] {
     std::string m = "'";
     m.append(text.substr(0, 64));
-    m.append("' is not a UUID; expected the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx "
-             "(as given to QEMU -uuid)");
+    m.append(
+        "' is not a UUID; expected the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx "
+        "(as given to QEMU -uuid)");
     return Status::InvalidArgument(std::move(m));
   };
   if (text.size() != 36) return bad();

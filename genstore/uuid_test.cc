@@ -15,9 +15,10 @@ TEST(UuidTest, ParsesAndPrintsCanonicalForm) {
 }
 
 TEST(UuidTest, RejectsMalformedText) {
-  for (const char* bad : {"", "6f1c2a9e0b1d4c3e9f00123456789abc", "6f1c2a9e-0b1d-4c3e-9f00-123456789ab",
-                          "6f1c2a9e-0b1d-4c3e-9f00-123456789abcd", "6f1c2a9e_0b1d-4c3e-9f00-123456789abc",
-                          "6f1c2a9g-0b1d-4c3e-9f00-123456789abc"}) {
+  for (const char* bad :
+       {"", "6f1c2a9e0b1d4c3e9f00123456789abc", "6f1c2a9e-0b1d-4c3e-9f00-123456789ab",
+        "6f1c2a9e-0b1d-4c3e-9f00-123456789abcd", "6f1c2a9e_0b1d-4c3e-9f00-123456789abc",
+        "6f1c2a9g-0b1d-4c3e-9f00-123456789abc"}) {
     Result<Uuid> u = Uuid::Parse(bad);
     EXPECT_FALSE(u.ok()) << bad;
     if (!u.ok()) {

@@ -13,11 +13,11 @@
 namespace mkd::cli {
 
 struct DemoOptions {
-  uint64_t pages = 262144;      // 1 GiB VM
-  double boot_percent = 60;     // pages written on the first host
-  double dirty_percent = 5;     // pages written while away
+  uint64_t pages = 262144;   // 1 GiB VM
+  double boot_percent = 60;  // pages written on the first host
+  double dirty_percent = 5;  // pages written while away
   uint64_t seed = 1;
-  std::string work_dir;         // empty: a fresh temporary directory, removed afterwards
+  std::string work_dir;  // empty: a fresh temporary directory, removed afterwards
 };
 int RunDemo(const DemoOptions& options);
 

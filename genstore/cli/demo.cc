@@ -64,10 +64,10 @@ Result<GenerationTable> PeerTable(const Host& host, const Uuid& vm, uint64_t* in
 }
 
 void PrintHop(const std::string& label, const ReuseSummary& s, uint64_t first_hop_send) {
-  std::string share = first_hop_send == 0
-                          ? ""
-                          : fmt::format("  ({:.1f} % of hop 1)", 100.0 * static_cast<double>(s.to_send) /
-                                                                     static_cast<double>(first_hop_send));
+  std::string share = first_hop_send == 0 ? ""
+                                          : fmt::format("  ({:.1f} % of hop 1)",
+                                                        100.0 * static_cast<double>(s.to_send) /
+                                                            static_cast<double>(first_hop_send));
   fmt::print("  {:<34} {:>10} {:>10} {:>10} {:>12}{}\n", label, Thousands(s.reusable),
              Thousands(s.zero), Thousands(s.to_send), Bytes(s.to_send * kPageSize), share);
 }
@@ -103,8 +103,10 @@ int RunDemo(const DemoOptions& o) {
   const Uuid vm = Uuid::Random();
   fmt::print("miyakodori genstore demo: VM {} with {} pages ({}) goes host-a -> host-b -> host-a\n",
              vm.ToString(), Thousands(o.pages), Bytes(o.pages * kPageSize));
-  fmt::print("Generation tables only: this shows what each hop sends; memfs and mkd-migrate move "
-             "the pages.\nStores (RocksDB, one per host): {}/host-a.db, {}/host-b.db\n\n", dir, dir);
+  fmt::print(
+      "Generation tables only: this shows what each hop sends; memfs and mkd-migrate move "
+      "the pages.\nStores (RocksDB, one per host): {}/host-a.db, {}/host-b.db\n\n",
+      dir, dir);
 
   Host a{"host-a", nullptr}, b{"host-b", nullptr};
   for (Host* h : {&a, &b}) {
@@ -137,8 +139,8 @@ int RunDemo(const DemoOptions& o) {
     return Fail(s);
   }
   ++epoch;
-  if (Status s = b.store->Put(MetaOf(vm, b, IncarnationState::kLive, epoch, o.pages, b_inc + 1),
-                              live);
+  if (Status s =
+          b.store->Put(MetaOf(vm, b, IncarnationState::kLive, epoch, o.pages, b_inc + 1), live);
       !s.ok()) {
     return Fail(s);
   }
@@ -169,8 +171,8 @@ int RunDemo(const DemoOptions& o) {
   on_a->AbortProvisional();
   fmt::print("     (aborted after round 1: the {} pages it wrote into host-a are now invalid)\n",
              Thousands(invalidated));
-  if (Status s = a.store->Put(MetaOf(vm, a, IncarnationState::kStored, epoch - 1, o.pages, a_inc),
-                              *on_a);
+  if (Status s =
+          a.store->Put(MetaOf(vm, a, IncarnationState::kStored, epoch - 1, o.pages, a_inc), *on_a);
       !s.ok()) {
     return Fail(s);
   }
@@ -186,7 +188,8 @@ int RunDemo(const DemoOptions& o) {
              Bytes(o.pages * sizeof(Generation)), Bytes(encoded.size()),
              "runs of equal generations are stored once");
   fmt::print("Coming back to host-a sends {:.1f} % of what the first hop sent.\n",
-             100.0 * static_cast<double>(hop2.to_send) / static_cast<double>(std::max<uint64_t>(1, hop1.to_send)));
+             100.0 * static_cast<double>(hop2.to_send) /
+                 static_cast<double>(std::max<uint64_t>(1, hop1.to_send)));
   if (!temporary) fmt::print("Inspect: mkd-genstore list --db {}/host-a.db\n", dir);
   return 0;
 }

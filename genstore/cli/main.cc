@@ -13,8 +13,9 @@ int main(int argc, char** argv) {
 
   mkd::cli::DemoOptions demo;
   CLI::App* demo_cmd = app.add_subcommand(
-      "demo", "Simulate a VM going host-a -> host-b -> host-a with real generation tables and "
-              "per-host RocksDB stores, and print what each hop sends and reuses");
+      "demo",
+      "Simulate a VM going host-a -> host-b -> host-a with real generation tables and "
+      "per-host RocksDB stores, and print what each hop sends and reuses");
   demo_cmd->add_option("--pages", demo.pages, "VM size in 4 KiB pages (262144 = 1 GiB)")
       ->check(CLI::Range(uint64_t{64}, uint64_t{1} << 28));
   demo_cmd->add_option("--boot-percent", demo.boot_percent, "% of pages written on host-a")
@@ -29,16 +30,18 @@ int main(int argc, char** argv) {
   std::optional<std::string> vm;
   bool json = false;
   CLI::App* list_cmd =
-      app.add_subcommand("list", "List the incarnations in a host's store (read-only; safe "
-                                 "while mkd-memfs runs)");
+      app.add_subcommand("list",
+                         "List the incarnations in a host's store (read-only; safe "
+                         "while mkd-memfs runs)");
   list_cmd->add_option("--db", db_dir, "the host's store directory (mkd-memfs --db)")->required();
   list_cmd->add_option("--vm", vm, "only this VM (UUID)");
   list_cmd->add_flag("--json", json, "one JSON document per line");
 
   std::vector<std::string> files;
   CLI::App* decode_cmd = app.add_subcommand(
-      "decode", "Check and summarise an encoded generation table or page bitmap, or the chunks "
-                "of one (given in order: FILE.0 FILE.1 ...)");
+      "decode",
+      "Check and summarise an encoded generation table or page bitmap, or the chunks "
+      "of one (given in order: FILE.0 FILE.1 ...)");
   decode_cmd->add_option("files", files, "encoded file, or its chunks in order")->required();
 
   CLI11_PARSE(app, argc, argv);

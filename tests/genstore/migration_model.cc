@@ -167,7 +167,7 @@ class Model {
   ModelStats* stats_;
   Uuid vm_id_ = Uuid::Random();
   std::vector<std::optional<Memory>> hosts_;  // stored incarnations; empty at the VM's host
-  Memory vm_;                                  // the live memory of the VM
+  Memory vm_;                                 // the live memory of the VM
   PageBitmap dirty_, last_synced_;
   Epoch epoch_ = kFirstEpoch;
   int current_ = 0;

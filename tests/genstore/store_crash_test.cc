@@ -135,9 +135,8 @@ TEST_F(StoreCrashTest, EveryRecordIsFullyOldOrFullyNewAfterSigkill) {
                             << inc.status().ToString();
       const uint64_t serial = inc->meta.serial;
       EXPECT_EQ(inc->meta, MetaFor(record, serial)) << "round " << round;
-      EXPECT_TRUE(inc->table == TableFor(serial))
-          << "round " << round << " record " << record << ": table is not the one of serial "
-          << serial;
+      EXPECT_TRUE(inc->table == TableFor(serial)) << "round " << round << " record " << record
+                                                  << ": table is not the one of serial " << serial;
       EXPECT_GE(serial, last_serial[record]) << "a synced write was lost";
       progress += serial - last_serial[record];
       last_serial[record] = serial;
