@@ -3,6 +3,8 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+
 #include "genstore/byte_io.h"
 #include "genstore/check.h"
 
@@ -96,20 +98,21 @@ Result<ChunkInfo> ParseChunk(std::string_view chunk) {
 
 Result<std::string> JoinChunks(std::span<const std::string> chunks) {
   if (chunks.empty()) return Status::Corrupt("no chunks to join");
-  std::string blob;
-  ChunkInfo first;
+  // Check every chunk before allocating: the size announced by chunk 0 is not trusted until the
+  // chunks given actually hold it.
+  std::vector<ChunkInfo> infos;
+  infos.reserve(std::min<size_t>(chunks.size(), kMaxChunks));
+  uint64_t payload_bytes = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {
     Result<ChunkInfo> info = ParseChunk(chunks[i]);
     if (!info.ok()) return info.status();
-    if (i == 0) {
-      first = *info;
-      if (first.count != chunks.size()) {
-        return Status::Corrupt("chunks announce " + std::to_string(first.count) + " chunks but " +
-                               std::to_string(chunks.size()) + " were given");
-      }
-      blob.reserve(first.total_size);
-    } else if (info->count != first.count || info->total_size != first.total_size ||
-               info->blob_hash != first.blob_hash) {
+    const ChunkInfo& first = i == 0 ? *info : infos.front();
+    if (i == 0 && first.count != chunks.size()) {
+      return Status::Corrupt("chunks announce " + std::to_string(first.count) + " chunks but " +
+                             std::to_string(chunks.size()) + " were given");
+    }
+    if (info->count != first.count || info->total_size != first.total_size ||
+        info->blob_hash != first.blob_hash) {
       return Status::Corrupt("chunk " + std::to_string(i) +
                              " belongs to another version of the object (it changed while being "
                              "read; read all chunks again)");
@@ -118,9 +121,15 @@ Result<std::string> JoinChunks(std::span<const std::string> chunks) {
       return Status::Corrupt("chunk at position " + std::to_string(i) + " has index " +
                              std::to_string(info->index));
     }
-    blob.append(info->payload);
+    payload_bytes += info->payload.size();
+    infos.push_back(*info);
   }
-  if (XXH3_64bits(blob.data(), blob.size()) != first.blob_hash) {
+  // ParseChunk checked each payload size against its index, the count and the total size.
+  MKD_CHECK(payload_bytes == infos.front().total_size);
+  std::string blob;
+  blob.reserve(payload_bytes);
+  for (const ChunkInfo& info : infos) blob.append(info.payload);
+  if (XXH3_64bits(blob.data(), blob.size()) != infos.front().blob_hash) {
     return Status::Corrupt("joined chunks do not hash to the announced value");
   }
   return blob;

@@ -51,6 +51,19 @@ TEST(ChunkingTest, RefusesMissingExtraOrReorderedChunks) {
   EXPECT_FALSE(JoinChunks({}).ok());
 }
 
+TEST(ChunkingTest, AHugeAnnouncedSizeWithMissingChunksIsRefusedBeforeAllocating) {
+  // A full first chunk of a blob announcing kMaxChunks chunks, followed by empty strings: found by
+  // fuzzing, this once made JoinChunks reserve ~4 GiB before looking at chunk 1.
+  const std::string blob(kChunkPayload * 3, 'x');
+  std::vector<std::string> chunks = SplitIntoChunks(blob);
+  chunks.resize(3);
+  chunks[1].clear();
+  Result<std::string> joined = JoinChunks(chunks);
+  ASSERT_FALSE(joined.ok());
+  EXPECT_NE(joined.status().message().find("chunk of 0 bytes"), std::string::npos)
+      << joined.status().message();
+}
+
 TEST(ChunkingTest, RefusesChunksOfTwoVersionsOfAnObject) {
   std::string a = RandomBlob(2 * kChunkPayload, 3);
   std::string b = a;
