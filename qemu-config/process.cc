@@ -18,14 +18,16 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& op
   if (argv.empty()) return Status::InvalidArgument("nothing to start");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  // No O_CLOEXEC on these: they must survive the exec. (With it, QEMU found fds 1 and 2 closed,
+  // opened its serial log as fd 1, and -daemonize then replaced it by /dev/null.)
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   if (!options.stdout_path.empty()) {
     posix_spawn_file_actions_addopen(&actions, 1, options.stdout_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
   }
   if (!options.stderr_path.empty()) {
     posix_spawn_file_actions_addopen(&actions, 2, options.stderr_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
   }
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
