@@ -17,7 +17,9 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mkdsys  # noqa: E402  (after the path tweak)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+import mkdlab  # noqa: E402  (after the path tweak)
+import mkdsys  # noqa: E402
 
 MB = 1 << 20
 
@@ -33,9 +35,16 @@ class GuestProgramsTest(unittest.TestCase):
               f"{cls.image.kernel_version}), key {cls.image.key}, "
               f"{'cache hit' if cls.image.cache_hit else 'built'} in "
               f"{time.monotonic() - started:.1f} s", file=sys.stderr)
+        # Every guest runs inside a host of the lab, as the migration tests' guests do.
+        cls.lab = mkdlab.Lab("gprog", hosts=1).up()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab.down()
 
     def boot(self, name: str, run: str, args=(), **config) -> mkdsys.Guest:
         """Starts a guest (stopped when the test ends, pass or fail) and waits for /init."""
+        config.setdefault("netns", self.lab.netns(0))
         guest = mkdsys.Guest(mkdsys.GuestConfig(name=name, run=run, args=list(args), **config),
                              self.image)
         guest.start()
