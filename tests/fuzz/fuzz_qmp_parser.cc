@@ -5,9 +5,8 @@
 // results whether the bytes arrive in one read or in pieces of any size (the piece size comes
 // from the input's first byte).
 //
-// The QMP sources are compiled into this file (below) rather than linked: tests/fuzz/meson.build
-// builds every target against genstore only, and compiling them here gives them the fuzzer's
-// coverage instrumentation too. Seeds in corpus/qmp_parser/ are committed files (QEMU 7.2.22
+// The QMP parser sources are compiled into this target (fuzz_extra_sources in
+// tests/fuzz/meson.build), which gives them the fuzzer's coverage instrumentation. Seeds in corpus/qmp_parser/ are committed files (QEMU 7.2.22
 // transcripts captured on this machine, plus broken variants), not written by make_corpus.
 #include <cstddef>
 #include <cstdint>
@@ -17,9 +16,9 @@
 #include <vector>
 
 #include "genstore/check.h"
-#include "qemu-config/qmp/message.cc"         // NOLINT(bugprone-suspicious-include)
-#include "qemu-config/qmp/message_reader.cc"  // NOLINT(bugprone-suspicious-include)
-#include "qemu-config/qmp/queries.cc"         // NOLINT(bugprone-suspicious-include)
+#include "qemu-config/qmp/message.h"
+#include "qemu-config/qmp/message_reader.h"
+#include "qemu-config/qmp/queries.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {
