@@ -22,6 +22,13 @@ struct CodecHeader {
   bool operator==(const CodecHeader&) const = default;
 };
 
+// The characters allowed in names that become file names or keys (block names, host ids):
+// [A-Za-z0-9._-].
+constexpr bool IsSafeNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
 // Block names are 1..255 bytes of [A-Za-z0-9._-], not "." or "..": they become file names.
 inline constexpr size_t kMaxBlockNameLength = 255;
 Status ValidateBlockName(std::string_view name);

@@ -15,9 +15,7 @@ Status ValidateBlockName(std::string_view name) {
   }
   if (name == "." || name == "..") return Status::InvalidArgument("block name cannot be . or ..");
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) {
+    if (!IsSafeNameChar(c)) {
       return Status::InvalidArgument(
           "block name may only use letters, digits, '.', '_' and '-' (it becomes a file name)");
     }

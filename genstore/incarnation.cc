@@ -52,9 +52,7 @@ Status ValidateHostId(std::string_view host_id) {
     return Status::InvalidArgument("host id must be 1 to 64 characters");
   }
   for (char c : host_id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return Status::InvalidArgument("host id may only use letters, digits, '.', '_', '-'");
+    if (!IsSafeNameChar(c)) return Status::InvalidArgument("host id may only use letters, digits, '.', '_', '-'");
   }
   return Status::Ok();
 }
