@@ -52,7 +52,8 @@ Status ValidateHostId(std::string_view host_id) {
     return Status::InvalidArgument("host id must be 1 to 64 characters");
   }
   for (char c : host_id) {
-    if (!IsSafeNameChar(c)) return Status::InvalidArgument("host id may only use letters, digits, '.', '_', '-'");
+    if (!IsSafeNameChar(c))
+      return Status::InvalidArgument("host id may only use letters, digits, '.', '_', '-'");
   }
   return Status::Ok();
 }

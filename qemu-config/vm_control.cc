@@ -139,11 +139,12 @@ Result<StartedVm> StartVm(const VmDefinition& vm, const StartOptions& options) {
   started.pid = *pid;
   started.paths = paths;
 
-  Result<qmp::QmpClient> client = qmp::QmpClient::Connect(paths.qmp_socket, std::chrono::seconds(10));
+  Result<qmp::QmpClient> client =
+      qmp::QmpClient::Connect(paths.qmp_socket, std::chrono::seconds(10));
   if (!client.ok()) {
     Terminate(*pid);
     return client.status().WithContext("QEMU (pid " + std::to_string(*pid) +
-                                    ") does not answer on QMP");
+                                       ") does not answer on QMP");
   }
   Result<qmp::VmStatus> status = client->QueryStatus();
   if (!status.ok()) {
@@ -159,7 +160,8 @@ Status StopVm(const VmDefinition& vm, std::chrono::seconds timeout) {
   std::optional<pid_t> pid = RunningPid(vm);
   if (!pid) return Status::NotFound("VM " + vm.name + " is not running on this host");
   // Polite first: QMP quit lets QEMU flush and exit on its own.
-  Result<qmp::QmpClient> client = qmp::QmpClient::Connect(paths.qmp_socket, std::chrono::seconds(2));
+  Result<qmp::QmpClient> client =
+      qmp::QmpClient::Connect(paths.qmp_socket, std::chrono::seconds(2));
   if (client.ok()) (void)client->Execute("quit");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (ProcessExists(*pid) && std::chrono::steady_clock::now() < deadline) {
