@@ -25,6 +25,11 @@ import mkdlab  # noqa: E402
 import mkdsys  # noqa: E402
 
 MIGRATION_PORT = 4444
+MAX_ATTEMPTS = 6
+
+
+class DestinationHung(Exception):
+    """The destination guest stopped making progress after a completed migration."""
 CHECKER_MB = 64
 MEMORY_MIB = 256
 
@@ -40,12 +45,24 @@ class StockMigrationTest(unittest.TestCase):
         self.image = mkdsys.build_guest_image()
         self.lab = mkdlab.Lab("stock", hosts=2).up()
         self.addCleanup(self.lab.down)  # kills whatever still runs in the hosts, by pid
-        self.vm_uuid = str(uuid.uuid4())
+        self.addCleanup(self.keep_logs)  # runs before the lab goes away
         # For plain QEMU a host's memory file system is a tmpfs on its mount point (memfs later).
         for host in (0, 1):
             mount_dir = self.lab.mount_dir(host)
             self.lab.exec(host, ["mount", "-t", "tmpfs", "-o", "size=1g", "mkd-tmpfs", mount_dir])
             self.addCleanup(self.lab.exec, host, ["umount", "-l", mount_dir], check=False)
+
+    def keep_logs(self, suffix: str = ""):
+        """Copies both serial logs next to the test's results (they vanish with the lab)."""
+        log_dir = os.environ.get("MKD_TEST_LOG_DIR") or os.path.join(build_dir(), "meson-logs")
+        os.makedirs(log_dir, exist_ok=True)
+        for host in (0, 1):
+            src = self.run_path(host, "serial.log")
+            if os.path.exists(src):
+                with open(src, "rb") as f, open(
+                        os.path.join(log_dir, f"stock_migration.h{host}{suffix}.serial.log"),
+                        "wb") as out:
+                    out.write(f.read())
 
     def definition(self, host: int) -> str:
         """Writes host's VM definition (same VM, host's own directories) and returns its path."""
@@ -57,13 +74,13 @@ class StockMigrationTest(unittest.TestCase):
                 "kernel": self.image.kernel,
                 "initrd": self.image.initrd,
                 # The checker rewrites its pages every 500 ms: a dirty rate pre-copy can converge on.
-                "append": "console=ttyS0 quiet panic=-1 mkd.run=checker "
+                "append": f"console=ttyS0 {os.environ.get('MKD_DEBUG_APPEND', 'quiet')} panic=-1 mkd.run=checker "
                           f"mkd.args=--mb,{CHECKER_MB},--sweep-interval-ms,500",
             },
             "memory_backing": {"type": "tmpfs", "dir": self.lab.mount_dir(host)},
             "run_dir": os.path.join(self.lab.state_dir(host), "vms"),
         }
-        path = os.path.join(self.lab.state_dir(host), "vm.json")
+        path = os.path.join(self.lab.state_dir(host), f"vm-{self.vm_uuid}.json")
         with open(path, "w") as f:
             json.dump(vm, f, indent=2)
         return path
@@ -75,14 +92,43 @@ class StockMigrationTest(unittest.TestCase):
         return cp.stdout
 
     def run_path(self, host: int, name: str) -> str:
+        """A file of the current VM's QEMU on host (QMP socket, serial log, pid file)."""
         return os.path.join(self.lab.state_dir(host), "vms", self.vm_uuid, name)
 
     def test_checker_stays_ok_across_stock_precopy_at_1gbit(self):
         link_mb_s = self.lab.measure(0, 1)
+        # QEMU 7.2 under TCG sometimes leaves the destination guest hung right after a completed
+        # migration (soft lockup reported, scheduler stuck; 1 run in 3 to 2 in 5 here, see
+        # docs/qemu-config.md). That is QEMU's baseline misbehaving, not a wrong page: it is
+        # reported and the migration tried again with fresh VMs, at most MAX_ATTEMPTS times. A
+        # STALE or CORRUPT verdict from the checker fails the test at once.
+        hangs = []
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                result = self.migrate_once(attempt)
+                break
+            except DestinationHung as e:
+                hangs.append(str(e))
+                print(f"stock migration attempt {attempt}: {e}", file=sys.stderr)
+        else:
+            self.fail(f"the destination guest hung after all {MAX_ATTEMPTS} migrations: {hangs}")
+        result.update(link_mb_s=round(link_mb_s, 1), attempts=attempt, hung_attempts=len(hangs))
+        print("stock migration: " + json.dumps(result), file=sys.stderr)
+        log_dir = os.environ.get("MKD_TEST_LOG_DIR") or os.path.join(build_dir(), "meson-logs")
+        os.makedirs(log_dir, exist_ok=True)
+        with open(os.path.join(log_dir, "stock_migration.json"), "w") as f:
+            json.dump(result, f, indent=2)
+
+    def migrate_once(self, attempt: int) -> dict:
+        """Boots the VM on h0, migrates it to h1 with stock pre-copy, checks the guest on h1."""
+        self.vm_uuid = str(uuid.uuid4())
         def_a, def_b = self.definition(0), self.definition(1)
+        stop_a = lambda: self.lab.exec(0, [self.mkd_vm, "stop", def_a], check=False)  # noqa: E731
+        stop_b = lambda: self.lab.exec(1, [self.mkd_vm, "stop", def_b], check=False)  # noqa: E731
+        self.addCleanup(stop_a)
+        self.addCleanup(stop_b)
 
         out = self.mkd_vm_cmd(0, "start", def_a)
-        self.addCleanup(self.lab.exec, 0, [self.mkd_vm, "stop", def_a], check=False)
         self.assertIn("status running", out)
         serial_a = mkdsys.SerialLog(self.run_path(0, "serial.log"))
         serial_a.wait_for(rf"^MKD checker ready mb={CHECKER_MB} ", timeout=90)
@@ -90,7 +136,6 @@ class StockMigrationTest(unittest.TestCase):
             serial_a.wait_for(r"^MKD checker OK sweep=\d+$", timeout=30, fail_on=r"STALE|CORRUPT")
 
         out = self.mkd_vm_cmd(1, "start", "--incoming", def_b)
-        self.addCleanup(self.lab.exec, 1, [self.mkd_vm, "stop", def_b], check=False)
         self.assertIn("status inmigrate", out)
 
         qmp_b = mkdsys.QmpClient.connect(self.run_path(1, "qmp.sock"))
@@ -124,16 +169,26 @@ class StockMigrationTest(unittest.TestCase):
         serial_b = mkdsys.SerialLog(self.run_path(1, "serial.log"))
         sweep = 0
         for _ in range(3):
-            sweep = int(serial_b.wait_for(r"^MKD checker OK sweep=(\d+)$", timeout=60,
-                                          fail_on=r"STALE|CORRUPT").group(1))
+            try:
+                sweep = int(serial_b.wait_for(r"^MKD checker OK sweep=(\d+)$", timeout=60,
+                                              fail_on=r"STALE|CORRUPT|soft lockup").group(1))
+            except mkdsys.SerialTimeout:
+                if serial_b.find_all(r"STALE|CORRUPT") or not serial_b.find_all(r"soft lockup"):
+                    raise
+                self.keep_logs(suffix=f".attempt{attempt}")
+                qmp_a.close()
+                qmp_b.close()
+                stop_a()
+                stop_b()
+                raise DestinationHung("the destination guest hung after a completed migration "
+                                      "(soft lockup on its console)")
         self.assertGreater(sweep, last_sweep_on_a)
         self.assertEqual(serial_b.find_all(r"STALE|CORRUPT"), [])
 
         ram = info.get("ram", {})
-        result = {
+        return {
             "vm_memory_mib": MEMORY_MIB,
             "checker_mb": CHECKER_MB,
-            "link_mb_s": round(link_mb_s, 1),
             "ram_transferred_bytes": ram.get("transferred"),
             "ram_total_bytes": ram.get("total"),
             "ram_duplicate_pages": ram.get("duplicate"),
@@ -144,11 +199,6 @@ class StockMigrationTest(unittest.TestCase):
             "setup_time_ms": info.get("setup-time"),
             "wall_s": round(wall, 2),
         }
-        print("stock migration: " + json.dumps(result), file=sys.stderr)
-        log_dir = os.environ.get("MKD_TEST_LOG_DIR") or os.path.join(build_dir(), "meson-logs")
-        os.makedirs(log_dir, exist_ok=True)
-        with open(os.path.join(log_dir, "stock_migration.json"), "w") as f:
-            json.dump(result, f, indent=2)
 
 
 if __name__ == "__main__":
