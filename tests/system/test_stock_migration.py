@@ -98,7 +98,7 @@ class StockMigrationTest(unittest.TestCase):
     def test_checker_stays_ok_across_stock_precopy_at_1gbit(self):
         link_mb_s = self.lab.measure(0, 1)
         # QEMU 7.2 under TCG sometimes leaves the destination guest hung right after a completed
-        # migration (soft lockup reported, scheduler stuck; 1 run in 3 to 2 in 5 here, see
+        # migration (soft lockup reported, scheduler stuck; 8 migrations of 22 here, see
         # docs/qemu-config.md). That is QEMU's baseline misbehaving, not a wrong page: it is
         # reported and the migration tried again with fresh VMs, at most MAX_ATTEMPTS times. A
         # STALE or CORRUPT verdict from the checker fails the test at once.
