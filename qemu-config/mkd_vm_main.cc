@@ -82,15 +82,16 @@ int main(int argc, char** argv) {
   if (!vm.ok()) return Fail(app.get_subcommands().front()->get_name(), vm.status());
 
   if (*cmdline_cmd || (*start_cmd && foreground)) {
-    std::string reason;
-    mkd::Result<std::vector<std::string>> args =
-        mkd::qemuconfig::PrepareCommandLine(*vm, start, daemonize, &reason);
-    if (!args.ok()) return Fail(*cmdline_cmd ? "cmdline" : "start", args.status());
+    mkd::Result<mkd::qemuconfig::PreparedLaunch> prepared =
+        mkd::qemuconfig::PrepareCommandLine(*vm, start, daemonize);
+    if (!prepared.ok()) return Fail(*cmdline_cmd ? "cmdline" : "start", prepared.status());
+    std::vector<std::string>* args = &prepared->argv;
     if (*cmdline_cmd) {
       fmt::print("{}\n", mkd::qemuconfig::ShellQuote(*args));
       return 0;
     }
-    fmt::print(stderr, "mkd-vm: exec {} (accel: {})\n", (*args)[0], reason);
+    fmt::print(stderr, "mkd-vm: exec {} (accel: {}, {})\n", (*args)[0], prepared->accel,
+               prepared->accel_reason);
     std::vector<char*> c_args;
     for (std::string& a : *args) c_args.push_back(a.data());
     c_args.push_back(nullptr);

@@ -68,13 +68,13 @@ std::optional<pid_t> RunningPid(const VmDefinition& vm) {
   return std::nullopt;
 }
 
-Result<std::vector<std::string>> PrepareCommandLine(const VmDefinition& vm,
-                                                    const StartOptions& options, bool daemonize,
-                                                    std::string* accel_reason) {
+Result<PreparedLaunch> PrepareCommandLine(const VmDefinition& vm, const StartOptions& options,
+                                          bool daemonize) {
   MKD_RETURN_IF_ERROR(CheckMemoryDir(vm));
   MKD_RETURN_IF_ERROR(CheckReadable("boot.kernel", vm.kernel));
   MKD_RETURN_IF_ERROR(CheckReadable("boot.initrd", vm.initrd));
   MKD_RETURN_IF_ERROR(CheckReadable("boot.disk", vm.disk));
+  PreparedLaunch prepared;
   LaunchOptions launch;
   launch.qemu_binary = options.qemu_binary;
   launch.incoming = options.incoming;
@@ -86,14 +86,17 @@ Result<std::vector<std::string>> PrepareCommandLine(const VmDefinition& vm,
     probe.cache_file = options.accel_cache;
     AccelChoice choice = ChooseAccel(probe);
     launch.accel = choice.accel;
-    *accel_reason = choice.reason + (choice.cached ? " (cached in " + probe.cache_file + ")" : "");
+    prepared.accel_reason =
+        choice.reason + (choice.cached ? " (cached in " + probe.cache_file + ")" : "");
   } else if (options.accel == "kvm" || options.accel == "tcg") {
     launch.accel = options.accel;
-    *accel_reason = "chosen with --accel";
+    prepared.accel_reason = "chosen with --accel";
   } else {
     return Status::InvalidArgument("--accel must be auto, kvm or tcg");
   }
-  return BuildQemuCommandLine(vm, launch);
+  prepared.accel = launch.accel;
+  prepared.argv = BuildQemuCommandLine(vm, launch);
+  return prepared;
 }
 
 Result<StartedVm> StartVm(const VmDefinition& vm, const StartOptions& options) {
@@ -103,10 +106,10 @@ Result<StartedVm> StartVm(const VmDefinition& vm, const StartOptions& options) {
                                       std::to_string(*pid) + "); stop it first");
   }
   StartedVm started;
-  Result<std::vector<std::string>> argv =
-      PrepareCommandLine(vm, options, /*daemonize=*/true, &started.accel_reason);
-  if (!argv.ok()) return argv.status();
-  started.accel = (*argv)[std::find(argv->begin(), argv->end(), "-accel") - argv->begin() + 1];
+  Result<PreparedLaunch> prepared = PrepareCommandLine(vm, options, /*daemonize=*/true);
+  if (!prepared.ok()) return prepared.status();
+  started.accel = prepared->accel;
+  started.accel_reason = prepared->accel_reason;
   MKD_RETURN_IF_ERROR(MakeDir(paths.run_dir));
   MKD_RETURN_IF_ERROR(MakeDir(paths.memory_dir));
   std::error_code ec;
@@ -117,7 +120,7 @@ Result<StartedVm> StartVm(const VmDefinition& vm, const StartOptions& options) {
     std::filesystem::remove(paths.memory_file, ec);
   }
   const std::string stderr_log = paths.run_dir + "/qemu.stderr";
-  Result<pid_t> parent = Spawn(*argv, {paths.run_dir + "/qemu.stdout", stderr_log});
+  Result<pid_t> parent = Spawn(prepared->argv, {paths.run_dir + "/qemu.stdout", stderr_log});
   if (!parent.ok()) return parent.status();
   // With -daemonize the first process exits once QEMU is initialised (or has failed).
   Result<std::optional<int>> done = WaitFor(*parent, options.timeout);

@@ -33,10 +33,16 @@ struct StartedVm {
   std::string qemu_status;  // as reported by QMP query-status, e.g. "running" or "inmigrate"
 };
 
+// What PrepareCommandLine decided.
+struct PreparedLaunch {
+  std::vector<std::string> argv;
+  std::string accel;         // "kvm" or "tcg"
+  std::string accel_reason;  // why, for the operator
+};
+
 // The checks, accelerator choice and command line, without starting anything.
-Result<std::vector<std::string>> PrepareCommandLine(const VmDefinition& vm,
-                                                    const StartOptions& options, bool daemonize,
-                                                    std::string* accel_reason);
+Result<PreparedLaunch> PrepareCommandLine(const VmDefinition& vm, const StartOptions& options,
+                                          bool daemonize);
 
 // Starts QEMU in the background (-daemonize) and waits until it answers on QMP.
 Result<StartedVm> StartVm(const VmDefinition& vm, const StartOptions& options);

@@ -30,30 +30,35 @@ void WriteAll(int fd, const char* data, size_t size) {
 
 }  // namespace
 
-void Emit(const char* format, ...) {
+namespace {
+
+// Writes "<prefix><formatted text>\n" to fd in one write (lines are at most 1 KiB).
+void WriteLine(int fd, const char* prefix, const char* format, va_list args) {
   char line[1024];
-  int prefix = snprintf(line, sizeof(line), "MKD ");
-  va_list args;
-  va_start(args, format);
-  int n = vsnprintf(line + prefix, sizeof(line) - static_cast<size_t>(prefix) - 1, format, args);
-  va_end(args);
-  size_t length = static_cast<size_t>(prefix) + (n < 0 ? 0 : static_cast<size_t>(n));
+  int head = snprintf(line, sizeof(line), "%s", prefix);
+  int n = vsnprintf(line + head, sizeof(line) - static_cast<size_t>(head) - 1, format, args);
+  size_t length = static_cast<size_t>(head) + (n < 0 ? 0 : static_cast<size_t>(n));
   if (length > sizeof(line) - 2) length = sizeof(line) - 2;
   line[length++] = '\n';
-  WriteAll(STDOUT_FILENO, line, length);
+  WriteAll(fd, line, length);
+}
+
+}  // namespace
+
+void Emit(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  WriteLine(STDOUT_FILENO, "MKD ", format, args);
+  va_end(args);
 }
 
 void Die(const char* format, ...) {
-  char line[1024];
-  int prefix = snprintf(line, sizeof(line), "%s: ", g_program);
+  char prefix[128];
+  snprintf(prefix, sizeof(prefix), "%s: ", g_program);
   va_list args;
   va_start(args, format);
-  int n = vsnprintf(line + prefix, sizeof(line) - static_cast<size_t>(prefix) - 1, format, args);
+  WriteLine(STDERR_FILENO, prefix, format, args);
   va_end(args);
-  size_t length = static_cast<size_t>(prefix) + (n < 0 ? 0 : static_cast<size_t>(n));
-  if (length > sizeof(line) - 2) length = sizeof(line) - 2;
-  line[length++] = '\n';
-  WriteAll(STDERR_FILENO, line, length);
   exit(2);
 }
 

@@ -95,20 +95,25 @@ def _in_ns(ns: str, cmd: Sequence[str]) -> list[str]:
     return ["nsenter", f"--net={NETNS_DIR}/{ns}", "--", *cmd]
 
 
+def _parse_quantity(text: str, units: dict, what: str, hint: str) -> float:
+    """A tc-style "<number><unit>" in the unit table's base unit (LabError when malformed)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    if not m:
+        raise LabError(f"bad {what}: {text!r}")
+    value, unit = float(m.group(1)), m.group(2).lower()
+    if unit not in units:
+        raise LabError(f"bad {what} unit in {text!r} (use {hint})")
+    return value * units[unit]
+
+
 def parse_rate(text: str | int) -> int:
     """tc-style rate ("1gbit", "100mbit", "12.5mbps", bare number = bit/s) to bit/s."""
     if isinstance(text, int):
         return text
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-    if not m:
-        raise LabError(f"bad rate: {text!r}")
-    value, unit = float(m.group(1)), m.group(2).lower()
     bits = {"": 1, "bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "tbit": 1e12,
             "kibit": 1024, "mibit": 1024**2, "gibit": 1024**3,
             "bps": 8, "kbps": 8e3, "mbps": 8e6, "gbps": 8e9}
-    if unit not in bits:
-        raise LabError(f"bad rate unit in {text!r} (use bit, kbit, mbit, gbit, bps, mbps, ...)")
-    rate = int(value * bits[unit])
+    rate = int(_parse_quantity(text, bits, "rate", "bit, kbit, mbit, gbit, bps, mbps, ..."))
     if rate < 8000:
         raise LabError(f"rate too small: {text!r}")
     return rate
@@ -118,14 +123,8 @@ def parse_time(text: str | int) -> int:
     """tc-style time ("5ms", "200us", "1s", bare number = us) to microseconds."""
     if isinstance(text, int):
         return text
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-    if not m:
-        raise LabError(f"bad time: {text!r}")
-    value, unit = float(m.group(1)), m.group(2).lower()
     scale = {"": 1, "us": 1, "usec": 1, "ms": 1e3, "msec": 1e3, "s": 1e6, "sec": 1e6}
-    if unit not in scale:
-        raise LabError(f"bad time unit in {text!r} (use us, ms, s)")
-    return int(value * scale[unit])
+    return int(_parse_quantity(text, scale, "time", "us, ms, s"))
 
 
 def _fmt_rate(bps: int) -> str:

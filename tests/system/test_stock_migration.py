@@ -8,6 +8,8 @@ migration over the lab's 1 Gbit/s link. The test prints its numbers as a line st
 meson log directory, or /tmp).
 
 Run: meson test -C build --suite system (sets MKD_BUILD_DIR), or python3 <this file> -v.
+MKD_DEBUG_APPEND replaces "quiet" on the guest kernel command line (e.g. "loglevel=7" to get the
+guest's soft-lockup backtrace on its serial log).
 """
 
 import json
