@@ -1,4 +1,4 @@
-// CodecHeader: what every encoded generation table or page bitmap says about itself
+// CodecHeader: what every encoded generation table, page bitmap or digest list says about itself
 // (docs/formats.md, "Envelope"): the VM, the RAM block, the epoch and the page count.
 // A value type. ValidateBlockName is the one rule for block names everywhere (files, keys, wire).
 #ifndef MKD_GENSTORE_CODEC_HEADER_H_

@@ -1,7 +1,8 @@
-// The envelope around an encoded table or bitmap (docs/formats.md, "Envelope"): magic, version,
-// flags, VM UUID, epoch, page count, block name, body, XXH3-64 of everything before the checksum.
-// The body runs to the checksum, so the writer can hash each block right after writing it, while
-// it is still in cache. Internal to genstore: table_codec.cc and bitmap_codec.cc use it.
+// The envelope around an encoded table, bitmap or digest list (docs/formats.md, "Envelope"):
+// magic, version, flags, VM UUID, epoch, page count, block name, body, XXH3-64 of everything
+// before the checksum. The body runs to the checksum, so the writer can hash each block right
+// after writing it, while it is still in cache. Internal to genstore: table_codec.cc,
+// bitmap_codec.cc and digests.cc use it.
 #ifndef MKD_GENSTORE_ENVELOPE_H_
 #define MKD_GENSTORE_ENVELOPE_H_
 
@@ -46,7 +47,7 @@ struct EnvelopeView {
 
 // Checks size, magic, version, checksum, flags, page count (<= kMaxPages) and block name; the
 // body is every byte between the block name and the checksum. `what` ("generation table", "page
-// bitmap") names it in errors.
+// bitmap", "page digests") names it in errors.
 Result<EnvelopeView> OpenEnvelope(std::string_view bytes, std::string_view magic,
                                   std::string_view what);
 

@@ -34,11 +34,19 @@ struct IncarnationKey {
 
 struct IncarnationMeta {
   IncarnationKey key;
+  // Which life of the VM this memory belongs to: a random UUID chosen when the VM boots cold and
+  // carried unchanged by every migration. A cold reboot restarts epochs at 1, so generations are
+  // comparable only between incarnations of the same lineage. Never nil (the decoder and
+  // Store::Put reject a nil lineage: it would make two unrelated lives look comparable).
+  Uuid lineage;
   IncarnationState state = IncarnationState::kStored;
   Epoch epoch = 0;      // the VM's epoch when the table was last updated
   uint64_t pages = 0;   // size of the block in 4 KiB pages; equals the table's page count
   std::string host_id;  // the host that holds it
   int64_t updated_unix_ms = 0;
+  // When the VM left this host and the incarnation became stored; 0 while live or incoming.
+  // Eviction frees the least recently left incarnations first. Non-negative.
+  int64_t left_unix_ms = 0;
   uint64_t serial = 0;  // bumped by every update of the record (for tools and tests)
   bool operator==(const IncarnationMeta&) const = default;
 };
@@ -48,9 +56,12 @@ inline constexpr size_t kMaxIncarnationMetaSize = 4096;
 // The host id rule: 1..64 characters of [A-Za-z0-9._-].
 Status ValidateHostId(std::string_view host_id);
 
+// The document is format "mkd-incarnation" version 2 (docs/formats.md, "Incarnation metadata").
+// Negative times are written as 0.
 std::string EncodeIncarnationMeta(const IncarnationMeta& meta);
-// Parses and checks a document: size cap, JSON syntax, format name and version, every field's
-// presence, type and range (UUID, block name, pages <= kMaxPages, epoch, state, host id).
+// Parses and checks a document: size cap, JSON syntax, format name and version (only 2; other
+// versions are Unsupported), every field's presence, type and range (UUIDs, lineage not nil, block
+// name, pages <= kMaxPages, epoch, state, host id, non-negative times). Errors are Corrupt.
 Result<IncarnationMeta> DecodeIncarnationMeta(std::string_view json);
 
 }  // namespace mkd

@@ -3,6 +3,8 @@
 // Keys:  "H"                                    -> host id the directory belongs to
 //        "I" uuid(16) len(1) block u64be(inc) "M" -> metadata JSON
 //        "I" uuid(16) len(1) block u64be(inc) "T" -> encoded generation table
+//        "I" uuid(16) len(1) block u64be(inc) "D" -> encoded page digests (absent: none recorded)
+// A record's keys are written and deleted together, in one WriteBatch.
 #include "genstore/store.h"
 
 #include <rocksdb/db.h>
@@ -10,6 +12,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "genstore/codec_header.h"
+#include "genstore/digests.h"
 #include "genstore/table_codec.h"
 
 namespace mkd {
@@ -112,7 +115,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, std::string_v
   return std::unique_ptr<Store>(new Store(std::move(db), dir, std::string(host_id), false));
 }
 
-Status Store::Put(const IncarnationMeta& meta, const GenerationTable& table) {
+Status Store::Put(const IncarnationMeta& meta, const GenerationTable& table,
+                  std::span<const uint64_t> digests) {
   MKD_RETURN_IF_ERROR(CheckWritable());
   MKD_RETURN_IF_ERROR(ValidateBlockName(meta.key.block));
   if (meta.pages != table.pages()) {
@@ -120,16 +124,29 @@ Status Store::Put(const IncarnationMeta& meta, const GenerationTable& table) {
                                    std::to_string(meta.pages) + " pages, table has " +
                                    std::to_string(table.pages()));
   }
+  if (!digests.empty() && digests.size() != meta.pages) {
+    return Status::InvalidArgument(
+        KeyName(meta.key) + ": metadata says " + std::to_string(meta.pages) + " pages, but " +
+        std::to_string(digests.size()) + " page digests were given (one per page, or none)");
+  }
+  if (meta.lineage.IsNil()) {
+    return Status::InvalidArgument(KeyName(meta.key) +
+                                   ": the lineage is nil; set it to the VM's lineage (a random "
+                                   "UUID chosen at cold boot)");
+  }
   if (meta.host_id != host_id_) {
     return Status::InvalidArgument(KeyName(meta.key) + ": metadata names host '" + meta.host_id +
                                    "' but this store is host '" + host_id_ + "'");
   }
   const std::string prefix = RecordPrefix(meta.key);
-  const std::string table_bytes =
-      EncodeTable(CodecHeader{meta.key.vm, meta.key.block, meta.epoch, table.pages()}, table);
+  const CodecHeader header{meta.key.vm, meta.key.block, meta.epoch, meta.pages};
   rocksdb::WriteBatch batch;
   rocksdb::Status s = batch.Put(prefix + "M", EncodeIncarnationMeta(meta));
-  if (s.ok()) s = batch.Put(prefix + "T", table_bytes);
+  if (s.ok()) s = batch.Put(prefix + "T", EncodeTable(header, table));
+  if (s.ok()) {
+    s = digests.empty() ? batch.Delete(prefix + "D")
+                        : batch.Put(prefix + "D", EncodeDigests(header, digests));
+  }
   if (s.ok()) s = db_->Write(SyncedWrite(), &batch);
   return FromRocks(s, "writing " + KeyName(meta.key));
 }
@@ -140,16 +157,21 @@ Result<Incarnation> Store::Get(const IncarnationKey& key) const {
   rocksdb::ReadOptions read;
   const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
   read.snapshot = snapshot;
-  std::string meta_bytes, table_bytes;
+  std::string meta_bytes, table_bytes, digest_bytes;
   rocksdb::Status sm = db_->Get(read, prefix + "M", &meta_bytes);
   rocksdb::Status st = db_->Get(read, prefix + "T", &table_bytes);
+  rocksdb::Status sd = db_->Get(read, prefix + "D", &digest_bytes);
   db_->ReleaseSnapshot(snapshot);
-  if (sm.IsNotFound() && st.IsNotFound()) return Status::NotFound(KeyName(key) + " is not stored");
+  if (sm.IsNotFound() && st.IsNotFound()) {
+    if (sd.IsNotFound()) return Status::NotFound(KeyName(key) + " is not stored");
+    return Status::Corrupt(KeyName(key) + ": page digests without metadata and table");
+  }
   if (sm.IsNotFound() != st.IsNotFound()) {
     return Status::Corrupt(KeyName(key) + ": metadata and table are not both present");
   }
   MKD_RETURN_IF_ERROR(FromRocks(sm, "reading " + KeyName(key)));
   MKD_RETURN_IF_ERROR(FromRocks(st, "reading " + KeyName(key)));
+  if (!sd.IsNotFound()) MKD_RETURN_IF_ERROR(FromRocks(sd, "reading " + KeyName(key)));
 
   Result<IncarnationMeta> meta = DecodeIncarnationMeta(meta_bytes);
   if (!meta.ok()) return meta.status().WithContext(KeyName(key));
@@ -160,7 +182,19 @@ Result<Incarnation> Store::Get(const IncarnationKey& key) const {
       h.epoch != meta->epoch) {
     return Status::Corrupt(KeyName(key) + ": metadata and table disagree (key, pages or epoch)");
   }
-  return Incarnation{std::move(*meta), std::move(table->table)};
+  Incarnation out{std::move(*meta), std::move(table->table), {}};
+  if (!sd.IsNotFound()) {
+    CodecHeader dh;
+    Result<std::vector<uint64_t>> digests = DecodeDigests(digest_bytes, &dh);
+    if (!digests.ok()) return digests.status().WithContext(KeyName(key));
+    if (dh.vm != key.vm || dh.block != key.block || dh.pages != out.meta.pages ||
+        dh.epoch != out.meta.epoch) {
+      return Status::Corrupt(KeyName(key) +
+                             ": metadata and page digests disagree (key, pages or epoch)");
+    }
+    out.digests = std::move(*digests);
+  }
+  return out;
 }
 
 Result<std::vector<IncarnationMeta>> Store::List(std::optional<Uuid> vm) const {
@@ -189,6 +223,7 @@ Status Store::Delete(const IncarnationKey& key) {
   rocksdb::WriteBatch batch;
   s = batch.Delete(prefix + "M");
   if (s.ok()) s = batch.Delete(prefix + "T");
+  if (s.ok()) s = batch.Delete(prefix + "D");
   if (s.ok()) s = db_->Write(SyncedWrite(), &batch);
   return FromRocks(s, "deleting " + KeyName(key));
 }

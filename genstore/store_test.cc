@@ -6,7 +6,9 @@
 #include <rocksdb/db.h>
 
 #include <filesystem>
+#include <functional>
 
+#include "genstore/digests.h"
 #include "genstore/table_codec.h"
 
 namespace mkd {
@@ -30,11 +32,44 @@ class StoreTest : public ::testing::Test {
   static IncarnationMeta Meta(const Uuid& vm, std::string block, uint64_t inc, uint64_t pages) {
     IncarnationMeta m;
     m.key = {vm, std::move(block), inc};
+    m.lineage = *Uuid::Parse("0d6f3c1b-7a2e-4f15-8b9c-a1b2c3d4e5f6");
     m.state = IncarnationState::kStored;
     m.epoch = 2;
     m.pages = pages;
     m.host_id = "host-a";
+    m.left_unix_ms = 1795000000000;
     return m;
+  }
+
+  // The RocksDB key of one part ('M', 'T' or 'D') of a record (docs/formats.md).
+  static std::string RawKey(const Uuid& vm, const std::string& block, uint8_t inc, char part) {
+    std::string key = "I";
+    key.append(reinterpret_cast<const char*>(vm.bytes.data()), 16);
+    key += static_cast<char>(block.size());
+    key += block;
+    key.append(7, '\0');
+    key += static_cast<char>(inc);
+    key += part;
+    return key;
+  }
+
+  // Opens the database directly (the store must be closed) and replaces one value.
+  void Overwrite(const std::string& key, const std::function<void(std::string*)>& edit) {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::string value;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), key, &value).ok());
+    edit(&value);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, value).ok());
+  }
+
+  bool HasRawKey(const std::string& key) {
+    rocksdb::DB* raw = nullptr;
+    EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), dir_, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::string value;
+    return db && db->Get(rocksdb::ReadOptions(), key, &value).ok();
   }
 
   std::string dir_;
@@ -142,31 +177,116 @@ TEST_F(StoreTest, DamagedOrMismatchedTablesAreReportedAsCorrupt) {
   { ASSERT_TRUE(OpenOrDie()->Put(Meta(vm, "ram", 1, 2), GenerationTable(2)).ok()); }
   // Replace the table value behind the store's back: once damaged, once a valid table of
   // another size. Keys follow docs/formats.md.
-  std::string key = "I";
-  key.append(reinterpret_cast<const char*>(vm.bytes.data()), 16);
-  key += '\3';
-  key += "ram";
-  key.append(7, '\0');
-  key += '\1';
-  key += 'T';
+  const std::string key = RawKey(vm, "ram", 1, 'T');
   for (int variant = 0; variant < 2; ++variant) {
-    {
-      rocksdb::DB* raw = nullptr;
-      ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
-      std::unique_ptr<rocksdb::DB> db(raw);
-      std::string value;
-      ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), key, &value).ok());
+    Overwrite(key, [&](std::string* value) {
       if (variant == 0) {
-        value[value.size() / 2] ^= 1;
+        (*value)[value->size() / 2] ^= 1;
       } else {
-        value = EncodeTable(CodecHeader{vm, "ram", 2, 0}, GenerationTable(3));
+        *value = EncodeTable(CodecHeader{vm, "ram", 2, 0}, GenerationTable(3));
       }
-      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, value).ok());
-    }
+    });
     Result<Incarnation> got = OpenOrDie()->Get({vm, "ram", 1});
     ASSERT_FALSE(got.ok());
     EXPECT_EQ(got.status().code(), ErrorCode::kCorrupt) << got.status().ToString();
   }
+}
+
+TEST_F(StoreTest, DigestsRoundTripWithTheRecord) {
+  Uuid vm = Uuid::Random();
+  const std::vector<uint64_t> digests = {ZeroPageDigest(), 0x1234, 0xfedcba9876543210u};
+  {
+    auto store = OpenOrDie();
+    ASSERT_TRUE(store->Put(Meta(vm, "ram", 1, 3), GenerationTable(3), digests).ok());
+    ASSERT_TRUE(store->Put(Meta(vm, "ram", 2, 3), GenerationTable(3)).ok());
+  }
+  auto store = OpenOrDie();  // and they survive a reopen
+  Result<Incarnation> got = store->Get({vm, "ram", 1});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->digests, digests);
+  EXPECT_EQ(got->meta, Meta(vm, "ram", 1, 3));
+  Result<Incarnation> without = store->Get({vm, "ram", 2});
+  ASSERT_TRUE(without.ok()) << without.status().ToString();
+  EXPECT_TRUE(without->digests.empty());
+  // List shows each record once, digests or not.
+  Result<std::vector<IncarnationMeta>> all = store->List(vm);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 2u);
+}
+
+TEST_F(StoreTest, PutWithoutDigestsDropsTheOldDigests) {
+  Uuid vm = Uuid::Random();
+  {
+    auto store = OpenOrDie();
+    ASSERT_TRUE(
+        store->Put(Meta(vm, "ram", 1, 2), GenerationTable(2), std::vector<uint64_t>{1, 2}).ok());
+    IncarnationMeta next = Meta(vm, "ram", 1, 2);
+    next.serial = 1;
+    ASSERT_TRUE(store->Put(next, GenerationTable(2)).ok());
+    Result<Incarnation> got = store->Get({vm, "ram", 1});
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->meta.serial, 1u);
+    EXPECT_TRUE(got->digests.empty());
+  }
+  EXPECT_FALSE(HasRawKey(RawKey(vm, "ram", 1, 'D')));
+}
+
+TEST_F(StoreTest, PutRejectsAMismatchedDigestCount) {
+  auto store = OpenOrDie();
+  Uuid vm = Uuid::Random();
+  for (const std::vector<uint64_t>& digests :
+       {std::vector<uint64_t>{1, 2}, std::vector<uint64_t>{1, 2, 3, 4}}) {
+    Status s = store->Put(Meta(vm, "ram", 1, 3), GenerationTable(3), digests);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.ToString();
+  }
+  EXPECT_EQ(store->Get({vm, "ram", 1}).status().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(StoreTest, PutRejectsANilLineage) {
+  auto store = OpenOrDie();
+  IncarnationMeta m = Meta(Uuid::Random(), "ram", 1, 1);
+  m.lineage = Uuid();
+  EXPECT_EQ(store->Put(m, GenerationTable(1)).code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, DamagedOrMismatchedDigestsAreReportedAsCorrupt) {
+  Uuid vm = Uuid::Random();
+  {
+    ASSERT_TRUE(OpenOrDie()
+                    ->Put(Meta(vm, "ram", 1, 2), GenerationTable(2), std::vector<uint64_t>{7, 8})
+                    .ok());
+  }
+  const std::string key = RawKey(vm, "ram", 1, 'D');
+  // Damaged; valid digests of another page count; of another block; of another epoch.
+  for (int variant = 0; variant < 4; ++variant) {
+    Overwrite(key, [&](std::string* value) {
+      if (variant == 0) {
+        (*value)[value->size() / 2] ^= 1;
+      } else if (variant == 1) {
+        *value = EncodeDigests(CodecHeader{vm, "ram", 2, 0}, std::vector<uint64_t>{7, 8, 9});
+      } else if (variant == 2) {
+        *value = EncodeDigests(CodecHeader{vm, "ram-node1", 2, 0}, std::vector<uint64_t>{7, 8});
+      } else {
+        *value = EncodeDigests(CodecHeader{vm, "ram", 3, 0}, std::vector<uint64_t>{7, 8});
+      }
+    });
+    Result<Incarnation> got = OpenOrDie()->Get({vm, "ram", 1});
+    ASSERT_FALSE(got.ok()) << variant;
+    EXPECT_EQ(got.status().code(), ErrorCode::kCorrupt) << got.status().ToString();
+  }
+}
+
+TEST_F(StoreTest, DeleteRemovesTheDigestsToo) {
+  Uuid vm = Uuid::Random();
+  {
+    auto store = OpenOrDie();
+    ASSERT_TRUE(
+        store->Put(Meta(vm, "ram", 1, 1), GenerationTable(1), std::vector<uint64_t>{5}).ok());
+    ASSERT_TRUE(store->Delete({vm, "ram", 1}).ok());
+    EXPECT_EQ(store->Get({vm, "ram", 1}).status().code(), ErrorCode::kNotFound);
+  }
+  EXPECT_FALSE(HasRawKey(RawKey(vm, "ram", 1, 'D')));
+  EXPECT_FALSE(HasRawKey(RawKey(vm, "ram", 1, 'M')));
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // The subcommands of mkd-genstore, the operator's view of genstore: a demonstration of the
-// generation rules, listing a host's stored incarnations, and decoding tables, bitmaps and chunks
-// (e.g. saved with `getfattr --only-values`). Each returns a process exit code and prints errors
-// to stderr in words an operator can act on.
+// generation rules, listing a host's stored incarnations, and decoding tables, bitmaps, page
+// digests and chunks (e.g. saved with `getfattr --only-values`). Each returns a process exit code
+// and prints errors to stderr in words an operator can act on.
 #ifndef MKD_GENSTORE_CLI_COMMANDS_H_
 #define MKD_GENSTORE_CLI_COMMANDS_H_
 

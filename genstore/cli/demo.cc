@@ -37,10 +37,12 @@ Result<std::unique_ptr<Store>> OpenHost(const std::string& dir, const std::strin
   return Store::Open(dir + "/" + name + ".db", name);
 }
 
-IncarnationMeta MetaOf(const Uuid& vm, const Host& host, IncarnationState state, Epoch epoch,
-                       uint64_t pages, uint64_t incarnation) {
+// The VM's record on `host`. A stored incarnation records when the VM left (now).
+IncarnationMeta MetaOf(const Uuid& vm, const Uuid& lineage, const Host& host,
+                       IncarnationState state, Epoch epoch, uint64_t pages, uint64_t incarnation) {
   IncarnationMeta m;
   m.key = {vm, "ram", incarnation};
+  m.lineage = lineage;
   m.state = state;
   m.epoch = epoch;
   m.pages = pages;
@@ -48,6 +50,7 @@ IncarnationMeta MetaOf(const Uuid& vm, const Host& host, IncarnationState state,
   m.updated_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
+  if (state == IncarnationState::kStored) m.left_unix_ms = m.updated_unix_ms;
   return m;
 }
 
@@ -101,6 +104,7 @@ int RunDemo(const DemoOptions& o) {
   } cleanup{dir, temporary};
 
   const Uuid vm = Uuid::Random();
+  const Uuid lineage = Uuid::Random();  // the VM boots cold once: one life for the whole demo
   fmt::print("miyakodori genstore demo: VM {} with {} pages ({}) goes host-a -> host-b -> host-a\n",
              vm.ToString(), Thousands(o.pages), Bytes(o.pages * kPageSize));
   fmt::print(
@@ -134,13 +138,14 @@ int RunDemo(const DemoOptions& o) {
   ReuseSummary hop1 = ComputeReusable(live, *peer, &reusable);
   PrintHop("1  host-a -> host-b", hop1, 0);
   // host-a keeps what the VM left; host-b's incarnation becomes live in the next epoch.
-  if (Status s = a.store->Put(MetaOf(vm, a, IncarnationState::kStored, epoch, o.pages, 1), live);
+  if (Status s =
+          a.store->Put(MetaOf(vm, lineage, a, IncarnationState::kStored, epoch, o.pages, 1), live);
       !s.ok()) {
     return Fail(s);
   }
   ++epoch;
-  if (Status s =
-          b.store->Put(MetaOf(vm, b, IncarnationState::kLive, epoch, o.pages, b_inc + 1), live);
+  if (Status s = b.store->Put(
+          MetaOf(vm, lineage, b, IncarnationState::kLive, epoch, o.pages, b_inc + 1), live);
       !s.ok()) {
     return Fail(s);
   }
@@ -171,8 +176,8 @@ int RunDemo(const DemoOptions& o) {
   on_a->AbortProvisional();
   fmt::print("     (aborted after round 1: the {} pages it wrote into host-a are now invalid)\n",
              Thousands(invalidated));
-  if (Status s =
-          a.store->Put(MetaOf(vm, a, IncarnationState::kStored, epoch - 1, o.pages, a_inc), *on_a);
+  if (Status s = a.store->Put(
+          MetaOf(vm, lineage, a, IncarnationState::kStored, epoch - 1, o.pages, a_inc), *on_a);
       !s.ok()) {
     return Fail(s);
   }

@@ -1,5 +1,6 @@
 // `mkd-genstore list` and `mkd-genstore decode`: read-only views of a host's store and of encoded
-// tables, bitmaps and chunks. Everything read is checked by the genstore decoders first.
+// tables, bitmaps, page digests and chunks. Everything read is checked by the genstore decoders
+// first.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "genstore/chunking.h"
 #include "genstore/cli/commands.h"
 #include "genstore/cli/format.h"
+#include "genstore/digests.h"
 #include "genstore/store.h"
 #include "genstore/table_codec.h"
 
@@ -65,7 +67,18 @@ int DecodeBlob(const std::string& bytes) {
     fmt::print("  set     {} pages in {} runs\n", Thousands(b->bitmap.Count()), Thousands(runs));
     return 0;
   }
-  return Fail("decode", Status::Corrupt("not a generation table (MKDT) or page bitmap (MKDB)"));
+  if (magic == "MKDD") {
+    CodecHeader h;
+    Result<std::vector<uint64_t>> d = DecodeDigests(bytes, &h);
+    if (!d.ok()) return Fail("decode", d.status());
+    PrintHeader("page digests", h, bytes.size());
+    const auto zero = static_cast<uint64_t>(std::count(d->begin(), d->end(), ZeroPageDigest()));
+    fmt::print("  zero    {} pages have the digest of an all-zero page\n", Thousands(zero));
+    return 0;
+  }
+  return Fail("decode",
+              Status::Corrupt("not a generation table (MKDT), page bitmap (MKDB) or page digests "
+                              "(MKDD)"));
 }
 
 }  // namespace

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   CLI::App* decode_cmd = app.add_subcommand(
       "decode",
-      "Check and summarise an encoded generation table or page bitmap, or the chunks "
+      "Check and summarise an encoded generation table, page bitmap or page digests, or the chunks "
       "of one (given in order: FILE.0 FILE.1 ...)");
   decode_cmd->add_option("files", files, "encoded file, or its chunks in order")->required();
 

@@ -24,6 +24,7 @@
 #include "genstore/bitmap_codec.h"
 #include "genstore/check.h"
 #include "genstore/chunking.h"
+#include "genstore/digests.h"
 #include "genstore/generation.h"
 #include "genstore/generation_table.h"
 #include "genstore/incarnation.h"
@@ -371,11 +372,13 @@ mkd::IncarnationMeta Meta(mkd::IncarnationState state) {
   m.key.vm = Header(1).vm;
   m.key.block = "ram";
   m.key.incarnation = 3;
+  m.lineage = mkd::Uuid::Parse("0d6f3c1b-7a2e-4f15-8b9c-a1b2c3d4e5f6").value();
   m.state = state;
   m.epoch = 12;
   m.pages = 262144;
   m.host_id = "host-a";
   m.updated_unix_ms = 1717200000000;
+  m.left_unix_ms = state == mkd::IncarnationState::kStored ? 1717199990000 : 0;
   m.serial = 41;
   return m;
 }
@@ -394,6 +397,8 @@ Seeds IncarnationSeeds() {
   extreme.pages = mkd::kMaxPages;
   extreme.host_id = std::string(64, 'h');
   extreme.updated_unix_ms = INT64_MAX;
+  extreme.left_unix_ms = INT64_MAX;
+  extreme.lineage = mkd::Uuid::Parse("ffffffff-ffff-ffff-ffff-ffffffffffff").value();
   extreme.serial = UINT64_MAX;
   dir.Write("extreme_values", mkd::EncodeIncarnationMeta(extreme));
   mkd::IncarnationMeta zero = Meta(mkd::IncarnationState::kStored);
@@ -401,6 +406,7 @@ Seeds IncarnationSeeds() {
   zero.epoch = 0;
   zero.pages = 0;
   zero.updated_unix_ms = 0;
+  zero.left_unix_ms = 0;
   zero.serial = 0;
   dir.Write("zero_values", mkd::EncodeIncarnationMeta(zero));
 
@@ -409,8 +415,9 @@ Seeds IncarnationSeeds() {
       "noncanonical_pretty",
       "{\n  \"serial\": 1, \"updated_unix_ms\": 2, \"host_id\": \"h.1_x-Y\",\n"
       "  \"pages\": 64, \"epoch\": 1, \"state\": \"live\", \"incarnation\": 1,\n"
+      "  \"left_unix_ms\": 0, \"lineage\": \"0D6F3C1B-7A2E-4F15-8B9C-A1B2C3D4E5F6\",\n"
       "  \"block\": \"ram-node0\", \"vm\": \"6F1C2A3E-8D4B-4C5A-9E7F-0123456789AB\",\n"
-      "  \"version\": 1, \"format\": \"mkd-incarnation\", \"comment\": [null, true, 1.5e3]\n}\n");
+      "  \"version\": 2, \"format\": \"mkd-incarnation\", \"comment\": [null, true, 1.5e3]\n}\n");
 
   auto replaced = [&](std::string_view from, std::string_view to) {
     std::string s = stored;
@@ -423,8 +430,9 @@ Seeds IncarnationSeeds() {
   dir.Write("broken_nesting", std::string(2000, '[') + std::string(2000, ']'));
   dir.Write("broken_too_long", stored + std::string(mkd::kMaxIncarnationMetaSize, ' '));
   dir.Write("broken_format", replaced("mkd-incarnation", "mkd-incarnatiom"));
-  dir.Write("broken_version_2", replaced("\"version\":1", "\"version\":2"));
-  dir.Write("broken_version_float", replaced("\"version\":1", "\"version\":1.0"));
+  dir.Write("broken_version_1", replaced("\"version\":2", "\"version\":1"));
+  dir.Write("broken_version_3", replaced("\"version\":2", "\"version\":3"));
+  dir.Write("broken_version_float", replaced("\"version\":2", "\"version\":2.0"));
   dir.Write("broken_missing_field", replaced("\"serial\":41", "\"serials\":41"));
   dir.Write("broken_negative", replaced("\"epoch\":12", "\"epoch\":-12"));
   dir.Write("broken_epoch_invalid", replaced("\"epoch\":12", "\"epoch\":4294967295"));
@@ -436,6 +444,62 @@ Seeds IncarnationSeeds() {
   dir.Write("broken_host_id", replaced("\"host-a\"", "\"host a\""));
   dir.Write("broken_bad_utf8", replaced("\"host-a\"", "\"host-\xff\""));
   dir.Write("broken_updated_over_cap", replaced("1717200000000", "9223372036854775808"));
+  dir.Write("broken_lineage_missing", replaced("\"lineage\"", "\"lineages\""));
+  dir.Write("broken_lineage_nil", replaced("0d6f3c1b-7a2e-4f15-8b9c-a1b2c3d4e5f6",
+                                           "00000000-0000-0000-0000-000000000000"));
+  dir.Write("broken_lineage_type",
+            replaced("\"0d6f3c1b-7a2e-4f15-8b9c-a1b2c3d4e5f6\"", "[\"0d6f3c1b\"]"));
+  dir.Write("broken_left_missing", replaced("\"left_unix_ms\"", "\"left_unix_s\""));
+  dir.Write("broken_left_negative",
+            replaced("\"left_unix_ms\":1717199990000", "\"left_unix_ms\":-1717199990000"));
+  dir.Write("broken_left_over_cap", replaced("1717199990000", "9223372036854775808"));
+  return dir;
+}
+
+Seeds DigestSeeds() {
+  Seeds dir;
+  std::mt19937_64 engine(20261127);  // its own engine: the other targets' seeds stay as they are
+  auto digests = [&](size_t n) {
+    std::vector<uint64_t> d(n);
+    for (uint64_t& x : d) x = engine();
+    return d;
+  };
+  auto raw = [](std::vector<uint64_t> d) {
+    std::string body;
+    for (uint64_t x : d) Append<uint64_t>(&body, x);
+    return body;
+  };
+  dir.Write("zero_bytes", "");
+  dir.Write("pages_0", mkd::EncodeDigests(Header(1), {}));
+  dir.Write("pages_1_zero_page",
+            mkd::EncodeDigests(Header(1), std::vector<uint64_t>{mkd::ZeroPageDigest()}));
+  const std::string three = mkd::EncodeDigests(Header(2), digests(3));
+  dir.Write("pages_3", three);
+  dir.Write("pages_64_zero_pages",
+            mkd::EncodeDigests(Header(3), std::vector<uint64_t>(64, mkd::ZeroPageDigest())));
+  dir.Write("pages_4096", mkd::EncodeDigests(Header(4), digests(4096)));
+  dir.Write("pages_4097", mkd::EncodeDigests(Header(5), digests(4097)));
+  std::string long_name = "ram-node0.";
+  while (long_name.size() < mkd::kMaxBlockNameLength) long_name += "aZ9_-.";
+  long_name.resize(mkd::kMaxBlockNameLength);
+  dir.Write("max_epoch_long_name", mkd::EncodeDigests(Header(mkd::kMaxEpoch, long_name),
+                                                      std::vector<uint64_t>{0, ~uint64_t{0}}));
+
+  dir.Write("broken_truncated", Truncated(three));
+  dir.Write("broken_flipped_body", Flipped(three, three.size() - 12));
+  dir.Write("broken_flipped_magic", Flipped(three, 0));
+  dir.Write("broken_table_magic", mkd::EncodeTable(Header(1), mkd::GenerationTable(2)));
+  const std::string two = raw({1, 2});
+  dir.Write("broken_version_2", Build({.magic = "MKDD", .pages = 2, .body = two, .version = 2}));
+  dir.Write("broken_flags", Build({.magic = "MKDD", .pages = 2, .body = two, .flags = 1}));
+  dir.Write("broken_name_dotdot", Build({.magic = "MKDD", .pages = 2, .body = two, .name = ".."}));
+  dir.Write("broken_pages_over_cap",
+            Build({.magic = "MKDD", .pages = mkd::kMaxPages + 1, .body = two}));
+  dir.Write("broken_pages_cap_tiny_body",
+            Build({.magic = "MKDD", .pages = mkd::kMaxPages, .body = two}));
+  dir.Write("broken_body_short", Build({.magic = "MKDD", .pages = 3, .body = two}));
+  dir.Write("broken_body_long", Build({.magic = "MKDD", .pages = 1, .body = two}));
+  dir.Write("broken_body_odd", Build({.magic = "MKDD", .pages = 2, .body = two + "x"}));
   return dir;
 }
 
@@ -449,10 +513,9 @@ int main(int argc, char** argv) {
   }
   const fs::path root(argv[argc - 1]);
   const std::pair<const char*, Seeds> targets[] = {
-      {"decode_table", TableSeeds()},
-      {"decode_bitmap", BitmapSeeds()},
-      {"join_chunks", ChunkSeeds()},
-      {"decode_incarnation_meta", IncarnationSeeds()},
+      {"decode_table", TableSeeds()},    {"decode_bitmap", BitmapSeeds()},
+      {"join_chunks", ChunkSeeds()},     {"decode_incarnation_meta", IncarnationSeeds()},
+      {"decode_digests", DigestSeeds()},
   };
   bool same = true;
   for (const auto& [target, seeds] : targets) {

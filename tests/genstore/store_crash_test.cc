@@ -1,7 +1,8 @@
-// Crash test of the per-host store: a writer process updates records (metadata and table
-// together) in a tight loop and is killed with SIGKILL at random moments; after each kill the
-// store is reopened and every record must be either fully old or fully new: its table is exactly
-// the one derived from the serial in its metadata, and serials never go backwards.
+// Crash test of the per-host store: a writer process updates records (metadata, table and, on
+// every other write, page digests) in a tight loop and is killed with SIGKILL at random moments;
+// after each kill the store is reopened and every record must be either fully old or fully new:
+// its table and digests are exactly the ones derived from the serial in its metadata (no digests
+// for odd serials: a Put without digests must drop the old ones), and serials never go backwards.
 //
 // The writer is this same binary started with --crash-writer DIR (fork+exec, so RocksDB's threads
 // in the test process never leak into the child).
@@ -16,6 +17,7 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "genstore/store.h"
 
@@ -42,13 +44,23 @@ GenerationTable TableFor(uint64_t serial) {
   return GenerationTable::FromGenerations(std::move(gens));
 }
 
+// The digests a record holds at `serial`: one per page for even serials, none for odd ones.
+std::vector<uint64_t> DigestsFor(uint64_t serial) {
+  if (serial % 2 == 1) return {};
+  std::vector<uint64_t> digests(TableFor(serial).pages());
+  for (uint64_t p = 0; p < digests.size(); ++p) digests[p] = serial * 0x9e3779b97f4a7c15u + p;
+  return digests;
+}
+
 IncarnationMeta MetaFor(int record, uint64_t serial) {
   IncarnationMeta m;
   m.key = KeyFor(record);
+  m.lineage = *Uuid::Parse("1b9e0000-0000-4000-8000-00000000c0de");
   m.state = serial % 3 == 0 ? IncarnationState::kStored : IncarnationState::kLive;
   m.epoch = static_cast<Epoch>(serial % 1000 + 1);
   m.pages = TableFor(serial).pages();
   m.host_id = kHost;
+  m.left_unix_ms = m.state == IncarnationState::kStored ? static_cast<int64_t>(serial) : 0;
   m.serial = serial;
   return m;
 }
@@ -69,7 +81,7 @@ int RunWriter(const std::string& dir) {
   for (;;) {
     int record = static_cast<int>(rng() % kRecords);
     ++serial;
-    Status s = (*store)->Put(MetaFor(record, serial), TableFor(serial));
+    Status s = (*store)->Put(MetaFor(record, serial), TableFor(serial), DigestsFor(serial));
     if (!s.ok()) {
       std::fprintf(stderr, "writer: %s\n", s.ToString().c_str());
       return 3;
@@ -137,6 +149,9 @@ TEST_F(StoreCrashTest, EveryRecordIsFullyOldOrFullyNewAfterSigkill) {
       EXPECT_EQ(inc->meta, MetaFor(record, serial)) << "round " << round;
       EXPECT_TRUE(inc->table == TableFor(serial)) << "round " << round << " record " << record
                                                   << ": table is not the one of serial " << serial;
+      EXPECT_TRUE(inc->digests == DigestsFor(serial))
+          << "round " << round << " record " << record << ": digests are not the ones of serial "
+          << serial;
       EXPECT_GE(serial, last_serial[record]) << "a synced write was lost";
       progress += serial - last_serial[record];
       last_serial[record] = serial;
