@@ -1,0 +1,37 @@
+// Parsing and formatting of the arrival document (see arrival.h).
+#include "memfs/arrival.h"
+
+#include <nlohmann/json.hpp>
+
+namespace mkd::memfs {
+namespace {
+Status Bad(const std::string& why) {
+  return Status::InvalidArgument(
+      "user.mkd.arrive: " + why +
+      " (expected {\"epoch\": <1..4294967294>, \"lineage\": \"<uuid>\"})");
+}
+}  // namespace
+
+Result<Arrival> ParseArrival(std::string_view text) {
+  if (text.size() > kMaxArrivalSize) return Bad("value longer than 1024 bytes");
+  nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) return Bad("not a JSON object");
+  if (doc.size() != 2) return Bad("exactly two fields are expected");
+  auto epoch = doc.find("epoch");
+  auto lineage = doc.find("lineage");
+  if (epoch == doc.end() || !epoch->is_number_unsigned()) return Bad("'epoch' is missing");
+  if (lineage == doc.end() || !lineage->is_string()) return Bad("'lineage' is missing");
+  const uint64_t e = epoch->get<uint64_t>();
+  if (!IsValidEpoch(e)) return Bad("'epoch' is out of range");
+  Result<Uuid> u = Uuid::Parse(lineage->get<std::string>());
+  if (!u.ok()) return Bad("'lineage' is not a UUID");
+  if (u->IsNil()) return Bad("'lineage' is the nil UUID");
+  return Arrival{static_cast<Epoch>(e), *u};
+}
+
+std::string FormatArrival(const Arrival& arrival) {
+  nlohmann::json doc = {{"epoch", arrival.epoch}, {"lineage", arrival.lineage.ToString()}};
+  return doc.dump();
+}
+
+}  // namespace mkd::memfs

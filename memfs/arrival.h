@@ -1,0 +1,23 @@
+// The value of the `user.mkd.arrive` xattr of a VM directory: which epoch and lineage an arriving
+// VM has (DESIGN.md section 3), e.g. {"epoch":3,"lineage":"6f1c...-..."}. Untrusted input (any
+// process that can set an xattr on the mount): parsed strictly, fuzzed. Pure functions.
+#ifndef MKD_MEMFS_ARRIVAL_H_
+#define MKD_MEMFS_ARRIVAL_H_
+
+#include <string>
+#include <string_view>
+
+#include "genstore/status.h"
+#include "memfs/registry.h"
+
+namespace mkd::memfs {
+
+inline constexpr size_t kMaxArrivalSize = 1024;
+
+// Checks size, JSON syntax, exactly the fields "epoch" (a valid epoch) and "lineage" (a UUID).
+Result<Arrival> ParseArrival(std::string_view json);
+std::string FormatArrival(const Arrival& arrival);
+
+}  // namespace mkd::memfs
+
+#endif  // MKD_MEMFS_ARRIVAL_H_

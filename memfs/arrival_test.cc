@@ -1,0 +1,43 @@
+// Tests of the user.mkd.arrive parser: strict, every field checked.
+#include "memfs/arrival.h"
+
+#include <gtest/gtest.h>
+
+namespace mkd::memfs {
+namespace {
+
+constexpr char kLineage[] = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+
+TEST(ArrivalTest, RoundTrips) {
+  Arrival a{7, *Uuid::Parse(kLineage)};
+  Result<Arrival> back = ParseArrival(FormatArrival(a));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->epoch, 7u);
+  EXPECT_EQ(back->lineage, a.lineage);
+}
+
+TEST(ArrivalTest, RejectsMalformedValues) {
+  const std::string lineage = std::string("\"") + kLineage + "\"";
+  for (const std::string& bad : {
+           std::string(""),
+           std::string("{}"),
+           std::string("[1,2]"),
+           "{\"epoch\":0,\"lineage\":" + lineage + "}",           // epoch 0 is not an epoch
+           "{\"epoch\":4294967295,\"lineage\":" + lineage + "}",  // the invalid generation
+           "{\"epoch\":-1,\"lineage\":" + lineage + "}",
+           "{\"epoch\":\"3\",\"lineage\":" + lineage + "}",
+           std::string("{\"epoch\":3,\"lineage\":\"not-a-uuid\"}"),
+           std::string("{\"epoch\":3,\"lineage\":\"00000000-0000-0000-0000-000000000000\"}"),
+           "{\"epoch\":3,\"lineage\":" + lineage + ",\"extra\":1}",
+           "{\"epoch\":3,\"lineage\":" + lineage + std::string(2000, ' ') + "}",
+       }) {
+    Result<Arrival> a = ParseArrival(bad);
+    EXPECT_FALSE(a.ok()) << bad;
+    if (!a.ok()) {
+      EXPECT_NE(a.status().message().find("user.mkd.arrive"), std::string::npos);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mkd::memfs

@@ -1,0 +1,151 @@
+// Block: one RAM block of one VM on this host (a file `<vm-uuid>/<block>` on the mount), with the
+// incarnation that holds its memory: state, generation table, dirty sets, page-store file and
+// counters (DESIGN.md sections 3 and 4).
+//
+// States (IncarnationState):
+//  - live: a QEMU maps the file. Every page the kernel writes back is dirty: it joins the dirty
+//    set since the last sync and since arrival, and its generation becomes the VM's epoch.
+//  - incoming: a migration is writing pages into it (ReceivePages/ReceiveZero): they are
+//    provisional until Commit; kernel writebacks are refused (-EROFS) and counted.
+//  - stored: the VM left; read-only. A page whose generation is invalid (evicted, or received
+//    by an aborted migration) reads as -EIO: its content is not the VM's.
+// A page whose write-back failed (page store full) is "lost": it reads as -EIO and its
+// generation is invalid until the kernel writes it again, so it is never served or reused wrong.
+//
+// Data-path methods return 0 or a negative errno (FUSE convention); state changes return Status.
+// Thread-safe: one mutex (mu_) guards all state; page-store I/O of whole-page writes runs outside
+// it (the kernel orders writes to one page), partial-page writes serialise on rmw_mu_.
+// Lock order: Registry::mu_ before Block::mu_; rmw_mu_ before mu_.
+#ifndef MKD_MEMFS_BLOCK_H_
+#define MKD_MEMFS_BLOCK_H_
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "genstore/generation_table.h"
+#include "genstore/incarnation.h"
+#include "genstore/page_bitmap.h"
+#include "genstore/status.h"
+#include "memfs/page_file.h"
+
+namespace mkd::memfs {
+
+// Counters since the block's incarnation began (shown in the summary xattr).
+struct BlockCounters {
+  uint64_t write_requests = 0;
+  uint64_t pages_written = 0;       // pages stored with content
+  uint64_t zero_pages_written = 0;  // all-zero pages written (kept as holes)
+  uint64_t refused_writes = 0;      // kernel writebacks refused while incoming
+  uint64_t failed_writes = 0;       // writes the page store could not take (pages lost)
+  uint64_t syncs = 0;
+  uint64_t pages_received = 0;  // pages written by a migration (incoming)
+  uint64_t pages_evicted = 0;
+  uint64_t pages_punched = 0;  // freed by fallocate(PUNCH_HOLE) / madvise(MADV_REMOVE)
+};
+
+class Block {
+ public:
+  // Takes the incarnation's metadata (key, state, epoch, lineage, pages), its table (pages
+  // entries) and its open page-store file.
+  Block(IncarnationMeta meta, GenerationTable table, PageFile file);
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+
+  // ---- Data path (FUSE requests) ----
+  // Size in bytes (pages * 4 KiB).
+  uint64_t size() const;
+  // Sets the size of a block that has none yet (0 -> n pages; equal size is a no-op). Any
+  // other change is refused with -EPERM (a RAM block's size is fixed); sizes that are not a
+  // multiple of 4 KiB or above the 1 TiB limit with -EINVAL.
+  int SetSize(uint64_t bytes);
+  // A write of `size` bytes at `offset` (whole pages from the kernel's write-back; partial pages
+  // from write(2) are read-modified-written). -EFBIG past the end, -EROFS unless live.
+  int Write(uint64_t offset, const void* data, size_t size);
+  // Checks a read: returns the number of bytes that can be read at `offset` (clipped at the
+  // end), or -EIO when a page in the range is lost (or, stored, invalid).
+  int64_t CheckRead(uint64_t offset, size_t size) const;
+  // fallocate(PUNCH_HOLE) / madvise(MADV_REMOVE): whole pages in the range are invalidated
+  // first, then freed; partial pages at the ends are zeroed in place. Live or stored only.
+  int Punch(uint64_t offset, uint64_t length);
+  // The page-store file descriptor (reads are spliced from it).
+  int store_fd() const { return file_.fd(); }
+
+  // ---- Dirty tracking ----
+  // The pages written back since the last call (the dirty-log sync); resets the set.
+  PageBitmap TakeDirtySinceSync();
+  // Pages written since the VM arrived on this host (or booted here).
+  PageBitmap DirtySinceArrival() const;
+
+  // ---- Incoming migration ----
+  // Writes `count` pages of content with generation `gen` (provisional until Commit).
+  Status ReceivePages(uint64_t first, uint64_t count, const void* data, Generation gen);
+  // Makes pages read as zeros with provisional generation 0 (pages the VM never wrote).
+  Status ReceiveZero(uint64_t first, uint64_t count);
+  // incoming -> live in `epoch`: provisional generations become the pages' generations.
+  Status Commit(Epoch epoch);
+  // incoming -> stored (the VM stays where it was, which counts as leaving at `now_unix_ms`):
+  // every provisional page stays invalid.
+  Status Abort(int64_t now_unix_ms);
+
+  // ---- Lifecycle (called by the Registry) ----
+  // live -> stored: applies pending generations, records the time the VM left.
+  Status Leave(int64_t now_unix_ms);
+  // stored -> incoming for a new arrival (same lineage): a new incarnation number, the table
+  // kept as the base the migration compares against.
+  Status BeginIncoming(uint64_t incarnation, Epoch epoch);
+  // Forgets everything: all pages zero (holes), generation 0, new lineage, live in epoch 1.
+  // For a cold boot of the VM.
+  Status ResetForColdBoot(const IncarnationKey& key, const Uuid& lineage);
+  // Frees the resident pages of a stored block with the lowest generations until `pages`
+  // have been freed or none are left; returns the number freed. Generations are invalidated
+  // before the memory is freed.
+  Result<uint64_t> EvictColdest(uint64_t pages);
+  // One XXH3-64 digest per page of the page store's content (zeros for holes).
+  Result<std::vector<uint64_t>> ComputeDigests() const;
+  // Compares the page store with `digests` (one per page): pages that do not match become
+  // invalid (and are freed). Returns the number of mismatches. For the restart check.
+  Result<uint64_t> VerifyDigests(const std::vector<uint64_t>& digests);
+
+  // The record to persist: bumps the serial, stamps the time, applies pending generations;
+  // metadata and table from one moment.
+  std::pair<IncarnationMeta, GenerationTable> PersistView(int64_t now_unix_ms);
+  // Digests recorded for the stored content (empty when none).
+  void SetDigests(std::vector<uint64_t> digests);
+  std::vector<uint64_t> digests() const;
+
+  // ---- Views ----
+  IncarnationMeta meta() const;           // with pending generations applied
+  GenerationTable TableSnapshot() const;  // with pending generations applied
+  IncarnationState state() const;
+  BlockCounters counters() const;
+  uint64_t dirty_since_sync_count() const;
+  uint64_t dirty_since_arrival_count() const;
+  uint64_t lost_pages() const;
+  Result<uint64_t> ResidentPages() const { return file_.ResidentPages(); }
+  PageFile& file() { return file_; }
+
+ private:
+  // Applies unapplied_ to table_ (live pages written since the last application).
+  void ApplyPendingLocked() const;
+  int WritePartialPage(uint64_t page, size_t in_page, const void* data, size_t size);
+  void MarkWrittenLocked(uint64_t first, uint64_t count, bool ok);
+  int CheckLiveWriteLocked(uint64_t offset, size_t size) const;
+
+  mutable std::mutex rmw_mu_;  // serialises read-modify-write of partial pages
+  mutable std::mutex mu_;      // guards everything below
+  IncarnationMeta meta_;
+  mutable GenerationTable table_;
+  mutable PageBitmap unapplied_;  // written, generation not yet set to the epoch
+  PageBitmap dirty_since_sync_;
+  PageBitmap dirty_since_arrival_;
+  PageBitmap lost_;
+  BlockCounters counters_;
+  std::vector<uint64_t> digests_;
+  PageFile file_;
+};
+
+}  // namespace mkd::memfs
+
+#endif  // MKD_MEMFS_BLOCK_H_

@@ -1,0 +1,190 @@
+// Tests of Block: dirty tracking and generations (live), provisional pages (incoming),
+// read-only rules and eviction order (stored), punching, digests.
+#include "memfs/block.h"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "memfs/test_util.h"
+
+namespace mkd::memfs {
+namespace {
+
+constexpr uint64_t kP = 4096;
+
+class BlockTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Block> Make(uint64_t pages, IncarnationState state, Epoch epoch = 3) {
+    Result<PageFile> f = PageFile::Open(dir_.path() + "/b" + std::to_string(n_++), true);
+    EXPECT_TRUE(f.ok());
+    IncarnationMeta m;
+    m.key = IncarnationKey{Uuid::Random(), "ram", 1};
+    m.state = state;
+    m.epoch = epoch;
+    m.lineage = Uuid::Random();
+    m.host_id = "h";
+    auto b = std::make_unique<Block>(m, GenerationTable(0), std::move(*f));
+    EXPECT_EQ(b->SetSize(pages * kP), 0);
+    return b;
+  }
+  static std::vector<char> Fill(uint64_t pages, char c) { return std::vector<char>(pages * kP, c); }
+
+  testing::TempDir dir_;
+  int n_ = 0;
+};
+
+TEST_F(BlockTest, LiveWritesAreDirtyAndTakeTheEpoch) {
+  auto b = Make(8, IncarnationState::kLive, 3);
+  ASSERT_EQ(b->Write(2 * kP, Fill(2, 7).data(), 2 * kP), 0);
+  PageBitmap d = b->TakeDirtySinceSync();
+  EXPECT_EQ(d.Count(), 2u);
+  EXPECT_TRUE(d.Test(2) && d.Test(3));
+  EXPECT_EQ(b->TakeDirtySinceSync().Count(), 0u) << "a sync resets the set";
+  ASSERT_EQ(b->Write(5 * kP, Fill(1, 1).data(), kP), 0);
+  EXPECT_EQ(b->TakeDirtySinceSync().Count(), 1u);
+  EXPECT_EQ(b->dirty_since_arrival_count(), 3u);
+  GenerationTable t = b->TableSnapshot();
+  EXPECT_EQ(t.Get(2), 3u);
+  EXPECT_EQ(t.Get(5), 3u);
+  EXPECT_EQ(t.Get(0), kGenNeverWritten);
+}
+
+TEST_F(BlockTest, PartialPageWritesReadModifyWrite) {
+  auto b = Make(4, IncarnationState::kLive);
+  ASSERT_EQ(b->Write(kP, Fill(1, 'a').data(), kP), 0);
+  ASSERT_EQ(b->Write(kP + 100, "xyz", 3), 0);
+  ASSERT_EQ(b->Write(2 * kP - 1, "12", 2), 0);  // straddles pages 1 and 2
+  std::vector<char> back(3 * kP);
+  ASSERT_EQ(b->file().ReadPages(0, 3, back.data()), 0);
+  EXPECT_EQ(back[kP + 99], 'a');
+  EXPECT_EQ(std::string(back.data() + kP + 100, 3), "xyz");
+  EXPECT_EQ(back[2 * kP - 1], '1');
+  EXPECT_EQ(back[2 * kP], '2');
+  EXPECT_EQ(back[2 * kP + 1], 0);
+  EXPECT_EQ(b->TableSnapshot().Get(2), 3u);
+}
+
+TEST_F(BlockTest, BadWritesAndSizesAreRefused) {
+  auto b = Make(4, IncarnationState::kLive);
+  EXPECT_EQ(b->Write(4 * kP, Fill(1, 1).data(), kP), -EFBIG);
+  EXPECT_EQ(b->Write(3 * kP, Fill(2, 1).data(), 2 * kP), -EFBIG);
+  EXPECT_EQ(b->SetSize(4 * kP), 0) << "the same size again is fine";
+  EXPECT_EQ(b->SetSize(8 * kP), -EPERM);
+  auto fresh = Make(0, IncarnationState::kLive);
+  EXPECT_EQ(fresh->SetSize(kP + 1), -EINVAL);
+  EXPECT_EQ(fresh->SetSize((kMaxPages + 1) * kP), -EINVAL);
+  EXPECT_EQ(b->CheckRead(3 * kP, 2 * kP), static_cast<int64_t>(kP)) << "reads are clipped";
+  EXPECT_EQ(b->CheckRead(9 * kP, kP), 0);
+}
+
+TEST_F(BlockTest, IncomingRefusesKernelWritesAndCommitsProvisionalPages) {
+  auto b = Make(4, IncarnationState::kIncoming);
+  EXPECT_EQ(b->Write(0, Fill(1, 1).data(), kP), -EROFS);
+  EXPECT_EQ(b->counters().refused_writes, 1u);
+  ASSERT_TRUE(b->ReceivePages(1, 2, Fill(2, 4).data(), 2).ok());
+  ASSERT_TRUE(b->ReceiveZero(3, 1).ok());
+  EXPECT_EQ(b->TableSnapshot().Get(1), kGenInvalid) << "provisional pages read as invalid";
+  EXPECT_FALSE(b->ReceivePages(3, 2, Fill(2, 4).data(), 2).ok()) << "past the end";
+  ASSERT_TRUE(b->Commit(4).ok());
+  GenerationTable t = b->TableSnapshot();
+  EXPECT_EQ(t.Get(1), 2u);
+  EXPECT_EQ(t.Get(3), kGenNeverWritten);
+  EXPECT_EQ(b->state(), IncarnationState::kLive);
+  ASSERT_EQ(b->Write(0, Fill(1, 1).data(), kP), 0);
+  EXPECT_EQ(b->TableSnapshot().Get(0), 4u) << "live writes take the new epoch";
+}
+
+TEST_F(BlockTest, AbortLeavesReceivedPagesInvalidAndUnreadable) {
+  auto b = Make(4, IncarnationState::kIncoming);
+  ASSERT_TRUE(b->ReceivePages(0, 2, Fill(2, 4).data(), 2).ok());
+  ASSERT_TRUE(b->Abort(1000).ok());
+  EXPECT_EQ(b->state(), IncarnationState::kStored);
+  EXPECT_EQ(b->TableSnapshot().Get(0), kGenInvalid);
+  EXPECT_EQ(b->CheckRead(0, kP), -EIO) << "a stored page that is not the VM's is not served";
+  EXPECT_EQ(b->CheckRead(2 * kP, kP), static_cast<int64_t>(kP));
+  EXPECT_EQ(b->Write(3 * kP, Fill(1, 1).data(), kP), -EROFS);
+}
+
+TEST_F(BlockTest, PunchInvalidatesWholePagesAndZeroesPartialOnes) {
+  auto b = Make(4, IncarnationState::kLive);
+  ASSERT_EQ(b->Write(0, Fill(4, 9).data(), 4 * kP), 0);
+  (void)b->TakeDirtySinceSync();
+  ASSERT_EQ(b->Punch(kP / 2, 2 * kP), 0);  // half of page 0, all of page 1, half of page 2
+  GenerationTable t = b->TableSnapshot();
+  EXPECT_EQ(t.Get(1), kGenInvalid);
+  EXPECT_EQ(t.Get(0), 3u) << "a partially zeroed page is a write";
+  std::vector<char> back(4 * kP);
+  ASSERT_EQ(b->file().ReadPages(0, 4, back.data()), 0);
+  EXPECT_EQ(back[kP / 2 - 1], 9);
+  EXPECT_EQ(back[kP / 2], 0);
+  EXPECT_EQ(back[2 * kP + kP / 2 - 1], 0);
+  EXPECT_EQ(back[2 * kP + kP / 2], 9);
+  EXPECT_EQ(*b->ResidentPages(), 3u);
+  EXPECT_EQ(b->TakeDirtySinceSync().Count(), 3u);
+}
+
+TEST_F(BlockTest, EvictionFreesInvalidThenOldestGenerationsFirstAndInvalidatesThem) {
+  auto b = Make(6, IncarnationState::kIncoming);
+  // Pages 0..4 with generations 5, 2, 9, 2, 7.
+  const Generation gens[] = {5, 2, 9, 2, 7};
+  for (uint64_t p = 0; p < 5; ++p) {
+    ASSERT_TRUE(b->ReceivePages(p, 1, Fill(1, 1).data(), gens[p]).ok());
+  }
+  ASSERT_TRUE(b->Commit(9).ok());
+  ASSERT_TRUE(b->Leave(1).ok());
+  // Page 5: resident but invalid (received by a migration that aborted).
+  ASSERT_TRUE(b->BeginIncoming(2, 10).ok());
+  ASSERT_TRUE(b->ReceivePages(5, 1, Fill(1, 1).data(), 10).ok());
+  ASSERT_TRUE(b->Abort(2).ok());
+  EXPECT_EQ(*b->ResidentPages(), 6u);
+  Result<uint64_t> n = b->EvictColdest(3);
+  ASSERT_TRUE(n.ok()) << n.status().message();
+  EXPECT_EQ(*n, 3u);
+  GenerationTable t = b->TableSnapshot();
+  EXPECT_EQ(t.Get(5), kGenInvalid);
+  EXPECT_EQ(t.Get(1), kGenInvalid);
+  EXPECT_EQ(t.Get(3), kGenInvalid);
+  EXPECT_EQ(t.Get(0), 5u) << "generation 5 is next, after the invalid page and the two 2s";
+  EXPECT_EQ(t.Get(4), 7u);
+  EXPECT_EQ(*b->ResidentPages(), 3u);
+  EXPECT_EQ(b->CheckRead(kP, kP), -EIO) << "an evicted page is not served";
+  EXPECT_EQ(b->CheckRead(0, kP), static_cast<int64_t>(kP));
+}
+
+TEST_F(BlockTest, LiveBlocksAreNeverEvicted) {
+  auto b = Make(2, IncarnationState::kLive);
+  ASSERT_EQ(b->Write(0, Fill(2, 1).data(), 2 * kP), 0);
+  EXPECT_FALSE(b->EvictColdest(2).ok());
+  EXPECT_EQ(*b->ResidentPages(), 2u);
+}
+
+TEST_F(BlockTest, DigestsCatchAPageChangedBehindOurBack) {
+  auto b = Make(4, IncarnationState::kLive);
+  ASSERT_EQ(b->Write(0, Fill(3, 5).data(), 3 * kP), 0);
+  ASSERT_TRUE(b->Leave(1).ok());
+  Result<std::vector<uint64_t>> d = b->ComputeDigests();
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*b->VerifyDigests(*d), 0u);
+  ASSERT_EQ(b->file().PunchPages(1, 1), 0);  // e.g. the tmpfs lost it
+  EXPECT_EQ(*b->VerifyDigests(*d), 1u);
+  EXPECT_EQ(b->TableSnapshot().Get(1), kGenInvalid);
+  EXPECT_EQ(b->TableSnapshot().Get(0), 3u);
+}
+
+TEST_F(BlockTest, ColdBootForgetsEverything) {
+  auto b = Make(2, IncarnationState::kLive);
+  ASSERT_EQ(b->Write(0, Fill(2, 1).data(), 2 * kP), 0);
+  ASSERT_TRUE(b->Leave(1).ok());
+  const Uuid lineage = Uuid::Random();
+  ASSERT_TRUE(b->ResetForColdBoot(IncarnationKey{b->meta().key.vm, "ram", 9}, lineage).ok());
+  EXPECT_EQ(b->state(), IncarnationState::kLive);
+  EXPECT_EQ(b->meta().epoch, kFirstEpoch);
+  EXPECT_EQ(b->meta().lineage, lineage);
+  EXPECT_EQ(b->TableSnapshot().Get(0), kGenNeverWritten);
+  EXPECT_EQ(*b->ResidentPages(), 0u);
+}
+
+}  // namespace
+}  // namespace mkd::memfs

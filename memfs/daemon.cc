@@ -1,0 +1,174 @@
+// mkd-memfs daemon lifecycle (see daemon.h).
+#include "memfs/daemon.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "genstore/store.h"
+#include "memfs/bdi.h"
+#include "memfs/fuse_ops.h"
+#include "memfs/registry.h"
+#include "memfs/syncer.h"
+#include "memfs/xattrs.h"
+
+namespace mkd::memfs {
+namespace {
+
+void IgnoreSignal(int) {}
+
+// Waits for SIGTERM/SIGINT/SIGHUP on its own thread and decides whether to stop.
+class StopWatcher {
+ public:
+  StopWatcher(fuse_session* se, Registry* registry, pthread_t loop_thread)
+      : se_(se), registry_(registry), loop_thread_(loop_thread) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~StopWatcher() {
+    done_ = true;
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    auto last_refusal = std::chrono::steady_clock::time_point::min();
+    while (!done_) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0 || sig == SIGUSR1) continue;
+      const HostTotals t = registry_->Totals();
+      const bool busy = t.live + t.incoming > 0;
+      const auto now = std::chrono::steady_clock::now();
+      if (busy && now - last_refusal > std::chrono::seconds(10)) {
+        spdlog::warn(
+            "signal {}: not stopping, {} RAM block(s) are in use by running VMs, which "
+            "would crash without their memory; stop the VMs first, or send the signal "
+            "again within 10 s to stop anyway",
+            sig, t.live + t.incoming);
+        last_refusal = now;
+        continue;
+      }
+      spdlog::info("signal {}: stopping", sig);
+      fuse_session_exit(se_);
+      // Wake the loop thread out of its wait so it sees the exit flag.
+      pthread_kill(loop_thread_, SIGUSR2);
+      return;
+    }
+  }
+
+  fuse_session* se_;
+  Registry* registry_;
+  pthread_t loop_thread_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+void SpareFromOomKiller() {
+  std::ofstream out("/proc/self/oom_score_adj");
+  out << -1000 << "\n";
+  if (!out) spdlog::warn("could not set oom_score_adj (not root?): the OOM killer may pick us");
+}
+
+}  // namespace
+
+int RunDaemon(const MemfsOptions& o) {
+  // Signals: SIGTERM/INT/HUP/USR1 are taken by the StopWatcher thread only (blocked
+  // everywhere, inherited by every thread started below); SIGUSR2 interrupts the loop thread.
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGTERM);
+  sigaddset(&blocked, SIGINT);
+  sigaddset(&blocked, SIGHUP);
+  sigaddset(&blocked, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+  struct sigaction sa {};
+  sa.sa_handler = IgnoreSignal;  // no SA_RESTART: the loop's wait returns EINTR
+  sigaction(SIGUSR2, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Result<std::unique_ptr<Store>> store = Store::Open(o.db_dir, o.host_id);
+  if (!store.ok()) {
+    spdlog::error("opening the incarnation store: {}", store.status().message());
+    return 1;
+  }
+  Registry registry(store->get(), RegistryOptions{o.store_dir, o.budget_bytes});
+  const auto t0 = std::chrono::steady_clock::now();
+  if (Status s = registry.Recover(); !s.ok()) {
+    spdlog::error("recovering stored incarnations: {}", s.message());
+    return 1;
+  }
+  const HostTotals recovered = registry.Totals();
+  spdlog::info(
+      "{} stored incarnation(s) recovered in {} ms", recovered.stored,
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+
+  Syncer syncer(o.mountpoint, std::chrono::milliseconds(o.sync_timeout_ms));
+  Xattrs xattrs(&registry, &syncer);
+  FsContext ctx;
+  ctx.registry = &registry;
+  ctx.xattrs = &xattrs;
+
+  std::vector<std::string> arg_storage = {"mkd-memfs", "-o",
+                                          "fsname=mkd-memfs,subtype=mkd-memfs,allow_other"};
+  if (o.debug_fuse) arg_storage.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& a : arg_storage) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  const fuse_lowlevel_ops ops = MakeFuseOps();
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof(ops), &ctx);
+  if (se == nullptr) {
+    spdlog::error("creating the FUSE session failed (is the fuse kernel module loaded?)");
+    return 1;
+  }
+  registry.SetCacheInvalidator([se](Ino ino) {
+    int rc = fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
+    if (rc != 0 && rc != -ENOENT) {
+      spdlog::warn("dropping the kernel's cache of inode {}: {}", ino, strerror(-rc));
+    }
+  });
+  if (fuse_session_mount(se, o.mountpoint.c_str()) != 0) {
+    spdlog::error("mounting on {} failed (are we root? is /dev/fuse there?)", o.mountpoint);
+    fuse_session_destroy(se);
+    return 1;
+  }
+  Result<std::string> bdi = ApplyBdiLimits(o.mountpoint, o.bdi);
+  if (bdi.ok()) {
+    spdlog::info("dirty-page limits of the mount: {}", *bdi);
+  } else {
+    spdlog::warn("dirty-page limits not set: {}", bdi.status().message());
+  }
+  SpareFromOomKiller();
+  registry.EnforceBudget();
+  spdlog::info("mkd-memfs ready: mount {} host {} store {} db {} budget {}", o.mountpoint,
+               o.host_id, o.store_dir, o.db_dir,
+               o.budget_bytes == UINT64_MAX ? std::string("none")
+                                            : std::to_string(o.budget_bytes) + " bytes");
+
+  int rc = 0;
+  {
+    StopWatcher watcher(se, &registry, pthread_self());
+    fuse_loop_config* config = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(config, o.max_threads);
+    fuse_loop_cfg_set_clone_fd(config, 0);
+    rc = fuse_session_loop_mt(se, config);
+    fuse_loop_cfg_destroy(config);
+  }
+  fuse_session_unmount(se);
+  fuse_session_destroy(se);
+  spdlog::info("mkd-memfs stopped (unmounted {})", o.mountpoint);
+  return rc == 0 ? 0 : 1;
+}
+
+}  // namespace mkd::memfs

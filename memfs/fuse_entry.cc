@@ -1,0 +1,93 @@
+// FUSE handlers for names and attributes: lookup, forget, getattr, setattr, statfs.
+#include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+
+#include "memfs/fuse_ops.h"
+
+namespace mkd::memfs {
+
+namespace {
+void ReplyEntry(fuse_req_t req, const Entry& e) {
+  fuse_entry_param p{};
+  p.ino = e.ino;
+  p.attr = e.attr;
+  p.attr_timeout = Ctx(req).attr_timeout;
+  p.entry_timeout = Ctx(req).entry_timeout;
+  fuse_reply_entry(req, &p);
+}
+}  // namespace
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Entry e;
+  int rc = Ctx(req).registry->Lookup(parent, name, &e);
+  if (rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
+  ReplyEntry(req, e);
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Ctx(req).registry->Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) Ctx(req).registry->Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
+  struct stat st {};
+  int rc = Ctx(req).registry->GetAttr(ino, &st);
+  if (rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
+  fuse_reply_attr(req, &st, Ctx(req).attr_timeout);
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+               fuse_file_info* /*fi*/) {
+  Registry& registry = *Ctx(req).registry;
+  constexpr int kTimes = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+                         FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+  if (to_set & ~(FUSE_SET_ATTR_SIZE | kTimes)) {
+    // Owner and mode are fixed: the files are the daemon's, RAM files 0600, directories 0755.
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    if (attr->st_size < 0) {
+      fuse_reply_err(req, EINVAL);
+      return;
+    }
+    int rc = registry.SetSize(ino, static_cast<uint64_t>(attr->st_size));
+    if (rc < 0) {
+      fuse_reply_err(req, -rc);
+      return;
+    }
+  }
+  // Times are accepted and ignored (touch works; the files report when the VM left).
+  struct stat st {};
+  int rc = registry.GetAttr(ino, &st);
+  if (rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
+  fuse_reply_attr(req, &st, Ctx(req).attr_timeout);
+}
+
+void OpStatfs(fuse_req_t req, fuse_ino_t /*ino*/) {
+  // The page store's space is the mount's space.
+  struct statvfs st {};
+  if (::statvfs(Ctx(req).registry->store_dir().c_str(), &st) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  fuse_reply_statfs(req, &st);
+}
+
+}  // namespace mkd::memfs

@@ -1,0 +1,79 @@
+// FUSE handlers for extended attributes: getxattr, listxattr, setxattr, removexattr. The
+// attributes themselves are in xattrs.cc.
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <string>
+
+#include "memfs/fuse_ops.h"
+
+namespace mkd::memfs {
+
+namespace {
+// Replies with a value, or its size when the caller asks for it (size 0).
+void ReplyValue(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0) {
+    fuse_reply_xattr(req, value.size());
+  } else if (value.size() > size) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, value.data(), value.size());
+  }
+}
+}  // namespace
+
+void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  NodeRef node;
+  if (int rc = Ctx(req).registry->Resolve(ino, &node); rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
+  if (size == 0 && std::string_view(name) == kSyncXattr) {
+    // A size query must not run a sync (getfattr asks for the size, then for the value): answer
+    // with the bound every sync reply fits in.
+    fuse_reply_xattr(req, kSyncValueMax);
+    return;
+  }
+  Result<std::string> v = Ctx(req).xattrs->Get(ino, node, name);
+  if (!v.ok()) {
+    if (v.status().code() != ErrorCode::kNotFound) {
+      spdlog::warn("getxattr {}: {}", name, v.status().message());
+    }
+    fuse_reply_err(req, ErrnoFor(v.status()));
+    return;
+  }
+  ReplyValue(req, *v, size);
+}
+
+void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  NodeRef node;
+  if (int rc = Ctx(req).registry->Resolve(ino, &node); rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
+  std::string names;
+  for (const std::string& n : Ctx(req).xattrs->List(ino, node)) {
+    names += n;
+    names.push_back('\0');
+  }
+  ReplyValue(req, names, size);
+}
+
+void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int /*flags*/) {
+  NodeRef node;
+  if (int rc = Ctx(req).registry->Resolve(ino, &node); rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
+  Status s = Ctx(req).xattrs->Set(ino, node, name, std::string_view(value, size));
+  if (!s.ok()) spdlog::warn("setxattr {}: {}", name, s.message());
+  fuse_reply_err(req, ErrnoFor(s));
+}
+
+void OpRemovexattr(fuse_req_t req, fuse_ino_t /*ino*/, const char* name) {
+  spdlog::warn("removexattr {}: refused, miyakodori attributes cannot be removed", name);
+  fuse_reply_err(req, ENOTSUP);
+}
+
+}  // namespace mkd::memfs

@@ -1,0 +1,94 @@
+// PageFile: the pages of one incarnation in the page store, a sparse file in a tmpfs directory
+// (DESIGN.md section 4). A hole reads as zeros and holds no memory, so never-written and all-zero
+// pages cost nothing; resident pages are exactly the file's allocated blocks.
+//
+// Thin wrappers over pread/pwrite/fallocate that return negative errno (the FUSE layer's
+// convention) and take page indexes, never raw offsets. They do not check indexes against a
+// block size: the caller (Block) does that before any call. Writes of whole pages only.
+//
+// Thread-safe as the kernel makes it: concurrent calls on distinct pages are fine; the caller
+// orders calls on the same page. Move-only owner of its file descriptor.
+#ifndef MKD_MEMFS_PAGE_FILE_H_
+#define MKD_MEMFS_PAGE_FILE_H_
+
+#include <cerrno>
+#include <cstdint>
+#include <string>
+
+#include "genstore/status.h"
+
+namespace mkd::memfs {
+
+class PageFile {
+ public:
+  PageFile() = default;
+  // Opens `path`, creating an empty file when `create` (an existing one is kept as it is).
+  static Result<PageFile> Open(const std::string& path, bool create);
+  ~PageFile();
+  PageFile(PageFile&& other) noexcept;
+  PageFile& operator=(PageFile&& other) noexcept;
+  PageFile(const PageFile&) = delete;
+  PageFile& operator=(const PageFile&) = delete;
+
+  bool is_open() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+  // Sets the file size to `pages` pages (sparse).
+  int Resize(uint64_t pages);
+  // Reads `count` pages starting at `first` into `out` (holes read as zeros).
+  int ReadPages(uint64_t first, uint64_t count, void* out) const;
+  // Stores `count` pages from `data`: every all-zero page becomes a hole, others are written.
+  // Returns 0 or a negative errno (-ENOSPC when the page store is full); on error some pages
+  // may have been written, which the caller treats as "content of these pages unknown".
+  int WritePages(uint64_t first, uint64_t count, const void* data);
+  // Frees pages [first, first + count): they become holes (read as zeros).
+  int PunchPages(uint64_t first, uint64_t count);
+  // Pages that hold memory (allocated blocks of the file).
+  Result<uint64_t> ResidentPages() const;
+  // Calls fn(first, count) for each run of resident pages (SEEK_DATA/SEEK_HOLE), in order, up
+  // to `pages`.
+  template <typename Fn>
+  int ForEachResidentRun(uint64_t pages, Fn&& fn) const;
+
+  // Removes the file from the page store (the descriptor stays valid until destruction).
+  int Unlink();
+  // Renames the file inside the page store (the descriptor stays valid).
+  int Rename(const std::string& new_path);
+
+  // True when the 4 KiB page at `page` is all zeros.
+  static bool IsZeroPage(const void* page);
+
+ private:
+  PageFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  // The next data offset at or after `offset` (or hole when `data` is false), or -errno; -ENXIO
+  // when there is no more data.
+  int64_t Seek(int64_t offset, bool data) const;
+
+  int fd_ = -1;
+  std::string path_;
+};
+
+template <typename Fn>
+int PageFile::ForEachResidentRun(uint64_t pages, Fn&& fn) const {
+  const int64_t end = static_cast<int64_t>(pages * 4096);
+  int64_t pos = 0;
+  while (pos < end) {
+    int64_t data = Seek(pos, /*data=*/true);
+    if (data == -ENXIO) return 0;  // no data after pos
+    if (data < 0) return static_cast<int>(data);
+    if (data >= end) return 0;
+    int64_t hole = Seek(data, /*data=*/false);
+    if (hole < 0) return static_cast<int>(hole);
+    if (hole > end) hole = end;
+    const uint64_t first = static_cast<uint64_t>(data) / 4096;
+    const uint64_t last = (static_cast<uint64_t>(hole) + 4095) / 4096;
+    fn(first, last - first);
+    pos = hole;
+  }
+  return 0;
+}
+
+}  // namespace mkd::memfs
+
+#endif  // MKD_MEMFS_PAGE_FILE_H_

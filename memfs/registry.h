@@ -1,0 +1,170 @@
+// Registry: everything mkd-memfs knows — the namespace (root, one directory per VM, one file per
+// RAM block, inode numbers and kernel lookup counts), the incarnation lifecycle of each block
+// (live, incoming, stored; DESIGN.md section 4), their persistence in the per-host Store, the
+// memory budget of stored incarnations, and the restart check.
+//
+// It knows nothing of FUSE: methods return negative errno for namespace operations (the FUSE
+// layer replies with them) and Status for lifecycle operations. The one thing it asks of the
+// FUSE layer is to drop the kernel's page cache of a file (SetCacheInvalidator), which it calls
+// without holding any lock.
+//
+// Thread-safe. mu_ guards the maps and lifecycle transitions; Block has its own lock.
+// Lock order: mu_, then Block::mu_. mu_ is never held across a call into the kernel's FUSE
+// interface (cache invalidation), so a request that the kernel issues meanwhile can be served.
+#ifndef MKD_MEMFS_REGISTRY_H_
+#define MKD_MEMFS_REGISTRY_H_
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "genstore/store.h"
+#include "genstore/uuid.h"
+#include "memfs/block.h"
+
+namespace mkd::memfs {
+
+using Ino = uint64_t;
+inline constexpr Ino kRootIno = 1;
+
+// What an inode is.
+struct NodeRef {
+  enum class Kind { kRoot, kVm, kBlock };
+  Kind kind = Kind::kRoot;
+  Uuid vm;
+  std::string block;
+};
+
+// A VM about to arrive: set on its directory before the destination QEMU opens its files.
+struct Arrival {
+  Epoch epoch = 0;  // the VM's epoch on this host once committed
+  Uuid lineage;     // the VM's lineage (same as the source's incarnation)
+};
+
+// Result of a lookup or create: the inode and its attributes.
+struct Entry {
+  Ino ino = 0;
+  struct stat attr {};
+};
+
+struct OpenResult {
+  std::shared_ptr<Block> block;
+  bool writer = false;
+  bool direct_io = false;   // stored: reads bypass the page cache
+  bool keep_cache = false;  // live: keep the page cache (it is the guest's RAM)
+};
+
+struct RegistryOptions {
+  std::string store_dir;               // page-store directory (tmpfs)
+  uint64_t budget_bytes = UINT64_MAX;  // memory of stored incarnations
+};
+
+// Totals for the root summary.
+struct HostTotals {
+  uint64_t vms = 0, live = 0, incoming = 0, stored = 0;
+  uint64_t stored_resident_pages = 0, live_resident_pages = 0;
+};
+
+class Registry {
+ public:
+  Registry(Store* store, RegistryOptions options);
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // At start: rebuilds the namespace from the store. Incarnations that were live or incoming
+  // when the daemon stopped are dropped (their content is not trustworthy); stored ones are
+  // checked page by page against their digests (mismatching pages become invalid); page-store
+  // files no record names are deleted. Logs what it did.
+  Status Recover();
+
+  // Called with an inode whose page cache the kernel must drop; set by the FUSE layer.
+  void SetCacheInvalidator(std::function<void(Ino)> fn) { invalidate_ = std::move(fn); }
+
+  // ---- Namespace (negative errno) ----
+  int Lookup(Ino parent, const std::string& name, Entry* out);
+  void Forget(Ino ino, uint64_t nlookup);
+  int GetAttr(Ino ino, struct stat* out) const;
+  int Resolve(Ino ino, NodeRef* out) const;
+  std::shared_ptr<Block> FindBlock(Ino ino) const;
+  int Mkdir(Ino parent, const std::string& name, Entry* out);
+  int Rmdir(Ino parent, const std::string& name);
+  // Removes a stored block (frees its memory and forgets its incarnation).
+  int Unlink(Ino parent, const std::string& name);
+  // Names in a directory (".", ".." excluded) with their inode numbers and modes.
+  int List(Ino dir, std::vector<std::pair<std::string, struct stat>>* out) const;
+  // Creates a RAM block file (O_CREAT) and opens it for writing.
+  int Create(Ino parent, const std::string& name, Entry* entry, OpenResult* out);
+  int Open(Ino ino, int flags, OpenResult* out);
+  // The last close of a writer makes a live block stored (the VM left).
+  void Release(Ino ino, bool writer);
+  int SetSize(Ino ino, uint64_t bytes);
+
+  // ---- Lifecycle ----
+  Status Arrive(const Uuid& vm, const Arrival& arrival);
+  Status Commit(const Uuid& vm);
+  Status Abort(const Uuid& vm);
+  std::optional<Arrival> PendingArrival(const Uuid& vm) const;
+  // Frees at least `bytes` of stored incarnations' memory if it can (page store full).
+  uint64_t FreeStoredMemory(uint64_t bytes);
+  // Evicts stored pages until the stored memory fits the budget.
+  void EnforceBudget();
+  uint64_t budget_bytes() const { return options_.budget_bytes; }
+  const std::string& store_dir() const { return options_.store_dir; }
+  HostTotals Totals() const;
+  // Blocks of a VM, by name.
+  std::vector<std::pair<std::string, std::shared_ptr<Block>>> Blocks(const Uuid& vm) const;
+  const std::string& host_id() const { return store_->host_id(); }
+
+ private:
+  struct BlockEntry {
+    Ino ino = 0;
+    std::shared_ptr<Block> block;
+    uint32_t writers = 0;
+  };
+  struct VmEntry {
+    Ino ino = 0;
+    std::optional<Arrival> arrival;
+    std::map<std::string, BlockEntry> blocks;
+  };
+  struct Node {
+    NodeRef ref;
+    uint64_t nlookup = 0;
+    bool removed = false;
+  };
+
+  std::string StorePath(const IncarnationKey& key) const;
+  uint64_t NextIncarnationLocked(const Uuid& vm, const std::string& block);
+  Ino NewInodeLocked(NodeRef ref);
+  void FillAttrLocked(Ino ino, const Node& node, struct stat* st) const;
+  // Persists the block's record; with_digests computes and records page digests (stored).
+  Status PersistLocked(Block& block, bool with_digests);
+  Status DropLocked(Block& block);
+  void InvalidateCache(const std::vector<Ino>& inos);
+  void MaybeRemoveNodeLocked(Ino ino);
+  Result<std::shared_ptr<Block>> NewBlockLocked(const Uuid& vm, const std::string& name,
+                                                IncarnationState state, Epoch epoch,
+                                                const Uuid& lineage);
+  uint64_t EvictLocked(uint64_t pages);
+
+  Store* store_;
+  RegistryOptions options_;
+  std::function<void(Ino)> invalidate_;
+
+  mutable std::mutex mu_;
+  std::map<Uuid, VmEntry> vms_;
+  std::map<Ino, Node> nodes_;
+  Ino next_ino_ = kRootIno + 1;
+  std::map<std::pair<Uuid, std::string>, uint64_t> last_incarnation_;
+  int64_t start_unix_ms_ = 0;
+};
+
+}  // namespace mkd::memfs
+
+#endif  // MKD_MEMFS_REGISTRY_H_

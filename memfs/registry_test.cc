@@ -1,0 +1,240 @@
+// Tests of Registry against a real Store: lifecycle (create, leave, arrive, commit, abort, cold
+// boot), refusal of a second writer, restart recovery with digest checks, and the budget.
+#include "memfs/registry.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "memfs/test_util.h"
+
+namespace mkd::memfs {
+namespace {
+
+constexpr uint64_t kP = 4096;
+constexpr char kVm[] = "0b5c3bb0-6c2f-4d3e-9d7c-5a1e2f3a4b5c";
+constexpr char kVm2[] = "1c6d4cc1-7d30-4e4f-8e8d-6b2f3a4b5c6d";
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_dir_ = dir_.path() + "/pages";
+    ASSERT_EQ(::mkdir(store_dir_.c_str(), 0700), 0);
+    Reopen(UINT64_MAX);
+  }
+  void Reopen(uint64_t budget) {
+    registry_.reset();
+    store_.reset();
+    Result<std::unique_ptr<Store>> s = Store::Open(dir_.path() + "/db", "host-a");
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    store_ = std::move(*s);
+    registry_ = std::make_unique<Registry>(store_.get(), RegistryOptions{store_dir_, budget});
+    Status r = registry_->Recover();
+    ASSERT_TRUE(r.ok()) << r.message();
+  }
+  Ino VmDir(const char* vm) {
+    Entry e;
+    if (registry_->Lookup(kRootIno, vm, &e) == 0) return e.ino;
+    EXPECT_EQ(registry_->Mkdir(kRootIno, vm, &e), 0);
+    return e.ino;
+  }
+  // Boots a VM cold: creates its RAM file, sizes it, writes `pages` pages of `fill`.
+  Ino BootAndWrite(const char* vm, uint64_t size_pages, uint64_t pages, char fill) {
+    Entry e;
+    OpenResult o;
+    EXPECT_EQ(registry_->Create(VmDir(vm), "ram", &e, &o), 0);
+    EXPECT_EQ(registry_->SetSize(e.ino, size_pages * kP), 0);
+    std::vector<char> data(pages * kP, fill);
+    EXPECT_EQ(o.block->Write(0, data.data(), data.size()), 0);
+    return e.ino;
+  }
+  Ino FileIno(const char* vm) {
+    Entry e;
+    EXPECT_EQ(registry_->Lookup(VmDir(vm), "ram", &e), 0);
+    return e.ino;
+  }
+
+  testing::TempDir dir_;
+  std::string store_dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Registry> registry_;
+};
+
+TEST_F(RegistryTest, VmDirectoriesAreNamedByUuid) {
+  Entry e;
+  EXPECT_EQ(registry_->Mkdir(kRootIno, "not-a-uuid", &e), -EINVAL);
+  EXPECT_EQ(registry_->Mkdir(kRootIno, "0B5C3BB0-6C2F-4D3E-9D7C-5A1E2F3A4B5C", &e), -EINVAL);
+  EXPECT_EQ(registry_->Mkdir(kRootIno, kVm, &e), 0);
+  EXPECT_EQ(registry_->Mkdir(kRootIno, kVm, &e), -EEXIST);
+  Entry f;
+  OpenResult o;
+  EXPECT_EQ(registry_->Create(e.ino, "bad/name", &f, &o), -EINVAL);
+  EXPECT_EQ(registry_->Create(kRootIno, "ram", &f, &o), -EPERM);
+}
+
+TEST_F(RegistryTest, LeavingStoresTheIncarnationAndASecondWriterIsRefused) {
+  Ino ino = BootAndWrite(kVm, 8, 3, 'x');
+  OpenResult second;
+  EXPECT_EQ(registry_->Open(ino, O_RDWR, &second), -EBUSY);
+  OpenResult reader;
+  EXPECT_EQ(registry_->Open(ino, O_RDONLY, &reader), 0);
+  EXPECT_TRUE(reader.keep_cache);
+  registry_->Release(ino, /*writer=*/true);
+  std::shared_ptr<Block> b = registry_->FindBlock(ino);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->state(), IncarnationState::kStored);
+  EXPECT_EQ(b->meta().epoch, kFirstEpoch);
+  Result<std::vector<IncarnationMeta>> metas = store_->List();
+  ASSERT_TRUE(metas.ok());
+  ASSERT_EQ(metas->size(), 1u);
+  EXPECT_EQ((*metas)[0].state, IncarnationState::kStored);
+  Result<Incarnation> inc = store_->Get((*metas)[0].key);
+  ASSERT_TRUE(inc.ok());
+  EXPECT_EQ(inc->digests.size(), 8u);
+  EXPECT_EQ(inc->table.Get(2), kFirstEpoch);
+  EXPECT_EQ(inc->table.Get(3), kGenNeverWritten);
+  OpenResult stored_reader;
+  EXPECT_EQ(registry_->Open(ino, O_RDONLY, &stored_reader), 0);
+  EXPECT_TRUE(stored_reader.direct_io);
+  EXPECT_EQ(registry_->Unlink(VmDir(kVm), "ram"), 0) << "rm frees a stored incarnation";
+  EXPECT_TRUE(store_->List()->empty());
+}
+
+TEST_F(RegistryTest, UnlinkOfALiveFileIsRefused) {
+  BootAndWrite(kVm, 4, 1, 'x');
+  EXPECT_EQ(registry_->Unlink(VmDir(kVm), "ram"), -EBUSY);
+}
+
+TEST_F(RegistryTest, ReturningVmStartsFromItsStoredIncarnation) {
+  Ino ino = BootAndWrite(kVm, 8, 4, 'x');
+  registry_->Release(ino, true);
+  const IncarnationMeta left = registry_->FindBlock(ino)->meta();
+  Uuid vm = *Uuid::Parse(kVm);
+  ASSERT_TRUE(registry_->Arrive(vm, Arrival{3, left.lineage}).ok());
+  OpenResult o;
+  ASSERT_EQ(registry_->Open(ino, O_RDWR, &o), 0);
+  EXPECT_EQ(o.block->state(), IncarnationState::kIncoming);
+  EXPECT_EQ(o.block->meta().key.incarnation, left.key.incarnation + 1);
+  EXPECT_EQ(o.block->TableSnapshot().Get(0), kFirstEpoch) << "the base table is kept";
+  std::vector<char> page(kP, 'y');
+  ASSERT_TRUE(o.block->ReceivePages(1, 1, page.data(), 2).ok());
+  ASSERT_TRUE(registry_->Commit(vm).ok());
+  EXPECT_EQ(o.block->state(), IncarnationState::kLive);
+  EXPECT_EQ(o.block->meta().epoch, 3u);
+  EXPECT_EQ(o.block->TableSnapshot().Get(1), 2u);
+  Result<std::vector<IncarnationMeta>> metas = store_->List();
+  ASSERT_EQ(metas->size(), 1u) << "the old record was replaced";
+  EXPECT_EQ((*metas)[0].state, IncarnationState::kLive);
+}
+
+TEST_F(RegistryTest, AbortedArrivalLeavesReceivedPagesInvalid) {
+  Ino ino = BootAndWrite(kVm, 8, 4, 'x');
+  registry_->Release(ino, true);
+  Uuid vm = *Uuid::Parse(kVm);
+  const IncarnationMeta left = registry_->FindBlock(ino)->meta();
+  ASSERT_TRUE(registry_->Arrive(vm, Arrival{3, left.lineage}).ok());
+  OpenResult o;
+  ASSERT_EQ(registry_->Open(ino, O_RDWR, &o), 0);
+  std::vector<char> page(kP, 'y');
+  ASSERT_TRUE(o.block->ReceivePages(0, 1, page.data(), 2).ok());
+  ASSERT_TRUE(registry_->Abort(vm).ok());
+  registry_->Release(ino, true);
+  EXPECT_EQ(o.block->state(), IncarnationState::kStored);
+  EXPECT_EQ(o.block->TableSnapshot().Get(0), kGenInvalid);
+  EXPECT_EQ(o.block->TableSnapshot().Get(1), kFirstEpoch);
+  EXPECT_FALSE(registry_->Commit(vm).ok()) << "nothing pending any more";
+}
+
+TEST_F(RegistryTest, ArrivalIsRefusedWhileTheVmRunsHere) {
+  BootAndWrite(kVm, 4, 1, 'x');
+  EXPECT_EQ(registry_->Arrive(*Uuid::Parse(kVm), Arrival{2, Uuid::Random()}).code(),
+            ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(RegistryTest, ColdBootOverAStoredIncarnationStartsEmpty) {
+  Ino ino = BootAndWrite(kVm, 8, 4, 'x');
+  registry_->Release(ino, true);
+  const Uuid old_lineage = registry_->FindBlock(ino)->meta().lineage;
+  OpenResult o;
+  ASSERT_EQ(registry_->Open(ino, O_RDWR, &o), 0);
+  EXPECT_EQ(o.block->state(), IncarnationState::kLive);
+  EXPECT_NE(o.block->meta().lineage, old_lineage);
+  EXPECT_EQ(o.block->TableSnapshot().Get(0), kGenNeverWritten);
+  EXPECT_EQ(*o.block->ResidentPages(), 0u);
+}
+
+TEST_F(RegistryTest, RestartRecoversStoredIncarnationsAndDropsLiveOnes) {
+  Ino a = BootAndWrite(kVm, 8, 4, 'x');
+  registry_->Release(a, true);
+  BootAndWrite(kVm2, 8, 2, 'z');  // still live when the "daemon dies"
+  const IncarnationMeta before = registry_->FindBlock(a)->meta();
+  Reopen(UINT64_MAX);
+  std::shared_ptr<Block> b = registry_->FindBlock(FileIno(kVm));
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->state(), IncarnationState::kStored);
+  EXPECT_EQ(b->meta().key, before.key);
+  EXPECT_EQ(b->TableSnapshot().Get(3), kFirstEpoch);
+  Entry e;
+  EXPECT_EQ(registry_->Lookup(kRootIno, kVm2, &e), -ENOENT) << "the live one is gone";
+  EXPECT_EQ(store_->List()->size(), 1u);
+}
+
+TEST_F(RegistryTest, RestartInvalidatesPagesThatNoLongerMatchTheirDigests) {
+  Ino a = BootAndWrite(kVm, 8, 4, 'x');
+  registry_->Release(a, true);
+  const std::string path = registry_->FindBlock(a)->file().path();
+  registry_.reset();
+  // Damage page 2 in the page store while the daemon is down.
+  int fd = ::open(path.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "!", 1, 2 * kP + 17), 1);
+  ::close(fd);
+  Reopen(UINT64_MAX);
+  std::shared_ptr<Block> b = registry_->FindBlock(FileIno(kVm));
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->TableSnapshot().Get(2), kGenInvalid);
+  EXPECT_EQ(b->TableSnapshot().Get(1), kFirstEpoch);
+  EXPECT_EQ(b->CheckRead(2 * kP, kP), -EIO);
+}
+
+TEST_F(RegistryTest, RestartDropsAnIncarnationWhosePageStoreVanished) {
+  Ino a = BootAndWrite(kVm, 8, 4, 'x');
+  registry_->Release(a, true);
+  const std::string path = registry_->FindBlock(a)->file().path();
+  registry_.reset();
+  ASSERT_EQ(::unlink(path.c_str()), 0);  // e.g. the host rebooted and the tmpfs is empty
+  Reopen(UINT64_MAX);
+  Entry e;
+  EXPECT_EQ(registry_->Lookup(kRootIno, kVm, &e), -ENOENT);
+  EXPECT_TRUE(store_->List()->empty());
+}
+
+TEST_F(RegistryTest, BudgetEvictsTheLeastRecentlyLeftIncarnationFirstAndNeverALiveOne) {
+  Reopen(6 * kP);
+  Ino a = BootAndWrite(kVm, 8, 4, 'a');
+  registry_->Release(a, true);
+  ::usleep(2000);  // distinct leave times
+  Ino b = BootAndWrite(kVm2, 8, 4, 'b');
+  registry_->Release(b, true);  // 8 stored pages > 6: two must go, from kVm (left first)
+  EXPECT_EQ(*registry_->FindBlock(a)->ResidentPages(), 2u);
+  EXPECT_EQ(*registry_->FindBlock(b)->ResidentPages(), 4u);
+  // A live VM's pages are not counted against, nor taken by, the budget.
+  OpenResult o;
+  ASSERT_EQ(registry_->Open(b, O_RDWR, &o), 0);  // cold boot of kVm2 again: live
+  std::vector<char> data(8 * kP, 'c');
+  ASSERT_EQ(o.block->Write(0, data.data(), data.size()), 0);
+  registry_->EnforceBudget();
+  EXPECT_EQ(*o.block->ResidentPages(), 8u);
+  // The table persisted with the evicted pages invalid.
+  Result<Incarnation> inc = store_->Get(registry_->FindBlock(a)->meta().key);
+  ASSERT_TRUE(inc.ok());
+  uint64_t invalid = 0;
+  for (Generation g : inc->table.generations()) invalid += g == kGenInvalid;
+  EXPECT_EQ(invalid, 2u);
+}
+
+}  // namespace
+}  // namespace mkd::memfs

@@ -1,0 +1,42 @@
+// Syncer: fsync through the mount on a helper thread, with a timeout (see syncer.h).
+#include "memfs/syncer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <thread>
+
+namespace mkd::memfs {
+
+Result<PageBitmap> Syncer::Sync(const Uuid& vm, const std::string& block_name, Block& block) {
+  std::lock_guard lock(mu_);
+  const std::string path = mountpoint_ + "/" + vm.ToString() + "/" + block_name;
+  auto done = std::make_shared<std::promise<int>>();
+  std::future<int> result = done->get_future();
+  std::thread([path, done] {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    int err = 0;
+    if (fd < 0) {
+      err = errno;
+    } else {
+      if (::fsync(fd) != 0) err = errno;
+      ::close(fd);
+    }
+    done->set_value(err);
+  }).detach();
+  if (result.wait_for(timeout_) != std::future_status::ready) {
+    return Status::Io("sync of " + path + ": fsync did not finish within " +
+                      std::to_string(timeout_.count()) +
+                      " ms (the kernel's write-back is stuck; is the page store full?)");
+  }
+  if (int err = result.get(); err != 0) {
+    return Status::Io("sync of " + path + ": " + std::strerror(err));
+  }
+  return block.TakeDirtySinceSync();
+}
+
+}  // namespace mkd::memfs

@@ -1,0 +1,38 @@
+// Syncer: the dirty-log sync of one RAM block (DESIGN.md section 4): fsync(2) on the file through
+// the mount makes the kernel write back every page the guest dirtied (each arrives as a FUSE
+// WRITE and is recorded by Block), then the dirty set gathered since the last sync is taken.
+//
+// The fsync runs on a thread of its own, never on a FUSE request thread of the same inode (it
+// would wait on itself), and is bounded by a timeout: a stuck kernel write-back is reported, not
+// waited for forever. Thread-safe; syncs of one block are serialised.
+#ifndef MKD_MEMFS_SYNCER_H_
+#define MKD_MEMFS_SYNCER_H_
+
+#include <chrono>
+#include <mutex>
+#include <string>
+
+#include "genstore/page_bitmap.h"
+#include "genstore/status.h"
+#include "genstore/uuid.h"
+#include "memfs/block.h"
+
+namespace mkd::memfs {
+
+class Syncer {
+ public:
+  Syncer(std::string mountpoint, std::chrono::milliseconds timeout)
+      : mountpoint_(std::move(mountpoint)), timeout_(timeout) {}
+
+  // fsync `<mount>/<vm>/<block>`, then the pages written back since the previous sync.
+  Result<PageBitmap> Sync(const Uuid& vm, const std::string& block_name, Block& block);
+
+ private:
+  std::string mountpoint_;
+  std::chrono::milliseconds timeout_;
+  std::mutex mu_;  // one sync at a time: each takes "the dirty set since the last one"
+};
+
+}  // namespace mkd::memfs
+
+#endif  // MKD_MEMFS_SYNCER_H_

@@ -1,0 +1,79 @@
+// Xattrs: the `user.mkd.*` extended attributes of the mount (docs/memfs.md lists every name with
+// real output). Operators read them with getfattr; mkd-migrate and tests use them as the
+// control interface that needs no extra socket.
+//
+//   every node     user.mkd.summary        get: one line of key=value (summary.h)
+//   RAM file       user.mkd.table          get: how to read the table; .0, .1, ...: its chunks
+//                  user.mkd.dirty          ... pages written since the VM arrived (bitmap chunks)
+//                  user.mkd.synced         ... pages of the last sync made through user.mkd.sync
+//                  user.mkd.sync           get: runs a dirty-log sync (fsync), returns its counts
+//                  user.mkd.peer_table.N   set: chunk N of a peer's table to compare against
+//                  user.mkd.reusable       get: reusable pages vs the peer table (bitmap chunks)
+//   VM directory   user.mkd.arrive         set: {"epoch":E,"lineage":"<uuid>"}; get: pending one
+//                  user.mkd.commit         set: the arrival commits (incoming -> live)
+//                  user.mkd.abort          set: the arrival aborts (incoming -> stored)
+//
+// Chunked values follow genstore/chunking.h; the base name describes them. A chunked value is
+// encoded when its description or chunk 0 is read and served from that snapshot for the other
+// chunks, so a reader gets chunks of one blob. Errors: Status codes that ErrnoFor maps (unknown
+// name -> ENODATA, bad value -> EINVAL, wrong state -> EBUSY). Thread-safe.
+#ifndef MKD_MEMFS_XATTRS_H_
+#define MKD_MEMFS_XATTRS_H_
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "genstore/generation_table.h"
+#include "genstore/status.h"
+#include "memfs/registry.h"
+#include "memfs/syncer.h"
+
+namespace mkd::memfs {
+
+inline constexpr std::string_view kXattrPrefix = "user.mkd.";
+inline constexpr std::string_view kSyncXattr = "user.mkd.sync";
+// The value of user.mkd.sync is at most this long (less than the 128 bytes CPython's
+// os.getxattr tries first, so one call is one sync).
+inline constexpr size_t kSyncValueMax = 120;
+
+class Xattrs {
+ public:
+  Xattrs(Registry* registry, Syncer* syncer) : registry_(registry), syncer_(syncer) {}
+
+  // Names shown by listxattr for this node: those that have a value now (chunk names are not
+  // listed: they are read by name).
+  std::vector<std::string> List(Ino ino, const NodeRef& node);
+  Result<std::string> Get(Ino ino, const NodeRef& node, std::string_view name);
+  Status Set(Ino ino, const NodeRef& node, std::string_view name, std::string_view value);
+  // Forgets per-file state (peer table, chunk snapshots) of a released inode.
+  void Forget(Ino ino);
+
+ private:
+  struct PeerUpload {
+    std::vector<std::optional<std::string>> chunks;
+    std::optional<GenerationTable> table;
+  };
+  Result<std::string> GetFile(Ino ino, const NodeRef& node, std::string_view name);
+  Result<std::string> Chunked(Ino ino, std::string_view base, std::string_view suffix,
+                              const std::function<Result<std::string>()>& encode);
+  Status SetPeerChunk(Ino ino, const NodeRef& node, std::string_view index, std::string_view value);
+
+  Registry* registry_;
+  Syncer* syncer_;
+  std::mutex mu_;  // guards the maps below
+  std::map<std::pair<Ino, std::string>, std::vector<std::string>> snapshots_;
+  std::map<Ino, PeerUpload> peers_;
+  std::map<Ino, PageBitmap> last_sync_;
+};
+
+// errno for a Status from Get/Set: NotFound -> ENODATA, InvalidArgument/Corrupt/OutOfRange ->
+// EINVAL, FailedPrecondition -> EBUSY, Unsupported -> ENOTSUP, Io -> EIO.
+int ErrnoFor(const Status& status);
+
+}  // namespace mkd::memfs
+
+#endif  // MKD_MEMFS_XATTRS_H_
