@@ -23,7 +23,10 @@ int RunDemo(const DemoOptions& options);
 
 int RunList(const std::string& db_dir, const std::optional<std::string>& vm, bool json);
 
-int RunDecode(const std::vector<std::string>& files);
+// json: {"kind":"table"|"bitmap"|"digests","vm","block","epoch","pages", and "runs":
+// [[first,count,generation],...] for a table (consecutive pages of one generation),
+// [[first,count],...] for a bitmap's set pages, "zero_pages" for digests}.
+int RunDecode(const std::vector<std::string>& files, bool json);
 
 }  // namespace mkd::cli
 

@@ -44,6 +44,48 @@ void PrintHeader(std::string_view kind, const CodecHeader& h, size_t encoded_siz
              Bytes(h.pages * kPageSize), Bytes(encoded_size));
 }
 
+std::string HeaderJson(std::string_view kind, const CodecHeader& h) {
+  return fmt::format(R"("kind":"{}","vm":"{}","block":"{}","epoch":{},"pages":{})", kind,
+                     h.vm.ToString(), h.block, h.epoch, h.pages);
+}
+
+int DecodeBlobJson(const std::string& bytes) {
+  std::string_view magic = std::string_view(bytes).substr(0, 4);
+  std::string out;
+  if (magic == "MKDT") {
+    Result<DecodedTable> t = DecodeTable(bytes);
+    if (!t.ok()) return Fail("decode", t.status());
+    out = "{" + HeaderJson("table", t->header) + ",\"runs\":[";
+    std::span<const Generation> g = t->table.generations();
+    for (size_t i = 0; i < g.size();) {
+      size_t j = i + 1;
+      while (j < g.size() && g[j] == g[i]) ++j;
+      out += fmt::format("{}[{},{},{}]", i ? "," : "", i, j - i, g[i]);
+      i = j;
+    }
+  } else if (magic == "MKDB") {
+    Result<DecodedBitmap> b = DecodeBitmap(bytes);
+    if (!b.ok()) return Fail("decode", b.status());
+    out = "{" + HeaderJson("bitmap", b->header) + ",\"runs\":[";
+    bool first = true;
+    b->bitmap.ForEachRun([&](uint64_t p, uint64_t n) {
+      out += fmt::format("{}[{},{}]", first ? "" : ",", p, n);
+      first = false;
+    });
+  } else if (magic == "MKDD") {
+    CodecHeader h;
+    Result<std::vector<uint64_t>> d = DecodeDigests(bytes, &h);
+    if (!d.ok()) return Fail("decode", d.status());
+    const auto zero = static_cast<uint64_t>(std::count(d->begin(), d->end(), ZeroPageDigest()));
+    fmt::print("{{{},\"zero_pages\":{}}}\n", HeaderJson("digests", h), zero);
+    return 0;
+  } else {
+    return Fail("decode", Status::Corrupt("not a generation table, page bitmap or page digests"));
+  }
+  fmt::print("{}]}}\n", out);
+  return 0;
+}
+
 int DecodeBlob(const std::string& bytes) {
   std::string_view magic = std::string_view(bytes).substr(0, 4);
   if (magic == "MKDT") {
@@ -110,7 +152,7 @@ int RunList(const std::string& db_dir, const std::optional<std::string>& vm, boo
   return 0;
 }
 
-int RunDecode(const std::vector<std::string>& files) {
+int RunDecode(const std::vector<std::string>& files, bool json) {
   std::vector<std::string> contents;
   for (const auto& f : files) {
     Result<std::string> bytes = ReadFile(f);
@@ -118,10 +160,11 @@ int RunDecode(const std::vector<std::string>& files) {
     contents.push_back(std::move(*bytes));
   }
   if (contents.size() == 1 && std::string_view(contents[0]).substr(0, 4) != "MKDC") {
-    return DecodeBlob(contents[0]);
+    return json ? DecodeBlobJson(contents[0]) : DecodeBlob(contents[0]);
   }
   Result<std::string> joined = JoinChunks(contents);
   if (!joined.ok()) return Fail("decode", joined.status());
+  if (json) return DecodeBlobJson(*joined);
   fmt::print("{} chunk(s) joined: {}\n", contents.size(), Bytes(joined->size()));
   return DecodeBlob(*joined);
 }

@@ -43,9 +43,12 @@ int main(int argc, char** argv) {
       "Check and summarise an encoded generation table, page bitmap or page digests, or the chunks "
       "of one (given in order: FILE.0 FILE.1 ...)");
   decode_cmd->add_option("files", files, "encoded file, or its chunks in order")->required();
+  bool decode_json = false;
+  decode_cmd->add_flag("--json", decode_json,
+                       "print one JSON document with the header and every run (for scripts)");
 
   CLI11_PARSE(app, argc, argv);
   if (*demo_cmd) return mkd::cli::RunDemo(demo);
   if (*list_cmd) return mkd::cli::RunList(db_dir, vm, json);
-  return mkd::cli::RunDecode(files);
+  return mkd::cli::RunDecode(files, decode_json);
 }
