@@ -7,10 +7,17 @@
 #include <string>
 #include <string_view>
 
+#include "genstore/generation.h"
 #include "genstore/status.h"
-#include "memfs/registry.h"
+#include "genstore/uuid.h"
 
 namespace mkd::memfs {
+
+// A VM about to arrive: set on its directory before the destination QEMU opens its files.
+struct Arrival {
+  Epoch epoch = 0;  // the VM's epoch on this host once committed
+  Uuid lineage;     // the VM's lineage (same as the source's incarnation)
+};
 
 inline constexpr size_t kMaxArrivalSize = 1024;
 

@@ -27,6 +27,7 @@
 
 #include "genstore/store.h"
 #include "genstore/uuid.h"
+#include "memfs/arrival.h"
 #include "memfs/block.h"
 
 namespace mkd::memfs {
@@ -40,12 +41,6 @@ struct NodeRef {
   Kind kind = Kind::kRoot;
   Uuid vm;
   std::string block;
-};
-
-// A VM about to arrive: set on its directory before the destination QEMU opens its files.
-struct Arrival {
-  Epoch epoch = 0;  // the VM's epoch on this host once committed
-  Uuid lineage;     // the VM's lineage (same as the source's incarnation)
 };
 
 // Result of a lookup or create: the inode and its attributes.
