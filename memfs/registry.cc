@@ -623,6 +623,13 @@ Status Registry::Commit(const Uuid& vm_id) {
     }
     for (auto& [name, b] : vm->second.blocks) {
       if (b.block->state() != IncarnationState::kIncoming) continue;
+      if (const uint64_t refused = b.block->counters().refused_writes; refused > 0) {
+        // Pages the destination QEMU dirtied before commit stay dirty in its page cache, and
+        // the invalidation below cannot drop a dirty page: say so loudly.
+        spdlog::warn("VM {} block {}: {} kernel write-backs were refused during the arrival "
+                     "(the destination QEMU wrote guest RAM before the commit)",
+                     vm_id.ToString(), name, refused);
+      }
       MKD_RETURN_IF_ERROR(b.block->Commit(vm->second.arrival->epoch));
       MKD_RETURN_IF_ERROR(PersistLocked(*b.block, false));
       invalidate.push_back(b.ino);
