@@ -103,10 +103,7 @@ int Block::Write(uint64_t offset, const void* data, size_t size) {
     int rc = file_.WritePages(page, whole, bytes);
     std::lock_guard lock(mu_);
     MarkWrittenLocked(page, whole, rc == 0);
-    if (rc < 0) {
-      ++counters_.failed_writes;
-      return rc;
-    }
+    if (rc < 0) return rc;
     counters_.pages_written += whole - zero;
     counters_.zero_pages_written += zero;
     bytes += whole * kPage;
@@ -127,10 +124,7 @@ int Block::WritePartialPage(uint64_t page, size_t in_page, const void* data, siz
   }
   std::lock_guard lock(mu_);
   MarkWrittenLocked(page, 1, rc == 0);
-  if (rc < 0) {
-    ++counters_.failed_writes;
-    return rc;
-  }
+  if (rc < 0) return rc;
   (PageFile::IsZeroPage(buf) ? counters_.zero_pages_written : counters_.pages_written) += 1;
   return 0;
 }
@@ -465,6 +459,11 @@ uint64_t Block::dirty_since_sync_count() const {
 uint64_t Block::dirty_since_arrival_count() const {
   std::lock_guard lock(mu_);
   return dirty_since_arrival_.Count();
+}
+
+void Block::CountFailedWrite() {
+  std::lock_guard lock(mu_);
+  ++counters_.failed_writes;
 }
 
 uint64_t Block::lost_pages() const {

@@ -63,6 +63,8 @@ class Block {
   // A write of `size` bytes at `offset` (whole pages from the kernel's write-back; partial pages
   // from write(2) are read-modified-written). -EFBIG past the end, -EROFS unless live.
   int Write(uint64_t offset, const void* data, size_t size);
+  // Counts a write request that failed for good (the caller may retry a failed Write first).
+  void CountFailedWrite();
   // Checks a read: returns the number of bytes that can be read at `offset` (clipped at the
   // end), or -EIO when a page in the range is lost (or, stored, invalid).
   int64_t CheckRead(uint64_t offset, size_t size) const;

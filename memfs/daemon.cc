@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "genstore/store.h"
@@ -43,14 +44,15 @@ class StopWatcher {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
-    auto last_refusal = std::chrono::steady_clock::time_point::min();
+    // Unset until the first refusal (time_point::min() would overflow `now - last_refusal`).
+    std::optional<std::chrono::steady_clock::time_point> last_refusal;
     while (!done_) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0 || sig == SIGUSR1) continue;
       const HostTotals t = registry_->Totals();
       const bool busy = t.live + t.incoming > 0;
       const auto now = std::chrono::steady_clock::now();
-      if (busy && now - last_refusal > std::chrono::seconds(10)) {
+      if (busy && (!last_refusal || now - *last_refusal > std::chrono::seconds(10))) {
         spdlog::warn(
             "signal {}: not stopping, {} RAM block(s) are in use by running VMs, which "
             "would crash without their memory; stop the VMs first, or send the signal "

@@ -57,6 +57,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t /*ino*/, const char* data, size_t size, 
     spdlog::warn("write {}+{} to {}: {}", off, size, block.meta().key.block, std::strerror(-rc));
   }
   if (rc < 0) {
+    if (block.state() == IncarnationState::kLive) block.CountFailedWrite();
     fuse_reply_err(req, -rc);
     return;
   }

@@ -36,6 +36,20 @@ bool ParseVmName(const std::string& name, Uuid* out) {
   return true;
 }
 
+// The lineage for a block that cold-boots. A VM's RAM blocks share one lineage (an arrival names
+// one for all of them), and QEMU opens them one after the other: a block opened while another
+// block of the VM is live in its first epoch joins that cold boot. Otherwise this is a new life
+// and gets a new lineage (a block added to a VM that arrived in a later epoch starts its own life,
+// so that its epoch-1 generations can never equal those of an older copy of that block).
+template <typename BlockEntries>
+Uuid LineageOfThisLife(const BlockEntries& blocks) {
+  for (const auto& [name, b] : blocks) {
+    const IncarnationMeta m = b.block->meta();
+    if (m.state == IncarnationState::kLive && m.epoch == kFirstEpoch) return m.lineage;
+  }
+  return Uuid::Random();
+}
+
 }  // namespace
 
 Registry::Registry(Store* store, RegistryOptions options)
@@ -422,10 +436,10 @@ int Registry::Create(Ino parent, const std::string& name, Entry* entry, OpenResu
   VmEntry& vm = vms_.at(vm_id);
   if (vm.blocks.count(name)) return -EEXIST;
   Result<std::shared_ptr<Block>> block =
-      vm.arrival
-          ? NewBlockLocked(vm_id, name, IncarnationState::kIncoming, vm.arrival->epoch,
-                           vm.arrival->lineage)
-          : NewBlockLocked(vm_id, name, IncarnationState::kLive, kFirstEpoch, Uuid::Random());
+      vm.arrival ? NewBlockLocked(vm_id, name, IncarnationState::kIncoming, vm.arrival->epoch,
+                                  vm.arrival->lineage)
+                 : NewBlockLocked(vm_id, name, IncarnationState::kLive, kFirstEpoch,
+                                  LineageOfThisLife(vm.blocks));
   if (!block.ok()) {
     spdlog::error("create {}/{}: {}", vm_id.ToString(), name, block.status().message());
     return -EIO;
@@ -497,7 +511,7 @@ int Registry::Open(Ino ino, int flags, OpenResult* out) {
                    meta.key.incarnation, inc);
     } else {
       // A cold boot (or an arrival of another life of the VM): the old memory means nothing.
-      const Uuid lineage = vm.arrival ? vm.arrival->lineage : Uuid::Random();
+      const Uuid lineage = vm.arrival ? vm.arrival->lineage : LineageOfThisLife(vm.blocks);
       IncarnationKey key = meta.key;
       key.incarnation = NextIncarnationLocked(meta.key.vm, meta.key.block);
       if (int rc = block.file().Rename(StorePath(key)); rc < 0) {
@@ -626,9 +640,10 @@ Status Registry::Commit(const Uuid& vm_id) {
       if (const uint64_t refused = b.block->counters().refused_writes; refused > 0) {
         // Pages the destination QEMU dirtied before commit stay dirty in its page cache, and
         // the invalidation below cannot drop a dirty page: say so loudly.
-        spdlog::warn("VM {} block {}: {} kernel write-backs were refused during the arrival "
-                     "(the destination QEMU wrote guest RAM before the commit)",
-                     vm_id.ToString(), name, refused);
+        spdlog::warn(
+            "VM {} block {}: {} kernel write-backs were refused during the arrival "
+            "(the destination QEMU wrote guest RAM before the commit)",
+            vm_id.ToString(), name, refused);
       }
       MKD_RETURN_IF_ERROR(b.block->Commit(vm->second.arrival->epoch));
       MKD_RETURN_IF_ERROR(PersistLocked(*b.block, false));

@@ -166,6 +166,26 @@ TEST_F(RegistryTest, ColdBootOverAStoredIncarnationStartsEmpty) {
   EXPECT_EQ(*o.block->ResidentPages(), 0u);
 }
 
+TEST_F(RegistryTest, TheBlocksOfOneColdBootShareTheVmsLineage) {
+  Ino ram = BootAndWrite(kVm, 4, 1, 'x');
+  Entry e;
+  OpenResult node1;
+  ASSERT_EQ(registry_->Create(VmDir(kVm), "ram-node1", &e, &node1), 0);
+  const Uuid lineage = registry_->FindBlock(ram)->meta().lineage;
+  EXPECT_EQ(node1.block->meta().lineage, lineage);
+  // Both leave; the VM returns with that lineage: both blocks reuse their stored incarnation.
+  registry_->Release(ram, true);
+  registry_->Release(e.ino, true);
+  ASSERT_TRUE(registry_->Arrive(*Uuid::Parse(kVm), Arrival{2, lineage}).ok());
+  OpenResult a, b;
+  ASSERT_EQ(registry_->Open(ram, O_RDWR, &a), 0);
+  ASSERT_EQ(registry_->Open(e.ino, O_RDWR, &b), 0);
+  EXPECT_EQ(a.block->TableSnapshot().Get(0), kFirstEpoch);
+  EXPECT_EQ(a.block->meta().key.incarnation, 2u);
+  EXPECT_EQ(b.block->meta().key.incarnation, 2u);
+  EXPECT_EQ(b.block->meta().lineage, lineage);
+}
+
 TEST_F(RegistryTest, RestartRecoversStoredIncarnationsAndDropsLiveOnes) {
   Ino a = BootAndWrite(kVm, 8, 4, 'x');
   registry_->Release(a, true);

@@ -108,6 +108,9 @@ class Memfs:
             self.proc.wait(10)
         if is_mounted(self.mountpoint):
             abort_fuse_connection(self.mountpoint)
+        if self._log:
+            self._log.close()
+            self._log = None
 
     def stop(self, timeout: float = 15.0) -> Optional[int]:
         """Stops the daemon (SIGTERM twice, then SIGKILL); returns its exit status."""
