@@ -23,6 +23,14 @@ namespace {
 
 void IgnoreSignal(int) {}
 
+// The signals the StopWatcher thread takes (blocked in every other thread).
+sigset_t WatchedSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, sig);
+  return set;
+}
+
 // Waits for SIGTERM/SIGINT/SIGHUP on its own thread and decides whether to stop.
 class StopWatcher {
  public:
@@ -38,12 +46,7 @@ class StopWatcher {
 
  private:
   void Run() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
+    const sigset_t set = WatchedSignals();
     // Unset until the first refusal (time_point::min() would overflow `now - last_refusal`).
     std::optional<std::chrono::steady_clock::time_point> last_refusal;
     while (!done_) {
@@ -87,12 +90,7 @@ void SpareFromOomKiller() {
 int RunDaemon(const MemfsOptions& o) {
   // Signals: SIGTERM/INT/HUP/USR1 are taken by the StopWatcher thread only (blocked
   // everywhere, inherited by every thread started below); SIGUSR2 interrupts the loop thread.
-  sigset_t blocked;
-  sigemptyset(&blocked);
-  sigaddset(&blocked, SIGTERM);
-  sigaddset(&blocked, SIGINT);
-  sigaddset(&blocked, SIGHUP);
-  sigaddset(&blocked, SIGUSR1);
+  const sigset_t blocked = WatchedSignals();
   pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   struct sigaction sa {};
   sa.sa_handler = IgnoreSignal;  // no SA_RESTART: the loop's wait returns EINTR

@@ -18,11 +18,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t /*mode*
     fuse_reply_err(req, -rc);
     return;
   }
-  fuse_entry_param p{};
-  p.ino = e.ino;
-  p.attr = e.attr;
-  p.attr_timeout = Ctx(req).attr_timeout;
-  p.entry_timeout = Ctx(req).entry_timeout;
+  const fuse_entry_param p = EntryParam(req, e);
   fuse_reply_entry(req, &p);
 }
 

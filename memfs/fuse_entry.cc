@@ -8,17 +8,6 @@
 
 namespace mkd::memfs {
 
-namespace {
-void ReplyEntry(fuse_req_t req, const Entry& e) {
-  fuse_entry_param p{};
-  p.ino = e.ino;
-  p.attr = e.attr;
-  p.attr_timeout = Ctx(req).attr_timeout;
-  p.entry_timeout = Ctx(req).entry_timeout;
-  fuse_reply_entry(req, &p);
-}
-}  // namespace
-
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Entry e;
   int rc = Ctx(req).registry->Lookup(parent, name, &e);
@@ -26,7 +15,8 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     fuse_reply_err(req, -rc);
     return;
   }
-  ReplyEntry(req, e);
+  const fuse_entry_param p = EntryParam(req, e);
+  fuse_reply_entry(req, &p);
 }
 
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {

@@ -30,11 +30,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t /*mode
     return;
   }
   FillOpen(r, fi);
-  fuse_entry_param p{};
-  p.ino = e.ino;
-  p.attr = e.attr;
-  p.attr_timeout = Ctx(req).attr_timeout;
-  p.entry_timeout = Ctx(req).entry_timeout;
+  const fuse_entry_param p = EntryParam(req, e);
   Registry* registry = Ctx(req).registry;  // req is gone after the reply
   if (fuse_reply_create(req, &p, fi) != 0) {
     // The kernel did not take the file (interrupted): undo the open.

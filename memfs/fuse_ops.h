@@ -40,6 +40,16 @@ inline Handle* HandleOf(const fuse_file_info* fi) {
   return reinterpret_cast<Handle*>(static_cast<uintptr_t>(fi->fh));
 }
 
+// The reply parameters of a lookup, mkdir or create.
+inline fuse_entry_param EntryParam(fuse_req_t req, const Entry& e) {
+  fuse_entry_param p{};
+  p.ino = e.ino;
+  p.attr = e.attr;
+  p.attr_timeout = Ctx(req).attr_timeout;
+  p.entry_timeout = Ctx(req).entry_timeout;
+  return p;
+}
+
 // The operation table.
 fuse_lowlevel_ops MakeFuseOps();
 

@@ -224,6 +224,18 @@ Result<std::shared_ptr<Block>> Registry::NewBlockLocked(const Uuid& vm, const st
   return block;
 }
 
+Status Registry::RenameStoreFile(Block& block, const IncarnationKey& key) const {
+  if (int rc = block.file().Rename(StorePath(key)); rc < 0) {
+    return Status::Io("renaming its page-store file: " + std::string(strerror(-rc)));
+  }
+  return Status::Ok();
+}
+
+Status Registry::ReplaceRecordLocked(Block& block, const IncarnationKey& old_key) {
+  MKD_RETURN_IF_ERROR(PersistLocked(block, false));
+  return store_->Delete(old_key);
+}
+
 void Registry::InvalidateCache(const std::vector<Ino>& inos) {
   if (!invalidate_) return;
   for (Ino ino : inos) invalidate_(ino);
@@ -496,13 +508,9 @@ int Registry::Open(Ino ino, int flags, OpenResult* out) {
       const uint64_t inc = NextIncarnationLocked(meta.key.vm, meta.key.block);
       IncarnationKey key = meta.key;
       key.incarnation = inc;
-      if (int rc = block.file().Rename(StorePath(key)); rc < 0) {
-        spdlog::error("open {}: renaming its page-store file: {}", name, strerror(-rc));
-        return -EIO;
-      }
-      Status s = block.BeginIncoming(inc, vm.arrival->epoch);
-      if (s.ok()) s = PersistLocked(block, false);
-      if (s.ok()) s = store_->Delete(meta.key);
+      Status s = RenameStoreFile(block, key);
+      if (s.ok()) s = block.BeginIncoming(inc, vm.arrival->epoch);
+      if (s.ok()) s = ReplaceRecordLocked(block, meta.key);
       if (!s.ok()) {
         spdlog::error("open {}: {}", name, s.message());
         return -EIO;
@@ -514,18 +522,14 @@ int Registry::Open(Ino ino, int flags, OpenResult* out) {
       const Uuid lineage = vm.arrival ? vm.arrival->lineage : LineageOfThisLife(vm.blocks);
       IncarnationKey key = meta.key;
       key.incarnation = NextIncarnationLocked(meta.key.vm, meta.key.block);
-      if (int rc = block.file().Rename(StorePath(key)); rc < 0) {
-        spdlog::error("open {}: renaming its page-store file: {}", name, strerror(-rc));
-        return -EIO;
-      }
-      Status s = block.ResetForColdBoot(key, lineage);
+      Status s = RenameStoreFile(block, key);
+      if (s.ok()) s = block.ResetForColdBoot(key, lineage);
       if (s.ok() && vm.arrival) {
         // ResetForColdBoot leaves it live; an arrival wants it incoming.
         s = block.Leave(0);
         if (s.ok()) s = block.BeginIncoming(key.incarnation, vm.arrival->epoch);
       }
-      if (s.ok()) s = PersistLocked(block, false);
-      if (s.ok()) s = store_->Delete(meta.key);
+      if (s.ok()) s = ReplaceRecordLocked(block, meta.key);
       if (!s.ok()) {
         spdlog::error("open {}: {}", name, s.message());
         return -EIO;

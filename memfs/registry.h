@@ -141,6 +141,10 @@ class Registry {
   // Persists the block's record; with_digests computes and records page digests (stored).
   Status PersistLocked(Block& block, bool with_digests);
   Status DropLocked(Block& block);
+  // The block's page-store file takes the name of incarnation `key`.
+  Status RenameStoreFile(Block& block, const IncarnationKey& key) const;
+  // Persists the block (now a new incarnation) and deletes the record of `old_key`.
+  Status ReplaceRecordLocked(Block& block, const IncarnationKey& old_key);
   void InvalidateCache(const std::vector<Ino>& inos);
   void MaybeRemoveNodeLocked(Ino ino);
   Result<std::shared_ptr<Block>> NewBlockLocked(const Uuid& vm, const std::string& name,
