@@ -99,8 +99,7 @@ int Block::Write(uint64_t offset, const void* data, size_t size) {
   const uint64_t whole = size / kPage;
   if (whole > 0) {
     uint64_t zero = 0;
-    for (uint64_t i = 0; i < whole; ++i) zero += PageFile::IsZeroPage(bytes + i * kPage);
-    int rc = file_.WritePages(page, whole, bytes);
+    int rc = file_.WritePages(page, whole, bytes, &zero);
     std::lock_guard lock(mu_);
     MarkWrittenLocked(page, whole, rc == 0);
     if (rc < 0) return rc;

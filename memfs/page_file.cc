@@ -94,9 +94,10 @@ bool PageFile::IsZeroPage(const void* page) {
   return acc == 0;
 }
 
-int PageFile::WritePages(uint64_t first, uint64_t count, const void* data) {
+int PageFile::WritePages(uint64_t first, uint64_t count, const void* data, uint64_t* zero_pages) {
   const char* bytes = static_cast<const char*>(data);
   uint64_t i = 0;
+  uint64_t zeros = 0;
   while (i < count) {
     // Gather a run of pages of one kind (all zero, or all with content) and store it at once.
     const bool zero = IsZeroPage(bytes + i * kPage);
@@ -105,8 +106,10 @@ int PageFile::WritePages(uint64_t first, uint64_t count, const void* data) {
     int rc = zero ? PunchPages(first + i, end - i)
                   : WriteFull(fd_, bytes + i * kPage, (end - i) * kPage, Offset(first + i));
     if (rc < 0) return rc;
+    if (zero) zeros += end - i;
     i = end;
   }
+  if (zero_pages != nullptr) *zero_pages = zeros;
   return 0;
 }
 

@@ -41,7 +41,8 @@ class PageFile {
   // Stores `count` pages from `data`: every all-zero page becomes a hole, others are written.
   // Returns 0 or a negative errno (-ENOSPC when the page store is full); on error some pages
   // may have been written, which the caller treats as "content of these pages unknown".
-  int WritePages(uint64_t first, uint64_t count, const void* data);
+  // *zero_pages (when given) receives how many of the pages were all zeros.
+  int WritePages(uint64_t first, uint64_t count, const void* data, uint64_t* zero_pages = nullptr);
   // Frees pages [first, first + count): they become holes (read as zeros).
   int PunchPages(uint64_t first, uint64_t count);
   // Pages that hold memory (allocated blocks of the file).

@@ -137,7 +137,11 @@ class Memfs:
             subprocess.run(["umount", "-l", self.store], check=False)
 
     def __enter__(self) -> "Memfs":
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.destroy()  # __exit__ will not run: unmount the page-store tmpfs here
+            raise
 
     def __exit__(self, *exc) -> None:
         self.destroy()
