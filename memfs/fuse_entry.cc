@@ -19,13 +19,20 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   fuse_reply_entry(req, &p);
 }
 
+namespace {
+// Forgets an inode, and the attribute state kept for it once it is gone for good.
+void ForgetOne(FsContext& ctx, fuse_ino_t ino, uint64_t nlookup) {
+  if (ctx.registry->Forget(ino, nlookup)) ctx.xattrs->Forget(ino);
+}
+}  // namespace
+
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-  Ctx(req).registry->Forget(ino, nlookup);
+  ForgetOne(Ctx(req), ino, nlookup);
   fuse_reply_none(req);
 }
 
 void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
-  for (size_t i = 0; i < count; ++i) Ctx(req).registry->Forget(forgets[i].ino, forgets[i].nlookup);
+  for (size_t i = 0; i < count; ++i) ForgetOne(Ctx(req), forgets[i].ino, forgets[i].nlookup);
   fuse_reply_none(req);
 }
 

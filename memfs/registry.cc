@@ -316,15 +316,17 @@ int Registry::Lookup(Ino parent, const std::string& name, Entry* out) {
   return 0;
 }
 
-void Registry::MaybeRemoveNodeLocked(Ino ino) {
+bool Registry::MaybeRemoveNodeLocked(Ino ino) {
   auto it = nodes_.find(ino);
-  if (it != nodes_.end() && it->second.removed && it->second.nlookup == 0) nodes_.erase(it);
+  if (it == nodes_.end() || !it->second.removed || it->second.nlookup != 0) return false;
+  nodes_.erase(it);
+  return true;
 }
 
-void Registry::Forget(Ino ino, uint64_t nlookup) {
+bool Registry::Forget(Ino ino, uint64_t nlookup) {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(ino);
-  if (it == nodes_.end() || ino == kRootIno) return;
+  if (it == nodes_.end() || ino == kRootIno) return false;
   if (it->second.nlookup < nlookup) {
     spdlog::error("kernel forgot inode {} {} times but it was looked up {} times", ino, nlookup,
                   it->second.nlookup);
@@ -332,7 +334,7 @@ void Registry::Forget(Ino ino, uint64_t nlookup) {
   } else {
     it->second.nlookup -= nlookup;
   }
-  MaybeRemoveNodeLocked(ino);
+  return MaybeRemoveNodeLocked(ino);
 }
 
 int Registry::GetAttr(Ino ino, struct stat* out) const {

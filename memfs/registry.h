@@ -84,7 +84,8 @@ class Registry {
 
   // ---- Namespace (negative errno) ----
   int Lookup(Ino parent, const std::string& name, Entry* out);
-  void Forget(Ino ino, uint64_t nlookup);
+  // Returns true when the inode is gone for good (removed and forgotten by the kernel).
+  bool Forget(Ino ino, uint64_t nlookup);
   int GetAttr(Ino ino, struct stat* out) const;
   int Resolve(Ino ino, NodeRef* out) const;
   std::shared_ptr<Block> FindBlock(Ino ino) const;
@@ -146,7 +147,7 @@ class Registry {
   // Persists the block (now a new incarnation) and deletes the record of `old_key`.
   Status ReplaceRecordLocked(Block& block, const IncarnationKey& old_key);
   void InvalidateCache(const std::vector<Ino>& inos);
-  void MaybeRemoveNodeLocked(Ino ino);
+  bool MaybeRemoveNodeLocked(Ino ino);
   Result<std::shared_ptr<Block>> NewBlockLocked(const Uuid& vm, const std::string& name,
                                                 IncarnationState state, Epoch epoch,
                                                 const Uuid& lineage);
