@@ -429,19 +429,21 @@ TlsStream& TlsStream::operator=(TlsStream&& other) noexcept {
   return *this;
 }
 
-Status TlsStream::WriteAll(const void* data, size_t size) {
-  if (ssl_ == nullptr) return Status::FailedPrecondition("write to a closed TLS stream");
-  const std::string what = "sending to " + peer_host_;
-  const char* p = static_cast<const char*>(data);
+Status TlsStream::Transfer(bool write, char* p, size_t size) {
+  if (ssl_ == nullptr) {
+    return Status::FailedPrecondition(std::string(write ? "write to" : "read from") +
+                                      " a closed TLS stream");
+  }
+  const std::string what = (write ? "sending to " : "receiving from ") + peer_host_;
   Clock::time_point deadline = Clock::now() + timeout_;
   while (size > 0) {
     ERR_clear_error();
     size_t n = 0;
-    int r = SSL_write_ex(ssl_, p, size, &n);
+    int r = write ? SSL_write_ex(ssl_, p, size, &n) : SSL_read_ex(ssl_, p, size, &n);
     if (r == 1) {
       p += n;
       size -= n;
-      deadline = Clock::now() + timeout_;
+      deadline = Clock::now() + timeout_;  // progress: the timeout starts again
       continue;
     }
     int saved_errno = errno;
@@ -456,31 +458,13 @@ Status TlsStream::WriteAll(const void* data, size_t size) {
   return Status::Ok();
 }
 
+Status TlsStream::WriteAll(const void* data, size_t size) {
+  // SSL_write_ex does not write through the pointer; the cast only shares Transfer's loop.
+  return Transfer(true, const_cast<char*>(static_cast<const char*>(data)), size);
+}
+
 Status TlsStream::ReadExact(void* data, size_t size) {
-  if (ssl_ == nullptr) return Status::FailedPrecondition("read from a closed TLS stream");
-  const std::string what = "receiving from " + peer_host_;
-  char* p = static_cast<char*>(data);
-  Clock::time_point deadline = Clock::now() + timeout_;
-  while (size > 0) {
-    ERR_clear_error();
-    size_t n = 0;
-    int r = SSL_read_ex(ssl_, p, size, &n);
-    if (r == 1) {
-      p += n;
-      size -= n;
-      deadline = Clock::now() + timeout_;
-      continue;
-    }
-    int saved_errno = errno;
-    int err = SSL_get_error(ssl_, r);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      MKD_RETURN_IF_ERROR(
-          Wait(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, timeout_, what));
-      continue;
-    }
-    return Describe(what, peer_host_, err, saved_errno, nullptr);
-  }
-  return Status::Ok();
+  return Transfer(false, static_cast<char*>(data), size);
 }
 
 }  // namespace mkd::peer

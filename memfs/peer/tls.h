@@ -91,6 +91,8 @@ class TlsStream {
   void SetTimeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
 
  private:
+  // The loop of WriteAll (write) and ReadExact (!write).
+  Status Transfer(bool write, char* p, size_t size);
   TlsStream(ssl_st* ssl, int fd) : ssl_(ssl), fd_(fd) {}
   static Result<TlsStream> Handshake(const TlsContext& ctx, int fd, std::string_view expected_host,
                                      std::chrono::milliseconds timeout);
