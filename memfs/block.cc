@@ -58,20 +58,16 @@ int Block::CheckLiveWriteLocked(uint64_t offset, size_t size) const {
 }
 
 void Block::MarkWrittenLocked(uint64_t first, uint64_t count, bool ok) {
-  for (uint64_t p = first; p < first + count; ++p) {
-    if (ok) {
-      lost_.Clear(p);
-      unapplied_.Set(p);
-      dirty_since_sync_.Set(p);
-      dirty_since_arrival_.Set(p);
-    } else {
-      // The page store may hold anything for this page now: never serve or reuse it.
-      lost_.Set(p);
-      unapplied_.Clear(p);
-      (void)table_.Invalidate(p, 1);
-      dirty_since_sync_.Set(p);
-      dirty_since_arrival_.Set(p);
-    }
+  dirty_since_sync_.SetRange(first, count);
+  dirty_since_arrival_.SetRange(first, count);
+  if (ok) {
+    lost_.ClearRange(first, count);
+    unapplied_.SetRange(first, count);
+  } else {
+    // The page store may hold anything for these pages now: never serve or reuse them.
+    lost_.SetRange(first, count);
+    unapplied_.ClearRange(first, count);
+    (void)table_.Invalidate(first, count);
   }
 }
 
@@ -219,7 +215,7 @@ Status Block::ReceivePages(uint64_t first, uint64_t count, const void* data, Gen
                                 " pages");
     }
     // Invalid first: until the content is written, the page is not the base's any more.
-    for (uint64_t p = first; p < first + count; ++p) MKD_RETURN_IF_ERROR(table_.Invalidate(p, 1));
+    MKD_RETURN_IF_ERROR(table_.Invalidate(first, count));
   }
   int rc = file_.WritePages(first, count, data);
   if (rc < 0) {

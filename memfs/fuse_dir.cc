@@ -13,13 +13,7 @@ namespace mkd::memfs {
 
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t /*mode*/) {
   Entry e;
-  int rc = Ctx(req).registry->Mkdir(parent, name, &e);
-  if (rc < 0) {
-    fuse_reply_err(req, -rc);
-    return;
-  }
-  const fuse_entry_param p = EntryParam(req, e);
-  fuse_reply_entry(req, &p);
+  ReplyEntry(req, Ctx(req).registry->Mkdir(parent, name, &e), e);
 }
 
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {

@@ -10,13 +10,7 @@ namespace mkd::memfs {
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Entry e;
-  int rc = Ctx(req).registry->Lookup(parent, name, &e);
-  if (rc < 0) {
-    fuse_reply_err(req, -rc);
-    return;
-  }
-  const fuse_entry_param p = EntryParam(req, e);
-  fuse_reply_entry(req, &p);
+  ReplyEntry(req, Ctx(req).registry->Lookup(parent, name, &e), e);
 }
 
 namespace {

@@ -50,6 +50,16 @@ inline fuse_entry_param EntryParam(fuse_req_t req, const Entry& e) {
   return p;
 }
 
+// Replies to a lookup or mkdir: the entry, or the error when rc < 0.
+inline void ReplyEntry(fuse_req_t req, int rc, const Entry& e) {
+  if (rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
+  const fuse_entry_param p = EntryParam(req, e);
+  fuse_reply_entry(req, &p);
+}
+
 // The operation table.
 fuse_lowlevel_ops MakeFuseOps();
 

@@ -22,12 +22,8 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-// "<base>.<index>" -> index; nullopt when `name` is not of that form.
-std::optional<uint32_t> ChunkIndex(std::string_view name, std::string_view base) {
-  if (!StartsWith(name, base) || name.size() <= base.size() + 1 || name[base.size()] != '.') {
-    return std::nullopt;
-  }
-  std::string_view digits = name.substr(base.size() + 1);
+// The N of "<name>.N": decimal digits only; nullopt for anything else (also empty).
+std::optional<uint32_t> ParseChunkIndex(std::string_view digits) {
   uint32_t v = 0;
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
   if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
@@ -93,7 +89,7 @@ Result<std::string> Xattrs::Chunked(Ino ino, std::string_view base, std::string_
   auto key = std::make_pair(ino, std::string(base));
   std::optional<uint32_t> index;
   if (!suffix.empty()) {
-    index = ChunkIndex(std::string(base) + std::string(suffix), base);
+    index = ParseChunkIndex(suffix.substr(1));  // suffix is ".N"
     if (!index) return UnknownName(std::string(base) + std::string(suffix));
   }
   bool have_snapshot = false;
@@ -206,7 +202,7 @@ Status Xattrs::SetPeerChunk(Ino ino, const NodeRef& node, std::string_view index
                             std::string_view value) {
   Result<ChunkInfo> info = ParseChunk(value);
   if (!info.ok()) return info.status().WithContext("user.mkd.peer_table");
-  std::optional<uint32_t> index = ChunkIndex(std::string("x.") + std::string(index_text), "x");
+  std::optional<uint32_t> index = ParseChunkIndex(index_text);
   if (!index || *index != info->index) {
     return Status::InvalidArgument("user.mkd.peer_table." + std::string(index_text) +
                                    ": the chunk says it is chunk " + std::to_string(info->index));
