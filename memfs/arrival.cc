@@ -29,6 +29,23 @@ Result<Arrival> ParseArrival(std::string_view text) {
   return Arrival{static_cast<Epoch>(e), *u};
 }
 
+Result<Epoch> ParseAdvance(std::string_view text) {
+  auto bad = [](const std::string& why) {
+    return Status::InvalidArgument("user.mkd.advance: " + why +
+                                   " (expected {\"epoch\": <1..4294967294>})");
+  };
+  if (text.size() > kMaxArrivalSize) return bad("value longer than 1024 bytes");
+  nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) return bad("not a JSON object");
+  auto epoch = doc.find("epoch");
+  if (doc.size() != 1 || epoch == doc.end() || !epoch->is_number_unsigned()) {
+    return bad("exactly the field 'epoch' is expected");
+  }
+  const uint64_t e = epoch->get<uint64_t>();
+  if (!IsValidEpoch(e)) return bad("'epoch' is out of range");
+  return static_cast<Epoch>(e);
+}
+
 std::string FormatArrival(const Arrival& arrival) {
   nlohmann::json doc = {{"epoch", arrival.epoch}, {"lineage", arrival.lineage.ToString()}};
   return doc.dump();

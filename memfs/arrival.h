@@ -25,6 +25,12 @@ inline constexpr size_t kMaxArrivalSize = 1024;
 Result<Arrival> ParseArrival(std::string_view json);
 std::string FormatArrival(const Arrival& arrival);
 
+// The value of the `user.mkd.advance` xattr of a VM directory, {"epoch":N}: the running VM goes on
+// in epoch N (a migration that committed its pages elsewhere in the current epoch sets it, so the
+// VM, should it resume here, never writes that epoch again). Checks size, syntax, exactly the
+// field "epoch" (a valid epoch).
+Result<Epoch> ParseAdvance(std::string_view json);
+
 }  // namespace mkd::memfs
 
 #endif  // MKD_MEMFS_ARRIVAL_H_

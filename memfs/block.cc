@@ -201,19 +201,23 @@ PageBitmap Block::DirtySinceArrival() const {
   return dirty_since_arrival_;
 }
 
+Status Block::CheckReceiveLocked(uint64_t first, uint64_t count, std::string_view what) const {
+  if (meta_.state != IncarnationState::kIncoming) {
+    return Status::FailedPrecondition("block is " + std::string(IncarnationStateName(meta_.state)) +
+                                      ", not incoming: " + std::string(what) + " refused");
+  }
+  if (first > table_.pages() || count > table_.pages() - first) {
+    return Status::OutOfRange(std::string(what) + " " + std::to_string(first) + "+" +
+                              std::to_string(count) + " are outside the block of " +
+                              std::to_string(table_.pages()) + " pages");
+  }
+  return Status::Ok();
+}
+
 Status Block::ReceivePages(uint64_t first, uint64_t count, const void* data, Generation gen) {
   {
     std::lock_guard lock(mu_);
-    if (meta_.state != IncarnationState::kIncoming) {
-      return Status::FailedPrecondition("block is " +
-                                        std::string(IncarnationStateName(meta_.state)) +
-                                        ", not incoming: pages refused");
-    }
-    if (first > table_.pages() || count > table_.pages() - first) {
-      return Status::OutOfRange("pages " + std::to_string(first) + "+" + std::to_string(count) +
-                                " are outside the block of " + std::to_string(table_.pages()) +
-                                " pages");
-    }
+    MKD_RETURN_IF_ERROR(CheckReceiveLocked(first, count, "pages"));
     // Invalid first: until the content is written, the page is not the base's any more.
     MKD_RETURN_IF_ERROR(table_.Invalidate(first, count));
   }
@@ -230,12 +234,13 @@ Status Block::ReceivePages(uint64_t first, uint64_t count, const void* data, Gen
   return Status::Ok();
 }
 
-Status Block::ReceiveZero(uint64_t first, uint64_t count) {
+Status Block::ReceiveZero(uint64_t first, uint64_t count, Generation gen) {
+  if (gen == kGenInvalid) {
+    return Status::InvalidArgument("zero pages cannot be received with the invalid generation");
+  }
   {
     std::lock_guard lock(mu_);
-    if (meta_.state != IncarnationState::kIncoming) {
-      return Status::FailedPrecondition("block is not incoming: zero pages refused");
-    }
+    MKD_RETURN_IF_ERROR(CheckReceiveLocked(first, count, "zero pages"));
     MKD_RETURN_IF_ERROR(table_.Invalidate(first, count));
   }
   if (int rc = file_.PunchPages(first, count); rc < 0) {
@@ -243,8 +248,26 @@ Status Block::ReceiveZero(uint64_t first, uint64_t count) {
   }
   std::lock_guard lock(mu_);
   for (uint64_t p = first; p < first + count; ++p) {
-    MKD_RETURN_IF_ERROR(table_.SetProvisional(p, kGenNeverWritten));
+    MKD_RETURN_IF_ERROR(table_.SetProvisional(p, gen));
+    lost_.Clear(p);
   }
+  return Status::Ok();
+}
+
+Status Block::AdvanceEpoch(Epoch epoch) {
+  std::lock_guard lock(mu_);
+  if (meta_.state != IncarnationState::kLive) {
+    return Status::FailedPrecondition("advance: block is " +
+                                      std::string(IncarnationStateName(meta_.state)) +
+                                      ", not live");
+  }
+  if (!IsValidEpoch(epoch) || epoch <= meta_.epoch) {
+    return Status::InvalidArgument("advance: epoch " + std::to_string(epoch) +
+                                   " is not after the current epoch " +
+                                   std::to_string(meta_.epoch));
+  }
+  ApplyPendingLocked();  // what was written so far belongs to the current epoch
+  meta_.epoch = epoch;
   return Status::Ok();
 }
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "genstore/generation_table.h"
@@ -81,12 +82,19 @@ class Block {
   PageBitmap DirtySinceArrival() const;
 
   // ---- Incoming migration ----
-  // Writes `count` pages of content with generation `gen` (provisional until Commit).
+  // Writes `count` pages of content with generation `gen` (provisional until Commit). `data`
+  // needs no alignment. FailedPrecondition unless incoming; OutOfRange past the end.
   Status ReceivePages(uint64_t first, uint64_t count, const void* data, Generation gen);
-  // Makes pages read as zeros with provisional generation 0 (pages the VM never wrote).
-  Status ReceiveZero(uint64_t first, uint64_t count);
+  // Makes pages holes (read as zeros) with provisional generation `gen`: 0 for pages the VM
+  // never wrote, or the epoch in which the VM wrote zeros to them (kept, so that later reuse
+  // comparisons see the page's real generation). FailedPrecondition unless incoming; OutOfRange
+  // past the end; InvalidArgument for the invalid generation.
+  Status ReceiveZero(uint64_t first, uint64_t count, Generation gen = kGenNeverWritten);
   // incoming -> live in `epoch`: provisional generations become the pages' generations.
   Status Commit(Epoch epoch);
+  // live: the VM goes on in `epoch` (> the current one). Pages written so far keep the current
+  // epoch as their generation; pages written from now on get `epoch`.
+  Status AdvanceEpoch(Epoch epoch);
   // incoming -> stored (the VM stays where it was, which counts as leaving at `now_unix_ms`):
   // every provisional page stays invalid.
   Status Abort(int64_t now_unix_ms);
@@ -134,6 +142,8 @@ class Block {
   int WritePartialPage(uint64_t page, size_t in_page, const void* data, size_t size);
   void MarkWrittenLocked(uint64_t first, uint64_t count, bool ok);
   int CheckLiveWriteLocked(uint64_t offset, size_t size) const;
+  // Why pages [first, first + count) cannot be received now (state, range), or OK.
+  Status CheckReceiveLocked(uint64_t first, uint64_t count, std::string_view what) const;
 
   mutable std::mutex rmw_mu_;  // serialises read-modify-write of partial pages
   mutable std::mutex mu_;      // guards everything below

@@ -51,6 +51,21 @@ TEST_F(BlockTest, LiveWritesAreDirtyAndTakeTheEpoch) {
   EXPECT_EQ(t.Get(0), kGenNeverWritten);
 }
 
+TEST_F(BlockTest, AdvanceEpochKeepsOldPagesAndTagsNewWritesWithTheNewEpoch) {
+  auto b = Make(8, IncarnationState::kLive, 3);
+  ASSERT_EQ(b->Write(1 * kP, Fill(1, 7).data(), kP), 0);  // not yet applied to the table
+  ASSERT_TRUE(b->AdvanceEpoch(5).ok());
+  ASSERT_EQ(b->Write(2 * kP, Fill(1, 8).data(), kP), 0);
+  GenerationTable t = b->TableSnapshot();
+  EXPECT_EQ(t.Get(1), 3u) << "written before the advance: the old epoch";
+  EXPECT_EQ(t.Get(2), 5u);
+  EXPECT_EQ(b->meta().epoch, 5u);
+  EXPECT_FALSE(b->AdvanceEpoch(5).ok()) << "not after the current epoch";
+  EXPECT_FALSE(b->AdvanceEpoch(kGenInvalid).ok());
+  ASSERT_TRUE(b->Leave(1).ok());
+  EXPECT_EQ(b->AdvanceEpoch(6).code(), ErrorCode::kFailedPrecondition) << "stored";
+}
+
 TEST_F(BlockTest, PartialPageWritesReadModifyWrite) {
   auto b = Make(4, IncarnationState::kLive);
   ASSERT_EQ(b->Write(kP, Fill(1, 'a').data(), kP), 0);
@@ -94,6 +109,51 @@ TEST_F(BlockTest, IncomingRefusesKernelWritesAndCommitsProvisionalPages) {
   EXPECT_EQ(b->state(), IncarnationState::kLive);
   ASSERT_EQ(b->Write(0, Fill(1, 1).data(), kP), 0);
   EXPECT_EQ(b->TableSnapshot().Get(0), 4u) << "live writes take the new epoch";
+}
+
+TEST_F(BlockTest, ReceivedZeroPagesAreHolesThatKeepTheirGeneration) {
+  auto b = Make(8, IncarnationState::kIncoming);
+  ASSERT_TRUE(b->ReceivePages(0, 4, Fill(4, 6).data(), 2).ok());
+  ASSERT_EQ(*b->ResidentPages(), 4u);
+  // The VM wrote zeros to pages 1-2 in epoch 5; page 3 it never wrote.
+  ASSERT_TRUE(b->ReceiveZero(1, 2, 5).ok());
+  ASSERT_TRUE(b->ReceiveZero(3, 1).ok());
+  EXPECT_EQ(*b->ResidentPages(), 1u) << "zero pages are holes";
+  EXPECT_EQ(b->TableSnapshot().Get(1), kGenInvalid) << "provisional until commit";
+  ASSERT_TRUE(b->Commit(6).ok());
+  GenerationTable t = b->TableSnapshot();
+  EXPECT_EQ(t.Get(0), 2u);
+  EXPECT_EQ(t.Get(1), 5u);
+  EXPECT_EQ(t.Get(2), 5u);
+  EXPECT_EQ(t.Get(3), kGenNeverWritten);
+  std::vector<char> back(4 * kP, 1);
+  ASSERT_EQ(b->file().ReadPages(0, 4, back.data()), 0);
+  EXPECT_EQ(back[0], 6);
+  EXPECT_EQ(std::vector<char>(back.begin() + kP, back.end()), std::vector<char>(3 * kP, 0));
+}
+
+TEST_F(BlockTest, ReceiveRefusesPagesOutsideTheBlockAndOutsideIncoming) {
+  auto b = Make(8, IncarnationState::kIncoming);
+  for (auto [first, count] :
+       {std::pair<uint64_t, uint64_t>{8, 1}, {7, 2}, {9, 0}, {UINT64_MAX, 2}, {0, UINT64_MAX}}) {
+    Status z = b->ReceiveZero(first, count, 3);
+    EXPECT_EQ(z.code(), ErrorCode::kOutOfRange) << first << "+" << count;
+    EXPECT_NE(z.message().find("outside the block of 8 pages"), std::string::npos) << z.message();
+  }
+  EXPECT_EQ(b->ReceivePages(7, 2, Fill(2, 1).data(), 3).code(), ErrorCode::kOutOfRange);
+  EXPECT_EQ(b->ReceiveZero(0, 1, kGenInvalid).code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(b->ReceiveZero(0, 8, 3).ok()) << "the whole block";
+  std::vector<std::unique_ptr<Block>> others;
+  others.push_back(Make(8, IncarnationState::kLive));
+  others.push_back(Make(8, IncarnationState::kIncoming));
+  ASSERT_TRUE(others.back()->Abort(1000).ok());  // stored
+  for (const auto& other : others) {
+    Status z = other->ReceiveZero(0, 1, 3);
+    EXPECT_EQ(z.code(), ErrorCode::kFailedPrecondition);
+    EXPECT_NE(z.message().find("not incoming"), std::string::npos) << z.message();
+    EXPECT_EQ(other->ReceivePages(0, 1, Fill(1, 1).data(), 3).code(),
+              ErrorCode::kFailedPrecondition);
+  }
 }
 
 TEST_F(BlockTest, AbortLeavesReceivedPagesInvalidAndUnreadable) {

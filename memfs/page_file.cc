@@ -86,11 +86,17 @@ int PageFile::ReadPages(uint64_t first, uint64_t count, void* out) const {
 }
 
 bool PageFile::IsZeroPage(const void* page) {
-  const auto* words = static_cast<const uint64_t*>(page);
+  const auto* bytes = static_cast<const char*>(page);
+  // Words loaded with memcpy: any alignment is fine, and compilers still emit plain loads.
+  auto word = [bytes](size_t i) {
+    uint64_t w;
+    std::memcpy(&w, bytes + i * sizeof(w), sizeof(w));
+    return w;
+  };
   // Most non-zero pages differ in their first words: check them before the whole page.
-  if (words[0] != 0 || words[kPage / 8 - 1] != 0) return false;
+  if (word(0) != 0 || word(kPage / 8 - 1) != 0) return false;
   uint64_t acc = 0;
-  for (size_t i = 0; i < kPage / 8; ++i) acc |= words[i];
+  for (size_t i = 0; i < kPage / 8; ++i) acc |= word(i);
   return acc == 0;
 }
 

@@ -57,7 +57,8 @@ class PageFile {
   // Renames the file inside the page store (the descriptor stays valid).
   int Rename(const std::string& new_path);
 
-  // True when the 4 KiB page at `page` is all zeros.
+  // True when the 4 KiB page at `page` is all zeros. `page` needs no alignment (xattr values,
+  // e.g. user.mkd.receive frames, arrive at any address).
   static bool IsZeroPage(const void* page);
 
  private:

@@ -49,6 +49,17 @@ TEST(PageFileTest, WritingZerosOverContentFreesThePage) {
   EXPECT_EQ(back, expect);
 }
 
+TEST(PageFileTest, ZeroPageCheckTakesAnyAlignment) {
+  // An xattr value (a user.mkd.receive frame) starts at any address.
+  std::vector<char> buf = Pages(2, 0);
+  for (size_t shift : {1, 3, 7}) {
+    EXPECT_TRUE(PageFile::IsZeroPage(buf.data() + shift)) << shift;
+    buf[shift + 2000] = 1;
+    EXPECT_FALSE(PageFile::IsZeroPage(buf.data() + shift)) << shift;
+    buf[shift + 2000] = 0;
+  }
+}
+
 TEST(PageFileTest, ReadPastTheEndReadsZeros) {
   testing::TempDir dir;
   Result<PageFile> f = PageFile::Open(dir.path() + "/p", true);

@@ -683,6 +683,23 @@ Status Registry::Abort(const Uuid& vm_id) {
   return Status::Ok();
 }
 
+Status Registry::AdvanceEpoch(const Uuid& vm_id, Epoch epoch) {
+  std::lock_guard lock(mu_);
+  auto vm = vms_.find(vm_id);
+  if (vm == vms_.end()) return Status::NotFound("VM " + vm_id.ToString() + " is not here");
+  size_t advanced = 0;
+  for (auto& [name, b] : vm->second.blocks) {
+    if (b.block->state() != IncarnationState::kLive) continue;
+    MKD_RETURN_IF_ERROR(b.block->AdvanceEpoch(epoch));
+    ++advanced;
+  }
+  if (advanced == 0) {
+    return Status::FailedPrecondition("VM " + vm_id.ToString() + " does not run here");
+  }
+  spdlog::info("VM {}: goes on in epoch {}", vm_id.ToString(), epoch);
+  return Status::Ok();
+}
+
 // ---------------------------------------------------------------- memory
 
 uint64_t Registry::EvictLocked(uint64_t pages) {

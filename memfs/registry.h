@@ -106,6 +106,8 @@ class Registry {
   Status Arrive(const Uuid& vm, const Arrival& arrival);
   Status Commit(const Uuid& vm);
   Status Abort(const Uuid& vm);
+  // Every live block of the VM goes on in `epoch` (Block::AdvanceEpoch).
+  Status AdvanceEpoch(const Uuid& vm, Epoch epoch);
   std::optional<Arrival> PendingArrival(const Uuid& vm) const;
   // Frees at least `bytes` of stored incarnations' memory if it can (page store full).
   uint64_t FreeStoredMemory(uint64_t bytes);

@@ -11,8 +11,10 @@
 #include "genstore/check.h"
 #include "genstore/chunking.h"
 #include "genstore/compare.h"
+#include "genstore/digests.h"
 #include "genstore/table_codec.h"
 #include "memfs/arrival.h"
+#include "memfs/receive_frame.h"
 #include "memfs/summary.h"
 
 namespace mkd::memfs {
@@ -44,7 +46,7 @@ Status UnknownName(std::string_view name) {
 }
 
 constexpr std::string_view kChunkedNames[] = {"user.mkd.table", "user.mkd.dirty", "user.mkd.synced",
-                                              "user.mkd.reusable"};
+                                              "user.mkd.reusable", "user.mkd.digests"};
 
 }  // namespace
 
@@ -76,6 +78,8 @@ std::vector<std::string> Xattrs::List(Ino ino, const NodeRef& node) {
   if (node.kind == NodeRef::Kind::kBlock) {
     names.push_back("user.mkd.table");
     names.push_back("user.mkd.dirty");
+    // user.mkd.digests is not listed: computing it reads the whole page store, which an
+    // innocent `getfattr -d` should not make a running VM's write-backs wait for.
     std::lock_guard lock(mu_);
     if (last_sync_.count(ino)) names.push_back("user.mkd.synced");
     auto peer = peers_.find(ino);
@@ -144,6 +148,11 @@ Result<std::string> Xattrs::GetFile(Ino ino, const NodeRef& node, std::string_vi
       const IncarnationMeta m = block->meta();
       if (base == "user.mkd.table") return EncodeTable(HeaderOf(m), block->TableSnapshot());
       if (base == "user.mkd.dirty") return EncodeBitmap(HeaderOf(m), block->DirtySinceArrival());
+      if (base == "user.mkd.digests") {
+        Result<std::vector<uint64_t>> digests = block->ComputeDigests();
+        if (!digests.ok()) return digests.status();
+        return EncodeDigests(HeaderOf(m), *digests);
+      }
       if (base == "user.mkd.synced") {
         std::lock_guard lock(mu_);
         auto it = last_sync_.find(ino);
@@ -236,6 +245,24 @@ Status Xattrs::SetPeerChunk(Ino ino, const NodeRef& node, std::string_view index
   return Status::Ok();
 }
 
+Status Xattrs::Receive(Ino ino, const NodeRef& node, std::string_view value) {
+  const std::string file = node.vm.ToString() + "/" + node.block;
+  Result<ReceiveFrame> frame = ParseReceiveFrame(value);
+  if (!frame.ok()) return frame.status().WithContext(file);
+  std::shared_ptr<Block> block = registry_->FindBlock(ino);
+  if (!block) return Status::NotFound("the file is gone");
+  Status s = frame->kind == ReceiveKind::kPages
+                 ? block->ReceivePages(frame->first, frame->count, frame->data.data(), frame->gen)
+                 : block->ReceiveZero(frame->first, frame->count, frame->gen);
+  if (s.code() == ErrorCode::kFailedPrecondition) {
+    return Status::FailedPrecondition(
+        fmt::format("{}: user.mkd.receive: {} (set user.mkd.arrive on the VM directory and open "
+                    "the file for writing first)",
+                    file, s.message()));
+  }
+  return s.WithContext(file + ": user.mkd.receive");
+}
+
 Status Xattrs::Set(Ino ino, const NodeRef& node, std::string_view name, std::string_view value) {
   if (!StartsWith(name, kXattrPrefix)) {
     return Status::Unsupported("only user.mkd.* attributes exist here");
@@ -248,6 +275,14 @@ Status Xattrs::Set(Ino ino, const NodeRef& node, std::string_view name, std::str
     }
     if (name == "user.mkd.commit") return registry_->Commit(node.vm);
     if (name == "user.mkd.abort") return registry_->Abort(node.vm);
+    if (name == "user.mkd.advance") {
+      Result<Epoch> e = ParseAdvance(value);
+      if (!e.ok()) return e.status();
+      return registry_->AdvanceEpoch(node.vm, *e);
+    }
+  }
+  if (node.kind == NodeRef::Kind::kBlock && name == kReceiveXattr) {
+    return Receive(ino, node, value);
   }
   if (node.kind == NodeRef::Kind::kBlock && StartsWith(name, "user.mkd.peer_table.")) {
     return SetPeerChunk(ino, node, name.substr(std::string_view("user.mkd.peer_table.").size()),

@@ -9,9 +9,13 @@
 //                  user.mkd.sync           get: runs a dirty-log sync (fsync), returns its counts
 //                  user.mkd.peer_table.N   set: chunk N of a peer's table to compare against
 //                  user.mkd.reusable       get: reusable pages vs the peer table (bitmap chunks)
+//                  user.mkd.digests        get: XXH3-64 of every page in the page store (chunks)
+//                  user.mkd.receive        set: a frame of received pages (receive_frame.h);
+//                                          incoming only; no value (get: ENODATA), not listed
 //   VM directory   user.mkd.arrive         set: {"epoch":E,"lineage":"<uuid>"}; get: pending one
 //                  user.mkd.commit         set: the arrival commits (incoming -> live)
 //                  user.mkd.abort          set: the arrival aborts (incoming -> stored)
+//                  user.mkd.advance        set: {"epoch":N}: the running VM goes on in epoch N
 //
 // Chunked values follow genstore/chunking.h; the base name describes them. A chunked value is
 // encoded when its description or chunk 0 is read and served from that snapshot for the other
@@ -61,6 +65,8 @@ class Xattrs {
   Result<std::string> Chunked(Ino ino, std::string_view base, std::string_view suffix,
                               const std::function<Result<std::string>()>& encode);
   Status SetPeerChunk(Ino ino, const NodeRef& node, std::string_view index, std::string_view value);
+  // user.mkd.receive: writes one frame into the (incoming) block. Messages name the file.
+  Status Receive(Ino ino, const NodeRef& node, std::string_view value);
 
   Registry* registry_;
   Syncer* syncer_;

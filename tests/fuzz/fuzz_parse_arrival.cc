@@ -1,4 +1,4 @@
-// Fuzz target for ParseArrival (memfs/arrival.h): the value of the user.mkd.arrive xattr, which
+// Fuzz target for ParseArrival and ParseAdvance (memfs/arrival.h): the value of the user.mkd.arrive xattr, which
 // any process that can set an xattr on the mount controls. No input may crash the parser or make
 // the JSON library throw; a refusal is kInvalidArgument naming the attribute; an accepted value
 // has a valid epoch and a non-nil lineage, and survives a format/parse round trip.
@@ -10,6 +10,10 @@
 #include "tests/fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // The advance document shares the arrival's parser style and limits: fuzz both.
+  mkd::Result<mkd::Epoch> e = mkd::memfs::ParseAdvance(mkd::fuzz::AsBytes(data, size));
+  MKD_CHECK(!e.ok() ? e.status().code() == mkd::ErrorCode::kInvalidArgument
+                    : mkd::IsValidEpoch(*e));
   mkd::Result<mkd::memfs::Arrival> a = mkd::memfs::ParseArrival(mkd::fuzz::AsBytes(data, size));
   if (!a.ok()) {
     MKD_CHECK(a.status().code() == mkd::ErrorCode::kInvalidArgument);

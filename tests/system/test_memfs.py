@@ -16,6 +16,8 @@ Run: meson test -C build --suite system (sets MKD_BUILD_DIR), or python3 <this f
 (MKD_BUILD_DIR defaults to <repo>/build). Needs root (FUSE mount, tmpfs).
 """
 
+import ctypes
+import ctypes.util
 import errno
 import hashlib
 import json
@@ -24,6 +26,7 @@ import re
 import select
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -70,6 +73,39 @@ def content(seed, offset: int, length: int) -> bytes:
     pages = range(offset // PAGE, -(-(offset + length) // PAGE))
     data = b"".join(page_bytes(seed, p) for p in pages)
     return data[offset % PAGE:offset % PAGE + length]
+
+
+RECEIVE_PAGES, RECEIVE_ZERO = 0, 1
+
+
+def receive_frame(kind: int, first: int, count: int, gen: int, data: bytes = b"",
+                  magic: bytes = b"MKDR") -> bytes:
+    """A user.mkd.receive value (docs/formats.md, "Receive frame"), written as given."""
+    return magic + struct.pack("<BBHQII", 1, kind, 0, first, count, gen) + data
+
+
+_xxh3 = None
+
+
+def xxh3_64(data: bytes) -> int:
+    """XXH3-64 (seed 0), the page digest of docs/formats.md, from the libxxhash the build uses."""
+    global _xxh3
+    if _xxh3 is None:
+        lib = ctypes.CDLL(ctypes.util.find_library("xxhash") or "libxxhash.so.0")
+        _xxh3 = lib.XXH3_64bits
+        _xxh3.restype = ctypes.c_uint64
+        _xxh3.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    return _xxh3(data, len(data))
+
+
+def digests_of(chunks) -> list:
+    """The digests in the chunks of user.mkd.digests (MKDC chunks of an MKDD envelope; the
+    checksums are mkd-genstore decode's business, this only reads the fields)."""
+    blob = b"".join(c[36:36 + struct.unpack_from("<I", c, 32)[0]] for c in chunks)
+    pages = struct.unpack_from("<Q", blob, 28)[0]
+    body = blob[37 + blob[36]:len(blob) - 8]
+    assert len(body) == 8 * pages, (len(body), pages)
+    return list(struct.unpack(f"<{pages}Q", body))
 
 
 # The RAM-file writer: a host process that opens one RAM file as QEMU does and, on request (one JSON
@@ -427,6 +463,17 @@ class MemfsTest(unittest.TestCase):
         path = os.path.join(fs.vm_dir(vm), name)
         self.wait_summary(fs, path, state="stored")
         return path
+
+    def arrive(self, fs: Memfs, vm: str, path: str, epoch: int) -> RamWriter:
+        """The stored `path` of `vm` becomes incoming: an arrival of the same lineage in `epoch`,
+        then a writer opens the file as the destination QEMU does (kept open, returned)."""
+        lineage = self.summary(fs, path)["lineage"]
+        self.setx(fs.vm_dir(vm), "user.mkd.arrive",
+                  json.dumps({"epoch": epoch, "lineage": lineage}).encode())
+        w = RamWriter(self, "dest")
+        w.open(path, os.O_RDWR)
+        self.assertEqual(self.summary(fs, path)["state"], "incoming")
+        return w
 
     # ------------------------------------------------------------------ decoded xattrs
     def decode(self, chunks) -> dict:
@@ -896,6 +943,107 @@ class MemfsTest(unittest.TestCase):
         self.assertErrno(errno.ENODATA, os.getxattr, path, "user.mkd.reusable")
         self.allowed_log.append(r"warning: setxattr user\.mkd\.peer_table")
 
+    def test_received_frames_are_served_after_commit_with_their_generations(self):
+        fs = self.start_memfs()
+        vm = self.new_vm(fs)
+        path = self.store_file(fs, vm, writes=((0, 100, "base"),))  # 16 MiB, pages 0-99 gen 1
+        w = self.arrive(fs, vm, path, epoch=3)
+        # The receiver: 15 pages the VM wrote in epoch 2, pages 10-19 it zeroed in epoch 2, pages
+        # 30-31 it never wrote (generation 0), and the last page of the block.
+        received = content("recv", 200 * PAGE, 15 * PAGE)
+        last = content("last", 4095 * PAGE, PAGE)
+        for frame in (receive_frame(RECEIVE_PAGES, 200, 15, 2, received),
+                      receive_frame(RECEIVE_ZERO, 10, 10, 2),
+                      receive_frame(RECEIVE_ZERO, 30, 2, 0),
+                      receive_frame(RECEIVE_PAGES, 4095, 1, 2, last)):
+            self.setx(path, "user.mkd.receive", frame)
+        s = self.summary(fs, path)
+        self.assertEqual((s["state"], s["pages_received"]), ("incoming", "16"))
+        gens = self.table(fs, path)
+        self.assertEqual(self.pages_with(gens, GEN_INVALID),
+                         set(range(10, 20)) | {30, 31} | set(range(200, 215)) | {4095},
+                         "provisional until the commit")
+        self.setx(fs.vm_dir(vm), "user.mkd.commit", b"1")
+        s = self.summary(fs, path)
+        self.assertEqual((s["state"], s["epoch"]), ("live", "3"))
+        gens = self.table(fs, path)
+        self.assertEqual(self.pages_with(gens, 1), set(range(10)) | set(range(20, 30)) |
+                         set(range(32, 100)))
+        self.assertEqual(self.pages_with(gens, 2),
+                         set(range(10, 20)) | set(range(200, 215)) | {4095})
+        self.assertEqual(self.pages_with(gens, GEN_INVALID), set())
+        expected = (content("base", 0, 10 * PAGE) + bytes(10 * PAGE) +
+                    content("base", 20 * PAGE, 10 * PAGE) + bytes(2 * PAGE) +
+                    content("base", 32 * PAGE, 68 * PAGE) + bytes(100 * PAGE) + received +
+                    bytes(PAGE))
+        self.assertEqual(self.read_pages(path, 0, 216), expected)
+        self.assertEqual(self.read_pages(path, 4095, 1), last)
+        w.close()
+        self.wait_summary(fs, path, state="stored")
+        self.assertEqual(self.read_pages(path, 0, 216), expected)
+        self.assertEqual(self.table(fs, path), gens)
+
+    def test_receive_outside_an_incoming_file_is_ebusy_and_has_no_value(self):
+        fs = self.start_memfs()
+        vm = self.new_vm(fs)
+        path = self.store_file(fs, vm, writes=((0, 10, "st"),))
+        frame = receive_frame(RECEIVE_PAGES, 0, 1, 2, content("x", 0, PAGE))
+        self.assertErrno(errno.EBUSY, os.setxattr, path, "user.mkd.receive", frame)  # stored
+        self.assertErrno(errno.EBUSY, os.setxattr, path, "user.mkd.receive",
+                         receive_frame(RECEIVE_ZERO, 0, 1, 2))
+        other = self.new_vm(fs)
+        w = self.new_ram(fs, other)
+        live = os.path.join(fs.vm_dir(other), "ram")
+        self.assertErrno(errno.EBUSY, os.setxattr, live, "user.mkd.receive", frame)  # live
+        for p in (path, live):
+            self.assertErrno(errno.ENODATA, os.getxattr, p, "user.mkd.receive")
+            self.assertNotIn("user.mkd.receive", self.within(os.listxattr, p))
+        self.assertEqual(self.read_pages(path, 0, 10), content("st", 0, 10 * PAGE))
+        self.assertEqual(self.summary(fs, path)["pages_received"], "0")
+        self.assertRegex(fs.log(), rf"warning: setxattr user\.mkd\.receive: {vm}/ram: .*not "
+                         r"incoming.*set user\.mkd\.arrive")
+        w.close()
+        self.allowed_log.append(r"warning: setxattr user\.mkd\.receive")
+
+    def test_digests_are_the_xxh3_of_every_page_in_every_state(self):
+        fs = self.start_memfs()
+        vm = self.new_vm(fs)
+        w = self.new_ram(fs, vm, size=64 * MiB)  # 16,384 pages: 128 KiB of digests, 3 chunks
+        path = os.path.join(fs.vm_dir(vm), "ram")
+        w.write_pages(0, 100, "d1")
+        w.write_pages(50, 10, None)  # zeros written: holes
+        w.write_pages(9000, 10, "d2")
+        self.assertNotIn("user.mkd.digests", self.within(os.listxattr, path))  # costly: by name
+        self.assertRegex(self.within(os.getxattr, path, "user.mkd.digests").decode(),
+                         r"^chunks=3 bytes=131\d{3} \(read user\.mkd\.digests\.0 \.\. "
+                         r"user\.mkd\.digests\.2; ")
+        zero = xxh3_64(bytes(PAGE))
+        self.assertEqual(zero, 0x93d76fe148c689ba)  # docs/formats.md
+
+        def check(state):
+            if state == "live":
+                self.sync(path)  # the page store catches up with the page cache
+            self.assertEqual(self.summary(fs, path)["state"], state)
+            chunks = self.chunks(fs, path, "user.mkd.digests")
+            self.assertEqual(len(chunks), 3)
+            doc = self.decode(chunks)
+            self.assertEqual((doc["kind"], doc["vm"], doc["block"], doc["pages"]),
+                             ("digests", vm, "ram", 16384))
+            digests = digests_of(chunks)
+            data = self.read(path, 0, 64 * MiB)
+            pages = [data[i:i + PAGE] for i in range(0, len(data), PAGE)]
+            self.assertEqual(digests, [xxh3_64(p) for p in pages], state)
+            self.assertEqual(doc["zero_pages"], 16384 - 100, state)
+            self.assertEqual(digests[55], zero)  # written with zeros: the digest of a hole
+            return digests
+
+        live = check("live")
+        w.close()
+        self.wait_summary(fs, path, state="stored")
+        self.assertEqual(check("stored"), live)
+        self.arrive(fs, vm, path, epoch=2)
+        self.assertEqual(check("incoming"), live)
+
     def test_unknown_mkd_attribute_is_enodata(self):
         fs = self.start_memfs()
         vm = self.new_vm(fs)
@@ -1186,6 +1334,44 @@ class MemfsTest(unittest.TestCase):
         self.assertEqual(self.summary(fs, os.path.join(fs.vm_dir(vm), "ram"))["state"], "live")
         w.close()
         self.allowed_log.append(r"warning: setxattr user\.mkd\.(arrive|commit)")
+
+    def test_malformed_receive_frame_is_einval_and_the_mount_keeps_working(self):
+        fs = self.start_memfs()
+        vm = self.new_vm(fs)
+        path = self.store_file(fs, vm, writes=((0, 20, "base"),))  # 4,096 pages
+        w = self.arrive(fs, vm, path, epoch=2)
+        good = receive_frame(RECEIVE_PAGES, 5, 15, 1, content("good", 5 * PAGE, 15 * PAGE))
+        for what, frame in (
+                ("bad magic", receive_frame(RECEIVE_PAGES, 5, 1, 1, bytes(PAGE), magic=b"MKDX")),
+                ("empty", b""),
+                ("truncated header", good[:20]),
+                ("truncated data", good[:-1]),
+                ("trailing byte", good + b"x"),
+                ("16 pages", receive_frame(RECEIVE_PAGES, 5, 16, 1, good[24:])),
+                ("kind 2", receive_frame(2, 5, 1, 1, bytes(PAGE))),
+                ("invalid generation", receive_frame(RECEIVE_ZERO, 5, 1, GEN_INVALID)),
+                ("content with generation 0", receive_frame(RECEIVE_PAGES, 5, 1, 0, bytes(PAGE))),
+                ("past the end", receive_frame(RECEIVE_PAGES, 4095, 2, 1, bytes(2 * PAGE))),
+                ("zero pages past the end", receive_frame(RECEIVE_ZERO, 4096, 1, 1)),
+                ("overflow", receive_frame(RECEIVE_ZERO, 2**64 - 1, 1, 1))):
+            with self.subTest(what):
+                self.assertErrno(errno.EINVAL, os.setxattr, path, "user.mkd.receive", frame)
+        # 16 whole pages do not fit one xattr value: the kernel refuses them before the daemon.
+        self.assertErrno(errno.E2BIG, os.setxattr, path, "user.mkd.receive",
+                         receive_frame(RECEIVE_PAGES, 5, 16, 1, bytes(16 * PAGE)))
+        self.assertIsNone(fs.proc.poll(), "mkd-memfs died")
+        self.assertEqual(self.summary(fs, path)["pages_received"], "0")
+        self.assertRegex(fs.log(), rf"warning: setxattr user\.mkd\.receive: {vm}/ram: "
+                         r"user\.mkd\.receive: bad magic")
+        self.assertRegex(fs.log(), rf"warning: setxattr user\.mkd\.receive: {vm}/ram: "
+                         r"user\.mkd\.receive: pages 4095\+2 are outside the block of 4096")
+        # The same file still takes a good frame, commits and serves it.
+        self.setx(path, "user.mkd.receive", good)
+        self.setx(fs.vm_dir(vm), "user.mkd.commit", b"1")
+        self.assertEqual(self.read_pages(path, 0, 21), content("base", 0, 5 * PAGE) +
+                         content("good", 5 * PAGE, 15 * PAGE) + bytes(PAGE))
+        w.close()
+        self.allowed_log.append(r"warning: setxattr user\.mkd\.receive")
 
     def test_full_page_store_fails_the_write_and_lost_pages_read_as_eio(self):
         fs = self.start_memfs(store_size="4m")

@@ -1,0 +1,96 @@
+// Encoding and strict parsing of receive frames (see receive_frame.h).
+#include "memfs/receive_frame.h"
+
+#include <bit>
+#include <cstring>
+#include <limits>
+
+namespace mkd::memfs {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "frames are little-endian and read with memcpy");
+
+constexpr char kMagic[4] = {'M', 'K', 'D', 'R'};
+
+Status Bad(const std::string& why) {
+  return Status::InvalidArgument("user.mkd.receive: " + why +
+                                 " (the frame layout is in docs/formats.md, \"Receive frame\")");
+}
+
+template <typename T>
+void Append(std::string* out, T v) {
+  char buf[sizeof(T)];
+  std::memcpy(buf, &v, sizeof(T));
+  out->append(buf, sizeof(T));
+}
+
+template <typename T>
+T Load(std::string_view bytes, size_t offset) {
+  T v;
+  std::memcpy(&v, bytes.data() + offset, sizeof(T));
+  return v;
+}
+
+}  // namespace
+
+std::string EncodeReceiveFrame(ReceiveKind kind, uint64_t first, uint32_t count, Generation gen,
+                               std::string_view data) {
+  std::string out;
+  out.reserve(kReceiveHeaderSize + data.size());
+  out.append(kMagic, sizeof(kMagic));
+  Append<uint8_t>(&out, kReceiveFrameVersion);
+  Append<uint8_t>(&out, static_cast<uint8_t>(kind));
+  Append<uint16_t>(&out, 0);
+  Append<uint64_t>(&out, first);
+  Append<uint32_t>(&out, count);
+  Append<uint32_t>(&out, gen);
+  out.append(data);
+  return out;
+}
+
+Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes) {
+  if (bytes.size() < kReceiveHeaderSize) {
+    return Bad("truncated: " + std::to_string(bytes.size()) + " bytes, the header alone is 24");
+  }
+  if (bytes.size() > kMaxReceiveFrameSize) {
+    return Bad(std::to_string(bytes.size()) + " bytes, more than one xattr value (65536)");
+  }
+  if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    return Bad("bad magic (expected \"MKDR\")");
+  }
+  const auto version = Load<uint8_t>(bytes, 4);
+  if (version != kReceiveFrameVersion) {
+    return Bad("version " + std::to_string(version) + " is not supported (expected 1)");
+  }
+  const auto kind_byte = Load<uint8_t>(bytes, 5);
+  if (kind_byte > static_cast<uint8_t>(ReceiveKind::kZero)) {
+    return Bad("kind " + std::to_string(kind_byte) + " is unknown (0 pages, 1 zero pages)");
+  }
+  const auto kind = static_cast<ReceiveKind>(kind_byte);
+  if (Load<uint16_t>(bytes, 6) != 0) return Bad("reserved field is not 0");
+  const auto first = Load<uint64_t>(bytes, 8);
+  const auto count = Load<uint32_t>(bytes, 16);
+  const auto gen = Load<uint32_t>(bytes, 20);
+  const uint32_t max_count = kind == ReceiveKind::kPages ? kMaxReceivePages : kMaxReceiveZeroPages;
+  if (count == 0 || count > max_count) {
+    return Bad("page count " + std::to_string(count) + " is not in 1.." +
+               std::to_string(max_count));
+  }
+  if (gen == kGenInvalid) return Bad("generation 0xFFFFFFFF (invalid) cannot be received");
+  if (gen == kGenNeverWritten && kind == ReceiveKind::kPages) {
+    return Bad("generation 0 (never written) is only for zero pages (kind 1)");
+  }
+  if (first > std::numeric_limits<uint64_t>::max() - count) {
+    return Bad("first page " + std::to_string(first) + " + count overflows");
+  }
+  const size_t data_size = kind == ReceiveKind::kPages ? size_t{count} * kPageSize : 0;
+  if (bytes.size() != kReceiveHeaderSize + data_size) {
+    return Bad(std::to_string(bytes.size()) + " bytes, expected exactly " +
+               std::to_string(kReceiveHeaderSize + data_size) + " for " + std::to_string(count) +
+               (kind == ReceiveKind::kPages ? " pages of content" : " zero pages (no data)"));
+  }
+  return ReceiveFrame{kind, first, count, gen, bytes.substr(kReceiveHeaderSize)};
+}
+
+}  // namespace mkd::memfs

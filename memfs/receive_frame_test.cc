@@ -1,0 +1,98 @@
+// Tests of the user.mkd.receive frame: round trips, and a refusal for every field.
+#include "memfs/receive_frame.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <limits>
+
+namespace mkd::memfs {
+namespace {
+
+std::string Pages(uint32_t count, char c) { return std::string(size_t{count} * kPageSize, c); }
+
+// Overwrites the bytes at `offset` of `frame` with `v`.
+template <typename T>
+std::string With(std::string frame, size_t offset, T v) {
+  std::memcpy(frame.data() + offset, &v, sizeof(T));
+  return frame;
+}
+
+void ExpectRefused(const std::string& bytes, const std::string& what) {
+  Result<ReceiveFrame> f = ParseReceiveFrame(bytes);
+  ASSERT_FALSE(f.ok()) << what;
+  EXPECT_EQ(f.status().code(), ErrorCode::kInvalidArgument) << what;
+  EXPECT_EQ(f.status().message().rfind("user.mkd.receive: ", 0), 0u) << f.status().message();
+  EXPECT_NE(f.status().message().find(what), std::string::npos) << f.status().message();
+}
+
+TEST(ReceiveFrameTest, PagesRoundTrip) {
+  for (uint32_t count : {1u, 7u, kMaxReceivePages}) {
+    const std::string data = Pages(count, 'x');
+    const std::string bytes = EncodeReceiveFrame(ReceiveKind::kPages, 1000, count, 5, data);
+    ASSERT_EQ(bytes.size(), kReceiveHeaderSize + data.size());
+    EXPECT_EQ(bytes.substr(0, 4), "MKDR");
+    Result<ReceiveFrame> f = ParseReceiveFrame(bytes);
+    ASSERT_TRUE(f.ok()) << f.status().message();
+    EXPECT_EQ(f->kind, ReceiveKind::kPages);
+    EXPECT_EQ(f->first, 1000u);
+    EXPECT_EQ(f->count, count);
+    EXPECT_EQ(f->gen, 5u);
+    EXPECT_EQ(f->data, data);
+    EXPECT_EQ(f->data.data(), bytes.data() + kReceiveHeaderSize) << "data is not copied";
+    EXPECT_EQ(EncodeReceiveFrame(f->kind, f->first, f->count, f->gen, f->data), bytes);
+  }
+  EXPECT_LE(kReceiveHeaderSize + kMaxReceivePages * kPageSize, kMaxReceiveFrameSize);
+  EXPECT_GT(kReceiveHeaderSize + (kMaxReceivePages + 1) * kPageSize, kMaxReceiveFrameSize);
+}
+
+TEST(ReceiveFrameTest, ZeroPagesRoundTripWithGenerationZeroOrAnEpoch) {
+  for (Generation gen : {kGenNeverWritten, Generation{5}, kMaxEpoch}) {
+    const std::string bytes =
+        EncodeReceiveFrame(ReceiveKind::kZero, 3, kMaxReceiveZeroPages, gen, "");
+    ASSERT_EQ(bytes.size(), kReceiveHeaderSize);
+    Result<ReceiveFrame> f = ParseReceiveFrame(bytes);
+    ASSERT_TRUE(f.ok()) << f.status().message();
+    EXPECT_EQ(f->kind, ReceiveKind::kZero);
+    EXPECT_EQ(f->count, kMaxReceiveZeroPages);
+    EXPECT_EQ(f->gen, gen);
+    EXPECT_TRUE(f->data.empty());
+    EXPECT_EQ(EncodeReceiveFrame(f->kind, f->first, f->count, f->gen, f->data), bytes);
+  }
+}
+
+TEST(ReceiveFrameTest, LastPagesBeforeOverflowAreAccepted) {
+  // Range against the block is the Block's check; the parser only refuses overflow.
+  const uint64_t first = std::numeric_limits<uint64_t>::max() - 2;
+  EXPECT_TRUE(ParseReceiveFrame(EncodeReceiveFrame(ReceiveKind::kZero, first, 2, 0, "")).ok());
+}
+
+TEST(ReceiveFrameTest, RefusesEveryMalformedField) {
+  const std::string one = EncodeReceiveFrame(ReceiveKind::kPages, 10, 1, 4, Pages(1, 'a'));
+  const std::string zero = EncodeReceiveFrame(ReceiveKind::kZero, 10, 8, 4, "");
+  ExpectRefused("", "truncated");
+  ExpectRefused(one.substr(0, kReceiveHeaderSize - 1), "truncated");
+  ExpectRefused(one.substr(0, kReceiveHeaderSize), "expected exactly 4120");
+  ExpectRefused(one.substr(0, one.size() - 1), "expected exactly 4120");
+  ExpectRefused(one + "x", "expected exactly 4120");
+  ExpectRefused(zero + "x", "zero pages (no data)");
+  ExpectRefused(std::string(kMaxReceiveFrameSize + 1, 'M'), "more than one xattr value");
+  ExpectRefused(With<char>(one, 0, 'X'), "bad magic");
+  ExpectRefused(With<uint8_t>(one, 4, 2), "version 2");
+  ExpectRefused(With<uint8_t>(one, 4, 0), "version 0");
+  ExpectRefused(With<uint8_t>(one, 5, 2), "kind 2");
+  ExpectRefused(With<uint16_t>(one, 6, 1), "reserved");
+  ExpectRefused(With<uint32_t>(one, 16, 0), "page count 0");
+  ExpectRefused(With<uint32_t>(zero, 16, 0), "page count 0");
+  ExpectRefused(EncodeReceiveFrame(ReceiveKind::kPages, 0, kMaxReceivePages + 1, 4, Pages(15, 'a')),
+                "page count 16 is not in 1..15");
+  ExpectRefused(With<uint32_t>(zero, 16, kMaxReceiveZeroPages + 1), "page count 2147483649");
+  ExpectRefused(With<uint32_t>(one, 20, kGenInvalid), "generation 0xFFFFFFFF");
+  ExpectRefused(With<uint32_t>(zero, 20, kGenInvalid), "generation 0xFFFFFFFF");
+  ExpectRefused(With<uint32_t>(one, 20, kGenNeverWritten), "generation 0");
+  ExpectRefused(With<uint64_t>(zero, 8, std::numeric_limits<uint64_t>::max() - 7), "overflows");
+  ExpectRefused(With<uint64_t>(one, 8, std::numeric_limits<uint64_t>::max()), "overflows");
+}
+
+}  // namespace
+}  // namespace mkd::memfs
