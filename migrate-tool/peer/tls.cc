@@ -1,4 +1,4 @@
-#include "memfs/peer/tls.h"
+#include "migrate-tool/peer/tls.h"
 
 #include <fcntl.h>
 #include <openssl/err.h>

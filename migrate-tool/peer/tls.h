@@ -1,4 +1,4 @@
-// Mutual TLS 1.3 between memfs hosts: the authenticated channel the host-to-host page transfer
+// Mutual TLS 1.3 between miyakodori hosts: the authenticated channel the host-to-host migration
 // runs over. Every host holds a certificate from the cluster CA (scripts/mkd-ca) whose subject CN
 // (and subjectAltName DNS) is its host id; each side proves its identity and checks the other's
 // against that CA only (the system trust store is never used). TLS 1.3 only.
@@ -14,8 +14,8 @@
 // kFailedPrecondition when the peer is refused (or refuses us) for its certificate, kIo for
 // network errors, timeouts and an unexpected end of stream. Messages name the host and say what
 // to do; OpenSSL's error queue is drained into the message and left empty.
-#ifndef MKD_MEMFS_PEER_TLS_H_
-#define MKD_MEMFS_PEER_TLS_H_
+#ifndef MKD_MIGRATE_TOOL_PEER_TLS_H_
+#define MKD_MIGRATE_TOOL_PEER_TLS_H_
 
 #include <chrono>
 #include <cstddef>
@@ -106,4 +106,4 @@ class TlsStream {
 
 }  // namespace mkd::peer
 
-#endif  // MKD_MEMFS_PEER_TLS_H_
+#endif  // MKD_MIGRATE_TOOL_PEER_TLS_H_

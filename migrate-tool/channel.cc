@@ -1,0 +1,68 @@
+// Frames over TLS with byte counts and a bandwidth cap (see channel.h).
+#include "migrate-tool/channel.h"
+
+#include <thread>
+
+namespace mkd::migrate {
+
+void Channel::Throttle(uint64_t bytes) {
+  if (bandwidth_ == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  // A window of one second at most: a pause of the sender is not credit for a later burst.
+  if (window_bytes_ == 0 || now - window_start_ > std::chrono::seconds(1)) {
+    window_start_ = now;
+    window_bytes_ = 0;
+  }
+  window_bytes_ += bytes;
+  const auto due = window_start_ + std::chrono::microseconds(window_bytes_ * 1'000'000 / bandwidth_);
+  if (due > now) std::this_thread::sleep_until(due);
+}
+
+Status Channel::Send(FrameType type, std::string_view head, std::string_view body) {
+  const uint64_t length = head.size() + body.size();
+  if (length > kMaxFramePayload) {
+    return Status::InvalidArgument("frame " + std::string(FrameTypeName(type)) + " is too large");
+  }
+  Throttle(kFrameHeaderSize + length);
+  const std::string header = EncodeFrameHeader(type, static_cast<uint32_t>(length));
+  // One write for the header and a small head keeps TLS records few.
+  if (head.size() <= 64) {
+    std::string first = header;
+    first.append(head);
+    MKD_RETURN_IF_ERROR(stream_.WriteAll(first.data(), first.size()));
+  } else {
+    MKD_RETURN_IF_ERROR(stream_.WriteAll(header.data(), header.size()));
+    MKD_RETURN_IF_ERROR(stream_.WriteAll(head.data(), head.size()));
+  }
+  if (!body.empty()) MKD_RETURN_IF_ERROR(stream_.WriteAll(body.data(), body.size()));
+  sent_ += kFrameHeaderSize + length;
+  return Status::Ok();
+}
+
+Result<Frame> Channel::Receive() {
+  char header[kFrameHeaderSize];
+  MKD_RETURN_IF_ERROR(stream_.ReadExact(header, sizeof(header)));
+  Result<FrameHeader> h = ParseFrameHeader(std::string_view(header, sizeof(header)));
+  if (!h.ok()) return h.status().WithContext("from " + peer_host());
+  Frame f;
+  f.type = h->type;
+  f.payload.resize(h->length);
+  if (h->length > 0) MKD_RETURN_IF_ERROR(stream_.ReadExact(f.payload.data(), h->length));
+  received_ += kFrameHeaderSize + h->length;
+  return f;
+}
+
+Result<Frame> Channel::Expect(FrameType type) {
+  Result<Frame> f = Receive();
+  if (!f.ok()) return f.status();
+  if (f->type == type) return f;
+  if (f->type == FrameType::kResult) {
+    Result<ResultMsg> r = ParseResult(f->payload);
+    if (r.ok() && !r->ok) return Status::FailedPrecondition(peer_host() + ": " + r->message);
+  }
+  return Status::InvalidArgument("migration protocol: " + peer_host() + " sent " +
+                                 std::string(FrameTypeName(f->type)) + " where " +
+                                 std::string(FrameTypeName(type)) + " was due");
+}
+
+}  // namespace mkd::migrate

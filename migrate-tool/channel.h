@@ -1,0 +1,58 @@
+// Channel: frames of the migration protocol (wire.h) over one authenticated TLS stream, with
+// the byte counts the report shows and an optional bandwidth cap for what is sent.
+// Ownership: owns the TlsStream. One thread sends and one thread receives at a time (the
+// counters are atomic so a progress reporter may read them).
+#ifndef MKD_MIGRATE_TOOL_CHANNEL_H_
+#define MKD_MIGRATE_TOOL_CHANNEL_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "genstore/status.h"
+#include "migrate-tool/peer/tls.h"
+#include "migrate-tool/wire.h"
+
+namespace mkd::migrate {
+
+struct Frame {
+  FrameType type = FrameType::kHello;
+  std::string payload;
+};
+
+class Channel {
+ public:
+  explicit Channel(peer::TlsStream stream) : stream_(std::move(stream)) {}
+
+  // Sends one frame: header, then `head` and `body` (a payload in two parts saves a copy of
+  // page content). Waits as needed to keep within the bandwidth cap.
+  Status Send(FrameType type, std::string_view head, std::string_view body = {});
+  // Receives the next frame; fails on a bad header, a closed or silent peer.
+  Result<Frame> Receive();
+  // Receives the next frame and requires its type; a RESULT with ok=false in its place becomes
+  // an error carrying the peer's message.
+  Result<Frame> Expect(FrameType type);
+
+  // Bytes per second; 0 = no cap.
+  void SetBandwidth(uint64_t bytes_per_second) { bandwidth_ = bytes_per_second; }
+  void SetTimeout(std::chrono::milliseconds timeout) { stream_.SetTimeout(timeout); }
+  const std::string& peer_host() const { return stream_.peer_host(); }
+  uint64_t bytes_sent() const { return sent_.load(); }
+  uint64_t bytes_received() const { return received_.load(); }
+
+ private:
+  void Throttle(uint64_t bytes);
+
+  peer::TlsStream stream_;
+  uint64_t bandwidth_ = 0;
+  std::chrono::steady_clock::time_point window_start_{};
+  uint64_t window_bytes_ = 0;
+  std::atomic<uint64_t> sent_{0};
+  std::atomic<uint64_t> received_{0};
+};
+
+}  // namespace mkd::migrate
+
+#endif  // MKD_MIGRATE_TOOL_CHANNEL_H_

@@ -1,0 +1,205 @@
+// mkd-migrate: migrates a running VM to another host (`mkd-migrate VM --to HOST`), reusing the
+// memory the VM left there before; `mkd-migrate serve` is the destination side, run on every
+// host. docs/migrate.md is the operator's guide.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "migrate-tool/progress.h"
+#include "migrate-tool/report.h"
+#include "migrate-tool/serve.h"
+#include "migrate-tool/source.h"
+#include "qemu-config/vm_definition.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop = true; }
+
+std::string DefaultHostId() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "localhost";
+  return name;
+}
+
+mkd::peer::TlsConfig TlsFiles(const std::string& dir, const std::string& host_id) {
+  return {dir + "/ca.crt", dir + "/" + host_id + ".crt", dir + "/" + host_id + ".key"};
+}
+
+// "125M" -> 125,000,000 bytes/s; suffixes k, M, G (powers of 1000), optional "B/s".
+bool ParseRate(std::string text, uint64_t* out) {
+  if (text.ends_with("B/s")) text.resize(text.size() - 3);
+  double mult = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'k': case 'K': mult = 1e3; text.pop_back(); break;
+      case 'M': mult = 1e6; text.pop_back(); break;
+      case 'G': mult = 1e9; text.pop_back(); break;
+      default: break;
+    }
+  }
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used != text.size() || v < 0) return false;
+    *out = static_cast<uint64_t>(v * mult);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// VM: a definition file, or the UUID or name of a definition in vm_dir.
+std::string FindDefinition(const std::string& vm, const std::string& vm_dir) {
+  if (vm.find('/') != std::string::npos || vm.ends_with(".json")) return vm;
+  const std::string by_uuid = vm_dir + "/" + vm + ".json";
+  if (std::filesystem::exists(by_uuid)) return by_uuid;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(vm_dir, ec)) {
+    if (entry.path().extension() != ".json") continue;
+    auto def = mkd::qemuconfig::LoadVmDefinition(entry.path().string());
+    if (def.ok() && def->name == vm) return entry.path().string();
+  }
+  return by_uuid;  // the error names the file that was expected
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "mkd-migrate: live-migrate a VM whose RAM is on mkd-memfs to another host; pages the "
+      "destination still holds from an earlier stay are not sent again.\n"
+      "  mkd-migrate VM --to HOST [options]   (run on the host the VM runs on)\n"
+      "  mkd-migrate serve [options]          (run on every host: receives VMs)\n"
+      "  mkd-migrate recover VM               (after mkd-migrate died: resume the VM here)\n"
+      "See docs/migrate.md."};
+  app.require_subcommand(0, 1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+
+  mkd::migrate::SourceOptions so;
+  std::string vm, vm_dir = "/etc/miyakodori/vms", tls_dir = "/etc/miyakodori/tls",
+                  host_id = DefaultHostId(), bandwidth;
+  int64_t downtime_ms = 300;
+  double timeout_s = 30;
+  bool no_reuse = false, json = false;
+  app.add_option("vm", vm, "the VM: its definition file, or its UUID or name in --vm-dir");
+  app.add_option("--to", so.to_host, "destination host id (the CN of its certificate)");
+  app.add_option("--address", so.address,
+                 "where the destination's `mkd-migrate serve` listens: HOST[:PORT] (default: "
+                 "the host id, port 7420)");
+  app.add_option("--vm-dir", vm_dir, "directory of VM definitions (<uuid>.json)")
+      ->capture_default_str();
+  app.add_option("--tls-dir", tls_dir,
+                 "this host's TLS files: ca.crt, <host-id>.crt, <host-id>.key (scripts/mkd-ca)")
+      ->capture_default_str();
+  app.add_option("--host-id", host_id, "this host's id (default: the hostname)");
+  app.add_option("--downtime", downtime_ms, "downtime budget in ms for the last round")
+      ->capture_default_str()->check(CLI::Range(1, 600000));
+  app.add_option("--max-rounds", so.max_rounds, "rounds of sync-and-send before the switchover")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("--bandwidth", bandwidth, "cap on what is sent, bytes/s: 125M, 1G (default: none)");
+  app.add_flag("--no-reuse", no_reuse, "send every written page (the baseline: same path, no reuse)");
+  app.add_flag("--verify", so.verify,
+               "compare XXH3 digests of every page on both ends at the switchover; resume the "
+               "VM here on any mismatch");
+  app.add_flag("--json", json, "print the report as JSON on stdout");
+  app.add_option("--timeout", timeout_s, "seconds any network or QEMU step may take")
+      ->capture_default_str()->check(CLI::Range(1.0, 3600.0));
+
+  mkd::migrate::ServeOptions sv;
+  CLI::App* serve = app.add_subcommand("serve", "receive migrations (run on every host)");
+  serve->add_option("--listen", sv.listen, "address to listen on")->capture_default_str();
+  serve->add_option("--vm-dir", vm_dir, "definitions of the VMs this host may receive")
+      ->capture_default_str();
+  serve->add_option("--tls-dir", tls_dir, "this host's TLS files")->capture_default_str();
+  serve->add_option("--host-id", host_id, "this host's id (default: the hostname)");
+  serve->add_option("--accel", sv.accel, "accelerator for QEMU: auto, kvm, tcg")
+      ->capture_default_str();
+  serve->add_option("--accel-cache", sv.accel_cache, "where the accelerator probe is cached")
+      ->capture_default_str();
+  serve->add_option("--timeout", timeout_s, "seconds any network or QEMU step may take")
+      ->capture_default_str();
+
+  std::string recover_vm;
+  CLI::App* recover = app.add_subcommand(
+      "recover", "after mkd-migrate died: cancel QEMU's migration and resume the VM here");
+  recover->add_option("vm", recover_vm, "the VM (definition file, UUID or name)")->required();
+  recover->add_option("--vm-dir", vm_dir, "directory of VM definitions")->capture_default_str();
+  bool force = false;
+  recover->add_flag("--force", force,
+                    "resume the VM here even though QEMU completed the migration (only after "
+                    "checking that the destination does not run it)");
+
+  CLI11_PARSE(app, argc, argv);
+  auto logger = spdlog::stderr_color_mt("mkd-migrate");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+
+  if (serve->parsed()) {
+    sv.vm_dir = vm_dir;
+    sv.tls = TlsFiles(tls_dir, host_id);
+    sv.timeout = timeout;
+    std::signal(SIGTERM, OnSignal);
+    std::signal(SIGINT, OnSignal);
+    std::signal(SIGPIPE, SIG_IGN);
+    mkd::Status s = mkd::migrate::RunServe(sv, g_stop);
+    if (!s.ok()) {
+      spdlog::error("{}", s.ToString());
+      return 1;
+    }
+    return 0;
+  }
+  if (recover->parsed()) {
+    std::string what;
+    mkd::Status s = mkd::migrate::Recover(FindDefinition(recover_vm, vm_dir), timeout, force,
+                                          &what);
+    if (!s.ok()) {
+      spdlog::error("{}", s.ToString());
+      return 1;
+    }
+    std::cout << "mkd-migrate recover: " << what << "\n";
+    return 0;
+  }
+  if (vm.empty() || so.to_host.empty()) {
+    std::cerr << "mkd-migrate: give the VM and --to HOST (see --help)\n";
+    return 2;
+  }
+  if (!bandwidth.empty() && !ParseRate(bandwidth, &so.bandwidth)) {
+    std::cerr << "mkd-migrate: --bandwidth " << bandwidth << ": use e.g. 125M or 1G (bytes/s)\n";
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  so.definition = FindDefinition(vm, vm_dir);
+  so.host_id = host_id;
+  so.tls = TlsFiles(tls_dir, host_id);
+  so.downtime = std::chrono::milliseconds(downtime_ms);
+  so.reuse = !no_reuse;
+  so.timeout = timeout;
+  mkd::migrate::ProgressPrinter printer(::isatty(STDERR_FILENO) != 0);
+  mkd::migrate::MigrationReport report;
+  mkd::Status s = mkd::migrate::RunSource(
+      so, &report, [&](const mkd::migrate::Progress& p) { printer.Show(p); });
+  printer.Done();
+  if (json) {
+    std::cout << mkd::migrate::ToJson(report).dump(2) << "\n";
+  } else {
+    std::cout << mkd::migrate::FormatReport(report);
+  }
+  if (!s.ok()) {
+    spdlog::error("{}", s.ToString());
+    return 1;
+  }
+  return 0;
+}

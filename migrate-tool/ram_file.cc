@@ -1,0 +1,230 @@
+// A memfs RAM file through its mount: xattrs and pread (see ram_file.h).
+#include "migrate-tool/ram_file.h"
+
+#include <fcntl.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <vector>
+
+#include "genstore/bitmap_codec.h"
+#include "genstore/chunking.h"
+#include "genstore/digests.h"
+#include "genstore/table_codec.h"
+#include "memfs/receive_frame.h"
+
+namespace mkd::migrate {
+namespace {
+
+std::string Errno(int err) { return std::strerror(err); }
+
+bool ParseU64(std::string_view s, uint64_t* out) {
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
+}
+
+}  // namespace
+
+Result<RamFileSummary> ParseSummary(std::string_view line) {
+  RamFileSummary s;
+  size_t pos = 0;
+  while (pos < line.size()) {
+    size_t end = line.find(' ', pos);
+    if (end == std::string_view::npos) end = line.size();
+    std::string_view field = line.substr(pos, end - pos);
+    pos = end + 1;
+    const size_t eq = field.find('=');
+    if (eq == std::string_view::npos || eq == 0) continue;
+    s.fields[std::string(field.substr(0, eq))] = std::string(field.substr(eq + 1));
+  }
+  auto need = [&](const char* key) -> const std::string* {
+    auto it = s.fields.find(key);
+    return it == s.fields.end() ? nullptr : &it->second;
+  };
+  const std::string *state = need("state"), *epoch = need("epoch"), *lineage = need("lineage"),
+                    *pages = need("pages");
+  uint64_t e = 0;
+  if (!state || !epoch || !lineage || !pages || !ParseU64(*epoch, &e) || e > kMaxEpoch ||
+      !ParseU64(*pages, &s.pages)) {
+    return Status::Corrupt("user.mkd.summary: missing or malformed state/epoch/lineage/pages in \"" +
+                           std::string(line.substr(0, 200)) + "\" (is this a mkd-memfs mount?)");
+  }
+  Result<Uuid> l = Uuid::Parse(*lineage);
+  if (!l.ok()) return Status::Corrupt("user.mkd.summary: malformed lineage");
+  s.state = *state;
+  s.epoch = static_cast<Epoch>(e);
+  s.lineage = *l;
+  if (const std::string* r = need("refused_writes")) ParseU64(*r, &s.refused_writes);
+  return s;
+}
+
+Result<RamFile> RamFile::Open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return Status::NotFound(path + ": " + Errno(errno) +
+                            " (is the VM running on this host with its RAM on mkd-memfs?)");
+  }
+  return RamFile(path, fd);
+}
+
+RamFile::RamFile(RamFile&& other) noexcept : path_(std::move(other.path_)), fd_(other.fd_) {
+  other.fd_ = -1;
+}
+
+RamFile& RamFile::operator=(RamFile&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    path_ = std::move(other.path_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+RamFile::~RamFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::string> RamFile::Get(const std::string& name) {
+  std::string value(kMaxChunkSize, '\0');
+  ssize_t n = ::fgetxattr(fd_, name.c_str(), value.data(), value.size());
+  if (n < 0) {
+    const int err = errno;
+    Status s = err == ENODATA ? Status::NotFound(path_ + ": no " + name)
+                              : Status::Io(path_ + ": getxattr " + name + ": " + Errno(err));
+    return s;
+  }
+  value.resize(static_cast<size_t>(n));
+  return value;
+}
+
+Status RamFile::Set(const std::string& name, std::string_view value) {
+  if (::fsetxattr(fd_, name.c_str(), value.data(), value.size(), 0) != 0) {
+    const int err = errno;
+    const std::string m = path_ + ": setxattr " + name + ": " + Errno(err);
+    if (err == EBUSY) return Status::FailedPrecondition(m + " (wrong state of the file)");
+    if (err == EINVAL) return Status::InvalidArgument(m);
+    return Status::Io(m);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> RamFile::GetChunked(const std::string& base) {
+  std::vector<std::string> chunks;
+  Result<std::string> first = Get(base + ".0");
+  if (!first.ok()) return first.status();
+  Result<ChunkInfo> info = ParseChunk(*first);
+  if (!info.ok()) return info.status().WithContext(path_ + ": " + base);
+  chunks.push_back(std::move(*first));
+  for (uint32_t i = 1; i < info->count; ++i) {
+    Result<std::string> c = Get(base + "." + std::to_string(i));
+    if (!c.ok()) return c.status();
+    chunks.push_back(std::move(*c));
+  }
+  Result<std::string> blob = JoinChunks(chunks);
+  if (!blob.ok()) return blob.status().WithContext(path_ + ": " + base);
+  return blob;
+}
+
+Result<RamFileSummary> RamFile::Summary() {
+  Result<std::string> line = Get("user.mkd.summary");
+  if (!line.ok()) return line.status();
+  return ParseSummary(*line);
+}
+
+Result<PageBitmap> RamFile::Sync() {
+  Result<std::string> counts = Get("user.mkd.sync");
+  if (!counts.ok()) return counts.status();
+  Result<std::string> blob = GetChunked("user.mkd.synced");
+  if (!blob.ok()) return blob.status();
+  Result<DecodedBitmap> bitmap = DecodeBitmap(*blob);
+  if (!bitmap.ok()) return bitmap.status().WithContext(path_ + ": user.mkd.synced");
+  return std::move(bitmap->bitmap);
+}
+
+Result<std::string> RamFile::TableBlob() { return GetChunked("user.mkd.table"); }
+
+Result<GenerationTable> RamFile::Table() {
+  Result<std::string> blob = TableBlob();
+  if (!blob.ok()) return blob.status();
+  Result<DecodedTable> t = DecodeTable(*blob);
+  if (!t.ok()) return t.status().WithContext(path_ + ": user.mkd.table");
+  return std::move(t->table);
+}
+
+Result<PageBitmap> RamFile::Reusable(std::string_view peer_table_blob) {
+  const std::vector<std::string> chunks = SplitIntoChunks(peer_table_blob);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    MKD_RETURN_IF_ERROR(Set("user.mkd.peer_table." + std::to_string(i), chunks[i]));
+  }
+  Result<std::string> blob = GetChunked("user.mkd.reusable");
+  if (!blob.ok()) return blob.status();
+  Result<DecodedBitmap> bitmap = DecodeBitmap(*blob);
+  if (!bitmap.ok()) return bitmap.status().WithContext(path_ + ": user.mkd.reusable");
+  return std::move(bitmap->bitmap);
+}
+
+Result<std::string> RamFile::DigestsBlob() { return GetChunked("user.mkd.digests"); }
+
+Result<std::vector<uint64_t>> RamFile::Digests() {
+  Result<std::string> blob = DigestsBlob();
+  if (!blob.ok()) return blob.status();
+  Result<std::vector<uint64_t>> d = DecodeDigests(*blob);
+  if (!d.ok()) return d.status().WithContext(path_ + ": user.mkd.digests");
+  return d;
+}
+
+Status RamFile::ReceivePages(uint64_t first, uint64_t count, Generation gen,
+                             std::string_view data) {
+  for (uint64_t done = 0; done < count;) {
+    const uint64_t n = std::min<uint64_t>(memfs::kMaxReceivePages, count - done);
+    const std::string frame = memfs::EncodeReceiveFrame(
+        memfs::ReceiveKind::kPages, first + done, static_cast<uint32_t>(n), gen,
+        data.substr(done * kPageSize, n * kPageSize));
+    MKD_RETURN_IF_ERROR(Set("user.mkd.receive", frame));
+    done += n;
+  }
+  return Status::Ok();
+}
+
+Status RamFile::ReceiveZeros(uint64_t first, uint64_t count, Generation gen) {
+  return Set("user.mkd.receive",
+             memfs::EncodeReceiveFrame(memfs::ReceiveKind::kZero, first,
+                                       static_cast<uint32_t>(count), gen, {}));
+}
+
+Status RamFile::ReadPages(uint64_t first, uint64_t count, char* out) {
+  uint64_t done = 0;
+  const uint64_t bytes = count * kPageSize;
+  while (done < bytes) {
+    ssize_t n = ::pread(fd_, out + done, bytes - done, static_cast<off_t>(first * kPageSize + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return Status::Io(path_ + ": reading pages at " + std::to_string(first) + ": " +
+                        (n < 0 ? Errno(errno) : std::string("end of file")));
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status RamFile::Fsync() {
+  if (::fsync(fd_) != 0) return Status::Io(path_ + ": fsync: " + Errno(errno));
+  return Status::Ok();
+}
+
+Status SetVmDirXattr(const std::string& vm_dir, const std::string& name, std::string_view value) {
+  if (::setxattr(vm_dir.c_str(), name.c_str(), value.data(), value.size(), 0) != 0) {
+    const int err = errno;
+    const std::string m = vm_dir + ": setxattr " + name + ": " + Errno(err);
+    if (err == EBUSY) return Status::FailedPrecondition(m + " (wrong state of the VM)");
+    if (err == EINVAL) return Status::InvalidArgument(m);
+    return Status::Io(m);
+  }
+  return Status::Ok();
+}
+
+}  // namespace mkd::migrate

@@ -1,0 +1,77 @@
+// RamFile: one RAM block file of a VM on the local memfs mount, seen through the mount only: the
+// user.mkd.* xattrs (docs/memfs.md) for summary, sync, tables, bitmaps, digests, received pages,
+// and pread(2) for page content. The migration tool never reaches into memfs otherwise, so what
+// it does is what an operator can do with getfattr/setfattr.
+// Owns a read-only file descriptor. Thread-compatible (one thread at a time).
+#ifndef MKD_MIGRATE_TOOL_RAM_FILE_H_
+#define MKD_MIGRATE_TOOL_RAM_FILE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "genstore/generation_table.h"
+#include "genstore/page_bitmap.h"
+#include "genstore/status.h"
+#include "genstore/uuid.h"
+
+namespace mkd::migrate {
+
+// The fields of user.mkd.summary this tool uses.
+struct RamFileSummary {
+  std::string state;  // live, incoming, stored
+  Epoch epoch = 0;
+  Uuid lineage;
+  uint64_t pages = 0;
+  uint64_t refused_writes = 0;
+  std::map<std::string, std::string> fields;  // every key=value of the line
+};
+// Parses the one-line summary; kCorrupt when a field this tool needs is missing or malformed.
+Result<RamFileSummary> ParseSummary(std::string_view line);
+
+class RamFile {
+ public:
+  static Result<RamFile> Open(const std::string& path);
+  RamFile(RamFile&& other) noexcept;
+  RamFile& operator=(RamFile&& other) noexcept;
+  RamFile(const RamFile&) = delete;
+  RamFile& operator=(const RamFile&) = delete;
+  ~RamFile();
+
+  const std::string& path() const { return path_; }
+  Result<RamFileSummary> Summary();
+  // A dirty-log sync (user.mkd.sync), then the pages it found (user.mkd.synced).
+  Result<PageBitmap> Sync();
+  // The encoded generation table (user.mkd.table, chunks joined).
+  Result<std::string> TableBlob();
+  Result<GenerationTable> Table();
+  // Sets the peer's encoded table (user.mkd.peer_table.N) and returns the reusable bitmap.
+  Result<PageBitmap> Reusable(std::string_view peer_table_blob);
+  // One XXH3-64 per page of the page store (user.mkd.digests).
+  Result<std::vector<uint64_t>> Digests();
+  Result<std::string> DigestsBlob();  // the same, encoded (genstore digests format)
+  // Writes received pages into an incoming block (user.mkd.receive frames).
+  Status ReceivePages(uint64_t first, uint64_t count, Generation gen, std::string_view data);
+  Status ReceiveZeros(uint64_t first, uint64_t count, Generation gen);
+  // Reads `count` pages from `first` through the mount (the guest's current content).
+  Status ReadPages(uint64_t first, uint64_t count, char* out);
+  // fsync(2) of the file (the kernel writes back every dirty page).
+  Status Fsync();
+
+ private:
+  RamFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  Result<std::string> Get(const std::string& name);
+  Status Set(const std::string& name, std::string_view value);
+  Result<std::string> GetChunked(const std::string& base);
+
+  std::string path_;
+  int fd_ = -1;
+};
+
+// Sets a VM directory's lifecycle xattr (user.mkd.arrive / commit / abort).
+Status SetVmDirXattr(const std::string& vm_dir, const std::string& name, std::string_view value);
+
+}  // namespace mkd::migrate
+
+#endif  // MKD_MIGRATE_TOOL_RAM_FILE_H_

@@ -1,0 +1,53 @@
+// MigrationReport: what one migration did, as the operator sees it at the end (text) or a
+// program reads it (--json). The page accounting adds up by construction: every page of the VM
+// is counted once as sent (its last transfer carried content), zero (never written, or its last
+// content was all zeros) or reused (the destination already held it); page_transfers counts
+// every page put on the wire, resends included.
+#ifndef MKD_MIGRATE_TOOL_REPORT_H_
+#define MKD_MIGRATE_TOOL_REPORT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mkd::migrate {
+
+struct RoundStat {
+  uint32_t round = 0;        // 0: the first pass; 1..: rounds of sync-and-send; last: final
+  uint64_t pages = 0;        // pages put on the wire in this round (content and zero)
+  uint64_t bytes = 0;        // frame bytes sent in this round
+  double seconds = 0;
+};
+
+struct MigrationReport {
+  std::string vm;
+  std::string from_host, to_host;
+  bool reuse = true;
+  bool verified = false;  // --verify ran and every page matched
+  bool converged = true;  // the last round fitted the downtime budget
+  uint64_t pages_total = 0;
+  uint64_t pages_sent = 0, pages_zero = 0, pages_reused = 0;
+  uint64_t page_transfers = 0;     // pages on the wire with content, resends included
+  uint64_t zero_transfers = 0;     // pages on the wire as zero records
+  uint64_t page_bytes = 0;         // content bytes (page_transfers * 4 KiB)
+  uint64_t control_bytes_sent = 0; // frame bytes we sent on the control connection
+  uint64_t control_bytes_received = 0;
+  uint64_t qemu_stream_bytes = 0;  // QEMU's device state through the tunnel
+  uint64_t wire_bytes = 0;         // everything both connections carried (frames, both ways)
+  std::vector<RoundStat> rounds;
+  double total_seconds = 0;
+  double downtime_ours_ms = 0;     // VM paused at pre-switchover until migrate-continue
+  double downtime_qemu_ms = 0;     // QEMU's own report (query-migrate "downtime")
+  uint32_t source_epoch = 0, destination_epoch = 0;
+  std::string outcome = "ok";      // or what went wrong and where the VM runs
+};
+
+nlohmann::json ToJson(const MigrationReport& r);
+// Lines for a terminal.
+std::string FormatReport(const MigrationReport& r);
+
+}  // namespace mkd::migrate
+
+#endif  // MKD_MIGRATE_TOOL_REPORT_H_

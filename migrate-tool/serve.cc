@@ -1,0 +1,375 @@
+// The destination service (see serve.h and docs/migrate.md).
+#include "migrate-tool/serve.h"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "migrate-tool/channel.h"
+#include "migrate-tool/fault_points.h"
+#include "migrate-tool/net.h"
+#include "migrate-tool/ram_file.h"
+#include "migrate-tool/stream_tunnel.h"
+#include "qemu-config/command_line.h"
+#include "qemu-config/qmp/client.h"
+#include "qemu-config/vm_control.h"
+#include "qemu-config/vm_definition.h"
+
+namespace mkd::migrate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// VMs arriving now: their QEMU's incoming socket, for the stream tunnel.
+class Sessions {
+ public:
+  bool Add(const Uuid& vm, const std::string& socket) {
+    std::lock_guard lock(mu_);
+    return map_.emplace(vm, socket).second;
+  }
+  void Remove(const Uuid& vm) {
+    std::lock_guard lock(mu_);
+    map_.erase(vm);
+  }
+  std::optional<std::string> Socket(const Uuid& vm) {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(vm);
+    if (it == map_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<Uuid, std::string> map_;
+};
+
+class Incoming {
+ public:
+  Incoming(const ServeOptions& o, Channel& ch, Sessions& sessions)
+      : o_(o), ch_(ch), sessions_(sessions) {}
+  ~Incoming() {
+    if (registered_) {
+      sessions_.Remove(hello_.vm);
+      spdlog::info("incoming VM {}: session ended", hello_.vm.ToString());
+    }
+  }
+  void Run(const Hello& hello);
+
+ private:
+  Status Prepare();
+  Status Receive();
+  Status Commit();
+  Status WaitRunning();
+  void Abort(const std::string& why);
+  // Stops the destination QEMU (after the commit: its file becomes a stored incarnation).
+  void StopQemu();
+  void Refuse(const Status& why) {
+    spdlog::warn("incoming VM {} from {}: {}", hello_.vm.ToString(), ch_.peer_host(),
+                 why.ToString());
+    (void)ch_.Send(FrameType::kResult, EncodeResult({false, why.ToString()}));
+  }
+
+  const ServeOptions& o_;
+  Channel& ch_;
+  Sessions& sessions_;
+  Hello hello_;
+  qemuconfig::VmDefinition def_;
+  qemuconfig::VmPaths paths_;
+  std::optional<RamFile> ram_;
+  std::optional<qmp::QmpClient> qmp_;
+  std::vector<uint64_t> block_pages_;
+  bool registered_ = false;
+  bool arrived_ = false;
+  bool started_ = false;
+  bool committed_ = false;
+  bool stopped_after_commit_ = false;  // WaitRunning stopped QEMU and told the source
+};
+
+Status Incoming::Prepare() {
+  const std::string path = o_.vm_dir + "/" + hello_.vm.ToString() + ".json";
+  if (!std::filesystem::exists(path)) {
+    return Status::FailedPrecondition("host has no definition of VM " + hello_.vm.ToString() +
+                                      " (" + path + "): it does not receive VMs it was not "
+                                      "configured for");
+  }
+  Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(path);
+  if (!def.ok()) return def.status();
+  def_ = std::move(*def);
+  paths_ = qemuconfig::PathsFor(def_);
+  if (def_.uuid != hello_.vm) return Status::InvalidArgument(path + " defines another VM");
+  if (def_.backing != qemuconfig::MemoryBacking::kMemfs) {
+    return Status::FailedPrecondition("VM " + def_.name + ": its RAM here is not on mkd-memfs");
+  }
+  const uint64_t pages = def_.memory_mib * (1024 * 1024 / kPageSize);
+  if (hello_.blocks.size() != 1 || hello_.blocks[0].name != "ram" ||
+      hello_.blocks[0].pages != pages) {
+    return Status::InvalidArgument("the source's RAM (" + std::to_string(hello_.blocks[0].pages) +
+                                   " pages) does not match this host's definition (" +
+                                   std::to_string(pages) + " pages)");
+  }
+  block_pages_ = {pages};
+  if (qemuconfig::RunningPid(def_)) {
+    return Status::FailedPrecondition("VM " + def_.name + " already runs on this host");
+  }
+  const std::string incoming_socket = paths_.run_dir + "/incoming.sock";
+  if (!sessions_.Add(hello_.vm, incoming_socket)) {
+    return Status::FailedPrecondition("VM " + def_.name +
+                                      " is already arriving here (an earlier migration may "
+                                      "still be cleaning up: try again in a few seconds)");
+  }
+  registered_ = true;
+  std::error_code ec;
+  std::filesystem::create_directories(paths_.memory_dir, ec);
+  if (ec) return Status::Io(paths_.memory_dir + ": " + ec.message());
+  MKD_RETURN_IF_ERROR(SetVmDirXattr(
+      paths_.memory_dir, "user.mkd.arrive",
+      "{\"epoch\":" + std::to_string(hello_.epoch + 1) + ",\"lineage\":\"" +
+          hello_.lineage.ToString() + "\"}"));
+  arrived_ = true;
+  MKD_RETURN_IF_ERROR(FaultPoint("serve.prepare"));
+  qemuconfig::StartOptions so;
+  so.incoming = true;
+  so.accel = o_.accel;
+  so.accel_cache = o_.accel_cache;
+  so.qemu_binary = o_.qemu_binary;
+  Result<qemuconfig::StartedVm> vm = qemuconfig::StartVm(def_, so);
+  if (!vm.ok()) return vm.status().WithContext("starting the destination QEMU");
+  started_ = true;
+  Result<qmp::QmpClient> q = qmp::QmpClient::Connect(paths_.qmp_socket, o_.timeout);
+  if (!q.ok()) return q.status();
+  qmp_ = std::move(*q);
+  Result<nlohmann::json> caps = qmp_->Execute(
+      "migrate-set-capabilities",
+      {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}}}}});
+  if (!caps.ok()) return caps.status();
+  ::unlink(incoming_socket.c_str());
+  Result<nlohmann::json> in = qmp_->Execute("migrate-incoming", {{"uri", "unix:" + incoming_socket}});
+  if (!in.ok()) return in.status();
+  Result<RamFile> ram = RamFile::Open(paths_.memory_file);
+  if (!ram.ok()) return ram.status();
+  ram_ = std::move(*ram);
+  Result<RamFileSummary> s = ram_->Summary();
+  if (!s.ok()) return s.status();
+  if (s->state != "incoming" || s->pages != pages) {
+    return Status::FailedPrecondition(paths_.memory_file + " is " + s->state + " with " +
+                                      std::to_string(s->pages) + " pages, not incoming");
+  }
+  Result<std::string> table = ram_->TableBlob();
+  if (!table.ok()) return table.status();
+  MKD_RETURN_IF_ERROR(ch_.Send(FrameType::kTable, EncodeBlob(0, *table)));
+  return ch_.Send(FrameType::kReady, "{}");
+}
+
+Status Incoming::Commit() {
+  MKD_RETURN_IF_ERROR(FaultPoint("serve.commit"));
+  // Commit only with a QEMU that waits for the VM's device state: without one, the VM could not
+  // run here and the source must keep it.
+  Result<qmp::VmStatus> st = qmp_->QueryStatus();
+  if (!st.ok() || st->status != "inmigrate") {
+    return Status::FailedPrecondition(
+        "the destination QEMU is " + (st.ok() ? st->status : std::string("gone")) +
+        ", not waiting for the migration: not committing");
+  }
+  // Pages QEMU itself touched while starting are written back now (and refused, counted), so
+  // the commit can drop every page of the file from the page cache.
+  MKD_RETURN_IF_ERROR(ram_->Fsync());
+  MKD_RETURN_IF_ERROR(SetVmDirXattr(paths_.memory_dir, "user.mkd.commit", "1"));
+  committed_ = true;
+  Result<RamFileSummary> s = ram_->Summary();
+  if (s.ok() && s->refused_writes > 0) {
+    spdlog::warn("VM {}: QEMU wrote {} pages of its RAM file before the commit (refused)",
+                 def_.name, s->refused_writes);
+  }
+  spdlog::info("VM {} from {}: committed in epoch {}", def_.name, ch_.peer_host(),
+               hello_.epoch + 1);
+  MKD_RETURN_IF_ERROR(ch_.Send(FrameType::kResult, EncodeResult({true, "committed"})));
+  return FaultPoint("serve.after_commit");
+}
+
+Status Incoming::WaitRunning() {
+  const auto deadline = Clock::now() + o_.timeout;
+  std::string why = "it did not run within the timeout";
+  while (Clock::now() < deadline) {
+    Result<qmp::VmStatus> st = qmp_->QueryStatus();
+    if (!st.ok()) {
+      why = "it is gone (" + st.status().message() + ")";
+      break;
+    }
+    if (st->running) {
+      return ch_.Send(FrameType::kResult, EncodeResult({true, "running"}));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // A definite answer: this QEMU is stopped before the source hears it, so the source may resume
+  // the VM without two copies ever running.
+  StopQemu();
+  const std::string message = "the destination QEMU did not take over: " + why +
+                              "; it is stopped, the VM can resume at the source";
+  spdlog::warn("VM {}: {}", def_.name, message);
+  (void)ch_.Send(FrameType::kResult, EncodeResult({false, message}));
+  stopped_after_commit_ = true;
+  return Status::FailedPrecondition(message);
+}
+
+void Incoming::StopQemu() {
+  ram_.reset();
+  if (qmp_) qmp_->Close();
+  Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(5));
+  if (!stop.ok() && stop.code() != ErrorCode::kNotFound) {
+    spdlog::warn("stopping the destination QEMU: {}", stop.ToString());
+  }
+}
+
+Status Incoming::Receive() {
+  while (true) {
+    Result<Frame> f = ch_.Receive();
+    if (!f.ok()) return f.status();
+    switch (f->type) {
+      case FrameType::kPages:
+      case FrameType::kZeros: {
+        const bool zeros = f->type == FrameType::kZeros;
+        Result<PagesFrame> p = ParsePages(f->payload, zeros, block_pages_);
+        if (!p.ok()) return p.status();
+        MKD_RETURN_IF_ERROR(zeros ? ram_->ReceiveZeros(p->first, p->count, p->gen)
+                                  : ram_->ReceivePages(p->first, p->count, p->gen, p->data));
+        break;
+      }
+      case FrameType::kVerify: {
+        Result<std::string> d = ram_->DigestsBlob();
+        if (!d.ok()) return d.status();
+        MKD_RETURN_IF_ERROR(ch_.Send(FrameType::kDigests, EncodeBlob(0, *d)));
+        break;
+      }
+      case FrameType::kCommit:
+        if (committed_) return Status::InvalidArgument("a second COMMIT");
+        MKD_RETURN_IF_ERROR(Commit());
+        break;
+      case FrameType::kWaitRunning:
+        if (!committed_) return Status::InvalidArgument("WAIT_RUNNING before COMMIT");
+        return WaitRunning();
+      case FrameType::kAbort: {
+        Result<std::string> why = ParseAbort(f->payload);
+        return Status::FailedPrecondition("the source aborted: " +
+                                          (why.ok() ? *why : std::string("(unreadable reason)")));
+      }
+      default:
+        return Status::InvalidArgument("unexpected " + std::string(FrameTypeName(f->type)));
+    }
+  }
+}
+
+void Incoming::Abort(const std::string& why) {
+  spdlog::warn("incoming VM {}: aborting before the commit: {}", hello_.vm.ToString(), why);
+  ram_.reset();
+  if (qmp_) qmp_->Close();
+  if (started_) {
+    Status s = qemuconfig::StopVm(def_, std::chrono::seconds(5));
+    if (!s.ok()) spdlog::warn("stopping the destination QEMU: {}", s.ToString());
+  }
+  if (arrived_) {
+    Status s = SetVmDirXattr(paths_.memory_dir, "user.mkd.abort", "1");
+    if (!s.ok()) spdlog::warn("aborting the arrival: {}", s.ToString());
+  }
+}
+
+void Incoming::Run(const Hello& hello) {
+  hello_ = hello;
+  spdlog::info("incoming VM {} (epoch {}) from {}", hello.vm.ToString(), hello.epoch,
+               ch_.peer_host());
+  Status s = Prepare();
+  if (s.ok()) s = Receive();
+  if (s.ok()) {
+    spdlog::info("VM {} runs here", def_.name);
+    return;
+  }
+  if (!committed_) {
+    Refuse(s);
+    Abort(s.ToString());
+    return;
+  }
+  // After the commit this host holds the VM's memory, but the VM runs here only once QEMU got
+  // its device state. If it does not within the timeout, the switchover failed and the VM goes
+  // on at the source (in a fresh epoch): stop this QEMU, which never ran; its file becomes a
+  // stored incarnation holding the memory as of the commit.
+  spdlog::error("VM {}: after the commit: {}", def_.name, s.ToString());
+  if (stopped_after_commit_) return;
+  const auto deadline = Clock::now() + o_.timeout;
+  while (Clock::now() < deadline && qmp_ && qmp_->connected()) {
+    Result<qmp::VmStatus> st = qmp_->QueryStatus();
+    if (!st.ok()) break;  // QEMU gave up its incoming migration and exited
+    if (st->running) {
+      spdlog::info("VM {} runs here", def_.name);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  spdlog::warn("VM {}: the switchover did not complete; stopping the destination QEMU (the VM "
+               "goes on at the source)", def_.name);
+  StopQemu();
+}
+
+void ServeConnection(const ServeOptions& o, const peer::TlsContext& tls, int fd,
+                     Sessions& sessions) {
+  Result<peer::TlsStream> stream = peer::TlsStream::Accept(tls, fd, o.timeout);
+  if (!stream.ok()) {
+    spdlog::warn("refused a connection: {}", stream.status().ToString());
+    return;
+  }
+  Channel ch(std::move(*stream));
+  ch.SetTimeout(o.timeout);
+  Result<Frame> first = ch.Receive();
+  if (!first.ok()) {
+    spdlog::warn("{}: {}", ch.peer_host(), first.status().ToString());
+    return;
+  }
+  if (first->type == FrameType::kHello) {
+    Result<Hello> hello = ParseHello(first->payload);
+    if (!hello.ok()) {
+      (void)ch.Send(FrameType::kResult, EncodeResult({false, hello.status().ToString()}));
+      return;
+    }
+    Incoming(o, ch, sessions).Run(*hello);
+  } else if (first->type == FrameType::kStreamHello) {
+    Result<Uuid> vm = ParseStreamHello(first->payload);
+    std::optional<std::string> socket = vm.ok() ? sessions.Socket(*vm) : std::nullopt;
+    if (!socket) {
+      spdlog::warn("{}: QEMU stream for a VM that is not arriving here: refused", ch.peer_host());
+      return;
+    }
+    Status s = PumpIntoQemu(ch, *socket);
+    if (!s.ok()) spdlog::warn("QEMU stream of VM {}: {}", vm->ToString(), s.ToString());
+  } else {
+    spdlog::warn("{}: first frame {} refused", ch.peer_host(), FrameTypeName(first->type));
+  }
+}
+
+}  // namespace
+
+Status RunServe(const ServeOptions& o, const std::atomic<bool>& stop) {
+  Result<peer::TlsContext> tls = peer::TlsContext::Create(o.tls, /*server=*/true);
+  if (!tls.ok()) return tls.status();
+  Result<int> listen_fd = ListenTcp(o.listen);
+  if (!listen_fd.ok()) return listen_fd.status();
+  spdlog::info("mkd-migrate serve: listening on {}, VM definitions in {}", o.listen, o.vm_dir);
+  Sessions sessions;
+  std::vector<std::thread> threads;
+  while (!stop.load()) {
+    pollfd p{*listen_fd, POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    int fd = ::accept4(*listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    threads.emplace_back([&o, &tls, fd, &sessions] { ServeConnection(o, *tls, fd, sessions); });
+  }
+  ::close(*listen_fd);
+  for (std::thread& t : threads) t.join();
+  return Status::Ok();
+}
+
+}  // namespace mkd::migrate

@@ -1,0 +1,36 @@
+// `mkd-migrate serve`: the destination side, one per host. It accepts migrations from peer hosts
+// over mutual TLS, and for each: checks that this host holds a definition of the VM (it receives
+// no VM it was not configured for), prepares the arrival on the local memfs, starts the
+// destination QEMU in incoming mode (qemu-config), hands the source its table, writes the pages
+// it receives into the incoming incarnation (through the mount's user.mkd.receive), answers
+// --verify with its digests, commits, and reports once the VM runs. Anything that goes wrong
+// before the commit stops that QEMU and aborts the arrival: the provisional pages become invalid.
+// One thread per connection; sessions are keyed by VM (one arrival per VM at a time).
+#ifndef MKD_MIGRATE_TOOL_SERVE_H_
+#define MKD_MIGRATE_TOOL_SERVE_H_
+
+#include <atomic>
+#include <chrono>
+#include <string>
+
+#include "genstore/status.h"
+#include "migrate-tool/peer/tls.h"
+
+namespace mkd::migrate {
+
+struct ServeOptions {
+  std::string listen = "0.0.0.0:7420";
+  std::string vm_dir = "/etc/miyakodori/vms";  // <uuid>.json: the VMs this host may receive
+  peer::TlsConfig tls;
+  std::string accel = "auto";
+  std::string accel_cache = "/run/miyakodori/accel.json";
+  std::string qemu_binary = "qemu-system-x86_64";
+  std::chrono::milliseconds timeout{30'000};
+};
+
+// Serves until `stop` turns true (checked every 200 ms).
+Status RunServe(const ServeOptions& options, const std::atomic<bool>& stop);
+
+}  // namespace mkd::migrate
+
+#endif  // MKD_MIGRATE_TOOL_SERVE_H_

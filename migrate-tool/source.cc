@@ -1,0 +1,604 @@
+// The source side of a migration (see source.h and docs/migrate.md).
+#include "migrate-tool/source.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <thread>
+
+#include "genstore/digests.h"
+#include "genstore/table_codec.h"
+#include "migrate-tool/channel.h"
+#include "migrate-tool/fault_points.h"
+#include "migrate-tool/net.h"
+#include "migrate-tool/ram_file.h"
+#include "migrate-tool/stream_tunnel.h"
+#include "qemu-config/command_line.h"
+#include "qemu-config/qmp/client.h"
+#include "qemu-config/vm_control.h"
+#include "qemu-config/vm_definition.h"
+
+namespace mkd::migrate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// What the destination ends up holding for a page, as far as this migration knows.
+enum class PageFate : uint8_t { kZero, kReused, kSent, kZeroSent };
+
+constexpr uint32_t kBlock = 0;  // memory-backend-file: one shared RAM block per VM, "ram"
+
+class SourceSession {
+ public:
+  SourceSession(const SourceOptions& o, MigrationReport* r,
+                const std::function<void(const Progress&)>& progress)
+      : o_(o), r_(r), progress_(progress) {}
+
+  Status Run();
+  // Cleans up after a failure at any step; fills the outcome.
+  void Fail(const Status& cause);
+  // Fills the page and byte totals of the report from what was sent.
+  void Account();
+
+ private:
+  Status Prepare();
+  Status Handshake();
+  Status FirstPass();
+  Status Rounds();
+  Status Switchover();
+  Status Verify();
+  Status Commit();
+  Status Finish();
+  // Sends the pages set in `pages` (their current content read through the mount); `gen_of`
+  // gives each page's generation.
+  Status SendPages(const PageBitmap& pages, const std::function<Generation(uint64_t)>& gen_of,
+                   const std::string& phase);
+  Status SendZeros(uint64_t first, uint64_t count, Generation gen);
+  Result<qmp::MigrationInfo> WaitMigration(const std::vector<std::string>& states);
+  void Report(const std::string& phase, uint64_t done, uint64_t total);
+  uint64_t WireBytes() const;
+
+  const SourceOptions& o_;
+  MigrationReport* r_;
+  const std::function<void(const Progress&)>& progress_;
+  Clock::time_point start_ = Clock::now();
+  qemuconfig::VmDefinition def_;
+  std::optional<RamFile> ram_;
+  RamFileSummary summary_;
+  std::optional<peer::TlsContext> tls_;
+  std::unique_ptr<Channel> ch_;
+  std::optional<qmp::QmpClient> qmp_;
+  std::unique_ptr<SourceTunnel> tunnel_;
+  GenerationTable table_, peer_table_;
+  std::string peer_table_blob_;
+  PageBitmap reusable_;
+  std::vector<PageFate> fate_;
+  double send_rate_ = 0;  // bytes/s measured while sending pages
+  bool migrate_started_ = false;
+  bool committed_ = false;
+  bool dest_stopped_ = false;  // after the commit, the destination said its QEMU is stopped
+  Clock::time_point paused_at_{};
+};
+
+uint64_t SourceSession::WireBytes() const {
+  uint64_t b = ch_ ? ch_->bytes_sent() + ch_->bytes_received() : 0;
+  if (tunnel_) b += tunnel_->wire_bytes();
+  return b;
+}
+
+void SourceSession::Report(const std::string& phase, uint64_t done, uint64_t total) {
+  if (progress_) progress_(Progress{phase, done, total, WireBytes(), Since(start_)});
+}
+
+Status SourceSession::Prepare() {
+  Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(o_.definition);
+  if (!def.ok()) return def.status();
+  def_ = std::move(*def);
+  if (def_.backing != qemuconfig::MemoryBacking::kMemfs) {
+    return Status::FailedPrecondition("VM " + def_.name +
+                                      ": its RAM is not on mkd-memfs (memory_backing), so "
+                                      "mkd-migrate cannot move it; use QEMU's own migration");
+  }
+  const qemuconfig::VmPaths paths = qemuconfig::PathsFor(def_);
+  if (!qemuconfig::RunningPid(def_)) {
+    return Status::FailedPrecondition("VM " + def_.name + " is not running on this host");
+  }
+  Result<RamFile> ram = RamFile::Open(paths.memory_file);
+  if (!ram.ok()) return ram.status();
+  ram_ = std::move(*ram);
+  Result<RamFileSummary> s = ram_->Summary();
+  if (!s.ok()) return s.status();
+  summary_ = *s;
+  if (summary_.state != "live") {
+    return Status::FailedPrecondition(paths.memory_file + " is " + summary_.state +
+                                      ", not live: is the VM running here?");
+  }
+  r_->vm = def_.uuid.ToString();
+  r_->pages_total = summary_.pages;
+  r_->source_epoch = summary_.epoch;
+  r_->destination_epoch = summary_.epoch + 1;
+  Result<qmp::QmpClient> q = qmp::QmpClient::Connect(paths.qmp_socket, o_.timeout);
+  if (!q.ok()) return q.status().WithContext("QMP of the source QEMU");
+  qmp_ = std::move(*q);
+  Result<qmp::VmStatus> st = qmp_->QueryStatus();
+  if (!st.ok()) return st.status();
+  if (st->status != "running") {
+    return Status::FailedPrecondition(
+        "the source QEMU is " + st->status +
+        ", not running (after an interrupted migration: mkd-migrate recover " + def_.name + ")");
+  }
+  // RAM is ours to move: QEMU skips shared RAM blocks and waits for us before the switchover.
+  Result<nlohmann::json> caps = qmp_->Execute(
+      "migrate-set-capabilities",
+      {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}},
+                         {{"capability", "pause-before-switchover"}, {"state", true}}}}});
+  if (!caps.ok()) return caps.status();
+  Result<nlohmann::json> params =
+      qmp_->Execute("migrate-set-parameters", {{"max-bandwidth", uint64_t{1} << 40}});
+  if (!params.ok()) return params.status();
+  Result<peer::TlsContext> tls = peer::TlsContext::Create(o_.tls, /*server=*/false);
+  if (!tls.ok()) return tls.status();
+  tls_ = std::move(*tls);
+  return Status::Ok();
+}
+
+Status SourceSession::Handshake() {
+  Report("connecting", 0, 0);
+  const std::string address = o_.address.empty() ? o_.to_host : o_.address;
+  Result<std::unique_ptr<Channel>> ch = DialPeer(*tls_, address, o_.to_host, o_.timeout);
+  if (!ch.ok()) return ch.status();
+  ch_ = std::move(*ch);
+  ch_->SetBandwidth(o_.bandwidth);
+  Hello hello;
+  hello.vm = def_.uuid;
+  hello.epoch = summary_.epoch;
+  hello.lineage = summary_.lineage;
+  hello.blocks = {BlockInfo{"ram", summary_.pages}};
+  hello.source_host = o_.host_id;
+  MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kHello, EncodeHello(hello)));
+  // The destination starts its QEMU and answers with its table (starting QEMU takes a while).
+  ch_->SetTimeout(o_.timeout + std::chrono::seconds(30));
+  Result<Frame> table = ch_->Expect(FrameType::kTable);
+  if (!table.ok()) return table.status();
+  Result<BlobFrame> blob = ParseBlob(table->payload, 1);
+  if (!blob.ok()) return blob.status();
+  Result<DecodedTable> decoded = DecodeTable(blob->blob);
+  if (!decoded.ok()) return decoded.status().WithContext("destination table");
+  if (decoded->header.vm != def_.uuid || decoded->table.pages() != summary_.pages) {
+    return Status::InvalidArgument("the destination's table is of another VM or size");
+  }
+  peer_table_ = std::move(decoded->table);
+  peer_table_blob_ = std::string(blob->blob);
+  Result<Frame> ready = ch_->Expect(FrameType::kReady);
+  if (!ready.ok()) return ready.status();
+  ch_->SetTimeout(o_.timeout);
+  return FaultPoint("source.handshake");
+}
+
+Status SourceSession::SendZeros(uint64_t first, uint64_t count, Generation gen) {
+  for (uint64_t p = first; p < first + count; ++p) fate_[p] = PageFate::kZeroSent;
+  r_->zero_transfers += count;
+  return ch_->Send(FrameType::kZeros,
+                   EncodePagesHeader(kBlock, first, static_cast<uint32_t>(count), gen));
+}
+
+Status SourceSession::SendPages(const PageBitmap& pages,
+                                const std::function<Generation(uint64_t)>& gen_of,
+                                const std::string& phase) {
+  static const std::string kZeroPage(kPageSize, '\0');
+  std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
+  const uint64_t total = pages.Count();
+  uint64_t done = 0;
+  Status status;
+  auto last_report = Clock::now();
+  const auto t0 = Clock::now();
+  const uint64_t bytes0 = ch_->bytes_sent();
+  pages.ForEachRun([&](uint64_t first, uint64_t count) {
+    for (uint64_t at = first; status.ok() && at < first + count;) {
+      const uint64_t n = std::min<uint64_t>(kMaxPagesPerFrame, first + count - at);
+      status = ram_->ReadPages(at, n, buf.data());
+      // Groups of neighbouring pages with the same generation and the same zero-ness.
+      for (uint64_t i = 0; status.ok() && i < n;) {
+        const Generation gen = gen_of(at + i);
+        const bool zero = std::memcmp(buf.data() + i * kPageSize, kZeroPage.data(), kPageSize) == 0;
+        uint64_t j = i + 1;
+        while (j < n && gen_of(at + j) == gen &&
+               (std::memcmp(buf.data() + j * kPageSize, kZeroPage.data(), kPageSize) == 0) == zero) {
+          ++j;
+        }
+        if (zero) {
+          status = SendZeros(at + i, j - i, gen);
+        } else {
+          status = ch_->Send(FrameType::kPages,
+                             EncodePagesHeader(kBlock, at + i, static_cast<uint32_t>(j - i), gen),
+                             std::string_view(buf.data() + i * kPageSize, (j - i) * kPageSize));
+          for (uint64_t p = at + i; p < at + j; ++p) fate_[p] = PageFate::kSent;
+          r_->page_transfers += j - i;
+          r_->page_bytes += (j - i) * kPageSize;
+        }
+        i = j;
+      }
+      at += n;
+      done += n;
+      if (Clock::now() - last_report > std::chrono::milliseconds(200)) {
+        Report(phase, done, total);
+        last_report = Clock::now();
+      }
+    }
+  });
+  const double secs = Since(t0);
+  if (secs > 0.05 && status.ok()) {
+    send_rate_ = static_cast<double>(ch_->bytes_sent() - bytes0) / secs;
+  }
+  Report(phase, done, total);
+  return status;
+}
+
+Status SourceSession::FirstPass() {
+  // Sync first: every page written before it is in the table read next, every page written
+  // after it will be in a later sync.
+  Result<PageBitmap> before = ram_->Sync();
+  if (!before.ok()) return before.status();
+  Result<GenerationTable> table = ram_->Table();
+  if (!table.ok()) return table.status();
+  table_ = std::move(*table);
+  if (table_.pages() != summary_.pages) return Status::Corrupt("the table changed size");
+  if (o_.reuse) {
+    Result<PageBitmap> reusable = ram_->Reusable(peer_table_blob_);
+    if (!reusable.ok()) return reusable.status();
+    reusable_ = std::move(*reusable);
+  } else {
+    reusable_ = PageBitmap(summary_.pages);
+  }
+  if (reusable_.pages() != summary_.pages) return Status::Corrupt("reusable bitmap of wrong size");
+  const uint64_t pages = summary_.pages;
+  fate_.assign(pages, PageFate::kZero);
+  PageBitmap send(pages);
+  RoundStat stat{0, 0, 0, 0};
+  const auto t0 = Clock::now();
+  const uint64_t bytes0 = ch_->bytes_sent();
+  // Pages never written: nothing to send, unless the destination's base holds something there.
+  for (uint64_t p = 0; p < pages;) {
+    const Generation g = table_.Get(p);
+    if (g == kGenNeverWritten) {
+      uint64_t q = p;
+      while (q < pages && table_.Get(q) == kGenNeverWritten && peer_table_.Get(q) != kGenNeverWritten) ++q;
+      if (q > p) {
+        MKD_RETURN_IF_ERROR(SendZeros(p, q - p, kGenNeverWritten));
+        stat.pages += q - p;
+        p = q;
+      } else {
+        ++p;
+      }
+      continue;
+    }
+    if (reusable_.Test(p)) {
+      fate_[p] = PageFate::kReused;
+    } else {
+      send.Set(p);
+    }
+    ++p;
+  }
+  const Epoch e = summary_.epoch;
+  MKD_RETURN_IF_ERROR(SendPages(
+      send,
+      [&](uint64_t p) {
+        const Generation g = table_.Get(p);
+        return g == kGenInvalid ? e : g;  // content read now is the VM's in epoch e
+      },
+      "first pass"));
+  stat.pages += send.Count();
+  stat.bytes = ch_->bytes_sent() - bytes0;
+  stat.seconds = Since(t0);
+  r_->rounds.push_back(stat);
+  return FaultPoint("source.first_pass");
+}
+
+Status SourceSession::Rounds() {
+  const Epoch e = summary_.epoch;
+  const double budget = std::chrono::duration<double>(o_.downtime).count();
+  for (uint32_t round = 1; round <= o_.max_rounds; ++round) {
+    MKD_RETURN_IF_ERROR(FaultPoint("source.rounds"));
+    const auto t0 = Clock::now();
+    const uint64_t bytes0 = ch_->bytes_sent();
+    Result<PageBitmap> dirty = ram_->Sync();
+    if (!dirty.ok()) return dirty.status();
+    const uint64_t n = dirty->Count();
+    MKD_RETURN_IF_ERROR(SendPages(*dirty, [e](uint64_t) { return e; }, "round " + std::to_string(round)));
+    r_->rounds.push_back(RoundStat{round, n, ch_->bytes_sent() - bytes0, Since(t0)});
+    double rate = send_rate_;
+    if (o_.bandwidth > 0 && (rate == 0 || rate > static_cast<double>(o_.bandwidth))) {
+      rate = static_cast<double>(o_.bandwidth);
+    }
+    if (rate <= 0) rate = 100e6;
+    const double need = static_cast<double>(n * kPageSize) / rate;
+    spdlog::debug("round {}: {} dirty pages, {:.3f} s at {:.1f} MB/s", round, n, need, rate / 1e6);
+    if (need <= budget) return Status::Ok();
+  }
+  r_->converged = false;
+  spdlog::warn("the guest dirties memory faster than the link carries it: going to the "
+               "switchover after {} rounds; the downtime will exceed the budget",
+               o_.max_rounds);
+  return Status::Ok();
+}
+
+Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::string>& states) {
+  const auto deadline = Clock::now() + o_.timeout;
+  while (Clock::now() < deadline) {
+    Result<qmp::MigrationInfo> info = qmp_->QueryMigrate();
+    if (!info.ok()) return info.status();
+    for (const std::string& s : states) {
+      if (info->status == s) return info;
+    }
+    if (info->status == "failed" || info->status == "cancelled") {
+      return Status::FailedPrecondition("QEMU's migration " + info->status +
+                                        (info->error_desc ? ": " + *info->error_desc : ""));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return Status::Io("QEMU's migration did not reach " + states.front() + " in time");
+}
+
+Status SourceSession::Switchover() {
+  std::filesystem::create_directories(o_.tunnel_dir);
+  Result<std::unique_ptr<SourceTunnel>> tunnel =
+      SourceTunnel::Listen(o_.tunnel_dir + "/mkd-migrate-" + def_.uuid.ToString() + ".sock");
+  if (!tunnel.ok()) return tunnel.status();
+  tunnel_ = std::move(*tunnel);
+  const std::string address = o_.address.empty() ? o_.to_host : o_.address;
+  tunnel_->Start(
+      [this, address]() { return DialPeer(*tls_, address, o_.to_host, o_.timeout); }, def_.uuid);
+  Report("switchover", 0, 0);
+  Result<nlohmann::json> m = qmp_->Execute("migrate", {{"uri", "unix:" + tunnel_->path()}});
+  if (!m.ok()) return m.status();
+  migrate_started_ = true;
+  Result<qmp::MigrationInfo> info = WaitMigration({"pre-switchover"});
+  if (!info.ok()) return info.status();
+  paused_at_ = Clock::now();  // the VM is stopped from here until migrate-continue
+  MKD_RETURN_IF_ERROR(FaultPoint("source.pre_switchover"));
+  const auto t0 = Clock::now();
+  const uint64_t bytes0 = ch_->bytes_sent();
+  Result<PageBitmap> last = ram_->Sync();
+  if (!last.ok()) return last.status();
+  const Epoch e = summary_.epoch;
+  MKD_RETURN_IF_ERROR(SendPages(*last, [e](uint64_t) { return e; }, "last pages"));
+  r_->rounds.push_back(RoundStat{static_cast<uint32_t>(r_->rounds.size()), last->Count(),
+                                 ch_->bytes_sent() - bytes0, Since(t0)});
+  if (o_.verify) MKD_RETURN_IF_ERROR(Verify());
+  return Status::Ok();
+}
+
+Status SourceSession::Verify() {
+  Report("verify", 0, 0);
+  MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kVerify, {}));
+  // Our digests while the destination computes its own: the guest's memory read through the
+  // mount (the page cache, i.e. what the guest sees), not the page store.
+  const uint64_t pages = summary_.pages;
+  std::vector<uint64_t> ours(pages);
+  std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
+  for (uint64_t at = 0; at < pages;) {
+    const uint64_t n = std::min<uint64_t>(kMaxPagesPerFrame, pages - at);
+    MKD_RETURN_IF_ERROR(ram_->ReadPages(at, n, buf.data()));
+    for (uint64_t i = 0; i < n; ++i) ours[at + i] = PageDigest(buf.data() + i * kPageSize);
+    at += n;
+  }
+  ch_->SetTimeout(o_.timeout + std::chrono::seconds(10));  // it reads its whole page store
+  Result<Frame> f = ch_->Expect(FrameType::kDigests);
+  ch_->SetTimeout(o_.timeout);
+  if (!f.ok()) return f.status();
+  Result<BlobFrame> blob = ParseBlob(f->payload, 1);
+  if (!blob.ok()) return blob.status();
+  Result<std::vector<uint64_t>> theirs = DecodeDigests(blob->blob);
+  if (!theirs.ok()) return theirs.status().WithContext("destination digests");
+  if (theirs->size() != pages) return Status::Corrupt("destination digests: wrong page count");
+  uint64_t mismatches = 0, first_bad = 0;
+  for (uint64_t p = 0; p < pages; ++p) {
+    if (ours[p] != (*theirs)[p]) {
+      if (mismatches++ == 0) first_bad = p;
+    }
+  }
+  if (mismatches > 0) {
+    return Status::Corrupt("--verify: " + std::to_string(mismatches) +
+                           " pages differ between source and destination (first: page " +
+                           std::to_string(first_bad) + "); the VM stays here");
+  }
+  r_->verified = true;
+  return Status::Ok();
+}
+
+Status SourceSession::Commit() {
+  // From here on, the source must never write pages in epoch e again: the destination holds
+  // content tagged e. Should the VM resume here (the switchover fails after the commit), it
+  // continues in a fresh epoch e + 2 (e + 1 is the destination's).
+  const qemuconfig::VmPaths paths = qemuconfig::PathsFor(def_);
+  MKD_RETURN_IF_ERROR(SetVmDirXattr(paths.memory_dir, "user.mkd.advance",
+                                    "{\"epoch\":" + std::to_string(summary_.epoch + 2) + "}"));
+  MKD_RETURN_IF_ERROR(FaultPoint("source.commit"));
+  MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kCommit, {}));
+  Result<Frame> f = ch_->Expect(FrameType::kResult);
+  if (!f.ok()) return f.status();
+  Result<ResultMsg> res = ParseResult(f->payload);
+  if (!res.ok()) return res.status();
+  if (!res->ok) return Status::FailedPrecondition(o_.to_host + ": commit: " + res->message);
+  committed_ = true;
+  return FaultPoint("source.after_commit");
+}
+
+Status SourceSession::Finish() {
+  Result<nlohmann::json> c =
+      qmp_->Execute("migrate-continue", {{"state", "pre-switchover"}});
+  if (!c.ok()) return c.status();
+  r_->downtime_ours_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - paused_at_).count();
+  Result<qmp::MigrationInfo> info = WaitMigration({"completed"});
+  if (info.ok() && info->downtime_ms) {
+    r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
+  }
+  const Status tunnel = tunnel_->Join();
+  // Whatever QEMU says here, ask the destination: only it knows whether its QEMU took over.
+  MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kWaitRunning, {}));
+  ch_->SetTimeout(o_.timeout + std::chrono::seconds(30));
+  Result<Frame> f = ch_->Expect(FrameType::kResult);
+  if (!f.ok()) {
+    if (f.status().code() == ErrorCode::kFailedPrecondition) dest_stopped_ = true;
+    return f.status();
+  }
+  Result<ResultMsg> res = ParseResult(f->payload);
+  if (!res.ok()) return res.status();
+  if (res->ok && (!info.ok() || !tunnel.ok())) {
+    return Status::Corrupt("the destination says the VM runs although the switchover failed here (" +
+                           (info.ok() ? tunnel : info.status()).ToString() + "): check both hosts");
+  }
+  if (!res->ok) {
+    dest_stopped_ = true;  // a definite answer: its QEMU is stopped, resuming here is safe
+    return Status::FailedPrecondition(o_.to_host + ": " + res->message);
+  }
+  // The VM runs there: retire the source QEMU. Its RAM file becomes the VM's stored
+  // incarnation here when QEMU closes it.
+  qmp_->Close();
+  Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(10));
+  if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
+  return Status::Ok();
+}
+
+Status SourceSession::Run() {
+  r_->from_host = o_.host_id;
+  r_->to_host = o_.to_host;
+  r_->reuse = o_.reuse;
+  MKD_RETURN_IF_ERROR(Prepare());
+  MKD_RETURN_IF_ERROR(Handshake());
+  MKD_RETURN_IF_ERROR(FirstPass());
+  MKD_RETURN_IF_ERROR(Rounds());
+  MKD_RETURN_IF_ERROR(Switchover());
+  MKD_RETURN_IF_ERROR(Commit());
+  MKD_RETURN_IF_ERROR(Finish());
+  return Status::Ok();
+}
+
+void SourceSession::Fail(const Status& cause) {
+  if (tunnel_ && !committed_) tunnel_->Cancel();
+  if (!committed_) {
+    // Before the commit point: the destination drops what it received, the VM stays here.
+    if (ch_) (void)ch_->Send(FrameType::kAbort, EncodeAbort(cause.ToString()));
+    if (qmp_ && qmp_->connected() && migrate_started_) {
+      (void)qmp_->Execute("migrate_cancel");
+      (void)WaitMigration({"cancelled", "failed", "completed"});
+    }
+    if (qmp_ && qmp_->connected()) {
+      Result<qmp::VmStatus> st = qmp_->QueryStatus();
+      if (st.ok() && !st->running) (void)qmp_->Execute("cont");
+    }
+    r_->outcome = "failed before the commit point; the VM runs on " + o_.host_id +
+                  " with its memory unchanged: " + cause.ToString();
+    return;
+  }
+  // After the commit: the destination holds the memory. If QEMU's switchover did not complete,
+  // QEMU resumes the VM here by itself (in the fresh epoch set before the commit). If QEMU sent
+  // everything but the destination says its QEMU did not take over and is stopped, we resume it
+  // here. Without such an answer (link down) two copies could run: the operator decides.
+  std::string where = "unknown: check both hosts";
+  if (qmp_ && qmp_->connected()) {
+    Result<qmp::VmStatus> st = qmp_->QueryStatus();
+    if (st.ok() && !st->running && dest_stopped_) {
+      (void)WaitMigration({"completed"});
+      Result<nlohmann::json> c = qmp_->Execute("cont");
+      st = qmp_->QueryStatus();
+      if (!c.ok()) spdlog::error("resuming the VM here: {}", c.status().ToString());
+    }
+    if (st.ok() && st->running) {
+      where = "the VM resumed on " + o_.host_id;
+    } else if (st.ok()) {
+      where = "the source QEMU is " + st->status + " and " + o_.to_host +
+              " did not confirm that the VM runs there: check it; if it does not run the VM, "
+              "`mkd-migrate recover --force` resumes it here";
+    }
+  }
+  if (tunnel_) tunnel_->Cancel();
+  r_->outcome = "failed after the commit point (" + where + "): " + cause.ToString();
+}
+
+void SourceSession::Account() {
+  r_->pages_sent = r_->pages_reused = r_->pages_zero = 0;
+  for (PageFate f : fate_) {
+    switch (f) {
+      case PageFate::kSent: ++r_->pages_sent; break;
+      case PageFate::kReused: ++r_->pages_reused; break;
+      case PageFate::kZero:
+      case PageFate::kZeroSent: ++r_->pages_zero; break;
+    }
+  }
+  if (ch_) {
+    r_->control_bytes_sent = ch_->bytes_sent();
+    r_->control_bytes_received = ch_->bytes_received();
+  }
+  if (tunnel_) r_->qemu_stream_bytes = tunnel_->bytes();
+  r_->wire_bytes = WireBytes();
+}
+
+}  // namespace
+
+Status Recover(const std::string& definition, std::chrono::milliseconds timeout, bool force,
+               std::string* what) {
+  Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(definition);
+  if (!def.ok()) return def.status();
+  if (!qemuconfig::RunningPid(*def)) {
+    *what = "VM " + def->name + " has no QEMU on this host: nothing to recover here";
+    return Status::Ok();
+  }
+  Result<qmp::QmpClient> q = qmp::QmpClient::Connect(qemuconfig::PathsFor(*def).qmp_socket, timeout);
+  if (!q.ok()) return q.status();
+  Result<qmp::MigrationInfo> info = q->QueryMigrate();
+  if (!info.ok()) return info.status();
+  if (info->status == "completed" && !force) {
+    *what = "QEMU completed the migration: the VM should run at the destination (check it); "
+            "if it does not, --force resumes it here";
+    return Status::Ok();
+  }
+  std::string done;
+  const bool migrating = info->status == "setup" || info->status == "active" ||
+                         info->status == "pre-switchover" || info->status == "device" ||
+                         info->status == "cancelling";
+  if (migrating) {
+    Result<nlohmann::json> c = q->Execute("migrate_cancel");
+    if (!c.ok()) return c.status();
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      info = q->QueryMigrate();
+      if (!info.ok()) return info.status();
+      if (info->status == "cancelled" || info->status == "failed") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    done = "cancelled QEMU's migration (it was " + info->status + "); ";
+  }
+  Result<qmp::VmStatus> st = q->QueryStatus();
+  if (!st.ok()) return st.status();
+  if (!st->running && (st->status != "postmigrate" || force)) {
+    Result<nlohmann::json> c = q->Execute("cont");
+    if (!c.ok()) return c.status();
+    done += "resumed the VM (it was " + st->status + ")";
+  } else {
+    done += st->running ? "the VM runs here" : "the VM is " + st->status;
+  }
+  *what = done;
+  return Status::Ok();
+}
+
+Status RunSource(const SourceOptions& options, MigrationReport* report,
+                 const std::function<void(const Progress&)>& progress) {
+  SourceSession s(options, report, progress);
+  const auto start = Clock::now();
+  Status status = s.Run();
+  if (!status.ok()) s.Fail(status);
+  report->total_seconds = Since(start);
+  s.Account();
+  return status;
+}
+
+}  // namespace mkd::migrate

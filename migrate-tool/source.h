@@ -1,0 +1,59 @@
+// The source side of a migration (mkd-migrate VM --to HOST): the sequence of DESIGN.md
+// section 5 driven from the host the VM runs on. It talks to the local memfs through the VM's RAM
+// file (ram_file.h), to the local QEMU over QMP, and to `mkd-migrate serve` on the destination
+// over mutual TLS (channel.h). Failure before the destination commits leaves the VM running here
+// with its memory untouched (the destination discards its provisional pages); see
+// docs/migrate.md for every failure point.
+#ifndef MKD_MIGRATE_TOOL_SOURCE_H_
+#define MKD_MIGRATE_TOOL_SOURCE_H_
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "genstore/status.h"
+#include "migrate-tool/peer/tls.h"
+#include "migrate-tool/report.h"
+
+namespace mkd::migrate {
+
+struct SourceOptions {
+  std::string definition;   // the VM's definition file on this host
+  std::string to_host;      // destination host id (its certificate's CN)
+  std::string address;      // where to reach it (default: to_host)
+  std::string host_id;      // this host's id, for the report
+  peer::TlsConfig tls;
+  std::chrono::milliseconds downtime{300};  // budget for the last round
+  uint32_t max_rounds = 30;
+  uint64_t bandwidth = 0;   // bytes/s, 0 = unlimited
+  bool reuse = true;
+  bool verify = false;
+  std::chrono::milliseconds timeout{30'000};  // per network or QMP step
+  std::string tunnel_dir = "/run/miyakodori";
+};
+
+// A line of progress: phase and the numbers so far (the CLI shows them).
+struct Progress {
+  std::string phase;  // "first pass", "round 3", "switchover", ...
+  uint64_t done_pages = 0, total_pages = 0;  // in the current phase
+  uint64_t wire_bytes = 0;
+  double seconds = 0;
+};
+
+// Runs the migration; the report is filled also on failure (its outcome says what happened and
+// where the VM runs). Returns the error that stopped it, if any.
+Status RunSource(const SourceOptions& options, MigrationReport* report,
+                 const std::function<void(const Progress&)>& progress);
+
+// `mkd-migrate recover VM`: after mkd-migrate itself died (killed, host trouble) the source QEMU
+// may still be migrating, or paused at pre-switchover waiting for a migrate-continue that never
+// comes. Cancels QEMU's migration and resumes the VM here, unless QEMU completed it (then the VM
+// should run at the destination and nothing is touched; `force`, after the operator checked that
+// it does not, resumes it here anyway). Safe for the memory after the commit point too:
+// mkd-migrate moved this host's VM to a fresh epoch before committing. `what` says what was done.
+Status Recover(const std::string& definition, std::chrono::milliseconds timeout, bool force,
+               std::string* what);
+
+}  // namespace mkd::migrate
+
+#endif  // MKD_MIGRATE_TOOL_SOURCE_H_

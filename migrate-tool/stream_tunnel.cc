@@ -1,0 +1,152 @@
+// QEMU's migration stream through our TLS connection (see stream_tunnel.h).
+#include "migrate-tool/stream_tunnel.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace mkd::migrate {
+namespace {
+
+constexpr size_t kChunk = 256 * 1024;
+
+Result<sockaddr_un> UnixAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return Status::InvalidArgument("unix socket path too long: " + path);
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
+Status WriteAllFd(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return Status::Io(std::string("writing to QEMU's incoming socket: ") + std::strerror(errno));
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SourceTunnel>> SourceTunnel::Listen(const std::string& path) {
+  Result<sockaddr_un> addr = UnixAddress(path);
+  if (!addr.ok()) return addr.status();
+  ::unlink(path.c_str());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Io(std::string("socket: ") + std::strerror(errno));
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0 ||
+      ::listen(fd, 1) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Status::Io("listening on " + path + ": " + std::strerror(err));
+  }
+  return std::unique_ptr<SourceTunnel>(new SourceTunnel(path, fd));
+}
+
+SourceTunnel::~SourceTunnel() {
+  Cancel();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  ::unlink(path_.c_str());
+}
+
+void SourceTunnel::Start(std::function<Result<std::unique_ptr<Channel>>()> connect,
+                         const Uuid& vm) {
+  thread_ = std::thread([this, connect = std::move(connect), vm] { result_ = Run(connect, vm); });
+}
+
+Status SourceTunnel::Run(const std::function<Result<std::unique_ptr<Channel>>()>& connect,
+                         const Uuid& vm) {
+  // QEMU connects right after `migrate`; poll so that Cancel() can end the wait.
+  int fd = -1;
+  while (!cancelled_.load()) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) {
+      fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) break;
+    }
+  }
+  if (fd < 0) return Status::Io("QEMU never connected to the stream tunnel");
+  qemu_fd_ = fd;
+  Result<std::unique_ptr<Channel>> channel = connect();
+  if (!channel.ok()) {
+    ::shutdown(fd, SHUT_RDWR);
+    return channel.status().WithContext("stream tunnel");
+  }
+  Status s = (*channel)->Send(FrameType::kStreamHello, EncodeStreamHello(vm));
+  std::string buf(kChunk, '\0');
+  while (s.ok()) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      s = Status::Io(std::string("reading QEMU's migration stream: ") + std::strerror(errno));
+      break;
+    }
+    if (n == 0) {
+      s = (*channel)->Send(FrameType::kStreamEnd, {});
+      break;
+    }
+    s = (*channel)->Send(FrameType::kStreamData, std::string_view(buf.data(), static_cast<size_t>(n)));
+    bytes_ += static_cast<uint64_t>(n);
+    wire_bytes_ = (*channel)->bytes_sent();
+  }
+  wire_bytes_ = (*channel)->bytes_sent();
+  if (!s.ok()) ::shutdown(fd, SHUT_RDWR);  // QEMU sees the failure and fails its migration
+  return s;
+}
+
+Status SourceTunnel::Join() {
+  if (thread_.joinable()) thread_.join();
+  const int fd = qemu_fd_.exchange(-1);
+  if (fd >= 0) ::close(fd);
+  return result_;
+}
+
+void SourceTunnel::Cancel() {
+  cancelled_ = true;
+  const int fd = qemu_fd_.load();
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  (void)Join();
+}
+
+Status PumpIntoQemu(Channel& channel, const std::string& qemu_socket) {
+  Result<sockaddr_un> addr = UnixAddress(qemu_socket);
+  if (!addr.ok()) return addr.status();
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Io(std::string("socket: ") + std::strerror(errno));
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Status::Io("connecting to the destination QEMU at " + qemu_socket + ": " +
+                      std::strerror(err));
+  }
+  Status s;
+  while (true) {
+    Result<Frame> f = channel.Receive();
+    if (!f.ok()) {
+      s = f.status();
+      break;
+    }
+    if (f->type == FrameType::kStreamEnd) break;
+    if (f->type != FrameType::kStreamData) {
+      s = Status::InvalidArgument("stream tunnel: unexpected " +
+                                  std::string(FrameTypeName(f->type)));
+      break;
+    }
+    s = WriteAllFd(fd, f->payload.data(), f->payload.size());
+    if (!s.ok()) break;
+  }
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
+  return s;
+}
+
+}  // namespace mkd::migrate

@@ -1,0 +1,62 @@
+// Stream tunnel: QEMU's own migration stream (device state; RAM is skipped with x-ignore-shared)
+// carried over a second authenticated connection between the hosts, so no QEMU port is open to
+// the network and its bytes are counted with ours. The source QEMU migrates to a unix socket
+// this tunnel listens on; the destination side writes the bytes into the destination QEMU's
+// incoming unix socket.
+// Source side: SourceTunnel owns the listening socket and one pump thread. Destination side:
+// PumpIntoQemu runs on the connection's thread.
+#ifndef MKD_MIGRATE_TOOL_STREAM_TUNNEL_H_
+#define MKD_MIGRATE_TOOL_STREAM_TUNNEL_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "genstore/status.h"
+#include "genstore/uuid.h"
+#include "migrate-tool/channel.h"
+
+namespace mkd::migrate {
+
+class SourceTunnel {
+ public:
+  // Listens on a new unix socket at `path` (replacing a stale one).
+  static Result<std::unique_ptr<SourceTunnel>> Listen(const std::string& path);
+  ~SourceTunnel();
+  SourceTunnel(const SourceTunnel&) = delete;
+  SourceTunnel& operator=(const SourceTunnel&) = delete;
+
+  const std::string& path() const { return path_; }
+  // Starts the pump thread: waits for QEMU to connect, calls `connect` for the channel to the
+  // destination, announces the stream for `vm`, then copies until QEMU closes its end.
+  void Start(std::function<Result<std::unique_ptr<Channel>>()> connect, const Uuid& vm);
+  // Waits for the pump to end (QEMU closed the stream, or an error); returns its outcome.
+  Status Join();
+  // Stops the pump early (closes the sockets) and waits for it.
+  void Cancel();
+  uint64_t bytes() const { return bytes_.load(); }          // QEMU's stream
+  uint64_t wire_bytes() const { return wire_bytes_.load(); }  // frames sent for it
+
+ private:
+  SourceTunnel(std::string path, int fd) : path_(std::move(path)), listen_fd_(fd) {}
+  Status Run(const std::function<Result<std::unique_ptr<Channel>>()>& connect, const Uuid& vm);
+
+  std::string path_;
+  int listen_fd_ = -1;
+  std::atomic<int> qemu_fd_{-1};
+  std::atomic<bool> cancelled_{false};
+  std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> wire_bytes_{0};
+  std::thread thread_;
+  Status result_;
+};
+
+// Destination side: connects to the QEMU incoming socket at `qemu_socket` and writes every
+// STREAM_DATA payload from `channel` into it until STREAM_END.
+Status PumpIntoQemu(Channel& channel, const std::string& qemu_socket);
+
+}  // namespace mkd::migrate
+
+#endif  // MKD_MIGRATE_TOOL_STREAM_TUNNEL_H_

@@ -1,0 +1,245 @@
+// Encoding and strict parsing of the migration protocol's frames (see wire.h).
+#include "migrate-tool/wire.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <set>
+
+#include "genstore/byte_io.h"
+
+namespace mkd::migrate {
+namespace {
+
+using internal::AppendLe;
+using internal::ByteReader;
+
+Status Bad(std::string_view what, std::string_view detail) {
+  return Status::InvalidArgument("migration protocol: " + std::string(what) + ": " +
+                                 std::string(detail) + " (is the peer a miyakodori host of the "
+                                                       "same protocol version?)");
+}
+
+// Parses `text` as a JSON object with exactly the keys in `keys`.
+Result<nlohmann::json> ParseObject(std::string_view what, std::string_view text,
+                                   std::initializer_list<std::string_view> keys) {
+  nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) return Bad(what, "not a JSON object");
+  if (doc.size() != keys.size()) return Bad(what, "unexpected or missing fields");
+  for (std::string_view k : keys) {
+    if (!doc.contains(std::string(k))) return Bad(what, "missing field \"" + std::string(k) + "\"");
+  }
+  return doc;
+}
+
+bool ValidBlockName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                    c == '-';
+    if (!ok) return false;
+  }
+  return name != "." && name != "..";
+}
+
+// JSON text; invalid UTF-8 in strings (error messages quote untrusted text) is replaced, never
+// thrown.
+std::string Dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string_view FrameTypeName(FrameType type) {
+  switch (type) {
+    case FrameType::kHello: return "HELLO";
+    case FrameType::kTable: return "TABLE";
+    case FrameType::kReady: return "READY";
+    case FrameType::kPages: return "PAGES";
+    case FrameType::kZeros: return "ZEROS";
+    case FrameType::kVerify: return "VERIFY";
+    case FrameType::kDigests: return "DIGESTS";
+    case FrameType::kCommit: return "COMMIT";
+    case FrameType::kAbort: return "ABORT";
+    case FrameType::kResult: return "RESULT";
+    case FrameType::kWaitRunning: return "WAIT_RUNNING";
+    case FrameType::kStreamHello: return "STREAM_HELLO";
+    case FrameType::kStreamData: return "STREAM_DATA";
+    case FrameType::kStreamEnd: return "STREAM_END";
+  }
+  return "?";
+}
+
+std::string EncodeFrameHeader(FrameType type, uint32_t length) {
+  std::string out(kWireMagic, sizeof(kWireMagic));
+  out.push_back(static_cast<char>(kWireVersion));
+  out.push_back(static_cast<char>(type));
+  AppendLe<uint16_t>(&out, 0);
+  AppendLe<uint32_t>(&out, length);
+  return out;
+}
+
+Result<FrameHeader> ParseFrameHeader(std::string_view bytes) {
+  if (bytes.size() != kFrameHeaderSize) return Bad("frame header", "wrong size");
+  if (std::memcmp(bytes.data(), kWireMagic, sizeof(kWireMagic)) != 0) {
+    return Bad("frame header", "bad magic");
+  }
+  ByteReader r(bytes.substr(sizeof(kWireMagic)));
+  uint8_t version = 0, type = 0;
+  uint16_t reserved = 0;
+  uint32_t length = 0;
+  if (!r.Read(&version) || !r.Read(&type) || !r.Read(&reserved) || !r.Read(&length)) {
+    return Bad("frame header", "truncated");
+  }
+  if (version != kWireVersion) {
+    return Bad("frame header", "protocol version " + std::to_string(version) + ", expected " +
+                                   std::to_string(kWireVersion));
+  }
+  if (type < static_cast<uint8_t>(FrameType::kHello) ||
+      type > static_cast<uint8_t>(FrameType::kStreamEnd)) {
+    return Bad("frame header", "unknown frame type " + std::to_string(type));
+  }
+  if (reserved != 0) return Bad("frame header", "reserved bytes are not zero");
+  if (length > kMaxFramePayload) {
+    return Bad("frame header", "payload of " + std::to_string(length) + " bytes is over the limit");
+  }
+  return FrameHeader{static_cast<FrameType>(type), length};
+}
+
+std::string EncodePagesHeader(uint32_t block, uint64_t first, uint32_t count, Generation gen) {
+  std::string out;
+  out.reserve(kPagesHeaderSize);
+  AppendLe(&out, block);
+  AppendLe(&out, first);
+  AppendLe(&out, count);
+  AppendLe(&out, gen);
+  return out;
+}
+
+Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
+                              const std::vector<uint64_t>& block_pages) {
+  const std::string_view what = zeros ? "ZEROS frame" : "PAGES frame";
+  ByteReader r(payload);
+  PagesFrame f;
+  if (!r.Read(&f.block) || !r.Read(&f.first) || !r.Read(&f.count) || !r.Read(&f.gen)) {
+    return Bad(what, "truncated");
+  }
+  if (f.block >= block_pages.size()) return Bad(what, "no block " + std::to_string(f.block));
+  if (f.count == 0) return Bad(what, "no pages");
+  if (f.gen == kGenInvalid) return Bad(what, "invalid generation");
+  const uint64_t pages = block_pages[f.block];
+  if (f.first > pages || f.count > pages - f.first) {
+    return Bad(what, "pages " + std::to_string(f.first) + "+" + std::to_string(f.count) +
+                         " are outside the block of " + std::to_string(pages) + " pages");
+  }
+  if (zeros) {
+    if (r.remaining() != 0) return Bad(what, "unexpected content");
+    return f;
+  }
+  if (f.count > kMaxPagesPerFrame) return Bad(what, "too many pages in one frame");
+  if (f.gen == kGenNeverWritten) return Bad(what, "content with generation 0");
+  if (r.remaining() != uint64_t{f.count} * kPageSize) return Bad(what, "content length mismatch");
+  r.ReadBytes(r.remaining(), &f.data);
+  return f;
+}
+
+std::string EncodeBlob(uint32_t block, std::string_view blob) {
+  std::string out;
+  out.reserve(4 + blob.size());
+  AppendLe(&out, block);
+  out.append(blob);
+  return out;
+}
+
+Result<BlobFrame> ParseBlob(std::string_view payload, size_t blocks) {
+  ByteReader r(payload);
+  BlobFrame f;
+  if (!r.Read(&f.block)) return Bad("TABLE/DIGESTS frame", "truncated");
+  if (f.block >= blocks) return Bad("TABLE/DIGESTS frame", "no block " + std::to_string(f.block));
+  r.ReadBytes(r.remaining(), &f.blob);
+  return f;
+}
+
+std::string EncodeHello(const Hello& h) {
+  nlohmann::json blocks = nlohmann::json::array();
+  for (const BlockInfo& b : h.blocks) blocks.push_back({{"name", b.name}, {"pages", b.pages}});
+  return Dump(nlohmann::json{{"vm", h.vm.ToString()},
+                        {"epoch", h.epoch},
+                        {"lineage", h.lineage.ToString()},
+                        {"blocks", blocks},
+                        {"source_host", h.source_host}});
+}
+
+Result<Hello> ParseHello(std::string_view json) {
+  Result<nlohmann::json> doc =
+      ParseObject("HELLO", json, {"vm", "epoch", "lineage", "blocks", "source_host"});
+  if (!doc.ok()) return doc.status();
+  const nlohmann::json& d = *doc;
+  Hello h;
+  if (!d["vm"].is_string() || !d["lineage"].is_string() || !d["source_host"].is_string() ||
+      !d["epoch"].is_number_unsigned() || !d["blocks"].is_array()) {
+    return Bad("HELLO", "a field has the wrong type");
+  }
+  Result<Uuid> vm = Uuid::Parse(d["vm"].get<std::string>());
+  Result<Uuid> lineage = Uuid::Parse(d["lineage"].get<std::string>());
+  if (!vm.ok() || !lineage.ok() || lineage->IsNil()) return Bad("HELLO", "bad vm or lineage");
+  const uint64_t epoch = d["epoch"].get<uint64_t>();
+  if (!IsValidEpoch(epoch) || epoch >= kMaxEpoch) return Bad("HELLO", "bad epoch");
+  h.vm = *vm;
+  h.lineage = *lineage;
+  h.epoch = static_cast<Epoch>(epoch);
+  h.source_host = d["source_host"].get<std::string>();
+  if (h.source_host.size() > 253) return Bad("HELLO", "source host name too long");
+  if (d["blocks"].empty() || d["blocks"].size() > 64) return Bad("HELLO", "1 to 64 blocks");
+  std::set<std::string> names;
+  for (const nlohmann::json& b : d["blocks"]) {
+    if (!b.is_object() || b.size() != 2 || !b.contains("name") || !b.contains("pages") ||
+        !b["name"].is_string() || !b["pages"].is_number_unsigned()) {
+      return Bad("HELLO", "a block is not {\"name\", \"pages\"}");
+    }
+    BlockInfo info{b["name"].get<std::string>(), b["pages"].get<uint64_t>()};
+    if (!ValidBlockName(info.name) || !names.insert(info.name).second) {
+      return Bad("HELLO", "bad or repeated block name");
+    }
+    if (info.pages == 0 || info.pages > kMaxPages) return Bad("HELLO", "bad block size");
+    h.blocks.push_back(std::move(info));
+  }
+  return h;
+}
+
+std::string EncodeResult(const ResultMsg& r) {
+  return Dump(nlohmann::json{{"ok", r.ok}, {"message", r.message}});
+}
+
+Result<ResultMsg> ParseResult(std::string_view json) {
+  Result<nlohmann::json> doc = ParseObject("RESULT", json, {"ok", "message"});
+  if (!doc.ok()) return doc.status();
+  if (!(*doc)["ok"].is_boolean() || !(*doc)["message"].is_string()) {
+    return Bad("RESULT", "a field has the wrong type");
+  }
+  return ResultMsg{(*doc)["ok"].get<bool>(), (*doc)["message"].get<std::string>()};
+}
+
+std::string EncodeStreamHello(const Uuid& vm) { return Dump(nlohmann::json{{"vm", vm.ToString()}}); }
+
+Result<Uuid> ParseStreamHello(std::string_view json) {
+  Result<nlohmann::json> doc = ParseObject("STREAM_HELLO", json, {"vm"});
+  if (!doc.ok()) return doc.status();
+  if (!(*doc)["vm"].is_string()) return Bad("STREAM_HELLO", "vm is not a string");
+  Result<Uuid> vm = Uuid::Parse((*doc)["vm"].get<std::string>());
+  if (!vm.ok()) return Bad("STREAM_HELLO", "bad vm");
+  return *vm;
+}
+
+std::string EncodeAbort(std::string_view reason) {
+  return Dump(nlohmann::json{{"reason", std::string(reason)}});
+}
+
+Result<std::string> ParseAbort(std::string_view json) {
+  Result<nlohmann::json> doc = ParseObject("ABORT", json, {"reason"});
+  if (!doc.ok()) return doc.status();
+  if (!(*doc)["reason"].is_string()) return Bad("ABORT", "reason is not a string");
+  return (*doc)["reason"].get<std::string>();
+}
+
+}  // namespace mkd::migrate

@@ -1,0 +1,117 @@
+// Wire format of the host-to-host migration protocol (docs/formats.md, "Migration wire
+// protocol"): the frames mkd-migrate (source) and `mkd-migrate serve` (destination) exchange
+// over mutual TLS. Pure encoding and strict parsing; no I/O. Every parser here reads untrusted
+// bytes from the network: it checks every length and field before use and is fuzzed
+// (tests/fuzz/fuzz_decode_frame.cc). Ranges against a VM's size are checked by the caller, which
+// knows the size (ParsePages takes it).
+#ifndef MKD_MIGRATE_TOOL_WIRE_H_
+#define MKD_MIGRATE_TOOL_WIRE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "genstore/generation.h"
+#include "genstore/status.h"
+#include "genstore/uuid.h"
+
+namespace mkd::migrate {
+
+inline constexpr char kWireMagic[4] = {'M', 'K', 'D', 'M'};
+inline constexpr uint8_t kWireVersion = 1;
+inline constexpr size_t kFrameHeaderSize = 12;
+// Largest payload accepted: a generation table of a 1 TiB block is 1 GiB in the worst case, but
+// tables travel run-length encoded; 64 MiB bounds what one frame can make a host allocate.
+inline constexpr uint32_t kMaxFramePayload = 64u << 20;
+// Pages in one PAGES frame (1 MiB of content).
+inline constexpr uint32_t kMaxPagesPerFrame = 256;
+inline constexpr size_t kPagesHeaderSize = 20;
+
+enum class FrameType : uint8_t {
+  kHello = 1,        // src -> dst, JSON: which VM, its epoch, lineage, blocks
+  kTable = 2,        // dst -> src, binary: block index + the destination's encoded table
+  kReady = 3,        // dst -> src, JSON: the destination waits for pages
+  kPages = 4,        // src -> dst, binary: block, first page, count, generation, content
+  kZeros = 5,        // src -> dst, binary: the same without content (pages read as zeros)
+  kVerify = 6,       // src -> dst, empty: send your digests
+  kDigests = 7,      // dst -> src, binary: block index + encoded digests
+  kCommit = 8,       // src -> dst, empty: commit the incoming incarnation
+  kAbort = 9,        // src -> dst, JSON: give up (reason)
+  kResult = 10,      // dst -> src, JSON: ok or error with a message
+  kWaitRunning = 11, // src -> dst, empty: answer once the destination QEMU runs
+  kStreamHello = 12, // src -> dst on a second connection, JSON: QEMU's stream of this VM
+  kStreamData = 13,  // src -> dst, bytes of QEMU's migration stream
+  kStreamEnd = 14,   // src -> dst, empty: QEMU's stream ended
+};
+std::string_view FrameTypeName(FrameType type);
+
+struct FrameHeader {
+  FrameType type = FrameType::kHello;
+  uint32_t length = 0;  // payload bytes that follow
+};
+std::string EncodeFrameHeader(FrameType type, uint32_t length);
+// Checks magic, version, a known type, reserved bytes zero and length <= kMaxFramePayload.
+Result<FrameHeader> ParseFrameHeader(std::string_view bytes);
+
+// PAGES and ZEROS payloads.
+struct PagesFrame {
+  uint32_t block = 0;
+  uint64_t first = 0;
+  uint32_t count = 0;
+  Generation gen = 0;
+  std::string_view data;  // count * 4 KiB for PAGES, empty for ZEROS (points into the payload)
+};
+// The 20 bytes before the content; the caller appends count * 4 KiB for PAGES.
+std::string EncodePagesHeader(uint32_t block, uint64_t first, uint32_t count, Generation gen);
+// `block_pages` holds the page count of each block the session agreed on: the block index and
+// the page range are checked against it. PAGES need 1..kMaxPagesPerFrame pages and a valid,
+// non-zero generation; ZEROS any count >= 1 and a generation that is not invalid.
+Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
+                              const std::vector<uint64_t>& block_pages);
+
+// TABLE and DIGESTS payloads: a block index and an encoded blob (genstore formats, decoded and
+// checked by their own fuzzed decoders).
+struct BlobFrame {
+  uint32_t block = 0;
+  std::string_view blob;
+};
+std::string EncodeBlob(uint32_t block, std::string_view blob);
+Result<BlobFrame> ParseBlob(std::string_view payload, size_t blocks);
+
+// HELLO: the VM the source wants to send.
+struct BlockInfo {
+  std::string name;  // "ram"
+  uint64_t pages = 0;
+};
+struct Hello {
+  Uuid vm;
+  Epoch epoch = 0;  // the VM's epoch on the source; the destination's will be epoch + 1
+  Uuid lineage;
+  std::vector<BlockInfo> blocks;
+  std::string source_host;
+};
+std::string EncodeHello(const Hello& hello);
+// Strict: an object with exactly these fields, a valid epoch below the maximum, a non-nil
+// lineage, 1..64 blocks with distinct names of 1..64 characters [a-z0-9._-] and 1..2^28 pages.
+Result<Hello> ParseHello(std::string_view json);
+
+// RESULT: the destination's answer.
+struct ResultMsg {
+  bool ok = false;
+  std::string message;
+};
+std::string EncodeResult(const ResultMsg& result);
+Result<ResultMsg> ParseResult(std::string_view json);
+
+// STREAM_HELLO: the VM whose QEMU stream follows on this connection.
+std::string EncodeStreamHello(const Uuid& vm);
+Result<Uuid> ParseStreamHello(std::string_view json);
+
+// ABORT: why the source gives up.
+std::string EncodeAbort(std::string_view reason);
+Result<std::string> ParseAbort(std::string_view json);
+
+}  // namespace mkd::migrate
+
+#endif  // MKD_MIGRATE_TOOL_WIRE_H_

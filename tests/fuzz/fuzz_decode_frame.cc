@@ -1,0 +1,79 @@
+// Fuzz target for the migration protocol's parsers (migrate-tool/wire.h): everything a peer host
+// sends. The first byte chooses the parser, the rest is its input. No input may crash a parser or
+// make the JSON library throw; refusals are kInvalidArgument; what is accepted is within the
+// limits the parsers promise, and JSON messages survive an encode/parse round trip.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "genstore/check.h"
+#include "migrate-tool/wire.h"
+#include "tests/fuzz/fuzz_support.h"
+
+namespace {
+
+using mkd::ErrorCode;
+namespace m = mkd::migrate;
+
+void Refused(const mkd::Status& s) { MKD_CHECK(s.code() == ErrorCode::kInvalidArgument); }
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const std::string_view in = mkd::fuzz::AsBytes(data + 1, size - 1);
+  const std::vector<uint64_t> blocks = {64, 1};
+  switch (data[0] % 8) {
+    case 0: {
+      auto h = m::ParseFrameHeader(in);
+      if (!h.ok()) return Refused(h.status()), 0;
+      MKD_CHECK(h->length <= m::kMaxFramePayload);
+      MKD_CHECK(m::EncodeFrameHeader(h->type, h->length) == in);
+      break;
+    }
+    case 1:
+    case 2: {
+      const bool zeros = data[0] % 8 == 2;
+      auto p = m::ParsePages(in, zeros, blocks);
+      if (!p.ok()) return Refused(p.status()), 0;
+      MKD_CHECK(p->block < blocks.size() && p->count > 0);
+      MKD_CHECK(p->first + p->count <= blocks[p->block]);
+      MKD_CHECK(p->gen != mkd::kGenInvalid);
+      MKD_CHECK(zeros ? p->data.empty() : p->data.size() == uint64_t{p->count} * mkd::kPageSize);
+      break;
+    }
+    case 3: {
+      auto b = m::ParseBlob(in, blocks.size());
+      if (!b.ok()) return Refused(b.status()), 0;
+      MKD_CHECK(b->block < blocks.size());
+      break;
+    }
+    case 4: {
+      auto h = m::ParseHello(in);
+      if (!h.ok()) return Refused(h.status()), 0;
+      auto again = m::ParseHello(m::EncodeHello(*h));
+      MKD_CHECK(again.ok() && again->vm == h->vm && again->epoch == h->epoch &&
+                again->blocks.size() == h->blocks.size());
+      break;
+    }
+    case 5: {
+      auto r = m::ParseResult(in);
+      if (!r.ok()) return Refused(r.status()), 0;
+      MKD_CHECK(m::ParseResult(m::EncodeResult(*r)).ok());
+      break;
+    }
+    case 6: {
+      auto v = m::ParseStreamHello(in);
+      if (!v.ok()) return Refused(v.status()), 0;
+      MKD_CHECK(m::ParseStreamHello(m::EncodeStreamHello(*v)).ok());
+      break;
+    }
+    default: {
+      auto a = m::ParseAbort(in);
+      if (!a.ok()) return Refused(a.status()), 0;
+      MKD_CHECK(m::ParseAbort(m::EncodeAbort(*a)).ok());
+      break;
+    }
+  }
+  return 0;
+}

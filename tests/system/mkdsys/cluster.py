@@ -1,0 +1,233 @@
+"""A miyakodori cluster in the lab: N lab hosts, each with its own mkd-memfs mount, a
+`mkd-migrate serve` in its network namespace, host certificates from a lab CA, and the same VM
+defined on every host (its RAM on that host's mount). Used by the migration system tests and by
+scripts/demo.
+
+    with Cluster(build_dir, "mig", hosts=2) as c:
+        c.start_vm(0, run="checker", args=["--mb", "64"])
+        report = c.migrate(0, 1, "--verify")      # the JSON report of mkd-migrate
+        c.serial(1).wait_for(r"^MKD checker OK", 60)
+
+Everything it starts is stopped by pid in close() (also on failure): QEMU of the VM on each
+host, the serve processes (the lab kills what remains in its namespaces), the memfs daemons
+(SIGTERM, their mounts aborted if needed), the page-store tmpfs, the lab itself.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from typing import List, Optional
+
+from . import procs
+from .image import build_guest_image, repo_root
+from .memfs import Memfs
+from .qmp import QmpClient
+from .serial import SerialLog
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "lab"))
+import mkdlab  # noqa: E402
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+class Cluster:
+    def __init__(self, build_dir: str, name: str, hosts: int = 2, rate: str = "1gbit",
+                 memory_mib: int = 256, store_size: str = "1g", serve_timeout: float = 30):
+        self.build_dir = build_dir
+        self.name = name
+        self.hosts = hosts
+        self.rate = rate
+        self.memory_mib = memory_mib
+        self.store_size = store_size
+        self.serve_timeout = serve_timeout
+        self.vm_uuid = str(uuid.uuid4())
+        self.lab: Optional[mkdlab.Lab] = None
+        self.memfs: List[Memfs] = []
+        self.serve: List[subprocess.Popen] = []
+        self.mkd_vm = os.path.join(build_dir, "qemu-config", "mkd-vm")
+        self.mkd_migrate = os.path.join(build_dir, "migrate-tool", "mkd-migrate")
+        for b in (self.mkd_vm, self.mkd_migrate):
+            if not os.access(b, os.X_OK):
+                raise ClusterError(f"{b} is not built")
+        self.image = None
+        self.append = ""
+
+    # ---- lifecycle
+    def __enter__(self) -> "Cluster":
+        try:
+            return self.up()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def up(self) -> "Cluster":
+        self.image = build_guest_image(self.build_dir)
+        self.lab = mkdlab.Lab(self.name, hosts=self.hosts, rate=self.rate).up()
+        self.ca_dir = os.path.join(self.lab.state_dir(0), "..", "ca")
+        self.ca_dir = os.path.abspath(self.ca_dir)
+        mkd_ca = str(repo_root() / "scripts" / "mkd-ca")
+        if not os.path.exists(os.path.join(self.ca_dir, "ca.crt")):
+            subprocess.run([mkd_ca, "init", self.ca_dir], check=True, capture_output=True)
+        for i in range(self.hosts):
+            host = self.lab.host_id(i)
+            subprocess.run([mkd_ca, "host", self.ca_dir, host], check=True, capture_output=True)
+            m = Memfs(self.build_dir, os.path.join(self.lab.state_dir(i), "memfs"), host_id=host,
+                      store_size=self.store_size)
+            self.memfs.append(m)
+            m.start()
+            os.makedirs(self.vm_dir(i), exist_ok=True)
+            self.write_definition(i, run="idle", args=[])
+            self.serve.append(None)
+            self.start_serve(i)
+        return self
+
+    def start_serve(self, i: int, env: Optional[dict] = None) -> None:
+        """Starts (or restarts) `mkd-migrate serve` in host i; env adds variables (fault points)."""
+        if self.serve[i] is not None:
+            procs.stop(self.serve[i], term_timeout=5, kill_timeout=5)
+        with open(os.path.join(self.lab.state_dir(i), "serve.log"), "ab") as log:
+            self.serve[i] = self.lab.popen(
+                i, [self.mkd_migrate, "serve", "--listen", f"{self.lab.address(i)}:7420",
+                    "--vm-dir", self.vm_dir(i), "--tls-dir", self.ca_dir,
+                    "--host-id", self.lab.host_id(i), "--accel", "tcg", "--timeout",
+                    str(self.serve_timeout), "--accel-cache",
+                    os.path.join(self.lab.state_dir(i), "accel.json")],
+                env=dict(os.environ, **(env or {})), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while "listening on" not in self.serve_log(i)[-2000:]:
+            if self.serve[i].poll() is not None or time.monotonic() > deadline:
+                raise ClusterError(f"mkd-migrate serve on h{i} did not start:\n"
+                                   f"{self.serve_log(i)[-2000:]}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        if self.lab is not None:
+            for i in range(self.hosts):
+                if os.path.exists(self.definition(i)):
+                    self.lab.exec(i, [self.mkd_vm, "stop", self.definition(i)], check=False,
+                                  timeout=60)
+            for p in self.serve:
+                if p is not None:
+                    procs.stop(p, term_timeout=5, kill_timeout=5)
+        for m in self.memfs:
+            m.destroy()
+        if self.lab is not None:
+            self.lab.down()
+            self.lab = None
+
+    # ---- paths
+    def vm_dir(self, i: int) -> str:
+        return os.path.join(self.lab.state_dir(i), "vms")
+
+    def definition(self, i: int) -> str:
+        return os.path.join(self.vm_dir(i), f"{self.vm_uuid}.json")
+
+    def run_path(self, i: int, name: str) -> str:
+        return os.path.join(self.lab.state_dir(i), "run", self.vm_uuid, name)
+
+    def ram_file(self, i: int) -> str:
+        return os.path.join(self.memfs[i].mountpoint, self.vm_uuid, "ram")
+
+    def serial(self, i: int) -> SerialLog:
+        return SerialLog(self.run_path(i, "serial.log"))
+
+    def serve_log(self, i: int) -> str:
+        try:
+            with open(os.path.join(self.lab.state_dir(i), "serve.log"), "rb") as f:
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    # ---- the VM
+    def write_definition(self, i: int, run: str, args: List[str]) -> None:
+        mkd_args = ("mkd.args=" + ",".join(args)) if args else ""
+        vm = {
+            "uuid": self.vm_uuid,
+            "name": f"{self.name}-vm",
+            "memory_mib": self.memory_mib,
+            "boot": {
+                "kernel": self.image.kernel,
+                "initrd": self.image.initrd,
+                "append": f"console=ttyS0 quiet panic=-1 mkd.run={run} {mkd_args}".strip(),
+            },
+            "memory_backing": {"type": "memfs", "dir": self.memfs[i].mountpoint},
+            "run_dir": os.path.join(self.lab.state_dir(i), "run"),
+        }
+        with open(self.definition(i), "w") as f:
+            json.dump(vm, f, indent=2)
+
+    def start_vm(self, i: int, run: str, args: List[str]) -> None:
+        """Cold-boots the VM on host i running guest program `run` (same definition everywhere)."""
+        for h in range(self.hosts):
+            self.write_definition(h, run, args)
+        cp = self.lab.exec(i, [self.mkd_vm, "start", "--accel", "tcg", self.definition(i)],
+                           check=False, timeout=120)
+        if cp.returncode != 0:
+            raise ClusterError(f"mkd-vm start on h{i}: {cp.stdout}{cp.stderr}")
+
+    def migrate(self, src: int, dst: int, *args: str, timeout: float = 300,
+                env: Optional[dict] = None) -> subprocess.CompletedProcess:
+        """Runs mkd-migrate on host src to host dst with --json; returns the finished process
+        (stdout: the JSON report; stderr: progress and errors)."""
+        argv = [self.mkd_migrate, self.definition(src), "--to", self.lab.host_id(dst),
+                "--address", f"{self.lab.address(dst)}:7420", "--tls-dir", self.ca_dir,
+                "--host-id", self.lab.host_id(src), "--json", *args]
+        return self.lab.exec(src, argv, check=False, timeout=timeout, env=env)
+
+    def qemu_status(self, i: int) -> Optional[str]:
+        """QEMU's run state of the VM on host i ("running", "paused", ...), None without QEMU."""
+        sock = self.run_path(i, "qmp.sock")
+        pid_file = self.run_path(i, "qemu.pid")
+        try:
+            with open(pid_file) as f:
+                os.kill(int(f.read().strip()), 0)
+        except (OSError, ValueError):
+            return None
+        try:
+            q = QmpClient.connect(sock, timeout=5)
+        except Exception:  # noqa: BLE001 - QEMU exiting, or its socket gone
+            return None
+        try:
+            return q.execute("query-status").get("status")
+        finally:
+            q.close()
+
+    def wait_no_qemu(self, i: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.qemu_status(i) is not None:
+            if time.monotonic() > deadline:
+                raise ClusterError(f"QEMU of the VM still runs on h{i} after {timeout} s")
+            time.sleep(0.2)
+
+    def wait_serve_idle(self, i: int, timeout: float = 60) -> None:
+        """Waits until every incoming session of `mkd-migrate serve` on host i has ended (an
+        aborted arrival is cleaned up before the next one can start)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.serve_log(i)
+            started = len(re.findall(r"incoming VM \S+ \(epoch", log))
+            ended = log.count(": session ended")
+            if ended >= started:
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"serve on h{i} still busy after {timeout} s:\n{log[-2000:]}")
+            time.sleep(0.1)
+
+    def table_summary(self, i: int) -> dict:
+        return self.memfs[i].summary(self.ram_file(i))
+
+    def report(self, cp: subprocess.CompletedProcess) -> dict:
+        try:
+            return json.loads(cp.stdout)
+        except json.JSONDecodeError as e:
+            raise ClusterError(f"mkd-migrate printed no report ({e}):\n{cp.stdout}\n{cp.stderr}")
