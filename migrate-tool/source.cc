@@ -33,6 +33,9 @@ double Since(Clock::time_point t) {
 // What the destination ends up holding for a page, as far as this migration knows.
 enum class PageFate : uint8_t { kZero, kReused, kSent, kZeroSent };
 
+// Rounds that send about as many pages as the one before, in a row, before the rounds stop.
+constexpr size_t kStagnantRounds = 3;
+
 constexpr uint32_t kBlock = 0;  // memory-backend-file: one shared RAM block per VM, "ram"
 
 class SourceSession {
@@ -52,6 +55,7 @@ class SourceSession {
   Status Handshake();
   Status FirstPass();
   Status Rounds();
+  bool Stagnant() const;
   Status Switchover();
   Status Verify();
   Status Commit();
@@ -301,6 +305,16 @@ Status SourceSession::FirstPass() {
   return FaultPoint("source.first_pass");
 }
 
+bool SourceSession::Stagnant() const {
+  // The last kStagnantRounds rounds each kept at least 90 % of the pages of the round before.
+  const std::vector<RoundStat>& r = r_->rounds;
+  if (r.size() < kStagnantRounds + 2) return false;  // the first pass is not a round
+  for (size_t i = r.size() - kStagnantRounds; i < r.size(); ++i) {
+    if (r[i].pages * 10 < r[i - 1].pages * 9) return false;
+  }
+  return true;
+}
+
 Status SourceSession::Rounds() {
   const Epoch e = summary_.epoch;
   const double budget = std::chrono::duration<double>(o_.downtime).count();
@@ -321,6 +335,15 @@ Status SourceSession::Rounds() {
     const double need = static_cast<double>(n * kPageSize) / rate;
     spdlog::debug("round {}: {} dirty pages, {:.3f} s at {:.1f} MB/s", round, n, need, rate / 1e6);
     if (need <= budget) return Status::Ok();
+    // No progress: the guest dirties as much per round as the link carries. More rounds would
+    // only resend the same pages; go to the switchover now (longer downtime, fewer bytes).
+    if (round >= kStagnantRounds + 1 && Stagnant()) {
+      r_->converged = false;
+      spdlog::warn("round {}: {} dirty pages, no fewer than {} rounds ago: the guest dirties "
+                   "memory as fast as the link carries it; switching over now (the downtime "
+                   "will exceed the budget)", round, n, kStagnantRounds);
+      return Status::Ok();
+    }
   }
   r_->converged = false;
   spdlog::warn("the guest dirties memory faster than the link carries it: going to the "
