@@ -14,6 +14,8 @@ first pass runs). After each failure:
   - the next migration of the same VM (with --verify) succeeds, and reuses pages when the
     destination still holds an incarnation.
 `mkd-migrate recover` resumes the VM after mkd-migrate was killed while QEMU was paused.
+MigrateRefusalTest: a source with a certificate of another CA, a client without a certificate,
+and a VM the destination has no definition for are all refused, the VM untouched.
 
 Run: meson test -C build --suite system, or python3 <this file> -v.
 """
@@ -212,6 +214,73 @@ class MigrateFaultTest(unittest.TestCase):
         os.makedirs(log_dir, exist_ok=True)
         with open(os.path.join(log_dir, "migrate_faults.json"), "w") as f:
             json.dump(self.log, f, indent=2)
+
+
+class MigrateRefusalTest(unittest.TestCase):
+    """A host refuses peers it cannot authenticate and VMs it was not configured to receive."""
+
+    def setUp(self):
+        self.c = Cluster(build_dir(), "refuse", hosts=2, serve_timeout=8)
+        self.addCleanup(self.c.close)
+        self.c.up()
+        self.c.start_vm(0, run="checker", args=["--mb", "16", "--sweep-interval-ms", "2000"])
+        self.serial = self.c.serial(0)
+        self.serial.wait_for(r"^MKD checker ready mb=16 ", timeout=90)
+
+    def assert_vm_untouched(self):
+        c = self.c
+        self.assertEqual(c.qemu_status(0), "running")
+        self.assertIsNone(c.qemu_status(1))
+        self.serial.wait_for(r"^MKD checker OK sweep=\d+$", timeout=60, fail_on=r"STALE|CORRUPT")
+
+    def test_refuses_unauthenticated_hosts_and_unknown_vms(self):
+        c = self.c
+        # A source whose certificate comes from another CA: the handshake fails both ways.
+        other = os.path.join(c.lab.state_dir(0), "other-ca")
+        mkd_ca = str(mkdsys.repo_root() / "scripts" / "mkd-ca")
+        subprocess.run([mkd_ca, "init", other], check=True, capture_output=True)
+        subprocess.run([mkd_ca, "host", other, c.lab.host_id(0)], check=True, capture_output=True)
+        argv = [c.mkd_migrate, c.definition(0), "--to", c.lab.host_id(1), "--address",
+                f"{c.lab.address(1)}:7420", "--tls-dir", other, "--host-id", c.lab.host_id(0),
+                "--json", "--timeout", "5"]
+        cp = c.lab.exec(0, argv, check=False, timeout=60)
+        self.assertNotEqual(cp.returncode, 0)
+        self.assertIn("before the commit point", c.report(cp)["outcome"])
+        self.assertIn("refused a connection", c.serve_log(1))
+        self.assert_vm_untouched()
+
+        # A client without any certificate (plain TLS, as a curious scanner would do).
+        refused_before = c.serve_log(1).count("refused a connection")
+        probe = ("import socket, ssl\n"
+                 "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+                 "ctx.check_hostname = False\n"
+                 "ctx.verify_mode = ssl.CERT_NONE\n"
+                 f"s = ctx.wrap_socket(socket.create_connection(('{c.lab.address(1)}', 7420), 10))\n"
+                 "try:\n"
+                 "    s.sendall(b'MKDM'); print(repr(s.recv(16)))\n"
+                 "except (ssl.SSLError, OSError) as e:\n"
+                 "    print('refused', e)\n")
+        out = c.lab.exec(0, ["python3", "-c", probe], check=False, timeout=30)
+        self.assertNotIn("MKDM", out.stdout)
+        deadline = time.monotonic() + 10
+        while c.serve_log(1).count("refused a connection") <= refused_before:
+            self.assertLess(time.monotonic(), deadline, c.serve_log(1)[-2000:])
+            time.sleep(0.1)
+
+        # A VM the destination has no definition for: refused before anything is started there.
+        hidden = c.definition(1) + ".hidden"
+        os.rename(c.definition(1), hidden)
+        try:
+            cp = c.migrate(0, 1, "--timeout", "5")
+        finally:
+            os.rename(hidden, c.definition(1))
+        self.assertNotEqual(cp.returncode, 0)
+        self.assertIn("has no definition of VM", c.report(cp)["outcome"])
+        self.assert_vm_untouched()
+
+        # The host still serves those it trusts.
+        cp = c.migrate(0, 1, "--verify")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
 
 
 if __name__ == "__main__":
