@@ -26,6 +26,8 @@ nlohmann::json ToJson(const MigrationReport& r) {
                      {"qemu_stream", r.qemu_stream_bytes}}},
           {"rounds", rounds},
           {"total_seconds", r.total_seconds},
+          {"setup_seconds", r.setup_seconds},
+          {"retire_seconds", r.retire_seconds},
           {"downtime_ms", {{"ours", r.downtime_ours_ms}, {"qemu", r.downtime_qemu_ms}}},
           {"epochs", {{"source", r.source_epoch}, {"destination", r.destination_epoch}}},
           {"outcome", r.outcome}};
@@ -53,9 +55,11 @@ std::string FormatReport(const MigrationReport& r) {
                      return list;
                    }(),
                    r.converged ? "" : "; did not fit the downtime budget");
-  s += fmt::format("  time         {:.2f} s total, downtime {:.0f} ms (ours {:.0f} ms){}\n",
-                   r.total_seconds, r.downtime_qemu_ms, r.downtime_ours_ms,
-                   r.verified ? ", verified" : "");
+  s += fmt::format(
+      "  time         {:.2f} s total ({:.2f} s preparing the destination), downtime {:.0f} ms "
+      "(ours {:.0f} ms){}\n",
+      r.total_seconds, r.setup_seconds, r.downtime_qemu_ms, r.downtime_ours_ms,
+      r.verified ? ", verified" : "");
   if (r.total_seconds > 0) {
     s += fmt::format("  throughput   {:.1f} MB/s\n",
                      static_cast<double>(r.wire_bytes) / mb / r.total_seconds);

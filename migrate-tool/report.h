@@ -37,7 +37,9 @@ struct MigrationReport {
   uint64_t qemu_stream_bytes = 0;  // QEMU's device state through the tunnel
   uint64_t wire_bytes = 0;         // everything both connections carried (frames, both ways)
   std::vector<RoundStat> rounds;
-  double total_seconds = 0;
+  double total_seconds = 0;        // from the start until the VM runs at the destination
+  double setup_seconds = 0;        // until the destination was ready (its QEMU started)
+  double retire_seconds = 0;       // stopping the source QEMU afterwards (not in total_seconds)
   double downtime_ours_ms = 0;     // VM paused at pre-switchover until migrate-continue
   double downtime_qemu_ms = 0;     // QEMU's own report (query-migrate "downtime")
   uint32_t source_epoch = 0, destination_epoch = 0;

@@ -183,6 +183,7 @@ Status SourceSession::Handshake() {
   Result<Frame> ready = ch_->Expect(FrameType::kReady);
   if (!ready.ok()) return ready.status();
   ch_->SetTimeout(o_.timeout);
+  r_->setup_seconds = Since(start_);
   return FaultPoint("source.handshake");
 }
 
@@ -483,11 +484,14 @@ Status SourceSession::Finish() {
     dest_stopped_ = true;  // a definite answer: its QEMU is stopped, resuming here is safe
     return Status::FailedPrecondition(o_.to_host + ": " + res->message);
   }
-  // The VM runs there: retire the source QEMU. Its RAM file becomes the VM's stored
-  // incarnation here when QEMU closes it.
+  // The VM runs there: the migration is done. Retire the source QEMU; its RAM file becomes the
+  // VM's stored incarnation here when QEMU closes it (timed apart: it is cleanup).
+  r_->total_seconds = Since(start_);
+  const auto retire = Clock::now();
   qmp_->Close();
   Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(10));
   if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
+  r_->retire_seconds = Since(retire);
   return Status::Ok();
 }
 
@@ -619,7 +623,7 @@ Status RunSource(const SourceOptions& options, MigrationReport* report,
   const auto start = Clock::now();
   Status status = s.Run();
   if (!status.ok()) s.Fail(status);
-  report->total_seconds = Since(start);
+  if (!status.ok() || report->total_seconds == 0) report->total_seconds = Since(start);
   s.Account();
   return status;
 }

@@ -28,7 +28,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import mkdsys  # noqa: E402
-from mkdsys.memfs import Memfs  # noqa: E402
+from mkdsys.memfs import Memfs, decode_chunks  # noqa: E402
 
 MEMORY_MIB = 256
 CHECKER_MB = 16
@@ -46,15 +46,8 @@ def build_dir() -> str:
 
 
 def decode_json(mkd_genstore: str, chunks, workdir: str) -> dict:
-    paths = []
-    for i, c in enumerate(chunks):
-        p = os.path.join(workdir, f"chunk.{i}")
-        with open(p, "wb") as f:
-            f.write(c)
-        paths.append(p)
-    out = subprocess.run([mkd_genstore, "decode", "--json", *paths], check=True,
-                         capture_output=True, text=True, timeout=60).stdout
-    return json.loads(out)
+    del workdir  # the chunks go to a temporary directory of their own
+    return decode_chunks(mkd_genstore, chunks)
 
 
 def pages_of_runs(runs, gen=None) -> set:

@@ -18,9 +18,7 @@ The hops' numbers go to stderr ("migrate hop:") and to $MKD_TEST_LOG_DIR/migrate
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.dont_write_bytecode = True
@@ -28,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import mkdsys  # noqa: E402
 from mkdsys.cluster import Cluster  # noqa: E402
+from mkdsys.memfs import decode_chunks  # noqa: E402
 
 PAGE = 4096
 CHECKER_MB = 64
@@ -46,17 +45,7 @@ def log_dir() -> str:
 
 def table_runs(mkd_genstore: str, memfs, path: str) -> list:
     """The generation table of a RAM file, as runs [first, count, gen]."""
-    chunks = memfs.chunks(path, "user.mkd.table")
-    with tempfile.TemporaryDirectory() as d:
-        paths = []
-        for i, c in enumerate(chunks):
-            p = os.path.join(d, f"chunk.{i}")
-            with open(p, "wb") as f:
-                f.write(c)
-            paths.append(p)
-        out = subprocess.run([mkd_genstore, "decode", "--json", *paths], check=True,
-                             capture_output=True, text=True, timeout=60).stdout
-    return json.loads(out)["runs"]
+    return decode_chunks(mkd_genstore, memfs.chunks(path, "user.mkd.table"))["runs"]
 
 
 class MigrateTest(unittest.TestCase):

@@ -13,8 +13,10 @@ e.g. ["nsenter", "--net=/run/netns/x"] inside a lab host (mounts stay visible to
 """
 
 import ctypes
+import json
 import os
 import subprocess
+import tempfile
 import time
 from typing import List, Optional, Sequence
 
@@ -60,6 +62,21 @@ def abort_fuse_connection(mountpoint: str) -> None:
             with open(abort, "w") as f:
                 f.write("1")
     subprocess.run(["umount", "-l", real], check=False, capture_output=True)
+
+
+def decode_chunks(mkd_genstore: str, chunks: List[bytes]) -> dict:
+    """`mkd-genstore decode --json` of the chunks of one chunked attribute (a table, bitmap or
+    digest list): kind, vm, block, epoch, pages, runs."""
+    with tempfile.TemporaryDirectory(prefix="mkd-chunks-") as d:
+        paths = []
+        for i, c in enumerate(chunks):
+            p = os.path.join(d, f"chunk.{i}")
+            with open(p, "wb") as f:
+                f.write(c)
+            paths.append(p)
+        out = subprocess.run([mkd_genstore, "decode", "--json", *paths], check=True,
+                             capture_output=True, text=True, timeout=60).stdout
+    return json.loads(out)
 
 
 class Memfs:
