@@ -257,9 +257,8 @@ Status Block::ReceiveZero(uint64_t first, uint64_t count, Generation gen) {
 Status Block::AdvanceEpoch(Epoch epoch) {
   std::lock_guard lock(mu_);
   if (meta_.state != IncarnationState::kLive) {
-    return Status::FailedPrecondition("advance: block is " +
-                                      std::string(IncarnationStateName(meta_.state)) +
-                                      ", not live");
+    return Status::FailedPrecondition(
+        "advance: block is " + std::string(IncarnationStateName(meta_.state)) + ", not live");
   }
   if (!IsValidEpoch(epoch) || epoch <= meta_.epoch) {
     return Status::InvalidArgument("advance: epoch " + std::to_string(epoch) +

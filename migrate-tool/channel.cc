@@ -14,7 +14,8 @@ void Channel::Throttle(uint64_t bytes) {
     window_bytes_ = 0;
   }
   window_bytes_ += bytes;
-  const auto due = window_start_ + std::chrono::microseconds(window_bytes_ * 1'000'000 / bandwidth_);
+  const auto due =
+      window_start_ + std::chrono::microseconds(window_bytes_ * 1'000'000 / bandwidth_);
   if (due > now) std::this_thread::sleep_until(due);
 }
 

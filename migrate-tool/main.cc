@@ -1,11 +1,11 @@
 // mkd-migrate: migrates a running VM to another host (`mkd-migrate VM --to HOST`), reusing the
 // memory the VM left there before; `mkd-migrate serve` is the destination side, run on every
 // host. docs/migrate.md is the operator's guide.
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -40,10 +40,21 @@ bool ParseRate(std::string text, uint64_t* out) {
   double mult = 1;
   if (!text.empty()) {
     switch (text.back()) {
-      case 'k': case 'K': mult = 1e3; text.pop_back(); break;
-      case 'M': mult = 1e6; text.pop_back(); break;
-      case 'G': mult = 1e9; text.pop_back(); break;
-      default: break;
+      case 'k':
+      case 'K':
+        mult = 1e3;
+        text.pop_back();
+        break;
+      case 'M':
+        mult = 1e6;
+        text.pop_back();
+        break;
+      case 'G':
+        mult = 1e9;
+        text.pop_back();
+        break;
+      default:
+        break;
     }
   }
   try {
@@ -104,17 +115,22 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--host-id", host_id, "this host's id (default: the hostname)");
   app.add_option("--downtime", downtime_ms, "downtime budget in ms for the last round")
-      ->capture_default_str()->check(CLI::Range(1, 600000));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 600000));
   app.add_option("--max-rounds", so.max_rounds, "rounds of sync-and-send before the switchover")
-      ->capture_default_str()->check(CLI::Range(1, 1000));
-  app.add_option("--bandwidth", bandwidth, "cap on what is sent, bytes/s: 125M, 1G (default: none)");
-  app.add_flag("--no-reuse", no_reuse, "send every written page (the baseline: same path, no reuse)");
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--bandwidth", bandwidth,
+                 "cap on what is sent, bytes/s: 125M, 1G (default: none)");
+  app.add_flag("--no-reuse", no_reuse,
+               "send every written page (the baseline: same path, no reuse)");
   app.add_flag("--verify", so.verify,
                "compare XXH3 digests of every page on both ends at the switchover; resume the "
                "VM here on any mismatch");
   app.add_flag("--json", json, "print the report as JSON on stdout");
   app.add_option("--timeout", timeout_s, "seconds any network or QEMU step may take")
-      ->capture_default_str()->check(CLI::Range(1.0, 3600.0));
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 3600.0));
 
   mkd::migrate::ServeOptions sv;
   CLI::App* serve = app.add_subcommand("serve", "receive migrations (run on every host)");
@@ -163,8 +179,8 @@ int main(int argc, char** argv) {
   }
   if (recover->parsed()) {
     std::string what;
-    mkd::Status s = mkd::migrate::Recover(FindDefinition(recover_vm, vm_dir), timeout, force,
-                                          &what);
+    mkd::Status s =
+        mkd::migrate::Recover(FindDefinition(recover_vm, vm_dir), timeout, force, &what);
     if (!s.ok()) {
       spdlog::error("{}", s.ToString());
       return 1;

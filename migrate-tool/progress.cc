@@ -11,11 +11,10 @@ namespace mkd::migrate {
 
 void ProgressPrinter::Show(const Progress& p) {
   const double rate = p.seconds > 0 ? static_cast<double>(p.wire_bytes) / p.seconds / 1e6 : 0;
-  const double frac = p.total_pages > 0 ? static_cast<double>(p.done_pages) /
-                                              static_cast<double>(p.total_pages)
-                                        : 0;
-  const double left_mb =
-      static_cast<double>((p.total_pages - p.done_pages) * kPageSize) / 1e6;
+  const double frac = p.total_pages > 0
+                          ? static_cast<double>(p.done_pages) / static_cast<double>(p.total_pages)
+                          : 0;
+  const double left_mb = static_cast<double>((p.total_pages - p.done_pages) * kPageSize) / 1e6;
   const double eta = rate > 0 ? left_mb / rate : 0;
   if (tty_) {
     const int width = 30;

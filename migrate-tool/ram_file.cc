@@ -49,8 +49,9 @@ Result<RamFileSummary> ParseSummary(std::string_view line) {
   uint64_t e = 0;
   if (!state || !epoch || !lineage || !pages || !ParseU64(*epoch, &e) || e > kMaxEpoch ||
       !ParseU64(*pages, &s.pages)) {
-    return Status::Corrupt("user.mkd.summary: missing or malformed state/epoch/lineage/pages in \"" +
-                           std::string(line.substr(0, 200)) + "\" (is this a mkd-memfs mount?)");
+    return Status::Corrupt(
+        "user.mkd.summary: missing or malformed state/epoch/lineage/pages in \"" +
+        std::string(line.substr(0, 200)) + "\" (is this a mkd-memfs mount?)");
   }
   Result<Uuid> l = Uuid::Parse(*lineage);
   if (!l.ok()) return Status::Corrupt("user.mkd.summary: malformed lineage");
@@ -191,16 +192,16 @@ Status RamFile::ReceivePages(uint64_t first, uint64_t count, Generation gen,
 }
 
 Status RamFile::ReceiveZeros(uint64_t first, uint64_t count, Generation gen) {
-  return Set("user.mkd.receive",
-             memfs::EncodeReceiveFrame(memfs::ReceiveKind::kZero, first,
-                                       static_cast<uint32_t>(count), gen, {}));
+  return Set("user.mkd.receive", memfs::EncodeReceiveFrame(memfs::ReceiveKind::kZero, first,
+                                                           static_cast<uint32_t>(count), gen, {}));
 }
 
 Status RamFile::ReadPages(uint64_t first, uint64_t count, char* out) {
   uint64_t done = 0;
   const uint64_t bytes = count * kPageSize;
   while (done < bytes) {
-    ssize_t n = ::pread(fd_, out + done, bytes - done, static_cast<off_t>(first * kPageSize + done));
+    ssize_t n =
+        ::pread(fd_, out + done, bytes - done, static_cast<off_t>(first * kPageSize + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       return Status::Io(path_ + ": reading pages at " + std::to_string(first) + ": " +

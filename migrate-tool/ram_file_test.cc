@@ -21,7 +21,8 @@ TEST(RamFileTest, ParsesTheSummaryLine) {
 
 TEST(RamFileTest, RefusesASummaryWithoutItsFields) {
   EXPECT_FALSE(ParseSummary("").ok());
-  EXPECT_FALSE(ParseSummary("state=live epoch=x lineage=5b0f7c1e-1d2a-4c7e-8a33-1f2e3d4c5b6a pages=1").ok());
+  EXPECT_FALSE(
+      ParseSummary("state=live epoch=x lineage=5b0f7c1e-1d2a-4c7e-8a33-1f2e3d4c5b6a pages=1").ok());
   EXPECT_FALSE(ParseSummary("state=live epoch=1 lineage=nope pages=1").ok());
   EXPECT_FALSE(ParseSummary("state=live epoch=1 pages=1").ok());
 }

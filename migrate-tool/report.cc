@@ -8,8 +8,8 @@ namespace mkd::migrate {
 nlohmann::json ToJson(const MigrationReport& r) {
   nlohmann::json rounds = nlohmann::json::array();
   for (const RoundStat& s : r.rounds) {
-    rounds.push_back({{"round", s.round}, {"pages", s.pages}, {"bytes", s.bytes},
-                      {"seconds", s.seconds}});
+    rounds.push_back(
+        {{"round", s.round}, {"pages", s.pages}, {"bytes", s.bytes}, {"seconds", s.seconds}});
   }
   return {{"vm", r.vm},
           {"from", r.from_host},
@@ -17,13 +17,19 @@ nlohmann::json ToJson(const MigrationReport& r) {
           {"reuse", r.reuse},
           {"verified", r.verified},
           {"converged", r.converged},
-          {"pages", {{"total", r.pages_total}, {"sent", r.pages_sent}, {"zero", r.pages_zero},
-                     {"reused", r.pages_reused}, {"transfers", r.page_transfers},
-                     {"zero_transfers", r.zero_transfers}}},
-          {"bytes", {{"wire", r.wire_bytes}, {"pages", r.page_bytes},
-                     {"control_sent", r.control_bytes_sent},
-                     {"control_received", r.control_bytes_received},
-                     {"qemu_stream", r.qemu_stream_bytes}}},
+          {"pages",
+           {{"total", r.pages_total},
+            {"sent", r.pages_sent},
+            {"zero", r.pages_zero},
+            {"reused", r.pages_reused},
+            {"transfers", r.page_transfers},
+            {"zero_transfers", r.zero_transfers}}},
+          {"bytes",
+           {{"wire", r.wire_bytes},
+            {"pages", r.page_bytes},
+            {"control_sent", r.control_bytes_sent},
+            {"control_received", r.control_bytes_received},
+            {"qemu_stream", r.qemu_stream_bytes}}},
           {"rounds", rounds},
           {"total_seconds", r.total_seconds},
           {"setup_seconds", r.setup_seconds},
@@ -39,22 +45,23 @@ std::string FormatReport(const MigrationReport& r) {
                               r.to_host, r.outcome);
   s += fmt::format("  pages        {} total = {} sent + {} reused + {} zero{}\n", r.pages_total,
                    r.pages_sent, r.pages_reused, r.pages_zero, r.reuse ? "" : " (reuse off)");
-  s += fmt::format("  on the wire  {:.1f} MB ({} page transfers, {:.1f} MB of pages, {:.2f} MB "
-                   "QEMU device state, {:.2f} MB tables and framing)\n",
-                   static_cast<double>(r.wire_bytes) / mb, r.page_transfers,
-                   static_cast<double>(r.page_bytes) / mb,
-                   static_cast<double>(r.qemu_stream_bytes) / mb,
-                   static_cast<double>(r.wire_bytes - r.page_bytes - r.qemu_stream_bytes) / mb);
-  s += fmt::format("  rounds       {} ({}){}\n", r.rounds.size(),
-                   [&] {
-                     std::string list;
-                     for (const RoundStat& x : r.rounds) {
-                       if (!list.empty()) list += ", ";
-                       list += fmt::format("{} pages", x.pages);
-                     }
-                     return list;
-                   }(),
-                   r.converged ? "" : "; did not fit the downtime budget");
+  s += fmt::format(
+      "  on the wire  {:.1f} MB ({} page transfers, {:.1f} MB of pages, {:.2f} MB "
+      "QEMU device state, {:.2f} MB tables and framing)\n",
+      static_cast<double>(r.wire_bytes) / mb, r.page_transfers,
+      static_cast<double>(r.page_bytes) / mb, static_cast<double>(r.qemu_stream_bytes) / mb,
+      static_cast<double>(r.wire_bytes - r.page_bytes - r.qemu_stream_bytes) / mb);
+  s += fmt::format(
+      "  rounds       {} ({}){}\n", r.rounds.size(),
+      [&] {
+        std::string list;
+        for (const RoundStat& x : r.rounds) {
+          if (!list.empty()) list += ", ";
+          list += fmt::format("{} pages", x.pages);
+        }
+        return list;
+      }(),
+      r.converged ? "" : "; did not fit the downtime budget");
   s += fmt::format(
       "  time         {:.2f} s total ({:.2f} s preparing the destination), downtime {:.0f} ms "
       "(ours {:.0f} ms){}\n",

@@ -7,17 +7,16 @@
 #define MKD_MIGRATE_TOOL_REPORT_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace mkd::migrate {
 
 struct RoundStat {
-  uint32_t round = 0;        // 0: the first pass; 1..: rounds of sync-and-send; last: final
-  uint64_t pages = 0;        // pages put on the wire in this round (content and zero)
-  uint64_t bytes = 0;        // frame bytes sent in this round
+  uint32_t round = 0;  // 0: the first pass; 1..: rounds of sync-and-send; last: final
+  uint64_t pages = 0;  // pages put on the wire in this round (content and zero)
+  uint64_t bytes = 0;  // frame bytes sent in this round
   double seconds = 0;
 };
 
@@ -29,21 +28,21 @@ struct MigrationReport {
   bool converged = true;  // the last round fitted the downtime budget
   uint64_t pages_total = 0;
   uint64_t pages_sent = 0, pages_zero = 0, pages_reused = 0;
-  uint64_t page_transfers = 0;     // pages on the wire with content, resends included
-  uint64_t zero_transfers = 0;     // pages on the wire as zero records
-  uint64_t page_bytes = 0;         // content bytes (page_transfers * 4 KiB)
-  uint64_t control_bytes_sent = 0; // frame bytes we sent on the control connection
+  uint64_t page_transfers = 0;      // pages on the wire with content, resends included
+  uint64_t zero_transfers = 0;      // pages on the wire as zero records
+  uint64_t page_bytes = 0;          // content bytes (page_transfers * 4 KiB)
+  uint64_t control_bytes_sent = 0;  // frame bytes we sent on the control connection
   uint64_t control_bytes_received = 0;
   uint64_t qemu_stream_bytes = 0;  // QEMU's device state through the tunnel
   uint64_t wire_bytes = 0;         // everything both connections carried (frames, both ways)
   std::vector<RoundStat> rounds;
-  double total_seconds = 0;        // from the start until the VM runs at the destination
-  double setup_seconds = 0;        // until the destination was ready (its QEMU started)
-  double retire_seconds = 0;       // stopping the source QEMU afterwards (not in total_seconds)
-  double downtime_ours_ms = 0;     // VM paused at pre-switchover until migrate-continue
-  double downtime_qemu_ms = 0;     // QEMU's own report (query-migrate "downtime")
+  double total_seconds = 0;     // from the start until the VM runs at the destination
+  double setup_seconds = 0;     // until the destination was ready (its QEMU started)
+  double retire_seconds = 0;    // stopping the source QEMU afterwards (not in total_seconds)
+  double downtime_ours_ms = 0;  // VM paused at pre-switchover until migrate-continue
+  double downtime_qemu_ms = 0;  // QEMU's own report (query-migrate "downtime")
   uint32_t source_epoch = 0, destination_epoch = 0;
-  std::string outcome = "ok";      // or what went wrong and where the VM runs
+  std::string outcome = "ok";  // or what went wrong and where the VM runs
 };
 
 nlohmann::json ToJson(const MigrationReport& r);

@@ -96,7 +96,8 @@ Status Incoming::Prepare() {
   const std::string path = o_.vm_dir + "/" + hello_.vm.ToString() + ".json";
   if (!std::filesystem::exists(path)) {
     return Status::FailedPrecondition("host has no definition of VM " + hello_.vm.ToString() +
-                                      " (" + path + "): it does not receive VMs it was not "
+                                      " (" + path +
+                                      "): it does not receive VMs it was not "
                                       "configured for");
   }
   Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(path);
@@ -128,10 +129,9 @@ Status Incoming::Prepare() {
   std::error_code ec;
   std::filesystem::create_directories(paths_.memory_dir, ec);
   if (ec) return Status::Io(paths_.memory_dir + ": " + ec.message());
-  MKD_RETURN_IF_ERROR(SetVmDirXattr(
-      paths_.memory_dir, "user.mkd.arrive",
-      "{\"epoch\":" + std::to_string(hello_.epoch + 1) + ",\"lineage\":\"" +
-          hello_.lineage.ToString() + "\"}"));
+  MKD_RETURN_IF_ERROR(SetVmDirXattr(paths_.memory_dir, "user.mkd.arrive",
+                                    "{\"epoch\":" + std::to_string(hello_.epoch + 1) +
+                                        ",\"lineage\":\"" + hello_.lineage.ToString() + "\"}"));
   arrived_ = true;
   MKD_RETURN_IF_ERROR(FaultPoint("serve.prepare"));
   qemuconfig::StartOptions so;
@@ -145,12 +145,13 @@ Status Incoming::Prepare() {
   Result<qmp::QmpClient> q = qmp::QmpClient::Connect(paths_.qmp_socket, o_.timeout);
   if (!q.ok()) return q.status();
   qmp_ = std::move(*q);
-  Result<nlohmann::json> caps = qmp_->Execute(
-      "migrate-set-capabilities",
-      {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}}}}});
+  Result<nlohmann::json> caps =
+      qmp_->Execute("migrate-set-capabilities",
+                    {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}}}}});
   if (!caps.ok()) return caps.status();
   ::unlink(incoming_socket.c_str());
-  Result<nlohmann::json> in = qmp_->Execute("migrate-incoming", {{"uri", "unix:" + incoming_socket}});
+  Result<nlohmann::json> in =
+      qmp_->Execute("migrate-incoming", {{"uri", "unix:" + incoming_socket}});
   if (!in.ok()) return in.status();
   Result<RamFile> ram = RamFile::Open(paths_.memory_file);
   if (!ram.ok()) return ram.status();
@@ -173,9 +174,9 @@ Status Incoming::Commit() {
   // run here and the source must keep it.
   Result<qmp::VmStatus> st = qmp_->QueryStatus();
   if (!st.ok() || st->status != "inmigrate") {
-    return Status::FailedPrecondition(
-        "the destination QEMU is " + (st.ok() ? st->status : std::string("gone")) +
-        ", not waiting for the migration: not committing");
+    return Status::FailedPrecondition("the destination QEMU is " +
+                                      (st.ok() ? st->status : std::string("gone")) +
+                                      ", not waiting for the migration: not committing");
   }
   // Pages QEMU itself touched while starting are written back now (and refused, counted), so
   // the commit can drop every page of the file from the page cache.
@@ -310,8 +311,10 @@ void Incoming::Run(const Hello& hello) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  spdlog::warn("VM {}: the switchover did not complete; stopping the destination QEMU (the VM "
-               "goes on at the source)", def_.name);
+  spdlog::warn(
+      "VM {}: the switchover did not complete; stopping the destination QEMU (the VM "
+      "goes on at the source)",
+      def_.name);
   StopQemu();
 }
 

@@ -139,10 +139,11 @@ Status SourceSession::Prepare() {
         ", not running (after an interrupted migration: mkd-migrate recover " + def_.name + ")");
   }
   // RAM is ours to move: QEMU skips shared RAM blocks and waits for us before the switchover.
-  Result<nlohmann::json> caps = qmp_->Execute(
-      "migrate-set-capabilities",
-      {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}},
-                         {{"capability", "pause-before-switchover"}, {"state", true}}}}});
+  Result<nlohmann::json> caps =
+      qmp_->Execute("migrate-set-capabilities",
+                    {{"capabilities",
+                      {{{"capability", "x-ignore-shared"}, {"state", true}},
+                       {{"capability", "pause-before-switchover"}, {"state", true}}}}});
   if (!caps.ok()) return caps.status();
   Result<nlohmann::json> params =
       qmp_->Execute("migrate-set-parameters", {{"max-bandwidth", uint64_t{1} << 40}});
@@ -215,7 +216,8 @@ Status SourceSession::SendPages(const PageBitmap& pages,
         const bool zero = std::memcmp(buf.data() + i * kPageSize, kZeroPage.data(), kPageSize) == 0;
         uint64_t j = i + 1;
         while (j < n && gen_of(at + j) == gen &&
-               (std::memcmp(buf.data() + j * kPageSize, kZeroPage.data(), kPageSize) == 0) == zero) {
+               (std::memcmp(buf.data() + j * kPageSize, kZeroPage.data(), kPageSize) == 0) ==
+                   zero) {
           ++j;
         }
         if (zero) {
@@ -274,7 +276,9 @@ Status SourceSession::FirstPass() {
     const Generation g = table_.Get(p);
     if (g == kGenNeverWritten) {
       uint64_t q = p;
-      while (q < pages && table_.Get(q) == kGenNeverWritten && peer_table_.Get(q) != kGenNeverWritten) ++q;
+      while (q < pages && table_.Get(q) == kGenNeverWritten &&
+             peer_table_.Get(q) != kGenNeverWritten)
+        ++q;
       if (q > p) {
         MKD_RETURN_IF_ERROR(SendZeros(p, q - p, kGenNeverWritten));
         stat.pages += q - p;
@@ -326,7 +330,8 @@ Status SourceSession::Rounds() {
     Result<PageBitmap> dirty = ram_->Sync();
     if (!dirty.ok()) return dirty.status();
     const uint64_t n = dirty->Count();
-    MKD_RETURN_IF_ERROR(SendPages(*dirty, [e](uint64_t) { return e; }, "round " + std::to_string(round)));
+    MKD_RETURN_IF_ERROR(SendPages(
+        *dirty, [e](uint64_t) { return e; }, "round " + std::to_string(round)));
     r_->rounds.push_back(RoundStat{round, n, ch_->bytes_sent() - bytes0, Since(t0)});
     double rate = send_rate_;
     if (o_.bandwidth > 0 && (rate == 0 || rate > static_cast<double>(o_.bandwidth))) {
@@ -340,16 +345,19 @@ Status SourceSession::Rounds() {
     // only resend the same pages; go to the switchover now (longer downtime, fewer bytes).
     if (round >= kStagnantRounds + 1 && Stagnant()) {
       r_->converged = false;
-      spdlog::warn("round {}: {} dirty pages, no fewer than {} rounds ago: the guest dirties "
-                   "memory as fast as the link carries it; switching over now (the downtime "
-                   "will exceed the budget)", round, n, kStagnantRounds);
+      spdlog::warn(
+          "round {}: {} dirty pages, no fewer than {} rounds ago: the guest dirties "
+          "memory as fast as the link carries it; switching over now (the downtime "
+          "will exceed the budget)",
+          round, n, kStagnantRounds);
       return Status::Ok();
     }
   }
   r_->converged = false;
-  spdlog::warn("the guest dirties memory faster than the link carries it: going to the "
-               "switchover after {} rounds; the downtime will exceed the budget",
-               o_.max_rounds);
+  spdlog::warn(
+      "the guest dirties memory faster than the link carries it: going to the "
+      "switchover after {} rounds; the downtime will exceed the budget",
+      o_.max_rounds);
   return Status::Ok();
 }
 
@@ -377,8 +385,8 @@ Status SourceSession::Switchover() {
   if (!tunnel.ok()) return tunnel.status();
   tunnel_ = std::move(*tunnel);
   const std::string address = o_.address.empty() ? o_.to_host : o_.address;
-  tunnel_->Start(
-      [this, address]() { return DialPeer(*tls_, address, o_.to_host, o_.timeout); }, def_.uuid);
+  tunnel_->Start([this, address]() { return DialPeer(*tls_, address, o_.to_host, o_.timeout); },
+                 def_.uuid);
   Report("switchover", 0, 0);
   Result<nlohmann::json> m = qmp_->Execute("migrate", {{"uri", "unix:" + tunnel_->path()}});
   if (!m.ok()) return m.status();
@@ -392,7 +400,8 @@ Status SourceSession::Switchover() {
   Result<PageBitmap> last = ram_->Sync();
   if (!last.ok()) return last.status();
   const Epoch e = summary_.epoch;
-  MKD_RETURN_IF_ERROR(SendPages(*last, [e](uint64_t) { return e; }, "last pages"));
+  MKD_RETURN_IF_ERROR(SendPages(
+      *last, [e](uint64_t) { return e; }, "last pages"));
   r_->rounds.push_back(RoundStat{static_cast<uint32_t>(r_->rounds.size()), last->Count(),
                                  ch_->bytes_sent() - bytes0, Since(t0)});
   if (o_.verify) MKD_RETURN_IF_ERROR(Verify());
@@ -456,8 +465,7 @@ Status SourceSession::Commit() {
 }
 
 Status SourceSession::Finish() {
-  Result<nlohmann::json> c =
-      qmp_->Execute("migrate-continue", {{"state", "pre-switchover"}});
+  Result<nlohmann::json> c = qmp_->Execute("migrate-continue", {{"state", "pre-switchover"}});
   if (!c.ok()) return c.status();
   r_->downtime_ours_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - paused_at_).count();
@@ -477,8 +485,9 @@ Status SourceSession::Finish() {
   Result<ResultMsg> res = ParseResult(f->payload);
   if (!res.ok()) return res.status();
   if (res->ok && (!info.ok() || !tunnel.ok())) {
-    return Status::Corrupt("the destination says the VM runs although the switchover failed here (" +
-                           (info.ok() ? tunnel : info.status()).ToString() + "): check both hosts");
+    return Status::Corrupt(
+        "the destination says the VM runs although the switchover failed here (" +
+        (info.ok() ? tunnel : info.status()).ToString() + "): check both hosts");
   }
   if (!res->ok) {
     dest_stopped_ = true;  // a definite answer: its QEMU is stopped, resuming here is safe
@@ -555,10 +564,16 @@ void SourceSession::Account() {
   r_->pages_sent = r_->pages_reused = r_->pages_zero = 0;
   for (PageFate f : fate_) {
     switch (f) {
-      case PageFate::kSent: ++r_->pages_sent; break;
-      case PageFate::kReused: ++r_->pages_reused; break;
+      case PageFate::kSent:
+        ++r_->pages_sent;
+        break;
+      case PageFate::kReused:
+        ++r_->pages_reused;
+        break;
       case PageFate::kZero:
-      case PageFate::kZeroSent: ++r_->pages_zero; break;
+      case PageFate::kZeroSent:
+        ++r_->pages_zero;
+        break;
     }
   }
   if (ch_) {
@@ -579,13 +594,15 @@ Status Recover(const std::string& definition, std::chrono::milliseconds timeout,
     *what = "VM " + def->name + " has no QEMU on this host: nothing to recover here";
     return Status::Ok();
   }
-  Result<qmp::QmpClient> q = qmp::QmpClient::Connect(qemuconfig::PathsFor(*def).qmp_socket, timeout);
+  Result<qmp::QmpClient> q =
+      qmp::QmpClient::Connect(qemuconfig::PathsFor(*def).qmp_socket, timeout);
   if (!q.ok()) return q.status();
   Result<qmp::MigrationInfo> info = q->QueryMigrate();
   if (!info.ok()) return info.status();
   if (info->status == "completed" && !force) {
-    *what = "QEMU completed the migration: the VM should run at the destination (check it); "
-            "if it does not, --force resumes it here";
+    *what =
+        "QEMU completed the migration: the VM should run at the destination (check it); "
+        "if it does not, --force resumes it here";
     return Status::Ok();
   }
   std::string done;

@@ -18,14 +18,14 @@
 namespace mkd::migrate {
 
 struct SourceOptions {
-  std::string definition;   // the VM's definition file on this host
-  std::string to_host;      // destination host id (its certificate's CN)
-  std::string address;      // where to reach it (default: to_host)
-  std::string host_id;      // this host's id, for the report
+  std::string definition;  // the VM's definition file on this host
+  std::string to_host;     // destination host id (its certificate's CN)
+  std::string address;     // where to reach it (default: to_host)
+  std::string host_id;     // this host's id, for the report
   peer::TlsConfig tls;
   std::chrono::milliseconds downtime{300};  // budget for the last round
   uint32_t max_rounds = 30;
-  uint64_t bandwidth = 0;   // bytes/s, 0 = unlimited
+  uint64_t bandwidth = 0;  // bytes/s, 0 = unlimited
   bool reuse = true;
   bool verify = false;
   std::chrono::milliseconds timeout{30'000};  // per network or QMP step
@@ -34,7 +34,7 @@ struct SourceOptions {
 
 // A line of progress: phase and the numbers so far (the CLI shows them).
 struct Progress {
-  std::string phase;  // "first pass", "round 3", "switchover", ...
+  std::string phase;                         // "first pass", "round 3", "switchover", ...
   uint64_t done_pages = 0, total_pages = 0;  // in the current phase
   uint64_t wire_bytes = 0;
   double seconds = 0;

@@ -28,7 +28,8 @@ Status WriteAllFd(int fd, const char* p, size_t n) {
   while (n > 0) {
     ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return Status::Io(std::string("writing to QEMU's incoming socket: ") + std::strerror(errno));
+    if (w <= 0)
+      return Status::Io(std::string("writing to QEMU's incoming socket: ") + std::strerror(errno));
     p += w;
     n -= static_cast<size_t>(w);
   }
@@ -94,7 +95,8 @@ Status SourceTunnel::Run(const std::function<Result<std::unique_ptr<Channel>>()>
       s = (*channel)->Send(FrameType::kStreamEnd, {});
       break;
     }
-    s = (*channel)->Send(FrameType::kStreamData, std::string_view(buf.data(), static_cast<size_t>(n)));
+    s = (*channel)->Send(FrameType::kStreamData,
+                         std::string_view(buf.data(), static_cast<size_t>(n)));
     bytes_ += static_cast<uint64_t>(n);
     wire_bytes_ = (*channel)->bytes_sent();
   }

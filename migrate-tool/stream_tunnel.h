@@ -36,7 +36,7 @@ class SourceTunnel {
   Status Join();
   // Stops the pump early (closes the sockets) and waits for it.
   void Cancel();
-  uint64_t bytes() const { return bytes_.load(); }          // QEMU's stream
+  uint64_t bytes() const { return bytes_.load(); }            // QEMU's stream
   uint64_t wire_bytes() const { return wire_bytes_.load(); }  // frames sent for it
 
  private:

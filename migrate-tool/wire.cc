@@ -1,9 +1,8 @@
 // Encoding and strict parsing of the migration protocol's frames (see wire.h).
 #include "migrate-tool/wire.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "genstore/byte_io.h"
@@ -16,8 +15,9 @@ using internal::ByteReader;
 
 Status Bad(std::string_view what, std::string_view detail) {
   return Status::InvalidArgument("migration protocol: " + std::string(what) + ": " +
-                                 std::string(detail) + " (is the peer a miyakodori host of the "
-                                                       "same protocol version?)");
+                                 std::string(detail) +
+                                 " (is the peer a miyakodori host of the "
+                                 "same protocol version?)");
 }
 
 // Parses `text` as a JSON object with exactly the keys in `keys`.
@@ -35,8 +35,8 @@ Result<nlohmann::json> ParseObject(std::string_view what, std::string_view text,
 bool ValidBlockName(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                    c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return name != "." && name != "..";
@@ -52,20 +52,34 @@ std::string Dump(const nlohmann::json& j) {
 
 std::string_view FrameTypeName(FrameType type) {
   switch (type) {
-    case FrameType::kHello: return "HELLO";
-    case FrameType::kTable: return "TABLE";
-    case FrameType::kReady: return "READY";
-    case FrameType::kPages: return "PAGES";
-    case FrameType::kZeros: return "ZEROS";
-    case FrameType::kVerify: return "VERIFY";
-    case FrameType::kDigests: return "DIGESTS";
-    case FrameType::kCommit: return "COMMIT";
-    case FrameType::kAbort: return "ABORT";
-    case FrameType::kResult: return "RESULT";
-    case FrameType::kWaitRunning: return "WAIT_RUNNING";
-    case FrameType::kStreamHello: return "STREAM_HELLO";
-    case FrameType::kStreamData: return "STREAM_DATA";
-    case FrameType::kStreamEnd: return "STREAM_END";
+    case FrameType::kHello:
+      return "HELLO";
+    case FrameType::kTable:
+      return "TABLE";
+    case FrameType::kReady:
+      return "READY";
+    case FrameType::kPages:
+      return "PAGES";
+    case FrameType::kZeros:
+      return "ZEROS";
+    case FrameType::kVerify:
+      return "VERIFY";
+    case FrameType::kDigests:
+      return "DIGESTS";
+    case FrameType::kCommit:
+      return "COMMIT";
+    case FrameType::kAbort:
+      return "ABORT";
+    case FrameType::kResult:
+      return "RESULT";
+    case FrameType::kWaitRunning:
+      return "WAIT_RUNNING";
+    case FrameType::kStreamHello:
+      return "STREAM_HELLO";
+    case FrameType::kStreamData:
+      return "STREAM_DATA";
+    case FrameType::kStreamEnd:
+      return "STREAM_END";
   }
   return "?";
 }
@@ -164,10 +178,10 @@ std::string EncodeHello(const Hello& h) {
   nlohmann::json blocks = nlohmann::json::array();
   for (const BlockInfo& b : h.blocks) blocks.push_back({{"name", b.name}, {"pages", b.pages}});
   return Dump(nlohmann::json{{"vm", h.vm.ToString()},
-                        {"epoch", h.epoch},
-                        {"lineage", h.lineage.ToString()},
-                        {"blocks", blocks},
-                        {"source_host", h.source_host}});
+                             {"epoch", h.epoch},
+                             {"lineage", h.lineage.ToString()},
+                             {"blocks", blocks},
+                             {"source_host", h.source_host}});
 }
 
 Result<Hello> ParseHello(std::string_view json) {
@@ -220,7 +234,9 @@ Result<ResultMsg> ParseResult(std::string_view json) {
   return ResultMsg{(*doc)["ok"].get<bool>(), (*doc)["message"].get<std::string>()};
 }
 
-std::string EncodeStreamHello(const Uuid& vm) { return Dump(nlohmann::json{{"vm", vm.ToString()}}); }
+std::string EncodeStreamHello(const Uuid& vm) {
+  return Dump(nlohmann::json{{"vm", vm.ToString()}});
+}
 
 Result<Uuid> ParseStreamHello(std::string_view json) {
   Result<nlohmann::json> doc = ParseObject("STREAM_HELLO", json, {"vm"});

@@ -29,20 +29,20 @@ inline constexpr uint32_t kMaxPagesPerFrame = 256;
 inline constexpr size_t kPagesHeaderSize = 20;
 
 enum class FrameType : uint8_t {
-  kHello = 1,        // src -> dst, JSON: which VM, its epoch, lineage, blocks
-  kTable = 2,        // dst -> src, binary: block index + the destination's encoded table
-  kReady = 3,        // dst -> src, JSON: the destination waits for pages
-  kPages = 4,        // src -> dst, binary: block, first page, count, generation, content
-  kZeros = 5,        // src -> dst, binary: the same without content (pages read as zeros)
-  kVerify = 6,       // src -> dst, empty: send your digests
-  kDigests = 7,      // dst -> src, binary: block index + encoded digests
-  kCommit = 8,       // src -> dst, empty: commit the incoming incarnation
-  kAbort = 9,        // src -> dst, JSON: give up (reason)
-  kResult = 10,      // dst -> src, JSON: ok or error with a message
-  kWaitRunning = 11, // src -> dst, empty: answer once the destination QEMU runs
-  kStreamHello = 12, // src -> dst on a second connection, JSON: QEMU's stream of this VM
-  kStreamData = 13,  // src -> dst, bytes of QEMU's migration stream
-  kStreamEnd = 14,   // src -> dst, empty: QEMU's stream ended
+  kHello = 1,         // src -> dst, JSON: which VM, its epoch, lineage, blocks
+  kTable = 2,         // dst -> src, binary: block index + the destination's encoded table
+  kReady = 3,         // dst -> src, JSON: the destination waits for pages
+  kPages = 4,         // src -> dst, binary: block, first page, count, generation, content
+  kZeros = 5,         // src -> dst, binary: the same without content (pages read as zeros)
+  kVerify = 6,        // src -> dst, empty: send your digests
+  kDigests = 7,       // dst -> src, binary: block index + encoded digests
+  kCommit = 8,        // src -> dst, empty: commit the incoming incarnation
+  kAbort = 9,         // src -> dst, JSON: give up (reason)
+  kResult = 10,       // dst -> src, JSON: ok or error with a message
+  kWaitRunning = 11,  // src -> dst, empty: answer once the destination QEMU runs
+  kStreamHello = 12,  // src -> dst on a second connection, JSON: QEMU's stream of this VM
+  kStreamData = 13,   // src -> dst, bytes of QEMU's migration stream
+  kStreamEnd = 14,    // src -> dst, empty: QEMU's stream ended
 };
 std::string_view FrameTypeName(FrameType type);
 

@@ -40,11 +40,18 @@ TEST(WireTest, PagesAreCheckedAgainstTheBlock) {
   EXPECT_EQ(p->gen, 7u);
   EXPECT_EQ(p->data.size(), 2 * kPageSize);
   // Past the end, another block, short content, generation 0 or invalid, no pages.
-  EXPECT_FALSE(ParsePages(EncodePagesHeader(0, 99, 2, 7) + std::string(2 * kPageSize, 'x'), false, blocks).ok());
-  EXPECT_FALSE(ParsePages(EncodePagesHeader(1, 0, 1, 7) + std::string(kPageSize, 'x'), false, blocks).ok());
-  EXPECT_FALSE(ParsePages(EncodePagesHeader(0, 0, 2, 7) + std::string(kPageSize, 'x'), false, blocks).ok());
-  EXPECT_FALSE(ParsePages(EncodePagesHeader(0, 0, 1, 0) + std::string(kPageSize, 'x'), false, blocks).ok());
-  EXPECT_FALSE(ParsePages(EncodePagesHeader(0, 0, 1, kGenInvalid) + std::string(kPageSize, 'x'), false, blocks).ok());
+  EXPECT_FALSE(
+      ParsePages(EncodePagesHeader(0, 99, 2, 7) + std::string(2 * kPageSize, 'x'), false, blocks)
+          .ok());
+  EXPECT_FALSE(
+      ParsePages(EncodePagesHeader(1, 0, 1, 7) + std::string(kPageSize, 'x'), false, blocks).ok());
+  EXPECT_FALSE(
+      ParsePages(EncodePagesHeader(0, 0, 2, 7) + std::string(kPageSize, 'x'), false, blocks).ok());
+  EXPECT_FALSE(
+      ParsePages(EncodePagesHeader(0, 0, 1, 0) + std::string(kPageSize, 'x'), false, blocks).ok());
+  EXPECT_FALSE(ParsePages(EncodePagesHeader(0, 0, 1, kGenInvalid) + std::string(kPageSize, 'x'),
+                          false, blocks)
+                   .ok());
   EXPECT_FALSE(ParsePages(EncodePagesHeader(0, 0, 0, 7), false, blocks).ok());
   EXPECT_FALSE(ParsePages(EncodePagesHeader(0, UINT64_MAX, 2, 7), true, blocks).ok());
   // Zeros: no content, generation 0 allowed.
