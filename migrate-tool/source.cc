@@ -530,6 +530,11 @@ void SourceSession::Fail(const Status& cause) {
     if (qmp_ && qmp_->connected()) {
       Result<qmp::VmStatus> st = qmp_->QueryStatus();
       if (st.ok() && !st->running) (void)qmp_->Execute("cont");
+      // Leave QEMU as we found it: a later stock `migrate` must neither skip RAM nor pause.
+      (void)qmp_->Execute(
+          "migrate-set-capabilities",
+          {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", false}},
+                             {{"capability", "pause-before-switchover"}, {"state", false}}}}});
     }
     r_->outcome = "failed before the commit point; the VM runs on " + o_.host_id +
                   " with its memory unchanged: " + cause.ToString();
