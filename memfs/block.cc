@@ -7,6 +7,7 @@
 #include <map>
 
 #include "genstore/digests.h"
+#include "genstore/zero_page.h"
 
 namespace mkd::memfs {
 namespace {
@@ -120,7 +121,7 @@ int Block::WritePartialPage(uint64_t page, size_t in_page, const void* data, siz
   std::lock_guard lock(mu_);
   MarkWrittenLocked(page, 1, rc == 0);
   if (rc < 0) return rc;
-  (PageFile::IsZeroPage(buf) ? counters_.zero_pages_written : counters_.pages_written) += 1;
+  (IsZeroPage(buf) ? counters_.zero_pages_written : counters_.pages_written) += 1;
   return 0;
 }
 

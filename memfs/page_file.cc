@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "genstore/generation.h"
+#include "genstore/zero_page.h"
 
 namespace mkd::memfs {
 namespace {
@@ -83,21 +84,6 @@ int PageFile::Resize(uint64_t pages) { return ::ftruncate(fd_, Offset(pages)) ==
 
 int PageFile::ReadPages(uint64_t first, uint64_t count, void* out) const {
   return ReadFull(fd_, static_cast<char*>(out), count * kPage, Offset(first));
-}
-
-bool PageFile::IsZeroPage(const void* page) {
-  const auto* bytes = static_cast<const char*>(page);
-  // Words loaded with memcpy: any alignment is fine, and compilers still emit plain loads.
-  auto word = [bytes](size_t i) {
-    uint64_t w;
-    std::memcpy(&w, bytes + i * sizeof(w), sizeof(w));
-    return w;
-  };
-  // Most non-zero pages differ in their first words: check them before the whole page.
-  if (word(0) != 0 || word(kPage / 8 - 1) != 0) return false;
-  uint64_t acc = 0;
-  for (size_t i = 0; i < kPage / 8; ++i) acc |= word(i);
-  return acc == 0;
 }
 
 int PageFile::WritePages(uint64_t first, uint64_t count, const void* data, uint64_t* zero_pages) {

@@ -57,10 +57,6 @@ class PageFile {
   // Renames the file inside the page store (the descriptor stays valid).
   int Rename(const std::string& new_path);
 
-  // True when the 4 KiB page at `page` is all zeros. `page` needs no alignment (xattr values,
-  // e.g. user.mkd.receive frames, arrive at any address).
-  static bool IsZeroPage(const void* page);
-
  private:
   PageFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
   // The next data offset at or after `offset` (or hole when `data` is false), or -errno; -ENXIO

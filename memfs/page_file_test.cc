@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "genstore/zero_page.h"
 #include "memfs/test_util.h"
 
 namespace mkd::memfs {
@@ -53,9 +54,9 @@ TEST(PageFileTest, ZeroPageCheckTakesAnyAlignment) {
   // An xattr value (a user.mkd.receive frame) starts at any address.
   std::vector<char> buf = Pages(2, 0);
   for (size_t shift : {1, 3, 7}) {
-    EXPECT_TRUE(PageFile::IsZeroPage(buf.data() + shift)) << shift;
+    EXPECT_TRUE(IsZeroPage(buf.data() + shift)) << shift;
     buf[shift + 2000] = 1;
-    EXPECT_FALSE(PageFile::IsZeroPage(buf.data() + shift)) << shift;
+    EXPECT_FALSE(IsZeroPage(buf.data() + shift)) << shift;
     buf[shift + 2000] = 0;
   }
 }

@@ -12,7 +12,6 @@
 
 #include "genstore/bitmap_codec.h"
 #include "genstore/chunking.h"
-#include "genstore/digests.h"
 #include "genstore/table_codec.h"
 #include "memfs/receive_frame.h"
 
@@ -130,6 +129,14 @@ Result<std::string> RamFile::GetChunked(const std::string& base) {
   return blob;
 }
 
+Result<PageBitmap> RamFile::GetBitmap(const std::string& base) {
+  Result<std::string> blob = GetChunked(base);
+  if (!blob.ok()) return blob.status();
+  Result<DecodedBitmap> bitmap = DecodeBitmap(*blob);
+  if (!bitmap.ok()) return bitmap.status().WithContext(path_ + ": " + base);
+  return std::move(bitmap->bitmap);
+}
+
 Result<RamFileSummary> RamFile::Summary() {
   Result<std::string> line = Get("user.mkd.summary");
   if (!line.ok()) return line.status();
@@ -139,11 +146,7 @@ Result<RamFileSummary> RamFile::Summary() {
 Result<PageBitmap> RamFile::Sync() {
   Result<std::string> counts = Get("user.mkd.sync");
   if (!counts.ok()) return counts.status();
-  Result<std::string> blob = GetChunked("user.mkd.synced");
-  if (!blob.ok()) return blob.status();
-  Result<DecodedBitmap> bitmap = DecodeBitmap(*blob);
-  if (!bitmap.ok()) return bitmap.status().WithContext(path_ + ": user.mkd.synced");
-  return std::move(bitmap->bitmap);
+  return GetBitmap("user.mkd.synced");
 }
 
 Result<std::string> RamFile::TableBlob() { return GetChunked("user.mkd.table"); }
@@ -161,22 +164,10 @@ Result<PageBitmap> RamFile::Reusable(std::string_view peer_table_blob) {
   for (size_t i = 0; i < chunks.size(); ++i) {
     MKD_RETURN_IF_ERROR(Set("user.mkd.peer_table." + std::to_string(i), chunks[i]));
   }
-  Result<std::string> blob = GetChunked("user.mkd.reusable");
-  if (!blob.ok()) return blob.status();
-  Result<DecodedBitmap> bitmap = DecodeBitmap(*blob);
-  if (!bitmap.ok()) return bitmap.status().WithContext(path_ + ": user.mkd.reusable");
-  return std::move(bitmap->bitmap);
+  return GetBitmap("user.mkd.reusable");
 }
 
 Result<std::string> RamFile::DigestsBlob() { return GetChunked("user.mkd.digests"); }
-
-Result<std::vector<uint64_t>> RamFile::Digests() {
-  Result<std::string> blob = DigestsBlob();
-  if (!blob.ok()) return blob.status();
-  Result<std::vector<uint64_t>> d = DecodeDigests(*blob);
-  if (!d.ok()) return d.status().WithContext(path_ + ": user.mkd.digests");
-  return d;
-}
 
 Status RamFile::ReceivePages(uint64_t first, uint64_t count, Generation gen,
                              std::string_view data) {

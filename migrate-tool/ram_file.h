@@ -48,9 +48,8 @@ class RamFile {
   Result<GenerationTable> Table();
   // Sets the peer's encoded table (user.mkd.peer_table.N) and returns the reusable bitmap.
   Result<PageBitmap> Reusable(std::string_view peer_table_blob);
-  // One XXH3-64 per page of the page store (user.mkd.digests).
-  Result<std::vector<uint64_t>> Digests();
-  Result<std::string> DigestsBlob();  // the same, encoded (genstore digests format)
+  // One XXH3-64 per page of the page store (user.mkd.digests), encoded (genstore digests format).
+  Result<std::string> DigestsBlob();
   // Writes received pages into an incoming block (user.mkd.receive frames).
   Status ReceivePages(uint64_t first, uint64_t count, Generation gen, std::string_view data);
   Status ReceiveZeros(uint64_t first, uint64_t count, Generation gen);
@@ -64,6 +63,7 @@ class RamFile {
   Result<std::string> Get(const std::string& name);
   Status Set(const std::string& name, std::string_view value);
   Result<std::string> GetChunked(const std::string& base);
+  Result<PageBitmap> GetBitmap(const std::string& base);  // chunks joined, decoded
 
   std::string path_;
   int fd_ = -1;

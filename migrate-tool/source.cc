@@ -4,13 +4,13 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <thread>
 
 #include "genstore/digests.h"
 #include "genstore/table_codec.h"
+#include "genstore/zero_page.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/fault_points.h"
 #include "migrate-tool/net.h"
@@ -198,8 +198,8 @@ Status SourceSession::SendZeros(uint64_t first, uint64_t count, Generation gen) 
 Status SourceSession::SendPages(const PageBitmap& pages,
                                 const std::function<Generation(uint64_t)>& gen_of,
                                 const std::string& phase) {
-  static const std::string kZeroPage(kPageSize, '\0');
   std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
+  auto zero_at = [&buf](uint64_t i) { return IsZeroPage(buf.data() + i * kPageSize); };
   const uint64_t total = pages.Count();
   uint64_t done = 0;
   Status status;
@@ -213,13 +213,9 @@ Status SourceSession::SendPages(const PageBitmap& pages,
       // Groups of neighbouring pages with the same generation and the same zero-ness.
       for (uint64_t i = 0; status.ok() && i < n;) {
         const Generation gen = gen_of(at + i);
-        const bool zero = std::memcmp(buf.data() + i * kPageSize, kZeroPage.data(), kPageSize) == 0;
+        const bool zero = zero_at(i);
         uint64_t j = i + 1;
-        while (j < n && gen_of(at + j) == gen &&
-               (std::memcmp(buf.data() + j * kPageSize, kZeroPage.data(), kPageSize) == 0) ==
-                   zero) {
-          ++j;
-        }
+        while (j < n && gen_of(at + j) == gen && zero_at(j) == zero) ++j;
         if (zero) {
           status = SendZeros(at + i, j - i, gen);
         } else {
@@ -531,9 +527,9 @@ void SourceSession::Fail(const Status& cause) {
       Result<qmp::VmStatus> st = qmp_->QueryStatus();
       if (st.ok() && !st->running) (void)qmp_->Execute("cont");
       // Leave QEMU as we found it: a later stock `migrate` must neither skip RAM nor pause.
-      (void)qmp_->Execute(
-          "migrate-set-capabilities",
-          {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", false}},
+      (void)qmp_->Execute("migrate-set-capabilities",
+                          {{"capabilities",
+                            {{{"capability", "x-ignore-shared"}, {"state", false}},
                              {{"capability", "pause-before-switchover"}, {"state", false}}}}});
     }
     r_->outcome = "failed before the commit point; the VM runs on " + o_.host_id +

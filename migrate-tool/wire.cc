@@ -6,6 +6,7 @@
 #include <set>
 
 #include "genstore/byte_io.h"
+#include "genstore/codec_header.h"
 
 namespace mkd::migrate {
 namespace {
@@ -30,16 +31,6 @@ Result<nlohmann::json> ParseObject(std::string_view what, std::string_view text,
     if (!doc.contains(std::string(k))) return Bad(what, "missing field \"" + std::string(k) + "\"");
   }
   return doc;
-}
-
-bool ValidBlockName(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    const bool ok =
-        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return name != "." && name != "..";
 }
 
 // JSON text; invalid UTF-8 in strings (error messages quote untrusted text) is replaced, never
@@ -212,9 +203,8 @@ Result<Hello> ParseHello(std::string_view json) {
       return Bad("HELLO", "a block is not {\"name\", \"pages\"}");
     }
     BlockInfo info{b["name"].get<std::string>(), b["pages"].get<uint64_t>()};
-    if (!ValidBlockName(info.name) || !names.insert(info.name).second) {
-      return Bad("HELLO", "bad or repeated block name");
-    }
+    if (Status v = ValidateBlockName(info.name); !v.ok()) return Bad("HELLO", v.message());
+    if (!names.insert(info.name).second) return Bad("HELLO", "repeated block name");
     if (info.pages == 0 || info.pages > kMaxPages) return Bad("HELLO", "bad block size");
     h.blocks.push_back(std::move(info));
   }

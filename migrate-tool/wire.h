@@ -93,7 +93,8 @@ struct Hello {
 };
 std::string EncodeHello(const Hello& hello);
 // Strict: an object with exactly these fields, a valid epoch below the maximum, a non-nil
-// lineage, 1..64 blocks with distinct names of 1..64 characters [a-z0-9._-] and 1..2^28 pages.
+// lineage, 1..64 blocks with distinct names valid for genstore (ValidateBlockName, the one rule for
+// block names) and 1..2^28 pages.
 Result<Hello> ParseHello(std::string_view json);
 
 // RESULT: the destination's answer.

@@ -290,6 +290,15 @@ class MemfsTest(unittest.TestCase):
         self.addCleanup(self._report_aborts)
         self.addCleanup(self.watchdog.cancel)
 
+    def assert_stops_cleanly(self, fs: Memfs, when: str) -> None:
+        """The daemon exits with 0 within 15 s and its mount is gone."""
+        try:
+            rc = fs.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.fail(f"mkd-memfs did not stop {when}:\n" + fs.log())
+        self.assertEqual(rc, 0, fs.log())
+        self.assertFalse(is_mounted(fs.mountpoint))
+
     def start_memfs(self, name: str = "a", **kwargs) -> Memfs:
         """A daemon of this test: stopped, its mounts removed and its log scanned at cleanup."""
         fs = Memfs(build_dir(), os.path.join(self.workdir, name), host_id=f"host-{name}", **kwargs)
@@ -1208,12 +1217,7 @@ class MemfsTest(unittest.TestCase):
         vm = self.new_vm(fs)
         self.store_file(fs, vm)  # a stored incarnation is no reason to stay
         fs.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = fs.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.fail("mkd-memfs did not stop within 15 s of SIGTERM:\n" + fs.log())
-        self.assertEqual(rc, 0, fs.log())
-        self.assertFalse(is_mounted(fs.mountpoint))
+        self.assert_stops_cleanly(fs, "within 15 s of SIGTERM")
         self.assertRegex(fs.log(), r"mkd-memfs stopped \(unmounted ")
 
     def test_sigterm_while_a_file_is_open_for_writing_is_refused_until_repeated(self):
@@ -1233,12 +1237,7 @@ class MemfsTest(unittest.TestCase):
         self.assertEqual(self.summary(fs, path)["state"], "live")
         self.assertEqual(self.read_pages(path, 0, 10), content("t", 0, 10 * PAGE))
         fs.proc.send_signal(signal.SIGTERM)  # within 10 s of the first: stops anyway
-        try:
-            rc = fs.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.fail("mkd-memfs did not stop on the second SIGTERM:\n" + fs.log())
-        self.assertEqual(rc, 0, fs.log())
-        self.assertFalse(is_mounted(fs.mountpoint))
+        self.assert_stops_cleanly(fs, "on the second SIGTERM")
         self.assertRegex(fs.log(), r"signal 15: stopping")
 
     # ================================================================== 8. bad input

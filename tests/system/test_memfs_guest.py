@@ -45,11 +45,6 @@ def build_dir() -> str:
     return os.environ.get("MKD_BUILD_DIR") or str(mkdsys.repo_root() / "build")
 
 
-def decode_json(mkd_genstore: str, chunks, workdir: str) -> dict:
-    del workdir  # the chunks go to a temporary directory of their own
-    return decode_chunks(mkd_genstore, chunks)
-
-
 def pages_of_runs(runs, gen=None) -> set:
     pages = set()
     for run in runs:
@@ -131,9 +126,8 @@ class MemfsGuestTest(unittest.TestCase):
         self.addCleanup(qmp.close)
         qmp.execute("stop")
         second = self.sync(ram)
-        dirty = pages_of_runs(decode_json(self.mkd_genstore,
-                                          self.fs.chunks(ram, "user.mkd.synced"),
-                                          self.workdir)["runs"])
+        dirty = pages_of_runs(decode_chunks(self.mkd_genstore,
+                                            self.fs.chunks(ram, "user.mkd.synced"))["runs"])
         self.assertEqual(len(dirty), int(second["dirty_pages"]))
 
         # The checker's pages, found by their tag in the daemon's page store.
@@ -151,8 +145,7 @@ class MemfsGuestTest(unittest.TestCase):
         self.assertLessEqual(len(others), MAX_OTHER_DIRTY,
                              f"{len(others)} pages besides the checker's were dirty")
 
-        table = decode_json(self.mkd_genstore, self.fs.chunks(ram, "user.mkd.table"),
-                            self.workdir)
+        table = decode_chunks(self.mkd_genstore, self.fs.chunks(ram, "user.mkd.table"))
         self.assertEqual(table["epoch"], epoch)
         self.assertEqual(checker - pages_of_runs(table["runs"], gen=epoch), set(),
                          "the checker's pages have the VM's epoch")

@@ -223,9 +223,6 @@ class Cluster:
                 raise ClusterError(f"serve on h{i} still busy after {timeout} s:\n{log[-2000:]}")
             time.sleep(0.1)
 
-    def table_summary(self, i: int) -> dict:
-        return self.memfs[i].summary(self.ram_file(i))
-
     def report(self, cp: subprocess.CompletedProcess) -> dict:
         try:
             return json.loads(cp.stdout)
