@@ -20,6 +20,17 @@ namespace {
 
 std::string Errno(int err) { return std::strerror(err); }
 
+// A refused setxattr on the mount as a Status: memfs answers EBUSY for a wrong state (xattrs.h),
+// EINVAL for a bad value.
+Status SetxattrError(int err, const std::string& path, const std::string& name, const char* what) {
+  const std::string m = path + ": setxattr " + name + ": " + Errno(err);
+  if (err == EBUSY) {
+    return Status::FailedPrecondition(m + " (wrong state of " + std::string(what) + ")");
+  }
+  if (err == EINVAL) return Status::InvalidArgument(m);
+  return Status::Io(m);
+}
+
 bool ParseU64(std::string_view s, uint64_t* out) {
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
   return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
@@ -103,11 +114,7 @@ Result<std::string> RamFile::Get(const std::string& name) {
 
 Status RamFile::Set(const std::string& name, std::string_view value) {
   if (::fsetxattr(fd_, name.c_str(), value.data(), value.size(), 0) != 0) {
-    const int err = errno;
-    const std::string m = path_ + ": setxattr " + name + ": " + Errno(err);
-    if (err == EBUSY) return Status::FailedPrecondition(m + " (wrong state of the file)");
-    if (err == EINVAL) return Status::InvalidArgument(m);
-    return Status::Io(m);
+    return SetxattrError(errno, path_, name, "the file");
   }
   return Status::Ok();
 }
@@ -210,11 +217,7 @@ Status RamFile::Fsync() {
 
 Status SetVmDirXattr(const std::string& vm_dir, const std::string& name, std::string_view value) {
   if (::setxattr(vm_dir.c_str(), name.c_str(), value.data(), value.size(), 0) != 0) {
-    const int err = errno;
-    const std::string m = vm_dir + ": setxattr " + name + ": " + Errno(err);
-    if (err == EBUSY) return Status::FailedPrecondition(m + " (wrong state of the VM)");
-    if (err == EINVAL) return Status::InvalidArgument(m);
-    return Status::Io(m);
+    return SetxattrError(errno, vm_dir, name, "the VM");
   }
   return Status::Ok();
 }
