@@ -31,6 +31,11 @@ std::string FormatArrival(const Arrival& arrival);
 // field "epoch" (a valid epoch).
 Result<Epoch> ParseAdvance(std::string_view json);
 
+// The value set on a RAM file's `user.mkd.postcopy` xattr, {"fail":"<reason>"}: the post-copy
+// driver says the source is gone (docs/postcopy.md). Checks size, syntax, exactly the field
+// "fail" (a string of 1..512 bytes); returns the reason.
+Result<std::string> ParsePostcopyFail(std::string_view json);
+
 }  // namespace mkd::memfs
 
 #endif  // MKD_MEMFS_ARRIVAL_H_

@@ -82,6 +82,7 @@ int Block::Write(uint64_t offset, const void* data, size_t size) {
     }
   }
   if (size == 0) return 0;
+  if (int rc = ClaimForWrite(offset, size); rc < 0) return rc;
   const char* bytes = static_cast<const char*>(data);
   uint64_t page = offset / kPage;
   size_t in_page = offset % kPage;
@@ -107,6 +108,20 @@ int Block::Write(uint64_t offset, const void* data, size_t size) {
     page += whole;
   }
   if (size > 0) return WritePartialPage(page, 0, bytes, size);
+  return 0;
+}
+
+int Block::ClaimForWrite(uint64_t offset, uint64_t size) {
+  std::shared_ptr<Postcopy> pc = postcopy();
+  if (!pc || !pc->active() || size == 0) return 0;
+  const uint64_t first = offset / kPage;
+  const uint64_t last = (offset + size - 1) / kPage;
+  // A partial page needs its old content, which is still at the source.
+  if ((offset % kPage != 0 && pc->IsMissing(first)) ||
+      ((offset + size) % kPage != 0 && pc->IsMissing(last))) {
+    return -EIO;
+  }
+  pc->Claim(first, last - first + 1);
   return 0;
 }
 
@@ -141,6 +156,7 @@ int64_t Block::CheckRead(uint64_t offset, size_t size) const {
 }
 
 int Block::Punch(uint64_t offset, uint64_t length) {
+  if (int rc = ClaimForWrite(offset, length); rc < 0) return rc;
   std::lock_guard lock(mu_);
   if (meta_.state == IncarnationState::kIncoming) return -EROFS;
   const uint64_t end = table_.pages() * kPage;
@@ -231,6 +247,7 @@ Status Block::ReceivePages(uint64_t first, uint64_t count, const void* data, Gen
     MKD_RETURN_IF_ERROR(table_.SetProvisional(p, gen));
     lost_.Clear(p);
   }
+  if (later_.pages() > 0) later_.ClearRange(first, count);
   counters_.pages_received += count;
   return Status::Ok();
 }
@@ -252,6 +269,23 @@ Status Block::ReceiveZero(uint64_t first, uint64_t count, Generation gen) {
     MKD_RETURN_IF_ERROR(table_.SetProvisional(p, gen));
     lost_.Clear(p);
   }
+  if (later_.pages() > 0) later_.ClearRange(first, count);
+  return Status::Ok();
+}
+
+Status Block::ReceiveLater(uint64_t first, uint64_t count, Generation gen) {
+  if (gen == kGenInvalid || gen == kGenNeverWritten) {
+    return Status::InvalidArgument(
+        "pages that come after the commit need a real generation (not 0 or invalid)");
+  }
+  std::lock_guard lock(mu_);
+  MKD_RETURN_IF_ERROR(CheckReceiveLocked(first, count, "later pages"));
+  if (later_.pages() != table_.pages()) later_ = PageBitmap(table_.pages());
+  for (uint64_t p = first; p < first + count; ++p) {
+    MKD_RETURN_IF_ERROR(table_.SetProvisional(p, gen));
+    lost_.Clear(p);
+  }
+  later_.SetRange(first, count);
   return Status::Ok();
 }
 
@@ -271,7 +305,7 @@ Status Block::AdvanceEpoch(Epoch epoch) {
   return Status::Ok();
 }
 
-Status Block::Commit(Epoch epoch) {
+Status Block::Commit(Epoch epoch, std::chrono::milliseconds lease) {
   std::lock_guard lock(mu_);
   if (meta_.state != IncarnationState::kIncoming) {
     return Status::FailedPrecondition(
@@ -284,7 +318,31 @@ Status Block::Commit(Epoch epoch) {
   meta_.left_unix_ms = 0;
   dirty_since_sync_.ClearAll();
   dirty_since_arrival_.ClearAll();
+  postcopy_.reset();
+  if (later_.pages() > 0 && later_.Any()) {
+    postcopy_ = std::make_shared<Postcopy>(std::move(later_), lease);
+  }
+  later_ = PageBitmap();
   return Status::Ok();
+}
+
+std::shared_ptr<Postcopy> Block::postcopy() const {
+  std::lock_guard lock(mu_);
+  return postcopy_;
+}
+
+std::vector<ParkedRead> Block::FailPostcopy(const std::string& reason) {
+  std::lock_guard lock(mu_);
+  if (!postcopy_) return {};
+  PageBitmap missing;
+  std::vector<ParkedRead> parked = postcopy_->Fail(reason, &missing);
+  // Whatever the page store holds for them is not the VM's: never serve or reuse it.
+  missing.ForEachRun([&](uint64_t first, uint64_t count) {
+    lost_.SetRange(first, count);
+    unapplied_.ClearRange(first, count);
+    (void)table_.Invalidate(first, count);
+  });
+  return parked;
 }
 
 Status Block::Abort(int64_t now_unix_ms) {
@@ -293,6 +351,7 @@ Status Block::Abort(int64_t now_unix_ms) {
     return Status::FailedPrecondition("abort: block is not incoming");
   }
   table_.AbortProvisional();
+  later_ = PageBitmap();
   meta_.state = IncarnationState::kStored;
   meta_.left_unix_ms = now_unix_ms;
   return Status::Ok();
@@ -322,6 +381,8 @@ Status Block::BeginIncoming(uint64_t incarnation, Epoch epoch) {
   meta_.left_unix_ms = 0;
   counters_ = {};
   lost_.ClearAll();
+  later_ = PageBitmap();
+  postcopy_.reset();
   return Status::Ok();
 }
 
@@ -343,6 +404,8 @@ Status Block::ResetForColdBoot(const IncarnationKey& key, const Uuid& lineage) {
   lost_ = PageBitmap(pages);
   counters_ = {};
   digests_.clear();
+  later_ = PageBitmap();
+  postcopy_.reset();
   return Status::Ok();
 }
 

@@ -6,7 +6,10 @@
 //  - live: a QEMU maps the file. Every page the kernel writes back is dirty: it joins the dirty
 //    set since the last sync and since arrival, and its generation becomes the VM's epoch.
 //  - incoming: a migration is writing pages into it (ReceivePages/ReceiveZero): they are
-//    provisional until Commit; kernel writebacks are refused (-EROFS) and counted.
+//    provisional until Commit; kernel writebacks are refused (-EROFS) and counted. A post-copy
+//    arrival also names the pages that will come only after the commit (ReceiveLater).
+//  - live after a post-copy commit: the VM runs here while some pages are still missing; they
+//    are tracked by a Postcopy (postcopy.h): reads of them wait, writes claim them.
 //  - stored: the VM left; read-only. A page whose generation is invalid (evicted, or received
 //    by an aborted migration) reads as -EIO: its content is not the VM's.
 // A page whose write-back failed (page store full) is "lost": it reads as -EIO and its
@@ -19,7 +22,9 @@
 #ifndef MKD_MEMFS_BLOCK_H_
 #define MKD_MEMFS_BLOCK_H_
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -30,6 +35,7 @@
 #include "genstore/page_bitmap.h"
 #include "genstore/status.h"
 #include "memfs/page_file.h"
+#include "memfs/postcopy.h"
 
 namespace mkd::memfs {
 
@@ -67,7 +73,8 @@ class Block {
   // Counts a write request that failed for good (the caller may retry a failed Write first).
   void CountFailedWrite();
   // Checks a read: returns the number of bytes that can be read at `offset` (clipped at the
-  // end), or -EIO when a page in the range is lost (or, stored, invalid).
+  // end), or -EIO when a page in the range is lost (or, stored, invalid). Pages still missing
+  // after a post-copy commit are the caller's to check (postcopy()).
   int64_t CheckRead(uint64_t offset, size_t size) const;
   // fallocate(PUNCH_HOLE) / madvise(MADV_REMOVE): whole pages in the range are invalidated
   // first, then freed; partial pages at the ends are zeroed in place. Live or stored only.
@@ -90,8 +97,19 @@ class Block {
   // comparisons see the page's real generation). FailedPrecondition unless incoming; OutOfRange
   // past the end; InvalidArgument for the invalid generation.
   Status ReceiveZero(uint64_t first, uint64_t count, Generation gen = kGenNeverWritten);
-  // incoming -> live in `epoch`: provisional generations become the pages' generations.
-  Status Commit(Epoch epoch);
+  // Post-copy: pages whose content comes only after the commit, with generation `gen` (never 0
+  // or invalid: they hold something). Until it arrives they are missing: reads of them wait.
+  // FailedPrecondition unless incoming; OutOfRange past the end; InvalidArgument for `gen`.
+  Status ReceiveLater(uint64_t first, uint64_t count, Generation gen);
+  // incoming -> live in `epoch`: provisional generations become the pages' generations. Pages
+  // named by ReceiveLater become a Postcopy whose driver must poll within `lease`.
+  Status Commit(Epoch epoch, std::chrono::milliseconds lease = std::chrono::seconds(5));
+  // The post-copy of the last commit (null when it had no missing pages). It stays after it
+  // completes or fails, for its statistics.
+  std::shared_ptr<Postcopy> postcopy() const;
+  // Fails an active post-copy: the missing pages become lost (reads fail, generation invalid).
+  // Returns the parked reads to answer with an error.
+  std::vector<ParkedRead> FailPostcopy(const std::string& reason);
   // live: the VM goes on in `epoch` (> the current one). Pages written so far keep the current
   // epoch as their generation; pages written from now on get `epoch`.
   Status AdvanceEpoch(Epoch epoch);
@@ -139,6 +157,9 @@ class Block {
  private:
   // Applies unapplied_ to table_ (live pages written since the last application).
   void ApplyPendingLocked() const;
+  // Post-copy: whole pages written (or punched) over missing ones take their place; -EIO for a
+  // partial write of a missing page. Takes no Block lock across the Postcopy call.
+  int ClaimForWrite(uint64_t offset, uint64_t size);
   int WritePartialPage(uint64_t page, size_t in_page, const void* data, size_t size);
   void MarkWrittenLocked(uint64_t first, uint64_t count, bool ok);
   int CheckLiveWriteLocked(uint64_t offset, size_t size) const;
@@ -153,6 +174,8 @@ class Block {
   PageBitmap dirty_since_sync_;
   PageBitmap dirty_since_arrival_;
   PageBitmap lost_;
+  PageBitmap later_;  // incoming: pages whose content follows the commit (post-copy)
+  std::shared_ptr<Postcopy> postcopy_;
   BlockCounters counters_;
   std::vector<uint64_t> digests_;
   PageFile file_;

@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -22,6 +24,37 @@ namespace mkd::memfs {
 namespace {
 
 void IgnoreSignal(int) {}
+
+// Fails post-copies whose driver went silent (Registry::CheckPostcopyLeases), twice a second.
+class LeaseWatchdog {
+ public:
+  explicit LeaseWatchdog(Registry* registry) : registry_(registry) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~LeaseWatchdog() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; })) {
+      lock.unlock();
+      registry_->CheckPostcopyLeases();
+      lock.lock();
+    }
+  }
+  Registry* registry_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 // The signals the StopWatcher thread takes (blocked in every other thread).
 sigset_t WatchedSignals() {
@@ -138,6 +171,7 @@ int RunDaemon(const MemfsOptions& o) {
       spdlog::warn("dropping the kernel's cache of inode {}: {}", ino, strerror(-rc));
     }
   });
+  registry.SetReadCompleter(ReplyParkedRead);
   if (fuse_session_mount(se, o.mountpoint.c_str()) != 0) {
     spdlog::error("mounting on {} failed (are we root? is /dev/fuse there?)", o.mountpoint);
     fuse_session_destroy(se);
@@ -159,6 +193,7 @@ int RunDaemon(const MemfsOptions& o) {
   int rc = 0;
   {
     StopWatcher watcher(se, &registry, pthread_self());
+    LeaseWatchdog leases(&registry);
     fuse_loop_config* config = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(config, o.max_threads);
     fuse_loop_cfg_set_clone_fd(config, 0);

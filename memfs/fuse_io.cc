@@ -1,5 +1,6 @@
-// FUSE handlers for data: read (spliced from the page-store file) and write (a dirty-page report
-// in the live state; refused in the others).
+// FUSE handlers for data: read (spliced from the page-store file; after a post-copy switchover a
+// read of pages still at the source waits for them) and write (a dirty-page report in the live
+// state; refused in the others).
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -21,12 +22,43 @@ void OpRead(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_fil
     fuse_reply_err(req, static_cast<int>(-n));
     return;
   }
+  ParkedRead read;
+  read.token = req;
+  read.offset = static_cast<uint64_t>(off);
+  read.size = static_cast<size_t>(n);
+  read.fd = h->block->store_fd();
+  if (n > 0) {
+    if (std::shared_ptr<Postcopy> pc = h->block->postcopy()) {
+      // After a post-copy switchover: a read of pages still at the source waits for them.
+      read.first = read.offset / kPageSize;
+      read.last = (read.offset + read.size - 1) / kPageSize;
+      read.since = PostcopyClock::now();
+      switch (pc->ParkIfMissing(read)) {
+        case Postcopy::ReadCheck::kParked:
+          return;  // answered by ReplyParkedRead when the pages arrive (or the post-copy fails)
+        case Postcopy::ReadCheck::kFailed:
+          fuse_reply_err(req, EIO);
+          return;
+        case Postcopy::ReadCheck::kPresent:
+          break;
+      }
+    }
+  }
+  ReplyParkedRead(read, 0);
+}
+
+void ReplyParkedRead(const ParkedRead& read, int err) {
+  auto req = static_cast<fuse_req_t>(read.token);
+  if (err != 0) {
+    fuse_reply_err(req, err);
+    return;
+  }
   fuse_bufvec buf{};  // FUSE_BUFVEC_INIT is a C compound literal
   buf.count = 1;
-  buf.buf[0].size = static_cast<size_t>(n);
+  buf.buf[0].size = read.size;
   buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-  buf.buf[0].fd = h->block->store_fd();
-  buf.buf[0].pos = off;
+  buf.buf[0].fd = read.fd;
+  buf.buf[0].pos = static_cast<off_t>(read.offset);
   fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 

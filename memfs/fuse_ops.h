@@ -64,6 +64,10 @@ inline void ReplyEntry(fuse_req_t req, int rc, const Entry& e) {
 fuse_lowlevel_ops MakeFuseOps();
 
 // Handlers, by file.
+// Answers a read (spliced from the page store) or, with err != 0, fails it; for reads parked
+// during a post-copy it runs on the thread whose user.mkd.receive completed them.
+void ReplyParkedRead(const ParkedRead& read, int err);
+
 void OpInit(void* userdata, fuse_conn_info* conn);
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name);
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

@@ -34,6 +34,21 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     fuse_reply_xattr(req, kSyncValueMax);
     return;
   }
+  if (std::string_view(name) == kWantedXattr) {
+    // Post-copy: a size query is answered at once; a read waits for wanted pages.
+    if (size == 0) {
+      fuse_reply_xattr(req, kWantedValueMax);
+      return;
+    }
+    Result<std::string> w = Ctx(req).xattrs->Wanted(ino, size);
+    if (!w.ok()) {
+      fuse_reply_err(req, w.status().code() == ErrorCode::kOutOfRange ? ERANGE
+                                                                       : ErrnoFor(w.status()));
+      return;
+    }
+    ReplyValue(req, *w, size);
+    return;
+  }
   Result<std::string> v = Ctx(req).xattrs->Get(ino, node, name);
   if (!v.ok()) {
     if (v.status().code() != ErrorCode::kNotFound) {

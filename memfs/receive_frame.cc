@@ -64,8 +64,9 @@ Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes) {
     return Bad("version " + std::to_string(version) + " is not supported (expected 1)");
   }
   const auto kind_byte = Load<uint8_t>(bytes, 5);
-  if (kind_byte > static_cast<uint8_t>(ReceiveKind::kZero)) {
-    return Bad("kind " + std::to_string(kind_byte) + " is unknown (0 pages, 1 zero pages)");
+  if (kind_byte > static_cast<uint8_t>(ReceiveKind::kLater)) {
+    return Bad("kind " + std::to_string(kind_byte) +
+               " is unknown (0 pages, 1 zero pages, 2 later pages)");
   }
   const auto kind = static_cast<ReceiveKind>(kind_byte);
   if (Load<uint16_t>(bytes, 6) != 0) return Bad("reserved field is not 0");
@@ -78,7 +79,7 @@ Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes) {
                std::to_string(max_count));
   }
   if (gen == kGenInvalid) return Bad("generation 0xFFFFFFFF (invalid) cannot be received");
-  if (gen == kGenNeverWritten && kind == ReceiveKind::kPages) {
+  if (gen == kGenNeverWritten && kind != ReceiveKind::kZero) {
     return Bad("generation 0 (never written) is only for zero pages (kind 1)");
   }
   if (first > std::numeric_limits<uint64_t>::max() - count) {
@@ -88,7 +89,7 @@ Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes) {
   if (bytes.size() != kReceiveHeaderSize + data_size) {
     return Bad(std::to_string(bytes.size()) + " bytes, expected exactly " +
                std::to_string(kReceiveHeaderSize + data_size) + " for " + std::to_string(count) +
-               (kind == ReceiveKind::kPages ? " pages of content" : " zero pages (no data)"));
+               (kind == ReceiveKind::kPages ? " pages of content" : " pages without data"));
   }
   return ReceiveFrame{kind, first, count, gen, bytes.substr(kReceiveHeaderSize)};
 }

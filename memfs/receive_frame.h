@@ -2,9 +2,9 @@
 // run of zero pages) that a migration receiver writes into an incoming block through the mount
 // (docs/formats.md, "Receive frame"; docs/memfs.md). Layout, little-endian, 24-byte header:
 //
-//   0  u32 magic "MKDR"    4  u8 version (1)   5  u8 kind (0 pages, 1 zero pages)   6  u16 0
+//   0  u32 magic "MKDR"    4  u8 version (1)   5  u8 kind (0 pages, 1 zero, 2 later)   6  u16 0
 //   8  u64 first page     16  u32 count        20  u32 generation
-//   24 kind 0: count * 4096 bytes of page content; kind 1: nothing
+//   24 kind 0: count * 4096 bytes of page content; kinds 1 and 2: nothing
 //
 // A frame is one xattr value, so it is at most 64 KiB: kind 0 carries 1..15 pages. Untrusted
 // input (any process that can set an xattr on the mount): ParseReceiveFrame checks every field
@@ -29,6 +29,7 @@ inline constexpr std::string_view kReceiveXattr = "user.mkd.receive";
 enum class ReceiveKind : uint8_t {
   kPages = 0,  // count pages of content follow the header
   kZero = 1,   // count pages become zero (holes); no bytes follow
+  kLater = 2,  // post-copy: the content of count pages comes after the commit; no bytes follow
 };
 
 inline constexpr uint8_t kReceiveFrameVersion = 1;
@@ -37,7 +38,7 @@ inline constexpr size_t kReceiveHeaderSize = 24;
 inline constexpr size_t kMaxReceiveFrameSize = 65536;
 // Pages of content one frame carries at most: (65536 - 24) / 4096.
 inline constexpr uint32_t kMaxReceivePages = 15;
-// Zero pages one frame names at most (a block has at most kMaxPages = 2^28 anyway).
+// Zero or later pages one frame names at most (a block has at most kMaxPages = 2^28 anyway).
 inline constexpr uint32_t kMaxReceiveZeroPages = uint32_t{1} << 31;
 
 // A parsed frame. `data` points into the bytes given to ParseReceiveFrame (count * 4096 bytes for
@@ -56,8 +57,9 @@ std::string EncodeReceiveFrame(ReceiveKind kind, uint64_t first, uint32_t count,
                                std::string_view data);
 
 // Checks, in this order: length (24..65536), magic, version, kind, reserved == 0, count (1..15
-// for kPages, 1..2^31 for kZero), generation (never the invalid value; 0 only for kZero: a page
-// with content was written in some epoch), first + count does not overflow, exact total length.
+// for kPages, 1..2^31 for kZero and kLater), generation (never the invalid value; 0 only for
+// kZero: a page with content was written in some epoch), first + count does not overflow, exact
+// total length.
 // Errors are InvalidArgument, their message starting with "user.mkd.receive:" and naming the field.
 Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes);
 

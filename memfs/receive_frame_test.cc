@@ -61,6 +61,16 @@ TEST(ReceiveFrameTest, ZeroPagesRoundTripWithGenerationZeroOrAnEpoch) {
   }
 }
 
+TEST(ReceiveFrameTest, LaterPagesCarryNoData) {
+  Result<ReceiveFrame> f = ParseReceiveFrame(EncodeReceiveFrame(ReceiveKind::kLater, 7, 300, 9, ""));
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->kind, ReceiveKind::kLater);
+  EXPECT_EQ(f->first, 7u);
+  EXPECT_EQ(f->count, 300u);
+  EXPECT_EQ(f->gen, 9u);
+  EXPECT_TRUE(f->data.empty());
+}
+
 TEST(ReceiveFrameTest, LastPagesBeforeOverflowAreAccepted) {
   // Range against the block is the Block's check; the parser only refuses overflow.
   const uint64_t first = std::numeric_limits<uint64_t>::max() - 2;
@@ -75,12 +85,16 @@ TEST(ReceiveFrameTest, RefusesEveryMalformedField) {
   ExpectRefused(one.substr(0, kReceiveHeaderSize), "expected exactly 4120");
   ExpectRefused(one.substr(0, one.size() - 1), "expected exactly 4120");
   ExpectRefused(one + "x", "expected exactly 4120");
-  ExpectRefused(zero + "x", "zero pages (no data)");
+  ExpectRefused(zero + "x", "pages without data");
+  const std::string later = EncodeReceiveFrame(ReceiveKind::kLater, 10, 8, 4, "");
+  ExpectRefused(later + "x", "pages without data");
+  ExpectRefused(With<uint32_t>(later, 20, kGenNeverWritten), "generation 0");
+  ExpectRefused(With<uint32_t>(later, 16, kMaxReceiveZeroPages + 1), "page count 2147483649");
   ExpectRefused(std::string(kMaxReceiveFrameSize + 1, 'M'), "more than one xattr value");
   ExpectRefused(With<char>(one, 0, 'X'), "bad magic");
   ExpectRefused(With<uint8_t>(one, 4, 2), "version 2");
   ExpectRefused(With<uint8_t>(one, 4, 0), "version 0");
-  ExpectRefused(With<uint8_t>(one, 5, 2), "kind 2");
+  ExpectRefused(With<uint8_t>(one, 5, 3), "kind 3");
   ExpectRefused(With<uint16_t>(one, 6, 1), "reserved");
   ExpectRefused(With<uint32_t>(one, 16, 0), "page count 0");
   ExpectRefused(With<uint32_t>(zero, 16, 0), "page count 0");

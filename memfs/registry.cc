@@ -548,6 +548,7 @@ int Registry::Open(Ino ino, int flags, OpenResult* out) {
 
 void Registry::Release(Ino ino, bool writer) {
   std::vector<Ino> invalidate;
+  std::vector<ParkedRead> parked;
   {
     std::lock_guard lock(mu_);
     if (!writer) return;
@@ -561,6 +562,13 @@ void Registry::Release(Ino ino, bool writer) {
     if (b->second.writers > 0) return;
     Block& block = *b->second.block;
     if (block.state() != IncarnationState::kLive) return;
+    // A post-copy that had not finished: the pages that never came are not the VM's.
+    std::shared_ptr<Postcopy> pc = block.postcopy();
+    if (pc && pc->active()) {
+      spdlog::error("{}: the VM stopped with {} pages still at the source; they are invalid here",
+                    Describe(block.meta().key), pc->Stats().missing);
+      parked = block.FailPostcopy("the VM stopped before all its pages arrived");
+    }
     // The VM left this host (its QEMU exited): keep its memory as a stored incarnation.
     Status s = block.Leave(NowUnixMs());
     if (s.ok()) s = PersistLocked(block, /*with_digests=*/true);
@@ -576,6 +584,7 @@ void Registry::Release(Ino ino, bool writer) {
     }
     invalidate.push_back(ino);
   }
+  CompleteReads(parked, EIO);
   InvalidateCache(invalidate);
   EnforceBudget();
 }
@@ -651,7 +660,7 @@ Status Registry::Commit(const Uuid& vm_id) {
             "(the destination QEMU wrote guest RAM before the commit)",
             vm_id.ToString(), name, refused);
       }
-      MKD_RETURN_IF_ERROR(b.block->Commit(vm->second.arrival->epoch));
+      MKD_RETURN_IF_ERROR(b.block->Commit(vm->second.arrival->epoch, options_.postcopy_lease));
       MKD_RETURN_IF_ERROR(PersistLocked(*b.block, false));
       invalidate.push_back(b.ino);
     }

@@ -16,6 +16,7 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -59,6 +60,8 @@ struct OpenResult {
 struct RegistryOptions {
   std::string store_dir;               // page-store directory (tmpfs)
   uint64_t budget_bytes = UINT64_MAX;  // memory of stored incarnations
+  // A post-copy fails when its driver (mkd-migrate serve) stays silent this long.
+  std::chrono::milliseconds postcopy_lease{5000};
 };
 
 // Totals for the root summary.
@@ -109,6 +112,19 @@ class Registry {
   // Every live block of the VM goes on in `epoch` (Block::AdvanceEpoch).
   Status AdvanceEpoch(const Uuid& vm, Epoch epoch);
   std::optional<Arrival> PendingArrival(const Uuid& vm) const;
+
+  // ---- Post-copy (registry_postcopy.cc; the pages themselves: postcopy.h) ----
+  // Answers parked reads (err 0: their pages are there now); set by the FUSE layer.
+  void SetReadCompleter(std::function<void(const ParkedRead&, int err)> fn) {
+    complete_read_ = std::move(fn);
+  }
+  void CompleteReads(const std::vector<ParkedRead>& reads, int err) const;
+  // Fails the post-copy of every block of `vm` (its driver says the source is gone): reads of
+  // missing pages fail from now on. FailedPrecondition when none is active.
+  Status FailPostcopy(const Uuid& vm, const std::string& reason);
+  // Fails every post-copy whose driver stopped polling within the lease; run periodically.
+  // Returns how many failed.
+  size_t CheckPostcopyLeases();
   // Frees at least `bytes` of stored incarnations' memory if it can (page store full).
   uint64_t FreeStoredMemory(uint64_t bytes);
   // Evicts stored pages until the stored memory fits the budget.
@@ -158,6 +174,7 @@ class Registry {
   Store* store_;
   RegistryOptions options_;
   std::function<void(Ino)> invalidate_;
+  std::function<void(const ParkedRead&, int)> complete_read_;
 
   mutable std::mutex mu_;
   std::map<Uuid, VmEntry> vms_;

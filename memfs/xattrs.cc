@@ -78,6 +78,9 @@ std::vector<std::string> Xattrs::List(Ino ino, const NodeRef& node) {
   if (node.kind == NodeRef::Kind::kBlock) {
     names.push_back("user.mkd.table");
     names.push_back("user.mkd.dirty");
+    if (std::shared_ptr<Block> b = registry_->FindBlock(ino); b && b->postcopy()) {
+      names.push_back("user.mkd.postcopy");
+    }
     // user.mkd.digests is not listed: computing it reads the whole page store, which an
     // innocent `getfattr -d` should not make a running VM's write-backs wait for.
     std::lock_guard lock(mu_);
@@ -126,6 +129,7 @@ Result<std::string> Xattrs::GetFile(Ino ino, const NodeRef& node, std::string_vi
   std::shared_ptr<Block> block = registry_->FindBlock(ino);
   if (!block) return Status::NotFound("the file is gone");
   if (name == "user.mkd.summary") return BlockSummary(*block);
+  if (name == "user.mkd.postcopy") return GetPostcopy(*block);
   if (name == kSyncXattr) {
     Result<PageBitmap> dirty = syncer_->Sync(node.vm, node.block, *block);
     if (!dirty.ok()) return dirty.status();
@@ -251,9 +255,21 @@ Status Xattrs::Receive(Ino ino, const NodeRef& node, std::string_view value) {
   if (!frame.ok()) return frame.status().WithContext(file);
   std::shared_ptr<Block> block = registry_->FindBlock(ino);
   if (!block) return Status::NotFound("the file is gone");
-  Status s = frame->kind == ReceiveKind::kPages
-                 ? block->ReceivePages(frame->first, frame->count, frame->data.data(), frame->gen)
-                 : block->ReceiveZero(frame->first, frame->count, frame->gen);
+  if (block->state() == IncarnationState::kLive && block->postcopy()) {
+    return ReceiveMissing(*block, file, *frame);
+  }
+  Status s;
+  switch (frame->kind) {
+    case ReceiveKind::kPages:
+      s = block->ReceivePages(frame->first, frame->count, frame->data.data(), frame->gen);
+      break;
+    case ReceiveKind::kZero:
+      s = block->ReceiveZero(frame->first, frame->count, frame->gen);
+      break;
+    case ReceiveKind::kLater:
+      s = block->ReceiveLater(frame->first, frame->count, frame->gen);
+      break;
+  }
   if (s.code() == ErrorCode::kFailedPrecondition) {
     return Status::FailedPrecondition(
         fmt::format("{}: user.mkd.receive: {} (set user.mkd.arrive on the VM directory and open "
@@ -283,6 +299,9 @@ Status Xattrs::Set(Ino ino, const NodeRef& node, std::string_view name, std::str
   }
   if (node.kind == NodeRef::Kind::kBlock && name == kReceiveXattr) {
     return Receive(ino, node, value);
+  }
+  if (node.kind == NodeRef::Kind::kBlock && name == "user.mkd.postcopy") {
+    return SetPostcopy(node, value);
   }
   if (node.kind == NodeRef::Kind::kBlock && StartsWith(name, "user.mkd.peer_table.")) {
     return SetPeerChunk(ino, node, name.substr(std::string_view("user.mkd.peer_table.").size()),

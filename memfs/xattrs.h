@@ -11,7 +11,12 @@
 //                  user.mkd.reusable       get: reusable pages vs the peer table (bitmap chunks)
 //                  user.mkd.digests        get: XXH3-64 of every page in the page store (chunks)
 //                  user.mkd.receive        set: a frame of received pages (receive_frame.h);
-//                                          incoming only; no value (get: ENODATA), not listed
+//                                          incoming, or live with pages still missing after a
+//                                          post-copy commit; no value (get: ENODATA), not listed
+//                  user.mkd.wanted         get: post-copy: waits up to 0.5 s for pages reads
+//                                          wait for; JSON (xattrs_postcopy.cc); not listed
+//                  user.mkd.postcopy       get: post-copy statistics (JSON); set:
+//                                          {"fail":"<reason>"} fails it (docs/postcopy.md)
 //   VM directory   user.mkd.arrive         set: {"epoch":E,"lineage":"<uuid>"}; get: pending one
 //                  user.mkd.commit         set: the arrival commits (incoming -> live)
 //                  user.mkd.abort          set: the arrival aborts (incoming -> stored)
@@ -43,6 +48,9 @@ inline constexpr std::string_view kSyncXattr = "user.mkd.sync";
 // The value of user.mkd.sync is at most this long (less than the 128 bytes CPython's
 // os.getxattr tries first, so one call is one sync).
 inline constexpr size_t kSyncValueMax = 120;
+inline constexpr std::string_view kWantedXattr = "user.mkd.wanted";
+// The value of user.mkd.wanted is at most this long (a size query gets it without waiting).
+inline constexpr size_t kWantedValueMax = 8192;
 
 class Xattrs {
  public:
@@ -53,6 +61,10 @@ class Xattrs {
   std::vector<std::string> List(Ino ino, const NodeRef& node);
   Result<std::string> Get(Ino ino, const NodeRef& node, std::string_view name);
   Status Set(Ino ino, const NodeRef& node, std::string_view name, std::string_view value);
+  // user.mkd.wanted of a RAM file, read into a buffer of `size` bytes (>= 256): waits, see
+  // xattrs_postcopy.cc. Separate from Get because the value must fit the caller's buffer (pages
+  // handed out are not handed out again).
+  Result<std::string> Wanted(Ino ino, size_t size);
   // Forgets per-file state (peer table, chunk snapshots) of a released inode.
   void Forget(Ino ino);
 
@@ -67,6 +79,12 @@ class Xattrs {
   Status SetPeerChunk(Ino ino, const NodeRef& node, std::string_view index, std::string_view value);
   // user.mkd.receive: writes one frame into the (incoming) block. Messages name the file.
   Status Receive(Ino ino, const NodeRef& node, std::string_view value);
+  // ---- Post-copy (xattrs_postcopy.cc) ----
+  // user.mkd.receive on a live block with missing pages: answers the reads it completes.
+  Status ReceiveMissing(Block& block, const std::string& file, const struct ReceiveFrame& frame);
+  // user.mkd.wanted (get, waits) and user.mkd.postcopy (get and set).
+  Result<std::string> GetPostcopy(Block& block);
+  Status SetPostcopy(const NodeRef& node, std::string_view value);
 
   Registry* registry_;
   Syncer* syncer_;
