@@ -35,6 +35,11 @@ class Channel {
   // an error carrying the peer's message.
   Result<Frame> Expect(FrameType type);
 
+  // See TlsStream::Readable and Unacked (the post-copy loops poll with them).
+  bool Readable(std::chrono::milliseconds wait, int wake_fd = -1) const {
+    return stream_.Readable(wait, wake_fd);
+  }
+  uint64_t Unacked() const { return stream_.Unacked(); }
   // Bytes per second; 0 = no cap.
   void SetBandwidth(uint64_t bytes_per_second) { bandwidth_ = bytes_per_second; }
   void SetTimeout(std::chrono::milliseconds timeout) { stream_.SetTimeout(timeout); }

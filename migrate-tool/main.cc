@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
       "destination still holds from an earlier stay are not sent again.\n"
       "  mkd-migrate VM --to HOST [options]   (run on the host the VM runs on)\n"
       "  mkd-migrate serve [options]          (run on every host: receives VMs)\n"
+      "  mkd-migrate VM --to HOST --postcopy  (resume there at once, pages follow)\n"
       "  mkd-migrate recover VM               (after mkd-migrate died: resume the VM here)\n"
       "See docs/migrate.md."};
   app.require_subcommand(0, 1);
@@ -127,6 +128,19 @@ int main(int argc, char** argv) {
   app.add_flag("--verify", so.verify,
                "compare XXH3 digests of every page on both ends at the switchover; resume the "
                "VM here on any mismatch");
+  app.add_flag("--postcopy", so.postcopy,
+               "post-copy: resume the VM at the destination at once; the pages it lacks follow "
+               "(fetched when the VM reads them, pushed otherwise). If the source or the link "
+               "dies before every page arrived, the VM is lost (docs/postcopy.md)");
+  app.add_option("--precopy-rounds", so.precopy_rounds,
+                 "with --postcopy: pre-copy first (a full pass and up to N rounds), then the "
+                 "post-copy switchover")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
+  app.add_option("--postcopy-window", so.postcopy_window,
+                 "with --postcopy: pages sent with each page the destination waits for")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   app.add_flag("--json", json, "print the report as JSON on stdout");
   app.add_option("--timeout", timeout_s, "seconds any network or QEMU step may take")
       ->capture_default_str()
@@ -194,6 +208,10 @@ int main(int argc, char** argv) {
   }
   if (!bandwidth.empty() && !ParseRate(bandwidth, &so.bandwidth)) {
     std::cerr << "mkd-migrate: --bandwidth " << bandwidth << ": use e.g. 125M or 1G (bytes/s)\n";
+    return 2;
+  }
+  if (!so.postcopy && (app.count("--precopy-rounds") > 0 || app.count("--postcopy-window") > 0)) {
+    std::cerr << "mkd-migrate: --precopy-rounds and --postcopy-window go with --postcopy\n";
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);

@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "genstore/bitmap_codec.h"
@@ -70,6 +72,61 @@ Result<RamFileSummary> ParseSummary(std::string_view line) {
   s.lineage = *l;
   if (const std::string* r = need("refused_writes")) ParseU64(*r, &s.refused_writes);
   return s;
+}
+
+Result<WantedPages> ParseWanted(std::string_view json, uint64_t block_pages) {
+  auto bad = [](const std::string& why) {
+    return Status::Corrupt("user.mkd.wanted: " + why + " (is this a mkd-memfs mount?)");
+  };
+  nlohmann::json d = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (d.is_discarded() || !d.is_object() || d.size() != 3 || !d.contains("state") ||
+      !d.contains("missing") || !d.contains("pages")) {
+    return bad("not {\"state\", \"missing\", \"pages\"}");
+  }
+  WantedPages w;
+  if (!d["state"].is_string() || !d["missing"].is_number_unsigned() || !d["pages"].is_array() ||
+      d["pages"].size() > kMaxWantPages) {
+    return bad("a field has the wrong type or size");
+  }
+  w.state = d["state"].get<std::string>();
+  if (w.state != "active" && w.state != "complete" && w.state != "failed") {
+    return bad("unknown state");
+  }
+  w.missing = d["missing"].get<uint64_t>();
+  for (const nlohmann::json& p : d["pages"]) {
+    if (!p.is_number_unsigned() || p.get<uint64_t>() >= block_pages) return bad("bad page");
+    w.pages.push_back(p.get<uint64_t>());
+  }
+  return w;
+}
+
+Result<PostcopyStatus> ParsePostcopyStatus(std::string_view json) {
+  auto bad = [](const std::string& why) { return Status::Corrupt("user.mkd.postcopy: " + why); };
+  nlohmann::json d = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (d.is_discarded() || !d.is_object()) return bad("not a JSON object");
+  PostcopyStatus st;
+  auto count = [&](const char* name, uint64_t* out) {
+    if (!d.contains(name) || !d[name].is_number_unsigned()) return false;
+    *out = d[name].get<uint64_t>();
+    return true;
+  };
+  auto number = [&](const char* name, double* out) {
+    if (!d.contains(name) || !d[name].is_number()) return false;
+    *out = d[name].get<double>();
+    return std::isfinite(*out) && *out >= 0;
+  };
+  if (!d.contains("state") || !d["state"].is_string()) return bad("no state");
+  st.state = d["state"].get<std::string>();
+  if (d.contains("reason") && d["reason"].is_string()) st.reason = d["reason"].get<std::string>();
+  PostcopyDone& x = st.done;
+  if (!count("missing", &st.missing) || !count("fetched", &x.fetched) ||
+      !count("pushed", &x.pushed) || !count("skipped", &x.skipped) ||
+      !count("faults", &x.faults) || !number("fault_median_ms", &x.fault_median_ms) ||
+      !number("fault_p99_ms", &x.fault_p99_ms) || !number("fault_max_ms", &x.fault_max_ms) ||
+      !number("seconds", &x.seconds)) {
+    return bad("a field is missing or malformed");
+  }
+  return st;
 }
 
 Result<RamFile> RamFile::Open(const std::string& path) {
@@ -193,6 +250,38 @@ Status RamFile::ReceiveZeros(uint64_t first, uint64_t count, Generation gen) {
   return Set("user.mkd.receive", memfs::EncodeReceiveFrame(memfs::ReceiveKind::kZero, first,
                                                            static_cast<uint32_t>(count), gen, {}));
 }
+
+Status RamFile::ReceiveLater(uint64_t first, uint64_t count, Generation gen) {
+  for (uint64_t done = 0; done < count;) {
+    const uint64_t n = std::min<uint64_t>(memfs::kMaxReceiveZeroPages, count - done);
+    MKD_RETURN_IF_ERROR(Set("user.mkd.receive",
+                            memfs::EncodeReceiveFrame(memfs::ReceiveKind::kLater, first + done,
+                                                      static_cast<uint32_t>(n), gen, {})));
+    done += n;
+  }
+  return Status::Ok();
+}
+
+Result<WantedPages> RamFile::TakeWanted() {
+  Result<std::string> v = Get("user.mkd.wanted");
+  if (!v.ok()) return v.status();
+  Result<RamFileSummary> s = Summary();
+  if (!s.ok()) return s.status();
+  return ParseWanted(*v, s->pages);
+}
+
+Result<PostcopyStatus> RamFile::Postcopy() {
+  Result<std::string> v = Get("user.mkd.postcopy");
+  if (!v.ok()) return v.status();
+  return ParsePostcopyStatus(*v);
+}
+
+Status RamFile::FailPostcopy(std::string_view reason) {
+  nlohmann::json doc = {{"fail", std::string(reason.substr(0, 500))}};
+  return Set("user.mkd.postcopy", doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+Result<std::string> RamFile::DirtyBlob() { return GetChunked("user.mkd.dirty"); }
 
 Status RamFile::ReadPages(uint64_t first, uint64_t count, char* out) {
   uint64_t done = 0;

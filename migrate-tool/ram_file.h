@@ -10,11 +10,13 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "genstore/generation_table.h"
 #include "genstore/page_bitmap.h"
 #include "genstore/status.h"
 #include "genstore/uuid.h"
+#include "migrate-tool/wire.h"
 
 namespace mkd::migrate {
 
@@ -29,6 +31,26 @@ struct RamFileSummary {
 };
 // Parses the one-line summary; kCorrupt when a field this tool needs is missing or malformed.
 Result<RamFileSummary> ParseSummary(std::string_view line);
+
+// user.mkd.wanted: the pages reads wait for (post-copy, docs/postcopy.md).
+struct WantedPages {
+  std::string state;  // "active", "complete", "failed"
+  uint64_t missing = 0;
+  std::vector<uint64_t> pages;
+};
+// kCorrupt unless an object with exactly state (one of the three), missing and pages (at most
+// 1024 page numbers below `block_pages`).
+Result<WantedPages> ParseWanted(std::string_view json, uint64_t block_pages);
+
+// user.mkd.postcopy: the post-copy's statistics.
+struct PostcopyStatus {
+  std::string state;
+  std::string reason;
+  uint64_t missing = 0;
+  PostcopyDone done;  // counts and fault latencies as the wire carries them
+};
+// kCorrupt unless the fields this tool uses are there with the right types.
+Result<PostcopyStatus> ParsePostcopyStatus(std::string_view json);
 
 class RamFile {
  public:
@@ -53,6 +75,15 @@ class RamFile {
   // Writes received pages into an incoming block (user.mkd.receive frames).
   Status ReceivePages(uint64_t first, uint64_t count, Generation gen, std::string_view data);
   Status ReceiveZeros(uint64_t first, uint64_t count, Generation gen);
+  // Post-copy: pages whose content comes after the commit (receive frames of kind "later").
+  Status ReceiveLater(uint64_t first, uint64_t count, Generation gen);
+  // Post-copy driver: waits (in memfs, up to 0.5 s) for pages reads wait for.
+  Result<WantedPages> TakeWanted();
+  Result<PostcopyStatus> Postcopy();
+  // Fails the post-copy: reads of missing pages fail from now on (user.mkd.postcopy).
+  Status FailPostcopy(std::string_view reason);
+  // Pages written since the VM arrived (or since the commit), encoded (user.mkd.dirty).
+  Result<std::string> DirtyBlob();
   // Reads `count` pages from `first` through the mount (the guest's current content).
   Status ReadPages(uint64_t first, uint64_t count, char* out);
   // fsync(2) of the file (the kernel writes back every dirty page).

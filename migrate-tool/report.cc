@@ -11,7 +11,7 @@ nlohmann::json ToJson(const MigrationReport& r) {
     rounds.push_back(
         {{"round", s.round}, {"pages", s.pages}, {"bytes", s.bytes}, {"seconds", s.seconds}});
   }
-  return {{"vm", r.vm},
+  nlohmann::json out = {{"vm", r.vm},
           {"from", r.from_host},
           {"to", r.to_host},
           {"reuse", r.reuse},
@@ -36,7 +36,20 @@ nlohmann::json ToJson(const MigrationReport& r) {
           {"retire_seconds", r.retire_seconds},
           {"downtime_ms", {{"ours", r.downtime_ours_ms}, {"qemu", r.downtime_qemu_ms}}},
           {"epochs", {{"source", r.source_epoch}, {"destination", r.destination_epoch}}},
-          {"outcome", r.outcome}};
+          {"outcome", r.outcome},
+          {"mode", r.mode}};
+  if (r.mode == "postcopy") {
+    out["postcopy"] = {{"missing", r.postcopy_missing},
+                       {"fetched", r.postcopy_fetched},
+                       {"pushed", r.postcopy_pushed},
+                       {"faults", r.postcopy_faults},
+                       {"fault_median_ms", r.fault_median_ms},
+                       {"fault_p99_ms", r.fault_p99_ms},
+                       {"fault_max_ms", r.fault_max_ms},
+                       {"complete_seconds", r.postcopy_complete_seconds},
+                       {"verify_skipped", r.verify_skipped}};
+  }
+  return out;
 }
 
 std::string FormatReport(const MigrationReport& r) {
@@ -67,6 +80,14 @@ std::string FormatReport(const MigrationReport& r) {
       "(ours {:.0f} ms){}\n",
       r.total_seconds, r.setup_seconds, r.downtime_qemu_ms, r.downtime_ours_ms,
       r.verified ? ", verified" : "");
+  if (r.mode == "postcopy") {
+    s += fmt::format(
+        "  post-copy    {} pages missing at the resume: {} fetched on demand + {} pushed; {} "
+        "faults waited {:.2f} ms median, {:.2f} ms p99, {:.2f} ms max; every page there {:.2f} "
+        "s after the resume\n",
+        r.postcopy_missing, r.postcopy_fetched, r.postcopy_pushed, r.postcopy_faults,
+        r.fault_median_ms, r.fault_p99_ms, r.fault_max_ms, r.postcopy_complete_seconds);
+  }
   if (r.total_seconds > 0) {
     s += fmt::format("  throughput   {:.1f} MB/s\n",
                      static_cast<double>(r.wire_bytes) / mb / r.total_seconds);

@@ -42,6 +42,15 @@ struct MigrationReport {
   double downtime_ours_ms = 0;  // VM paused at pre-switchover until migrate-continue
   double downtime_qemu_ms = 0;  // QEMU's own report (query-migrate "downtime")
   uint32_t source_epoch = 0, destination_epoch = 0;
+  // Post-copy (mode "postcopy"): pages the destination lacked when the VM resumed there, how
+  // they came (asked for by a read of the VM, or pushed), how long reads waited, and when the
+  // destination held every page (seconds from the resume).
+  std::string mode = "precopy";
+  uint64_t postcopy_missing = 0;
+  uint64_t postcopy_fetched = 0, postcopy_pushed = 0, postcopy_faults = 0;
+  double fault_median_ms = 0, fault_p99_ms = 0, fault_max_ms = 0;
+  double postcopy_complete_seconds = 0;
+  uint64_t verify_skipped = 0;  // post-copy --verify: pages written at the destination meanwhile
   std::string outcome = "ok";  // or what went wrong and where the VM runs
 };
 

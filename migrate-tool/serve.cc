@@ -15,6 +15,7 @@
 #include "migrate-tool/channel.h"
 #include "migrate-tool/fault_points.h"
 #include "migrate-tool/net.h"
+#include "migrate-tool/postcopy_serve.h"
 #include "migrate-tool/ram_file.h"
 #include "migrate-tool/stream_tunnel.h"
 #include "qemu-config/command_line.h"
@@ -67,6 +68,8 @@ class Incoming {
   Status Receive();
   Status Commit();
   Status WaitRunning();
+  // After a post-copy commit: runs the post-copy loop; on failure fails it and stops QEMU.
+  Status Postcopy();
   void Abort(const std::string& why);
   // Stops the destination QEMU (after the commit: its file becomes a stored incarnation).
   void StopQemu();
@@ -89,7 +92,8 @@ class Incoming {
   bool arrived_ = false;
   bool started_ = false;
   bool committed_ = false;
-  bool stopped_after_commit_ = false;  // WaitRunning stopped QEMU and told the source
+  bool stopped_after_commit_ = false;  // WaitRunning or Postcopy stopped QEMU, told the source
+  bool postcopy_ = false;              // the source sent LATER pages: a post-copy arrival
 };
 
 Status Incoming::Prepare() {
@@ -219,6 +223,37 @@ Status Incoming::WaitRunning() {
   return Status::FailedPrecondition(message);
 }
 
+Status Incoming::Postcopy() {
+  PostcopyReceiveResult result;
+  Status s =
+      RunPostcopyReceiver(ch_, paths_.memory_file, block_pages_[0], *qmp_, o_.timeout, &result);
+  if (s.ok()) {
+    spdlog::info("VM {}: post-copy complete, every page is here", def_.name);
+    return s;
+  }
+  // The source's pages can no longer come: reads of them fail (never a wrong page), and this
+  // QEMU is stopped. Before it ran the VM goes on at the source; after, the VM is lost.
+  if (ram_) {
+    Status f = ram_->FailPostcopy(s.ToString());
+    if (!f.ok()) spdlog::warn("failing the post-copy in memfs: {}", f.ToString());
+  }
+  StopQemu();
+  stopped_after_commit_ = true;
+  std::string message;
+  if (result.ran) {
+    message = "post-copy failed after the VM started here: " + s.ToString() +
+              "; pages still at the source cannot arrive, the VM is stopped and lost (restart it "
+              "from its disk)";
+    spdlog::error("VM {}: {}", def_.name, message);
+  } else {
+    message = "the destination QEMU did not take over (" + s.ToString() +
+              "); it is stopped, the VM can resume at the source";
+    spdlog::warn("VM {}: {}", def_.name, message);
+  }
+  (void)ch_.Send(FrameType::kResult, EncodeResult({false, message}));
+  return Status::FailedPrecondition(message);
+}
+
 void Incoming::StopQemu() {
   ram_.reset();
   if (qmp_) qmp_->Close();
@@ -242,15 +277,30 @@ Status Incoming::Receive() {
                                   : ram_->ReceivePages(p->first, p->count, p->gen, p->data));
         break;
       }
+      case FrameType::kLater: {
+        if (committed_) return Status::InvalidArgument("LATER after COMMIT");
+        Result<PagesFrame> p = ParseLater(f->payload, block_pages_);
+        if (!p.ok()) return p.status();
+        MKD_RETURN_IF_ERROR(ram_->ReceiveLater(p->first, p->count, p->gen));
+        postcopy_ = true;
+        break;
+      }
       case FrameType::kVerify: {
         Result<std::string> d = ram_->DigestsBlob();
         if (!d.ok()) return d.status();
         MKD_RETURN_IF_ERROR(ch_.Send(FrameType::kDigests, EncodeBlob(0, *d)));
+        if (postcopy_ && committed_) {
+          // The VM runs here: pages it wrote since the commit differ from the source's.
+          Result<std::string> dirty = ram_->DirtyBlob();
+          if (!dirty.ok()) return dirty.status();
+          MKD_RETURN_IF_ERROR(ch_.Send(FrameType::kDirty, EncodeBlob(0, *dirty)));
+        }
         break;
       }
       case FrameType::kCommit:
         if (committed_) return Status::InvalidArgument("a second COMMIT");
         MKD_RETURN_IF_ERROR(Commit());
+        if (postcopy_) MKD_RETURN_IF_ERROR(Postcopy());
         break;
       case FrameType::kWaitRunning:
         if (!committed_) return Status::InvalidArgument("WAIT_RUNNING before COMMIT");

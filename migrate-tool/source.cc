@@ -1,19 +1,23 @@
 // The source side of a migration (see source.h and docs/migrate.md).
 #include "migrate-tool/source.h"
 
+#include "migrate-tool/source_session.h"
+
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <optional>
 #include <thread>
 
+#include "genstore/bitmap_codec.h"
 #include "genstore/digests.h"
 #include "genstore/table_codec.h"
-#include "genstore/zero_page.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/fault_points.h"
 #include "migrate-tool/net.h"
+#include "migrate-tool/page_sender.h"
 #include "migrate-tool/ram_file.h"
 #include "migrate-tool/stream_tunnel.h"
 #include "qemu-config/command_line.h"
@@ -22,74 +26,7 @@
 #include "qemu-config/vm_definition.h"
 
 namespace mkd::migrate {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// What the destination ends up holding for a page, as far as this migration knows.
-enum class PageFate : uint8_t { kZero, kReused, kSent, kZeroSent };
-
-// Rounds that send about as many pages as the one before, in a row, before the rounds stop.
-constexpr size_t kStagnantRounds = 3;
-
-constexpr uint32_t kBlock = 0;  // memory-backend-file: one shared RAM block per VM, "ram"
-
-class SourceSession {
- public:
-  SourceSession(const SourceOptions& o, MigrationReport* r,
-                const std::function<void(const Progress&)>& progress)
-      : o_(o), r_(r), progress_(progress) {}
-
-  Status Run();
-  // Cleans up after a failure at any step; fills the outcome.
-  void Fail(const Status& cause);
-  // Fills the page and byte totals of the report from what was sent.
-  void Account();
-
- private:
-  Status Prepare();
-  Status Handshake();
-  Status FirstPass();
-  Status Rounds();
-  bool Stagnant() const;
-  Status Switchover();
-  Status Verify();
-  Status Commit();
-  Status Finish();
-  // Sends the pages set in `pages` (their current content read through the mount); `gen_of`
-  // gives each page's generation.
-  Status SendPages(const PageBitmap& pages, const std::function<Generation(uint64_t)>& gen_of,
-                   const std::string& phase);
-  Status SendZeros(uint64_t first, uint64_t count, Generation gen);
-  Result<qmp::MigrationInfo> WaitMigration(const std::vector<std::string>& states);
-  void Report(const std::string& phase, uint64_t done, uint64_t total);
-  uint64_t WireBytes() const;
-
-  const SourceOptions& o_;
-  MigrationReport* r_;
-  const std::function<void(const Progress&)>& progress_;
-  Clock::time_point start_ = Clock::now();
-  qemuconfig::VmDefinition def_;
-  std::optional<RamFile> ram_;
-  RamFileSummary summary_;
-  std::optional<peer::TlsContext> tls_;
-  std::unique_ptr<Channel> ch_;
-  std::optional<qmp::QmpClient> qmp_;
-  std::unique_ptr<SourceTunnel> tunnel_;
-  GenerationTable table_, peer_table_;
-  std::string peer_table_blob_;
-  PageBitmap reusable_;
-  std::vector<PageFate> fate_;
-  double send_rate_ = 0;  // bytes/s measured while sending pages
-  bool migrate_started_ = false;
-  bool committed_ = false;
-  bool dest_stopped_ = false;  // after the commit, the destination said its QEMU is stopped
-  Clock::time_point paused_at_{};
-};
+namespace internal {
 
 uint64_t SourceSession::WireBytes() const {
   uint64_t b = ch_ ? ch_->bytes_sent() + ch_->bytes_received() : 0;
@@ -195,39 +132,33 @@ Status SourceSession::SendZeros(uint64_t first, uint64_t count, Generation gen) 
                    EncodePagesHeader(kBlock, first, static_cast<uint32_t>(count), gen));
 }
 
+void SourceSession::Sent(const SentRun& run) {
+  for (uint64_t p = run.first; p < run.first + run.count; ++p) {
+    fate_[p] = run.zero ? PageFate::kZeroSent : PageFate::kSent;
+  }
+  if (run.zero) {
+    r_->zero_transfers += run.count;
+  } else {
+    r_->page_transfers += run.count;
+    r_->page_bytes += run.count * kPageSize;
+  }
+}
+
 Status SourceSession::SendPages(const PageBitmap& pages,
                                 const std::function<Generation(uint64_t)>& gen_of,
                                 const std::string& phase) {
   std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
-  auto zero_at = [&buf](uint64_t i) { return IsZeroPage(buf.data() + i * kPageSize); };
   const uint64_t total = pages.Count();
   uint64_t done = 0;
   Status status;
   auto last_report = Clock::now();
   const auto t0 = Clock::now();
   const uint64_t bytes0 = ch_->bytes_sent();
+  auto sent = [this](const SentRun& run) { Sent(run); };
   pages.ForEachRun([&](uint64_t first, uint64_t count) {
     for (uint64_t at = first; status.ok() && at < first + count;) {
       const uint64_t n = std::min<uint64_t>(kMaxPagesPerFrame, first + count - at);
-      status = ram_->ReadPages(at, n, buf.data());
-      // Groups of neighbouring pages with the same generation and the same zero-ness.
-      for (uint64_t i = 0; status.ok() && i < n;) {
-        const Generation gen = gen_of(at + i);
-        const bool zero = zero_at(i);
-        uint64_t j = i + 1;
-        while (j < n && gen_of(at + j) == gen && zero_at(j) == zero) ++j;
-        if (zero) {
-          status = SendZeros(at + i, j - i, gen);
-        } else {
-          status = ch_->Send(FrameType::kPages,
-                             EncodePagesHeader(kBlock, at + i, static_cast<uint32_t>(j - i), gen),
-                             std::string_view(buf.data() + i * kPageSize, (j - i) * kPageSize));
-          for (uint64_t p = at + i; p < at + j; ++p) fate_[p] = PageFate::kSent;
-          r_->page_transfers += j - i;
-          r_->page_bytes += (j - i) * kPageSize;
-        }
-        i = j;
-      }
+      status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen_of, sent);
       at += n;
       done += n;
       if (Clock::now() - last_report > std::chrono::milliseconds(200)) {
@@ -303,6 +234,7 @@ Status SourceSession::FirstPass() {
   stat.bytes = ch_->bytes_sent() - bytes0;
   stat.seconds = Since(t0);
   r_->rounds.push_back(stat);
+  first_pass_done_ = true;
   return FaultPoint("source.first_pass");
 }
 
@@ -316,10 +248,10 @@ bool SourceSession::Stagnant() const {
   return true;
 }
 
-Status SourceSession::Rounds() {
+Status SourceSession::Rounds(uint32_t max_rounds) {
   const Epoch e = summary_.epoch;
   const double budget = std::chrono::duration<double>(o_.downtime).count();
-  for (uint32_t round = 1; round <= o_.max_rounds; ++round) {
+  for (uint32_t round = 1; round <= max_rounds; ++round) {
     MKD_RETURN_IF_ERROR(FaultPoint("source.rounds"));
     const auto t0 = Clock::now();
     const uint64_t bytes0 = ch_->bytes_sent();
@@ -353,7 +285,7 @@ Status SourceSession::Rounds() {
   spdlog::warn(
       "the guest dirties memory faster than the link carries it: going to the "
       "switchover after {} rounds; the downtime will exceed the budget",
-      o_.max_rounds);
+      max_rounds);
   return Status::Ok();
 }
 
@@ -374,7 +306,7 @@ Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::s
   return Status::Io("QEMU's migration did not reach " + states.front() + " in time");
 }
 
-Status SourceSession::Switchover() {
+Status SourceSession::StartSwitchover() {
   std::filesystem::create_directories(o_.tunnel_dir);
   Result<std::unique_ptr<SourceTunnel>> tunnel =
       SourceTunnel::Listen(o_.tunnel_dir + "/mkd-migrate-" + def_.uuid.ToString() + ".sock");
@@ -390,7 +322,11 @@ Status SourceSession::Switchover() {
   Result<qmp::MigrationInfo> info = WaitMigration({"pre-switchover"});
   if (!info.ok()) return info.status();
   paused_at_ = Clock::now();  // the VM is stopped from here until migrate-continue
-  MKD_RETURN_IF_ERROR(FaultPoint("source.pre_switchover"));
+  return FaultPoint("source.pre_switchover");
+}
+
+Status SourceSession::Switchover() {
+  MKD_RETURN_IF_ERROR(StartSwitchover());
   const auto t0 = Clock::now();
   const uint64_t bytes0 = ch_->bytes_sent();
   Result<PageBitmap> last = ram_->Sync();
@@ -407,8 +343,17 @@ Status SourceSession::Switchover() {
 Status SourceSession::Verify() {
   Report("verify", 0, 0);
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kVerify, {}));
-  // Our digests while the destination computes its own: the guest's memory read through the
-  // mount (the page cache, i.e. what the guest sees), not the page store.
+  // Our digests while the destination computes its own.
+  Result<std::vector<uint64_t>> ours = OwnDigests();
+  if (!ours.ok()) return ours.status();
+  MKD_RETURN_IF_ERROR(CompareDigests(*ours, /*skip_written_there=*/false));
+  r_->verified = true;
+  return Status::Ok();
+}
+
+Result<std::vector<uint64_t>> SourceSession::OwnDigests() {
+  // The guest's memory read through the mount (the page cache, i.e. what the guest sees), not
+  // the page store.
   const uint64_t pages = summary_.pages;
   std::vector<uint64_t> ours(pages);
   std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
@@ -418,17 +363,36 @@ Status SourceSession::Verify() {
     for (uint64_t i = 0; i < n; ++i) ours[at + i] = PageDigest(buf.data() + i * kPageSize);
     at += n;
   }
+  return ours;
+}
+
+Status SourceSession::CompareDigests(const std::vector<uint64_t>& ours, bool skip_written_there) {
   ch_->SetTimeout(o_.timeout + std::chrono::seconds(10));  // it reads its whole page store
   Result<Frame> f = ch_->Expect(FrameType::kDigests);
+  Result<Frame> d = skip_written_there && f.ok() ? ch_->Expect(FrameType::kDirty)
+                                                 : Result<Frame>(Frame{});
   ch_->SetTimeout(o_.timeout);
   if (!f.ok()) return f.status();
+  if (!d.ok()) return d.status();
   Result<BlobFrame> blob = ParseBlob(f->payload, 1);
   if (!blob.ok()) return blob.status();
   Result<std::vector<uint64_t>> theirs = DecodeDigests(blob->blob);
   if (!theirs.ok()) return theirs.status().WithContext("destination digests");
+  const uint64_t pages = ours.size();
   if (theirs->size() != pages) return Status::Corrupt("destination digests: wrong page count");
+  std::optional<PageBitmap> skip;
+  if (skip_written_there) {
+    Result<BlobFrame> dirty_blob = ParseBlob(d->payload, 1);
+    if (!dirty_blob.ok()) return dirty_blob.status();
+    Result<DecodedBitmap> dirty = DecodeBitmap(dirty_blob->blob);
+    if (!dirty.ok()) return dirty.status().WithContext("destination's written pages");
+    if (dirty->bitmap.pages() != pages) return Status::Corrupt("written pages: wrong page count");
+    skip = std::move(dirty->bitmap);
+    r_->verify_skipped = skip->Count();
+  }
   uint64_t mismatches = 0, first_bad = 0;
   for (uint64_t p = 0; p < pages; ++p) {
+    if (skip && skip->Test(p)) continue;
     if (ours[p] != (*theirs)[p]) {
       if (mismatches++ == 0) first_bad = p;
     }
@@ -436,9 +400,9 @@ Status SourceSession::Verify() {
   if (mismatches > 0) {
     return Status::Corrupt("--verify: " + std::to_string(mismatches) +
                            " pages differ between source and destination (first: page " +
-                           std::to_string(first_bad) + "); the VM stays here");
+                           std::to_string(first_bad) + ")" +
+                           (skip ? "" : "; the VM stays here"));
   }
-  r_->verified = true;
   return Status::Ok();
 }
 
@@ -506,8 +470,21 @@ Status SourceSession::Run() {
   r_->reuse = o_.reuse;
   MKD_RETURN_IF_ERROR(Prepare());
   MKD_RETURN_IF_ERROR(Handshake());
+  if (o_.postcopy) {
+    r_->mode = "postcopy";
+    if (o_.precopy_rounds > 0) {
+      MKD_RETURN_IF_ERROR(FirstPass());
+      MKD_RETURN_IF_ERROR(Rounds(o_.precopy_rounds));
+    } else {
+      MKD_RETURN_IF_ERROR(PreSync());
+    }
+    MKD_RETURN_IF_ERROR(StartSwitchover());
+    MKD_RETURN_IF_ERROR(PostcopyMissing());
+    MKD_RETURN_IF_ERROR(Commit());
+    return FinishPostcopy();
+  }
   MKD_RETURN_IF_ERROR(FirstPass());
-  MKD_RETURN_IF_ERROR(Rounds());
+  MKD_RETURN_IF_ERROR(Rounds(o_.max_rounds));
   MKD_RETURN_IF_ERROR(Switchover());
   MKD_RETURN_IF_ERROR(Commit());
   MKD_RETURN_IF_ERROR(Finish());
@@ -536,6 +513,21 @@ void SourceSession::Fail(const Status& cause) {
                   " with its memory unchanged: " + cause.ToString();
     return;
   }
+  if (dest_running_) {
+    // Post-copy after the VM ran at the destination: its memory there is newer than ours for
+    // every page it wrote, and some pages never got there. Neither copy can go on.
+    if (tunnel_) tunnel_->Cancel();
+    if (qmp_) qmp_->Close();
+    Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(10));
+    if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
+    if (!postcopy_marker_.empty()) ::unlink(postcopy_marker_.c_str());
+    r_->outcome = "post-copy failed after the VM started on " + o_.to_host + " with " +
+                  std::to_string(missing_.Count()) +
+                  " pages not yet sent: the VM is lost (the destination stops it, the source "
+                  "QEMU is stopped; restart the VM from its disk): " +
+                  cause.ToString();
+    return;
+  }
   // After the commit: the destination holds the memory. If QEMU's switchover did not complete,
   // QEMU resumes the VM here by itself (in the fresh epoch set before the commit). If QEMU sent
   // everything but the destination says its QEMU did not take over and is stopped, we resume it
@@ -551,6 +543,8 @@ void SourceSession::Fail(const Status& cause) {
     }
     if (st.ok() && st->running) {
       where = "the VM resumed on " + o_.host_id;
+      // It never ran there (the destination said so): this copy is the VM again.
+      if (!postcopy_marker_.empty()) ::unlink(postcopy_marker_.c_str());
     } else if (st.ok()) {
       where = "the source QEMU is " + st->status + " and " + o_.to_host +
               " did not confirm that the VM runs there: check it; if it does not run the VM, "
@@ -585,12 +579,24 @@ void SourceSession::Account() {
   r_->wire_bytes = WireBytes();
 }
 
-}  // namespace
+}  // namespace internal
+
+using internal::Clock;
+using internal::Since;
+using internal::SourceSession;
 
 Status Recover(const std::string& definition, std::chrono::milliseconds timeout, bool force,
-               std::string* what) {
+               std::string* what, const std::string& run_dir) {
   Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(definition);
   if (!def.ok()) return def.status();
+  const std::string marker = run_dir + "/mkd-migrate-" + def->uuid.ToString() + ".postcopy";
+  if (std::filesystem::exists(marker)) {
+    return Status::FailedPrecondition(
+        "VM " + def->name + " was moved by post-copy (" + marker +
+        "): it ran at the destination, so this host's copy of its memory is stale and is never "
+        "resumed, not even with --force. If the destination lost it, restart the VM from its "
+        "disk; delete the marker only if you know the destination never ran it");
+  }
   if (!qemuconfig::RunningPid(*def)) {
     *what = "VM " + def->name + " has no QEMU on this host: nothing to recover here";
     return Status::Ok();

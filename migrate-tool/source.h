@@ -17,6 +17,9 @@
 
 namespace mkd::migrate {
 
+// Where mkd-migrate keeps its sockets and the post-copy marker files.
+inline constexpr const char* kRunDir = "/run/miyakodori";
+
 struct SourceOptions {
   std::string definition;  // the VM's definition file on this host
   std::string to_host;     // destination host id (its certificate's CN)
@@ -29,7 +32,12 @@ struct SourceOptions {
   bool reuse = true;
   bool verify = false;
   std::chrono::milliseconds timeout{30'000};  // per network or QMP step
-  std::string tunnel_dir = "/run/miyakodori";
+  std::string tunnel_dir = kRunDir;
+  // Post-copy (docs/postcopy.md): resume at the destination at once, pages follow.
+  bool postcopy = false;
+  uint32_t precopy_rounds = 0;  // rounds of pre-copy before a post-copy switchover (0: none)
+  uint32_t postcopy_window = 16;
+  uint64_t postcopy_unacked = 256 * 1024;
 };
 
 // A line of progress: phase and the numbers so far (the CLI shows them).
@@ -50,9 +58,11 @@ Status RunSource(const SourceOptions& options, MigrationReport* report,
 // comes. Cancels QEMU's migration and resumes the VM here, unless QEMU completed it (then the VM
 // should run at the destination and nothing is touched; `force`, after the operator checked that
 // it does not, resumes it here anyway). Safe for the memory after the commit point too:
-// mkd-migrate moved this host's VM to a fresh epoch before committing. `what` says what was done.
+// mkd-migrate moved this host's VM to a fresh epoch before committing. Never after a post-copy
+// switchover (its marker file in `run_dir` says so): the VM ran at the destination, this copy
+// is stale; refused even with `force`. `what` says what was done.
 Status Recover(const std::string& definition, std::chrono::milliseconds timeout, bool force,
-               std::string* what);
+               std::string* what, const std::string& run_dir = kRunDir);
 
 }  // namespace mkd::migrate
 

@@ -1,6 +1,7 @@
 // Encoding and strict parsing of the migration protocol's frames (see wire.h).
 #include "migrate-tool/wire.h"
 
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -71,6 +72,16 @@ std::string_view FrameTypeName(FrameType type) {
       return "STREAM_DATA";
     case FrameType::kStreamEnd:
       return "STREAM_END";
+    case FrameType::kLater:
+      return "LATER";
+    case FrameType::kWant:
+      return "WANT";
+    case FrameType::kPostcopyEnd:
+      return "POSTCOPY_END";
+    case FrameType::kPostcopyDone:
+      return "POSTCOPY_DONE";
+    case FrameType::kDirty:
+      return "DIRTY";
   }
   return "?";
 }
@@ -101,7 +112,7 @@ Result<FrameHeader> ParseFrameHeader(std::string_view bytes) {
                                    std::to_string(kWireVersion));
   }
   if (type < static_cast<uint8_t>(FrameType::kHello) ||
-      type > static_cast<uint8_t>(FrameType::kStreamEnd)) {
+      type > static_cast<uint8_t>(FrameType::kDirty)) {
     return Bad("frame header", "unknown frame type " + std::to_string(type));
   }
   if (reserved != 0) return Bad("frame header", "reserved bytes are not zero");
@@ -148,6 +159,75 @@ Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
   return f;
 }
 
+Result<PagesFrame> ParseLater(std::string_view payload, const std::vector<uint64_t>& block_pages) {
+  Result<PagesFrame> f = ParsePages(payload, /*zeros=*/true, block_pages);
+  if (!f.ok()) return Bad("LATER frame", f.status().message());
+  if (f->gen == kGenNeverWritten) return Bad("LATER frame", "generation 0 (never written)");
+  return f;
+}
+
+std::string EncodeWant(uint32_t block, const std::vector<uint64_t>& pages) {
+  std::string out;
+  out.reserve(8 + pages.size() * 8);
+  AppendLe(&out, block);
+  AppendLe(&out, static_cast<uint32_t>(pages.size()));
+  for (uint64_t p : pages) AppendLe(&out, p);
+  return out;
+}
+
+Result<WantFrame> ParseWant(std::string_view payload, const std::vector<uint64_t>& block_pages) {
+  ByteReader r(payload);
+  WantFrame f;
+  uint32_t count = 0;
+  if (!r.Read(&f.block) || !r.Read(&count)) return Bad("WANT frame", "truncated");
+  if (f.block >= block_pages.size()) return Bad("WANT frame", "no block " + std::to_string(f.block));
+  if (count == 0 || count > kMaxWantPages) {
+    return Bad("WANT frame", "page count " + std::to_string(count) + " is not in 1..1024");
+  }
+  if (r.remaining() != uint64_t{count} * 8) return Bad("WANT frame", "length mismatch");
+  f.pages.resize(count);
+  for (uint64_t& p : f.pages) {
+    (void)r.Read(&p);
+    if (p >= block_pages[f.block]) return Bad("WANT frame", "page " + std::to_string(p) + " is outside the block");
+  }
+  return f;
+}
+
+std::string EncodePostcopyDone(const PostcopyDone& d) {
+  return Dump(nlohmann::json{{"fetched", d.fetched},
+                             {"pushed", d.pushed},
+                             {"skipped", d.skipped},
+                             {"faults", d.faults},
+                             {"fault_median_ms", d.fault_median_ms},
+                             {"fault_p99_ms", d.fault_p99_ms},
+                             {"fault_max_ms", d.fault_max_ms},
+                             {"seconds", d.seconds}});
+}
+
+Result<PostcopyDone> ParsePostcopyDone(std::string_view json) {
+  Result<nlohmann::json> doc =
+      ParseObject("POSTCOPY_DONE", json,
+                  {"fetched", "pushed", "skipped", "faults", "fault_median_ms", "fault_p99_ms",
+                   "fault_max_ms", "seconds"});
+  if (!doc.ok()) return doc.status();
+  const nlohmann::json& d = *doc;
+  PostcopyDone out;
+  for (auto [name, field] : {std::pair{"fetched", &out.fetched}, std::pair{"pushed", &out.pushed},
+                             std::pair{"skipped", &out.skipped}, std::pair{"faults", &out.faults}}) {
+    if (!d[name].is_number_unsigned()) return Bad("POSTCOPY_DONE", std::string(name) + " is not a count");
+    *field = d[name].get<uint64_t>();
+  }
+  for (auto [name, field] :
+       {std::pair{"fault_median_ms", &out.fault_median_ms}, std::pair{"fault_p99_ms", &out.fault_p99_ms},
+        std::pair{"fault_max_ms", &out.fault_max_ms}, std::pair{"seconds", &out.seconds}}) {
+    if (!d[name].is_number()) return Bad("POSTCOPY_DONE", std::string(name) + " is not a number");
+    const double v = d[name].get<double>();
+    if (!std::isfinite(v) || v < 0) return Bad("POSTCOPY_DONE", std::string(name) + " is out of range");
+    *field = v;
+  }
+  return out;
+}
+
 std::string EncodeBlob(uint32_t block, std::string_view blob) {
   std::string out;
   out.reserve(4 + blob.size());
@@ -159,8 +239,10 @@ std::string EncodeBlob(uint32_t block, std::string_view blob) {
 Result<BlobFrame> ParseBlob(std::string_view payload, size_t blocks) {
   ByteReader r(payload);
   BlobFrame f;
-  if (!r.Read(&f.block)) return Bad("TABLE/DIGESTS frame", "truncated");
-  if (f.block >= blocks) return Bad("TABLE/DIGESTS frame", "no block " + std::to_string(f.block));
+  if (!r.Read(&f.block)) return Bad("TABLE/DIGESTS/DIRTY frame", "truncated");
+  if (f.block >= blocks) {
+    return Bad("TABLE/DIGESTS/DIRTY frame", "no block " + std::to_string(f.block));
+  }
   r.ReadBytes(r.remaining(), &f.blob);
   return f;
 }

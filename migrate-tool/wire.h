@@ -43,6 +43,12 @@ enum class FrameType : uint8_t {
   kStreamHello = 12,  // src -> dst on a second connection, JSON: QEMU's stream of this VM
   kStreamData = 13,   // src -> dst, bytes of QEMU's migration stream
   kStreamEnd = 14,    // src -> dst, empty: QEMU's stream ended
+  // Post-copy (docs/postcopy.md):
+  kLater = 15,         // src -> dst, as ZEROS: pages whose content follows the commit
+  kWant = 16,          // dst -> src, binary: pages reads wait for (WantFrame)
+  kPostcopyEnd = 17,   // src -> dst, empty: every missing page was sent
+  kPostcopyDone = 18,  // dst -> src, JSON: every page is here (PostcopyDone)
+  kDirty = 19,         // dst -> src, binary: block index + encoded bitmap of pages written since
 };
 std::string_view FrameTypeName(FrameType type);
 
@@ -70,7 +76,29 @@ std::string EncodePagesHeader(uint32_t block, uint64_t first, uint32_t count, Ge
 Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
                               const std::vector<uint64_t>& block_pages);
 
-// TABLE and DIGESTS payloads: a block index and an encoded blob (genstore formats, decoded and
+// LATER payload: PAGES' header without content; the generation must be a real one (not 0).
+Result<PagesFrame> ParseLater(std::string_view payload, const std::vector<uint64_t>& block_pages);
+
+// WANT payload: u32 block, u32 count, count * u64 page (1..kMaxWantPages, each in the block).
+inline constexpr uint32_t kMaxWantPages = 1024;
+struct WantFrame {
+  uint32_t block = 0;
+  std::vector<uint64_t> pages;
+};
+std::string EncodeWant(uint32_t block, const std::vector<uint64_t>& pages);
+Result<WantFrame> ParseWant(std::string_view payload, const std::vector<uint64_t>& block_pages);
+
+// POSTCOPY_DONE: the destination's post-copy statistics (memfs's user.mkd.postcopy).
+struct PostcopyDone {
+  uint64_t fetched = 0, pushed = 0, skipped = 0, faults = 0;
+  double fault_median_ms = 0, fault_p99_ms = 0, fault_max_ms = 0;
+  double seconds = 0;  // from the commit until the destination held every page
+};
+std::string EncodePostcopyDone(const PostcopyDone& done);
+// Strict: exactly these fields, counts unsigned, times finite and >= 0.
+Result<PostcopyDone> ParsePostcopyDone(std::string_view json);
+
+// TABLE, DIGESTS and DIRTY payloads: a block index and an encoded blob (genstore formats, decoded and
 // checked by their own fuzzed decoders).
 struct BlobFrame {
   uint32_t block = 0;

@@ -106,5 +106,42 @@ TEST(WireTest, ResultAbortStreamHello) {
   EXPECT_FALSE(ParseBlob("ab", 1).ok());
 }
 
+TEST(WireTest, PostcopyFrames) {
+  const std::vector<uint64_t> blocks = {100};
+  Result<PagesFrame> l = ParseLater(EncodePagesHeader(0, 10, 5, 7), blocks);
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  EXPECT_EQ(l->first, 10u);
+  EXPECT_EQ(l->count, 5u);
+  EXPECT_FALSE(ParseLater(EncodePagesHeader(0, 10, 5, kGenNeverWritten), blocks).ok());
+  EXPECT_FALSE(ParseLater(EncodePagesHeader(0, 99, 2, 7), blocks).ok());
+
+  Result<WantFrame> w = ParseWant(EncodeWant(0, {3, 99, 4}), blocks);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->pages, (std::vector<uint64_t>{3, 99, 4}));
+  EXPECT_FALSE(ParseWant(EncodeWant(0, {100}), blocks).ok()) << "outside the block";
+  EXPECT_FALSE(ParseWant(EncodeWant(0, {}), blocks).ok()) << "empty";
+  EXPECT_FALSE(ParseWant(EncodeWant(1, {1}), blocks).ok()) << "no block 1";
+  EXPECT_FALSE(ParseWant(EncodeWant(0, std::vector<uint64_t>(kMaxWantPages + 1, 1)), blocks).ok());
+  std::string cut = EncodeWant(0, {1, 2});
+  cut.pop_back();
+  EXPECT_FALSE(ParseWant(cut, blocks).ok());
+
+  PostcopyDone d;
+  d.fetched = 12;
+  d.pushed = 30;
+  d.fault_p99_ms = 2.5;
+  d.seconds = 1.25;
+  Result<PostcopyDone> back = ParsePostcopyDone(EncodePostcopyDone(d));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->fetched, 12u);
+  EXPECT_EQ(back->pushed, 30u);
+  EXPECT_DOUBLE_EQ(back->fault_p99_ms, 2.5);
+  EXPECT_DOUBLE_EQ(back->seconds, 1.25);
+  std::string neg = EncodePostcopyDone(d);
+  neg.replace(neg.find("1.25"), 4, "-1.0");
+  EXPECT_FALSE(ParsePostcopyDone(neg).ok());
+  EXPECT_FALSE(ParsePostcopyDone("{\"fetched\":1}").ok()) << "fields missing";
+}
+
 }  // namespace
 }  // namespace mkd::migrate

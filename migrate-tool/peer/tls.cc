@@ -4,7 +4,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -456,6 +458,20 @@ Status TlsStream::Transfer(bool write, char* p, size_t size) {
     return Describe(what, peer_host_, err, saved_errno, nullptr);
   }
   return Status::Ok();
+}
+
+bool TlsStream::Readable(std::chrono::milliseconds wait, int wake_fd) const {
+  if (ssl_ == nullptr) return false;
+  if (SSL_pending(ssl_) > 0) return true;
+  pollfd p[2] = {{fd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+  if (::poll(p, wake_fd >= 0 ? 2 : 1, static_cast<int>(wait.count())) <= 0) return false;
+  return (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
+uint64_t TlsStream::Unacked() const {
+  int n = 0;
+  if (fd_ < 0 || ::ioctl(fd_, SIOCOUTQ, &n) != 0 || n < 0) return 0;
+  return static_cast<uint64_t>(n);
 }
 
 Status TlsStream::WriteAll(const void* data, size_t size) {

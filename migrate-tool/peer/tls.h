@@ -87,6 +87,13 @@ class TlsStream {
   // Reads exactly `size` bytes, or fails: on end of stream, a peer error or no progress for the
   // timeout (then the stream is unusable).
   Status ReadExact(void* data, size_t size);
+  // True when a read can make progress now or does within `wait`: decrypted bytes are pending
+  // or the socket is readable (a partial record then completes in ReadExact). Consumes nothing.
+  // With `wake_fd` >= 0 the wait also ends when that descriptor is readable (it is not read).
+  bool Readable(std::chrono::milliseconds wait, int wake_fd = -1) const;
+  // Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ; 0 on error):
+  // how much already queues ahead of the next write.
+  uint64_t Unacked() const;
   // How long WriteAll and ReadExact wait for progress; starts as the handshake's timeout.
   void SetTimeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
 

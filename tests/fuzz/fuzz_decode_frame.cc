@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view in = mkd::fuzz::AsBytes(data + 1, size - 1);
   const std::vector<uint64_t> blocks = {64, 1};
-  switch (data[0] % 8) {
+  switch (data[0] % 11) {
     case 0: {
       auto h = m::ParseFrameHeader(in);
       if (!h.ok()) return Refused(h.status()), 0;
@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 1:
     case 2: {
-      const bool zeros = data[0] % 8 == 2;
+      const bool zeros = data[0] % 11 == 2;
       auto p = m::ParsePages(in, zeros, blocks);
       if (!p.ok()) return Refused(p.status()), 0;
       MKD_CHECK(p->block < blocks.size() && p->count > 0);
@@ -66,6 +66,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto v = m::ParseStreamHello(in);
       if (!v.ok()) return Refused(v.status()), 0;
       MKD_CHECK(m::ParseStreamHello(m::EncodeStreamHello(*v)).ok());
+      break;
+    }
+    case 7: {
+      auto l = m::ParseLater(in, blocks);
+      if (!l.ok()) return Refused(l.status()), 0;
+      MKD_CHECK(l->first + l->count <= blocks[l->block] && l->data.empty());
+      MKD_CHECK(l->gen != mkd::kGenInvalid && l->gen != mkd::kGenNeverWritten);
+      break;
+    }
+    case 8: {
+      auto w = m::ParseWant(in, blocks);
+      if (!w.ok()) return Refused(w.status()), 0;
+      MKD_CHECK(!w->pages.empty() && w->pages.size() <= m::kMaxWantPages);
+      for (uint64_t p : w->pages) MKD_CHECK(p < blocks[w->block]);
+      MKD_CHECK(m::EncodeWant(w->block, w->pages) == in);
+      break;
+    }
+    case 9: {
+      auto d = m::ParsePostcopyDone(in);
+      if (!d.ok()) return Refused(d.status()), 0;
+      MKD_CHECK(d->seconds >= 0 && d->fault_p99_ms >= 0);
+      MKD_CHECK(m::ParsePostcopyDone(m::EncodePostcopyDone(*d)).ok());
       break;
     }
     default: {

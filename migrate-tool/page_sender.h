@@ -1,0 +1,33 @@
+// SendPageRange: puts a range of the source VM's pages on the wire as it is now: content read
+// through the RAM file (the guest's page cache), neighbouring pages with the same generation and
+// zero-ness grouped into one PAGES or ZEROS frame. The first pass, the rounds, the last pages of
+// a pre-copy and the post-copy push and fetch all send pages this way.
+// Thread-compatible: the caller owns the channel and the RAM file for the call.
+#ifndef MKD_MIGRATE_TOOL_PAGE_SENDER_H_
+#define MKD_MIGRATE_TOOL_PAGE_SENDER_H_
+
+#include <cstdint>
+#include <functional>
+
+#include "genstore/generation.h"
+#include "genstore/status.h"
+#include "migrate-tool/channel.h"
+#include "migrate-tool/ram_file.h"
+
+namespace mkd::migrate {
+
+// One frame's worth of pages that went out.
+struct SentRun {
+  uint64_t first = 0, count = 0;
+  bool zero = false;  // a ZEROS frame (the content was all zeros)
+};
+
+// Sends pages [first, first + count) of block 0 (count <= kMaxPagesPerFrame); `buf` holds at
+// least count pages. `gen_of` gives each page's generation; `on_sent` hears of every frame sent.
+Status SendPageRange(Channel& ch, RamFile& ram, uint64_t first, uint64_t count, char* buf,
+                     const std::function<Generation(uint64_t)>& gen_of,
+                     const std::function<void(const SentRun&)>& on_sent);
+
+}  // namespace mkd::migrate
+
+#endif  // MKD_MIGRATE_TOOL_PAGE_SENDER_H_

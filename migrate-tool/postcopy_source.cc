@@ -1,0 +1,106 @@
+// The source's post-copy loop (see postcopy_source.h).
+#include "migrate-tool/postcopy_source.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace mkd::migrate {
+
+PostcopySender::PostcopySender(Channel& ch, RamFile& ram, PageBitmap missing,
+                               std::function<Generation(uint64_t)> gen_of,
+                               std::function<void(const SentRun&)> on_sent,
+                               std::function<void()> on_running, PostcopySendOptions options)
+    : ch_(ch),
+      ram_(ram),
+      missing_(std::move(missing)),
+      gen_of_(std::move(gen_of)),
+      on_sent_(std::move(on_sent)),
+      on_running_(std::move(on_running)),
+      o_(options) {
+  o_.window = std::clamp<uint32_t>(o_.window, 1, kMaxPagesPerFrame);
+  o_.push_pages = std::clamp<uint32_t>(o_.push_pages, 1, kMaxPagesPerFrame);
+  buf_.resize(kMaxPagesPerFrame * kPageSize);
+}
+
+Status PostcopySender::SendRange(uint64_t first, uint64_t count, bool demanded) {
+  missing_.ClearRange(first, count);
+  (demanded ? stats_.sent_on_demand : stats_.pushed) += count;
+  return SendPageRange(ch_, ram_, first, count, buf_.data(), gen_of_, on_sent_);
+}
+
+Status PostcopySender::Handle(const Frame& f) {
+  switch (f.type) {
+    case FrameType::kWant: {
+      Result<WantFrame> w = ParseWant(f.payload, {missing_.pages()});
+      if (!w.ok()) return w.status();
+      stats_.wanted += w->pages.size();
+      demand_.insert(demand_.end(), w->pages.begin(), w->pages.end());
+      return Status::Ok();
+    }
+    case FrameType::kResult: {
+      Result<ResultMsg> r = ParseResult(f.payload);
+      if (!r.ok()) return r.status();
+      if (!r->ok) return Status::FailedPrecondition(ch_.peer_host() + ": " + r->message);
+      on_running_();
+      return Status::Ok();
+    }
+    case FrameType::kPostcopyDone: {
+      Result<PostcopyDone> d = ParsePostcopyDone(f.payload);
+      if (!d.ok()) return d.status();
+      stats_.done = *d;
+      done_ = true;
+      return Status::Ok();
+    }
+    default:
+      return Status::InvalidArgument("post-copy: unexpected " +
+                                     std::string(FrameTypeName(f.type)));
+  }
+}
+
+Status PostcopySender::Run() {
+  const uint64_t pages = missing_.pages();
+  bool end_sent = false;
+  while (!done_) {
+    // Everything the destination said so far, without waiting.
+    while (ch_.Readable(std::chrono::milliseconds(0))) {
+      Result<Frame> f = ch_.Receive();
+      if (!f.ok()) return f.status();
+      MKD_RETURN_IF_ERROR(Handle(*f));
+    }
+    if (done_) break;
+    if (!demand_.empty()) {
+      // Wanted pages first, oldest request first; each with the missing pages after it.
+      const uint64_t p = demand_.front();
+      demand_.erase(demand_.begin());
+      if (!missing_.Test(p)) continue;  // sent already (pushed, or in an earlier window)
+      uint64_t n = 1;
+      while (n < o_.window && p + n < pages && missing_.Test(p + n)) ++n;
+      MKD_RETURN_IF_ERROR(SendRange(p, n, /*demanded=*/true));
+      continue;
+    }
+    push_next_ = push_next_ < pages ? missing_.NextSet(push_next_) : pages;  // demand took some
+    if (push_next_ < pages) {
+      if (ch_.Unacked() > o_.max_unacked) {
+        (void)ch_.Readable(std::chrono::milliseconds(1));  // a WANT would wake us
+        continue;
+      }
+      uint64_t n = 1;
+      while (n < o_.push_pages && push_next_ + n < pages && missing_.Test(push_next_ + n)) ++n;
+      MKD_RETURN_IF_ERROR(SendRange(push_next_, n, /*demanded=*/false));
+      push_next_ += n;
+      continue;
+    }
+    if (!end_sent) {
+      MKD_RETURN_IF_ERROR(ch_.Send(FrameType::kPostcopyEnd, {}));
+      end_sent = true;
+    }
+    if (!ch_.Readable(o_.timeout)) {
+      return Status::Io(ch_.peer_host() + " did not confirm the post-copy within " +
+                        std::to_string(o_.timeout.count()) + " ms after the last page");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace mkd::migrate

@@ -1,0 +1,178 @@
+// The source's post-copy switchover (docs/postcopy.md): the steps of SourceSession that differ
+// from pre-copy. Before the commit everything is as in pre-copy (the VM stays here on failure);
+// after QEMU resumed the VM at the destination, this host holds the only copy of the pages the
+// destination still lacks until the PostcopySender has sent them all.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "migrate-tool/fault_points.h"
+#include "migrate-tool/postcopy_source.h"
+#include "migrate-tool/source_session.h"
+#include "qemu-config/vm_control.h"
+
+namespace mkd::migrate::internal {
+
+Status SourceSession::PreSync() {
+  // Writes back what the guest dirtied so far while it still runs: the sync at the pause then
+  // covers only the pages written since, whatever the VM's size.
+  Report("sync", 0, 0);
+  Result<PageBitmap> dirty = ram_->Sync();
+  return dirty.status();
+}
+
+Status SourceSession::PostcopyMissing() {
+  const auto t0 = Clock::now();
+  Result<PageBitmap> last = ram_->Sync();
+  if (!last.ok()) return last.status();
+  const uint64_t pages = summary_.pages;
+  const Epoch e = summary_.epoch;
+  std::vector<Generation> gens(pages, e);
+  if (first_pass_done_) {
+    // Pre-copy sent every page once; what the guest wrote since the last round is missing.
+    missing_ = std::move(*last);
+  } else {
+    // Nothing sent yet: every page neither reusable nor never written is missing.
+    Result<GenerationTable> table = ram_->Table();
+    if (!table.ok()) return table.status();
+    table_ = std::move(*table);
+    if (table_.pages() != pages) return Status::Corrupt("the table changed size");
+    reusable_ = PageBitmap(pages);
+    if (o_.reuse) {
+      Result<PageBitmap> reusable = ram_->Reusable(peer_table_blob_);
+      if (!reusable.ok()) return reusable.status();
+      if (reusable->pages() != pages) return Status::Corrupt("reusable bitmap of wrong size");
+      reusable_ = std::move(*reusable);
+    }
+    fate_.assign(pages, PageFate::kZero);
+    missing_ = PageBitmap(pages);
+    for (uint64_t p = 0; p < pages;) {
+      const Generation g = table_.Get(p);
+      if (g == kGenNeverWritten) {
+        // Never written: zeros, unless the destination's base holds something there.
+        uint64_t q = p;
+        while (q < pages && table_.Get(q) == kGenNeverWritten &&
+               peer_table_.Get(q) != kGenNeverWritten)
+          ++q;
+        if (q > p) {
+          MKD_RETURN_IF_ERROR(SendZeros(p, q - p, kGenNeverWritten));
+          p = q;
+        } else {
+          ++p;
+        }
+        continue;
+      }
+      if (reusable_.Test(p)) {
+        fate_[p] = PageFate::kReused;
+      } else {
+        missing_.Set(p);
+        gens[p] = g == kGenInvalid ? e : g;
+      }
+      ++p;
+    }
+  }
+  // LATER frames: runs of missing pages with one generation.
+  Status status;
+  missing_.ForEachRun([&](uint64_t first, uint64_t count) {
+    for (uint64_t at = first; status.ok() && at < first + count;) {
+      uint64_t n = 1;
+      while (at + n < first + count && gens[at + n] == gens[at]) ++n;
+      status = ch_->Send(FrameType::kLater,
+                         EncodePagesHeader(kBlock, at, static_cast<uint32_t>(n), gens[at]));
+      at += n;
+    }
+  });
+  MKD_RETURN_IF_ERROR(status);
+  missing_gens_ = std::move(gens);
+  r_->postcopy_missing = missing_.Count();
+  r_->rounds.push_back(RoundStat{static_cast<uint32_t>(r_->rounds.size()), 0,
+                                 0, Since(t0)});
+  spdlog::debug("post-copy: {} pages missing at the destination", r_->postcopy_missing);
+  return Status::Ok();
+}
+
+Status SourceSession::FinishPostcopy() {
+  // From the migrate-continue on, the VM may run at the destination: this copy must never be
+  // resumed by `mkd-migrate recover`, even if we die.
+  postcopy_marker_ = o_.tunnel_dir + "/mkd-migrate-" + def_.uuid.ToString() + ".postcopy";
+  {
+    std::ofstream marker(postcopy_marker_);
+    marker << "post-copy of VM " << def_.name << " to " << o_.to_host
+           << " switched over: the VM runs there, this copy is stale\n";
+    if (!marker) return Status::Io("writing " + postcopy_marker_);
+  }
+  PostcopySendOptions so;
+  so.window = o_.postcopy_window;
+  so.max_unacked = o_.postcopy_unacked;
+  so.timeout = o_.timeout;
+  Clock::time_point resumed{};
+  std::atomic<int64_t> running_ns{0};
+  PostcopySender sender(
+      *ch_, *ram_, missing_, [this](uint64_t p) { return missing_gens_[p]; },
+      [this](const SentRun& run) { Sent(run); },
+      [&running_ns, this] {
+        running_ns = (Clock::now() - start_).count();
+        dest_running_ = true;
+      },
+      so);
+  Status send_status;
+  std::thread sender_thread([&] { send_status = sender.Run(); });
+  Result<nlohmann::json> c = qmp_->Execute("migrate-continue", {{"state", "pre-switchover"}});
+  resumed = Clock::now();
+  r_->downtime_ours_ms = std::chrono::duration<double, std::milli>(resumed - paused_at_).count();
+  Result<qmp::MigrationInfo> info =
+      c.ok() ? WaitMigration({"completed"}) : Result<qmp::MigrationInfo>(c.status());
+  if (info.ok() && info->downtime_ms) r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
+  const Status tunnel = tunnel_->Join();
+  Report("post-copy", 0, missing_.Count());
+  if (!info.ok() || !tunnel.ok()) {
+    // The destination QEMU cannot get its device state: it answers "not running" and stops.
+    spdlog::warn("QEMU's switchover failed: {}", (info.ok() ? tunnel : info.status()).ToString());
+  }
+  sender_thread.join();
+  const PostcopySendStats& st = sender.stats();
+  if (!send_status.ok()) {
+    if (send_status.code() == ErrorCode::kFailedPrecondition && !dest_running_) {
+      dest_stopped_ = true;  // a definite answer: its QEMU is stopped, resuming here is safe
+    }
+    return send_status;
+  }
+  r_->total_seconds = static_cast<double>(running_ns.load()) / 1e9;
+  r_->postcopy_fetched = st.done.fetched;
+  r_->postcopy_pushed = st.done.pushed;
+  r_->postcopy_faults = st.done.faults;
+  r_->fault_median_ms = st.done.fault_median_ms;
+  r_->fault_p99_ms = st.done.fault_p99_ms;
+  r_->fault_max_ms = st.done.fault_max_ms;
+  r_->postcopy_complete_seconds = Since(resumed);
+  spdlog::debug("post-copy: {} wanted, {} sent on demand, {} pushed", st.wanted,
+                st.sent_on_demand, st.pushed);
+  if (o_.verify) MKD_RETURN_IF_ERROR(VerifyPostcopy());
+  // The last frame: the destination confirms its QEMU runs (it does by now) and ends its side.
+  MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kWaitRunning, {}));
+  Result<Frame> f = ch_->Expect(FrameType::kResult);
+  if (!f.ok()) return f.status();
+  const auto retire = Clock::now();
+  qmp_->Close();
+  Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(10));
+  if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
+  ::unlink(postcopy_marker_.c_str());
+  r_->retire_seconds = Since(retire);
+  return Status::Ok();
+}
+
+Status SourceSession::VerifyPostcopy() {
+  // The source's memory is frozen since the pause; the destination's runs on. Pages the VM wrote
+  // there since the commit cannot match and are skipped; every other page must.
+  Report("verify", 0, 0);
+  MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kVerify, {}));
+  Result<std::vector<uint64_t>> ours = OwnDigests();
+  if (!ours.ok()) return ours.status();
+  MKD_RETURN_IF_ERROR(CompareDigests(*ours, /*skip_written_there=*/true));
+  r_->verified = true;
+  return Status::Ok();
+}
+
+}  // namespace mkd::migrate::internal

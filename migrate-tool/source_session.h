@@ -1,0 +1,121 @@
+// SourceSession: the state of one migration on the source host, shared by source.cc (the
+// pre-copy sequence, failure handling, accounting) and source_postcopy.cc (the post-copy
+// switchover). Internal to mkd-migrate: RunSource (source.h) is the interface.
+// Thread-compatible; during a post-copy the PostcopySender's thread owns the channel and the RAM
+// file while the session's thread drives QEMU (see FinishPostcopy).
+#ifndef MKD_MIGRATE_TOOL_SOURCE_SESSION_H_
+#define MKD_MIGRATE_TOOL_SOURCE_SESSION_H_
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "genstore/generation_table.h"
+#include "genstore/page_bitmap.h"
+#include "migrate-tool/channel.h"
+#include "migrate-tool/page_sender.h"
+#include "migrate-tool/peer/tls.h"
+#include "migrate-tool/ram_file.h"
+#include "migrate-tool/report.h"
+#include "migrate-tool/source.h"
+#include "migrate-tool/stream_tunnel.h"
+#include "qemu-config/qmp/client.h"
+#include "qemu-config/vm_definition.h"
+
+namespace mkd::migrate::internal {
+
+using Clock = std::chrono::steady_clock;
+
+inline double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// What the destination ends up holding for a page, as far as this migration knows.
+enum class PageFate : uint8_t { kZero, kReused, kSent, kZeroSent };
+
+// Rounds that send about as many pages as the one before, in a row, before the rounds stop.
+inline constexpr size_t kStagnantRounds = 3;
+
+inline constexpr uint32_t kBlock = 0;  // memory-backend-file: one shared RAM block per VM, "ram"
+
+class SourceSession {
+ public:
+  SourceSession(const SourceOptions& o, MigrationReport* r,
+                const std::function<void(const Progress&)>& progress)
+      : o_(o), r_(r), progress_(progress) {}
+
+  Status Run();
+  // Cleans up after a failure at any step; fills the outcome.
+  void Fail(const Status& cause);
+  // Fills the page and byte totals of the report from what was sent.
+  void Account();
+
+ private:
+  Status Prepare();
+  Status Handshake();
+  Status FirstPass();
+  Status Rounds(uint32_t max_rounds);
+  bool Stagnant() const;
+  Status Switchover();
+  // QEMU's migration into the tunnel, up to pre-switchover (the VM is paused from then on).
+  Status StartSwitchover();
+  Status Verify();
+  // Post-copy (source_postcopy.cc): a sync while the VM runs, so that the one at the pause is
+  // short; at the pause, the pages the destination lacks (LATER); after the commit, the
+  // sender loop alongside QEMU's switchover; --verify once every page arrived.
+  Status PreSync();
+  Status PostcopyMissing();
+  Status FinishPostcopy();
+  Status VerifyPostcopy();
+  // Our digests of every page, read through the mount.
+  Result<std::vector<uint64_t>> OwnDigests();
+  // Compares with the destination's DIGESTS frame; after a post-copy also reads its DIRTY frame
+  // and skips the pages the VM wrote there since the commit.
+  Status CompareDigests(const std::vector<uint64_t>& ours, bool skip_written_there);
+  Status Commit();
+  Status Finish();
+  // Sends the pages set in `pages` (their current content read through the mount); `gen_of`
+  // gives each page's generation.
+  Status SendPages(const PageBitmap& pages, const std::function<Generation(uint64_t)>& gen_of,
+                   const std::string& phase);
+  Status SendZeros(uint64_t first, uint64_t count, Generation gen);
+  // Records a frame of pages sent (fate and counters).
+  void Sent(const SentRun& run);
+  Result<qmp::MigrationInfo> WaitMigration(const std::vector<std::string>& states);
+  void Report(const std::string& phase, uint64_t done, uint64_t total);
+  uint64_t WireBytes() const;
+
+  const SourceOptions& o_;
+  MigrationReport* r_;
+  const std::function<void(const Progress&)>& progress_;
+  Clock::time_point start_ = Clock::now();
+  qemuconfig::VmDefinition def_;
+  std::optional<RamFile> ram_;
+  RamFileSummary summary_;
+  std::optional<peer::TlsContext> tls_;
+  std::unique_ptr<Channel> ch_;
+  std::optional<qmp::QmpClient> qmp_;
+  std::unique_ptr<SourceTunnel> tunnel_;
+  GenerationTable table_, peer_table_;
+  std::string peer_table_blob_;
+  PageBitmap reusable_;
+  std::vector<PageFate> fate_;
+  double send_rate_ = 0;  // bytes/s measured while sending pages
+  bool migrate_started_ = false;
+  bool committed_ = false;
+  bool dest_stopped_ = false;  // after the commit, the destination said its QEMU is stopped
+  bool first_pass_done_ = false;
+  PageBitmap missing_;                   // post-copy: pages the destination lacks at the pause
+  std::vector<Generation> missing_gens_;  // ... and their generations
+  std::atomic<bool> dest_running_{false};  // post-copy: the VM ran at the destination
+  std::string postcopy_marker_;          // file that tells `recover` not to resume here
+  Clock::time_point paused_at_{};
+};
+
+}  // namespace mkd::migrate::internal
+
+#endif  // MKD_MIGRATE_TOOL_SOURCE_SESSION_H_
