@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "migrate-tool/fault_points.h"
+
 namespace mkd::migrate {
 namespace {
 
@@ -136,6 +138,7 @@ Status RunPostcopyReceiver(Channel& ch, const std::string& ram_path, uint64_t pa
   const auto start = Clock::now();
   auto last_frame = start;
   bool end = false;
+  uint64_t frames = 0;
   while (true) {
     const bool readable = ch.Readable(std::chrono::milliseconds(20), poller.wake_fd());
     // Pages reads wait for go to the source first.
@@ -161,6 +164,7 @@ Status RunPostcopyReceiver(Channel& ch, const std::string& ram_path, uint64_t pa
           if (!p.ok()) return p.status();
           MKD_RETURN_IF_ERROR(zeros ? ram->ReceiveZeros(p->first, p->count, p->gen)
                                     : ram->ReceivePages(p->first, p->count, p->gen, p->data));
+          if (++frames == 100) MKD_RETURN_IF_ERROR(FaultPoint("serve.postcopy"));
           break;
         }
         case FrameType::kPostcopyEnd:

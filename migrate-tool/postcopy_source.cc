@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "migrate-tool/fault_points.h"
+
 namespace mkd::migrate {
 
 PostcopySender::PostcopySender(Channel& ch, RamFile& ram, PageBitmap missing,
@@ -61,6 +63,8 @@ Status PostcopySender::Handle(const Frame& f) {
 Status PostcopySender::Run() {
   const uint64_t pages = missing_.pages();
   bool end_sent = false;
+  const uint64_t total = missing_.Count();
+  stalled_since_ = std::chrono::steady_clock::now();
   while (!done_) {
     // Everything the destination said so far, without waiting.
     while (ch_.Readable(std::chrono::milliseconds(0))) {
@@ -81,14 +85,28 @@ Status PostcopySender::Run() {
     }
     push_next_ = push_next_ < pages ? missing_.NextSet(push_next_) : pages;  // demand took some
     if (push_next_ < pages) {
-      if (ch_.Unacked() > o_.max_unacked) {
+      if (const uint64_t unacked = ch_.Unacked(); unacked > o_.max_unacked) {
+        // The destination acknowledges nothing any more: the link or the peer is gone.
+        if (unacked < last_unacked_) stalled_since_ = std::chrono::steady_clock::now();
+        last_unacked_ = unacked;
+        if (std::chrono::steady_clock::now() - stalled_since_ > o_.timeout) {
+          return Status::Io(ch_.peer_host() + " acknowledged nothing for " +
+                            std::to_string(o_.timeout.count()) +
+                            " ms (the link or the destination is down)");
+        }
         (void)ch_.Readable(std::chrono::milliseconds(1));  // a WANT would wake us
         continue;
       }
+      stalled_since_ = std::chrono::steady_clock::now();
+      last_unacked_ = UINT64_MAX;
       uint64_t n = 1;
       while (n < o_.push_pages && push_next_ + n < pages && missing_.Test(push_next_ + n)) ++n;
       MKD_RETURN_IF_ERROR(SendRange(push_next_, n, /*demanded=*/false));
       push_next_ += n;
+      if (!halfway_ && stats_.pushed * 2 >= total) {
+        halfway_ = true;
+        MKD_RETURN_IF_ERROR(FaultPoint("source.postcopy"));  // half of the push is out
+      }
       continue;
     }
     if (!end_sent) {

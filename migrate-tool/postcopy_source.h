@@ -65,6 +65,9 @@ class PostcopySender {
   std::string buf_;
   uint64_t push_next_ = 0;
   bool done_ = false;
+  bool halfway_ = false;  // the fault point source.postcopy fired
+  std::chrono::steady_clock::time_point stalled_since_{};  // the socket stopped draining
+  uint64_t last_unacked_ = UINT64_MAX;
   PostcopySendStats stats_;
 };
 

@@ -61,6 +61,12 @@ Status SourceSession::Prepare() {
     return Status::FailedPrecondition(paths.memory_file + " is " + summary_.state +
                                       ", not live: is the VM running here?");
   }
+  // A VM that arrived by post-copy cannot leave before every page is here.
+  if (Result<PostcopyStatus> pc = ram_->Postcopy(); pc.ok() && pc->state == "active") {
+    return Status::FailedPrecondition("VM " + def_.name + " is still receiving " +
+                                      std::to_string(pc->missing) +
+                                      " pages by post-copy; migrate it once that completed");
+  }
   r_->vm = def_.uuid.ToString();
   r_->pages_total = summary_.pages;
   r_->source_epoch = summary_.epoch;
@@ -521,10 +527,10 @@ void SourceSession::Fail(const Status& cause) {
     Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(10));
     if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
     if (!postcopy_marker_.empty()) ::unlink(postcopy_marker_.c_str());
-    r_->outcome = "post-copy failed after the VM started on " + o_.to_host + " with " +
-                  std::to_string(missing_.Count()) +
-                  " pages not yet sent: the VM is lost (the destination stops it, the source "
-                  "QEMU is stopped; restart the VM from its disk): " +
+    r_->outcome = "post-copy failed after the VM started on " + o_.to_host +
+                  " (it lacked " + std::to_string(missing_.Count()) +
+                  " pages at the switchover, not all arrived): the VM is lost (the destination "
+                  "stops it, the source QEMU is stopped; restart the VM from its disk): " +
                   cause.ToString();
     return;
   }

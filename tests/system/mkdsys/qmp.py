@@ -45,8 +45,12 @@ class QmpClient:
                     raise TimeoutError(f"QMP socket {path} did not accept within {timeout} s")
                 time.sleep(0.05)
         client = cls(sock)
-        client._read_message(deadline)  # the greeting
-        client.execute("qmp_capabilities", timeout=max(0.1, deadline - time.monotonic()))
+        try:
+            client._read_message(deadline)  # the greeting
+            client.execute("qmp_capabilities", timeout=max(0.1, deadline - time.monotonic()))
+        except BaseException:
+            sock.close()  # QEMU went away during the handshake: no socket left behind
+            raise
         return client
 
     def close(self) -> None:
