@@ -42,8 +42,8 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     }
     Result<std::string> w = Ctx(req).xattrs->Wanted(ino, size);
     if (!w.ok()) {
-      fuse_reply_err(req, w.status().code() == ErrorCode::kOutOfRange ? ERANGE
-                                                                       : ErrnoFor(w.status()));
+      fuse_reply_err(req,
+                     w.status().code() == ErrorCode::kOutOfRange ? ERANGE : ErrnoFor(w.status()));
       return;
     }
     ReplyValue(req, *w, size);

@@ -75,8 +75,8 @@ bool Postcopy::IsMissing(uint64_t page) const {
   return page < missing_.pages() && missing_.Test(page);
 }
 
-Result<std::vector<ParkedRead>> Postcopy::Receive(uint64_t first, uint64_t count,
-                                                  const char* data, PageFile& file) {
+Result<std::vector<ParkedRead>> Postcopy::Receive(uint64_t first, uint64_t count, const char* data,
+                                                  PageFile& file) {
   std::lock_guard lock(mu_);
   if (first >= missing_.pages() || count > missing_.pages() - first) {
     return Status::OutOfRange("received pages " + std::to_string(first) + "+" +
@@ -135,8 +135,7 @@ std::vector<ParkedRead> Postcopy::TakeCompleteLocked(PostcopyClock::time_point n
 std::vector<uint64_t> Postcopy::TakeWanted(size_t max, std::chrono::milliseconds wait) {
   std::unique_lock lock(mu_);
   last_poll_ = PostcopyClock::now();
-  wanted_cv_.wait_for(lock, wait,
-                      [this] { return !wanted_.empty() || stats_.state != "active"; });
+  wanted_cv_.wait_for(lock, wait, [this] { return !wanted_.empty() || stats_.state != "active"; });
   last_poll_ = PostcopyClock::now();
   std::vector<uint64_t> out;
   while (!wanted_.empty() && out.size() < max) {
@@ -178,8 +177,9 @@ PostcopyStats Postcopy::Stats() const {
   s.parked = parked_.size();
   s.fault_median_ms = Percentile(latencies_us_, 0.5);
   s.fault_p99_ms = Percentile(latencies_us_, 0.99);
-  s.fault_max_ms =
-      latencies_us_.empty() ? 0 : *std::max_element(latencies_us_.begin(), latencies_us_.end()) / 1000.0;
+  s.fault_max_ms = latencies_us_.empty()
+                       ? 0
+                       : *std::max_element(latencies_us_.begin(), latencies_us_.end()) / 1000.0;
   const auto end = stats_.state == "active" ? PostcopyClock::now() : end_;
   s.seconds = std::chrono::duration<double>(end - start_).count();
   return s;

@@ -47,15 +47,15 @@ struct ParkedRead {
 
 // What user.mkd.postcopy shows.
 struct PostcopyStats {
-  std::string state;  // "active", "complete", "failed"
-  std::string reason;  // why it failed
+  std::string state;     // "active", "complete", "failed"
+  std::string reason;    // why it failed
   uint64_t missing = 0;  // pages still missing
-  uint64_t total = 0;  // pages missing at the commit
+  uint64_t total = 0;    // pages missing at the commit
   uint64_t fetched = 0;  // received after a read asked for them
-  uint64_t pushed = 0;  // received before any read asked
+  uint64_t pushed = 0;   // received before any read asked
   uint64_t skipped = 0;  // received but already present (written here, or a duplicate)
-  uint64_t faults = 0;  // reads that waited
-  uint64_t parked = 0;  // reads waiting now
+  uint64_t faults = 0;   // reads that waited
+  uint64_t parked = 0;   // reads waiting now
   double fault_median_ms = 0, fault_p99_ms = 0, fault_max_ms = 0;
   double seconds = 0;  // since the commit, until complete (or until now)
 };

@@ -49,6 +49,49 @@ std::string EncodeReceiveFrame(ReceiveKind kind, uint64_t first, uint32_t count,
   return out;
 }
 
+std::string EncodeLaterFrame(const std::vector<LaterRun>& runs) {
+  std::string data;
+  data.reserve(runs.size() * kLaterRunSize);
+  for (const LaterRun& r : runs) {
+    Append<uint64_t>(&data, r.first);
+    Append<uint32_t>(&data, r.count);
+    Append<uint32_t>(&data, r.gen);
+  }
+  return EncodeReceiveFrame(ReceiveKind::kLater, 0, static_cast<uint32_t>(runs.size()), 0, data);
+}
+
+namespace {
+
+Result<ReceiveFrame> ParseLaterRuns(std::string_view bytes, uint64_t first, uint32_t count,
+                                    Generation gen) {
+  if (first != 0 || gen != 0) return Bad("later runs: first page and generation must be 0");
+  if (count == 0 || count > kMaxLaterRuns) {
+    return Bad("later runs: run count " + std::to_string(count) + " is not in 1..4094");
+  }
+  if (bytes.size() != kReceiveHeaderSize + size_t{count} * kLaterRunSize) {
+    return Bad(std::to_string(bytes.size()) + " bytes, expected exactly " +
+               std::to_string(kReceiveHeaderSize + size_t{count} * kLaterRunSize) + " for " +
+               std::to_string(count) + " later runs");
+  }
+  ReceiveFrame f{ReceiveKind::kLater, 0, count, 0, bytes.substr(kReceiveHeaderSize), {}};
+  f.runs.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    const size_t at = kReceiveHeaderSize + size_t{i} * kLaterRunSize;
+    LaterRun r{Load<uint64_t>(bytes, at), Load<uint32_t>(bytes, at + 8),
+               Load<uint32_t>(bytes, at + 12)};
+    const std::string which = "later run " + std::to_string(i) + ": ";
+    if (r.count == 0 || r.count > kMaxReceiveZeroPages) return Bad(which + "bad page count");
+    if (r.gen == kGenInvalid || r.gen == kGenNeverWritten) {
+      return Bad(which + "generation 0 or 0xFFFFFFFF cannot come later");
+    }
+    if (r.first > std::numeric_limits<uint64_t>::max() - r.count) return Bad(which + "overflows");
+    f.runs.push_back(r);
+  }
+  return f;
+}
+
+}  // namespace
+
 Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes) {
   if (bytes.size() < kReceiveHeaderSize) {
     return Bad("truncated: " + std::to_string(bytes.size()) + " bytes, the header alone is 24");
@@ -73,13 +116,14 @@ Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes) {
   const auto first = Load<uint64_t>(bytes, 8);
   const auto count = Load<uint32_t>(bytes, 16);
   const auto gen = Load<uint32_t>(bytes, 20);
+  if (kind == ReceiveKind::kLater) return ParseLaterRuns(bytes, first, count, gen);
   const uint32_t max_count = kind == ReceiveKind::kPages ? kMaxReceivePages : kMaxReceiveZeroPages;
   if (count == 0 || count > max_count) {
     return Bad("page count " + std::to_string(count) + " is not in 1.." +
                std::to_string(max_count));
   }
   if (gen == kGenInvalid) return Bad("generation 0xFFFFFFFF (invalid) cannot be received");
-  if (gen == kGenNeverWritten && kind != ReceiveKind::kZero) {
+  if (gen == kGenNeverWritten && kind == ReceiveKind::kPages) {
     return Bad("generation 0 (never written) is only for zero pages (kind 1)");
   }
   if (first > std::numeric_limits<uint64_t>::max() - count) {
@@ -91,7 +135,7 @@ Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes) {
                std::to_string(kReceiveHeaderSize + data_size) + " for " + std::to_string(count) +
                (kind == ReceiveKind::kPages ? " pages of content" : " pages without data"));
   }
-  return ReceiveFrame{kind, first, count, gen, bytes.substr(kReceiveHeaderSize)};
+  return ReceiveFrame{kind, first, count, gen, bytes.substr(kReceiveHeaderSize), {}};
 }
 
 }  // namespace mkd::memfs

@@ -4,7 +4,9 @@
 //
 //   0  u32 magic "MKDR"    4  u8 version (1)   5  u8 kind (0 pages, 1 zero, 2 later)   6  u16 0
 //   8  u64 first page     16  u32 count        20  u32 generation
-//   24 kind 0: count * 4096 bytes of page content; kinds 1 and 2: nothing
+//   24 kind 0: count * 4096 bytes of page content; kind 1: nothing;
+//      kind 2 (later runs, post-copy): first = 0, generation = 0, count = runs, then count
+//      runs of 16 bytes: u64 first page, u32 pages, u32 generation
 //
 // A frame is one xattr value, so it is at most 64 KiB: kind 0 carries 1..15 pages. Untrusted
 // input (any process that can set an xattr on the mount): ParseReceiveFrame checks every field
@@ -18,6 +20,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "genstore/generation.h"
 #include "genstore/status.h"
@@ -29,8 +32,17 @@ inline constexpr std::string_view kReceiveXattr = "user.mkd.receive";
 enum class ReceiveKind : uint8_t {
   kPages = 0,  // count pages of content follow the header
   kZero = 1,   // count pages become zero (holes); no bytes follow
-  kLater = 2,  // post-copy: the content of count pages comes after the commit; no bytes follow
+  kLater = 2,  // post-copy: runs of pages whose content comes after the commit
 };
+
+// One run of a kLater frame: pages [first, first + count) with generation gen.
+struct LaterRun {
+  uint64_t first = 0;
+  uint32_t count = 0;
+  Generation gen = 0;
+  bool operator==(const LaterRun&) const = default;
+};
+inline constexpr size_t kLaterRunSize = 16;
 
 inline constexpr uint8_t kReceiveFrameVersion = 1;
 inline constexpr size_t kReceiveHeaderSize = 24;
@@ -38,8 +50,11 @@ inline constexpr size_t kReceiveHeaderSize = 24;
 inline constexpr size_t kMaxReceiveFrameSize = 65536;
 // Pages of content one frame carries at most: (65536 - 24) / 4096.
 inline constexpr uint32_t kMaxReceivePages = 15;
-// Zero or later pages one frame names at most (a block has at most kMaxPages = 2^28 anyway).
+// Zero pages one frame names at most, and pages of one later run (a block has at most
+// kMaxPages = 2^28 anyway).
 inline constexpr uint32_t kMaxReceiveZeroPages = uint32_t{1} << 31;
+// Runs in one kLater frame: (65536 - 24) / 16.
+inline constexpr uint32_t kMaxLaterRuns = 4094;
 
 // A parsed frame. `data` points into the bytes given to ParseReceiveFrame (count * 4096 bytes for
 // kPages, empty for kZero): it is valid as long as they are.
@@ -49,17 +64,21 @@ struct ReceiveFrame {
   uint32_t count = 0;  // pages
   Generation gen = 0;  // provisional generation of the pages until the arrival commits
   std::string_view data;
+  std::vector<LaterRun> runs;  // kLater: the runs (count of them), checked
 };
 
 // The frame bytes of these fields, written as given (no checks: tests build refused frames with
 // it). Whatever ParseReceiveFrame accepts, this re-encodes to the same bytes.
 std::string EncodeReceiveFrame(ReceiveKind kind, uint64_t first, uint32_t count, Generation gen,
                                std::string_view data);
+// A kLater frame of these runs (at most kMaxLaterRuns; not checked).
+std::string EncodeLaterFrame(const std::vector<LaterRun>& runs);
 
 // Checks, in this order: length (24..65536), magic, version, kind, reserved == 0, count (1..15
-// for kPages, 1..2^31 for kZero and kLater), generation (never the invalid value; 0 only for
-// kZero: a page with content was written in some epoch), first + count does not overflow, exact
-// total length.
+// for kPages, 1..2^31 for kZero), generation (never the invalid value; 0 only for kZero: a page
+// with content was written in some epoch), first + count does not overflow, exact total length.
+// kLater: first and generation 0, count 1..4094 runs, exact length, and each run 1..2^31 pages
+// with a generation neither 0 nor invalid, not overflowing.
 // Errors are InvalidArgument, their message starting with "user.mkd.receive:" and naming the field.
 Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes);
 

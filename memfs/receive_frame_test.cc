@@ -61,14 +61,33 @@ TEST(ReceiveFrameTest, ZeroPagesRoundTripWithGenerationZeroOrAnEpoch) {
   }
 }
 
-TEST(ReceiveFrameTest, LaterPagesCarryNoData) {
-  Result<ReceiveFrame> f = ParseReceiveFrame(EncodeReceiveFrame(ReceiveKind::kLater, 7, 300, 9, ""));
+TEST(ReceiveFrameTest, LaterRunsRoundTrip) {
+  const std::vector<LaterRun> runs = {{7, 300, 9}, {1000, 1, 4}, {5000, 2, 9}};
+  const std::string bytes = EncodeLaterFrame(runs);
+  Result<ReceiveFrame> f = ParseReceiveFrame(bytes);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_EQ(f->kind, ReceiveKind::kLater);
-  EXPECT_EQ(f->first, 7u);
-  EXPECT_EQ(f->count, 300u);
-  EXPECT_EQ(f->gen, 9u);
-  EXPECT_TRUE(f->data.empty());
+  EXPECT_EQ(f->count, 3u);
+  EXPECT_EQ(f->runs, runs);
+  EXPECT_EQ(EncodeReceiveFrame(f->kind, f->first, f->count, f->gen, f->data), bytes);
+  EXPECT_TRUE(
+      ParseReceiveFrame(EncodeLaterFrame(std::vector<LaterRun>(kMaxLaterRuns, {1, 1, 2}))).ok())
+      << "the most that fits one xattr value";
+}
+
+TEST(ReceiveFrameTest, RefusesMalformedLaterRuns) {
+  const std::string good = EncodeLaterFrame({{7, 3, 9}, {20, 1, 4}});
+  ExpectRefused(good + "x", "expected exactly 56");
+  ExpectRefused(good.substr(0, good.size() - 1), "expected exactly 56");
+  ExpectRefused(With<uint64_t>(good, 8, 1), "first page and generation must be 0");
+  ExpectRefused(With<uint32_t>(good, 20, 3), "first page and generation must be 0");
+  ExpectRefused(With<uint32_t>(good, 16, 0), "run count 0");
+  ExpectRefused(EncodeLaterFrame(std::vector<LaterRun>(kMaxLaterRuns + 1, {1, 1, 2})),
+                "more than one xattr value");
+  ExpectRefused(EncodeLaterFrame({{7, 0, 9}}), "later run 0: bad page count");
+  ExpectRefused(EncodeLaterFrame({{7, 3, 9}, {8, 1, 0}}), "later run 1: generation 0");
+  ExpectRefused(EncodeLaterFrame({{7, 3, kGenInvalid}}), "later run 0: generation 0");
+  ExpectRefused(EncodeLaterFrame({{std::numeric_limits<uint64_t>::max(), 1, 9}}), "overflows");
 }
 
 TEST(ReceiveFrameTest, LastPagesBeforeOverflowAreAccepted) {
@@ -86,10 +105,7 @@ TEST(ReceiveFrameTest, RefusesEveryMalformedField) {
   ExpectRefused(one.substr(0, one.size() - 1), "expected exactly 4120");
   ExpectRefused(one + "x", "expected exactly 4120");
   ExpectRefused(zero + "x", "pages without data");
-  const std::string later = EncodeReceiveFrame(ReceiveKind::kLater, 10, 8, 4, "");
-  ExpectRefused(later + "x", "pages without data");
-  ExpectRefused(With<uint32_t>(later, 20, kGenNeverWritten), "generation 0");
-  ExpectRefused(With<uint32_t>(later, 16, kMaxReceiveZeroPages + 1), "page count 2147483649");
+
   ExpectRefused(std::string(kMaxReceiveFrameSize + 1, 'M'), "more than one xattr value");
   ExpectRefused(With<char>(one, 0, 'X'), "bad magic");
   ExpectRefused(With<uint8_t>(one, 4, 2), "version 2");

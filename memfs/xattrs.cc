@@ -267,7 +267,10 @@ Status Xattrs::Receive(Ino ino, const NodeRef& node, std::string_view value) {
       s = block->ReceiveZero(frame->first, frame->count, frame->gen);
       break;
     case ReceiveKind::kLater:
-      s = block->ReceiveLater(frame->first, frame->count, frame->gen);
+      for (const LaterRun& r : frame->runs) {
+        s = block->ReceiveLater(r.first, r.count, r.gen);
+        if (!s.ok()) break;
+      }
       break;
   }
   if (s.code() == ErrorCode::kFailedPrecondition) {

@@ -15,12 +15,10 @@ Status SendPageRange(Channel& ch, RamFile& ram, uint64_t first, uint64_t count, 
     const bool zero = zero_at(i);
     uint64_t j = i + 1;
     while (j < count && gen_of(first + j) == gen && zero_at(j) == zero) ++j;
-    const std::string head =
-        EncodePagesHeader(0, first + i, static_cast<uint32_t>(j - i), gen);
-    MKD_RETURN_IF_ERROR(
-        zero ? ch.Send(FrameType::kZeros, head)
-             : ch.Send(FrameType::kPages, head,
-                       std::string_view(buf + i * kPageSize, (j - i) * kPageSize)));
+    const std::string head = EncodePagesHeader(0, first + i, static_cast<uint32_t>(j - i), gen);
+    MKD_RETURN_IF_ERROR(zero ? ch.Send(FrameType::kZeros, head)
+                             : ch.Send(FrameType::kPages, head,
+                                       std::string_view(buf + i * kPageSize, (j - i) * kPageSize)));
     on_sent(SentRun{first + i, j - i, zero});
     i = j;
   }

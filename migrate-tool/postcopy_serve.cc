@@ -20,7 +20,8 @@ using Clock = std::chrono::steady_clock;
 // Waits on user.mkd.wanted in a thread of its own; the loop takes the pages.
 class WantedPoller {
  public:
-  explicit WantedPoller(RamFile ram) : ram_(std::move(ram)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  explicit WantedPoller(RamFile ram)
+      : ram_(std::move(ram)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     thread_ = std::thread([this] { Run(); });
   }
   ~WantedPoller() {
@@ -104,8 +105,8 @@ class RunningWatcher {
       }
       if (st->status != "inmigrate" && st->status != "prelaunch" &&
           st->status != "finish-migrate") {
-        return Fail(Status::FailedPrecondition("the destination QEMU is " + st->status +
-                                               ", not running"));
+        return Fail(
+            Status::FailedPrecondition("the destination QEMU is " + st->status + ", not running"));
       }
       if (Clock::now() > deadline) {
         return Fail(Status::Io("the destination QEMU did not run within the timeout"));
@@ -159,11 +160,7 @@ Status RunPostcopyReceiver(Channel& ch, const std::string& ram_path, uint64_t pa
       switch (f->type) {
         case FrameType::kPages:
         case FrameType::kZeros: {
-          const bool zeros = f->type == FrameType::kZeros;
-          Result<PagesFrame> p = ParsePages(f->payload, zeros, block_pages);
-          if (!p.ok()) return p.status();
-          MKD_RETURN_IF_ERROR(zeros ? ram->ReceiveZeros(p->first, p->count, p->gen)
-                                    : ram->ReceivePages(p->first, p->count, p->gen, p->data));
+          MKD_RETURN_IF_ERROR(ReceivePagesFrame(*ram, f->type, f->payload, block_pages));
           if (++frames == 100) MKD_RETURN_IF_ERROR(FaultPoint("serve.postcopy"));
           break;
         }

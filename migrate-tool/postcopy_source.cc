@@ -55,8 +55,7 @@ Status PostcopySender::Handle(const Frame& f) {
       return Status::Ok();
     }
     default:
-      return Status::InvalidArgument("post-copy: unexpected " +
-                                     std::string(FrameTypeName(f.type)));
+      return Status::InvalidArgument("post-copy: unexpected " + std::string(FrameTypeName(f.type)));
   }
 }
 

@@ -24,17 +24,17 @@
 namespace mkd::migrate {
 
 struct PostcopySendOptions {
-  uint32_t window = 16;                // pages sent with a wanted page (it included)
-  uint32_t push_pages = 32;            // pages per pushed frame
-  uint64_t max_unacked = 256 * 1024;   // bytes queued in the socket before the push waits
+  uint32_t window = 16;                       // pages sent with a wanted page (it included)
+  uint32_t push_pages = 32;                   // pages per pushed frame
+  uint64_t max_unacked = 256 * 1024;          // bytes queued in the socket before the push waits
   std::chrono::milliseconds timeout{30'000};  // silence of the destination after the last page
 };
 
 struct PostcopySendStats {
-  uint64_t wanted = 0;         // pages the destination asked for
-  uint64_t sent_on_demand = 0; // pages sent because of a WANT (window included)
-  uint64_t pushed = 0;         // pages sent by the push
-  PostcopyDone done;           // the destination's statistics
+  uint64_t wanted = 0;          // pages the destination asked for
+  uint64_t sent_on_demand = 0;  // pages sent because of a WANT (window included)
+  uint64_t pushed = 0;          // pages sent by the push
+  PostcopyDone done;            // the destination's statistics
 };
 
 class PostcopySender {
@@ -65,7 +65,7 @@ class PostcopySender {
   std::string buf_;
   uint64_t push_next_ = 0;
   bool done_ = false;
-  bool halfway_ = false;  // the fault point source.postcopy fired
+  bool halfway_ = false;                                   // the fault point source.postcopy fired
   std::chrono::steady_clock::time_point stalled_since_{};  // the socket stopped draining
   uint64_t last_unacked_ = UINT64_MAX;
   PostcopySendStats stats_;

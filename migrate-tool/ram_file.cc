@@ -120,10 +120,9 @@ Result<PostcopyStatus> ParsePostcopyStatus(std::string_view json) {
   if (d.contains("reason") && d["reason"].is_string()) st.reason = d["reason"].get<std::string>();
   PostcopyDone& x = st.done;
   if (!count("missing", &st.missing) || !count("fetched", &x.fetched) ||
-      !count("pushed", &x.pushed) || !count("skipped", &x.skipped) ||
-      !count("faults", &x.faults) || !number("fault_median_ms", &x.fault_median_ms) ||
-      !number("fault_p99_ms", &x.fault_p99_ms) || !number("fault_max_ms", &x.fault_max_ms) ||
-      !number("seconds", &x.seconds)) {
+      !count("pushed", &x.pushed) || !count("skipped", &x.skipped) || !count("faults", &x.faults) ||
+      !number("fault_median_ms", &x.fault_median_ms) || !number("fault_p99_ms", &x.fault_p99_ms) ||
+      !number("fault_max_ms", &x.fault_max_ms) || !number("seconds", &x.seconds)) {
     return bad("a field is missing or malformed");
   }
   return st;
@@ -251,13 +250,13 @@ Status RamFile::ReceiveZeros(uint64_t first, uint64_t count, Generation gen) {
                                                            static_cast<uint32_t>(count), gen, {}));
 }
 
-Status RamFile::ReceiveLater(uint64_t first, uint64_t count, Generation gen) {
-  for (uint64_t done = 0; done < count;) {
-    const uint64_t n = std::min<uint64_t>(memfs::kMaxReceiveZeroPages, count - done);
-    MKD_RETURN_IF_ERROR(Set("user.mkd.receive",
-                            memfs::EncodeReceiveFrame(memfs::ReceiveKind::kLater, first + done,
-                                                      static_cast<uint32_t>(n), gen, {})));
-    done += n;
+Status RamFile::ReceiveLater(const std::vector<GenRun>& runs) {
+  for (size_t at = 0; at < runs.size(); at += memfs::kMaxLaterRuns) {
+    std::vector<memfs::LaterRun> batch;
+    for (size_t i = at; i < std::min(runs.size(), at + memfs::kMaxLaterRuns); ++i) {
+      batch.push_back({runs[i].first, runs[i].count, runs[i].gen});
+    }
+    MKD_RETURN_IF_ERROR(Set("user.mkd.receive", memfs::EncodeLaterFrame(batch)));
   }
   return Status::Ok();
 }
@@ -278,7 +277,8 @@ Result<PostcopyStatus> RamFile::Postcopy() {
 
 Status RamFile::FailPostcopy(std::string_view reason) {
   nlohmann::json doc = {{"fail", std::string(reason.substr(0, 500))}};
-  return Set("user.mkd.postcopy", doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return Set("user.mkd.postcopy",
+             doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 Result<std::string> RamFile::DirtyBlob() { return GetChunked("user.mkd.dirty"); }
@@ -302,6 +302,15 @@ Status RamFile::ReadPages(uint64_t first, uint64_t count, char* out) {
 Status RamFile::Fsync() {
   if (::fsync(fd_) != 0) return Status::Io(path_ + ": fsync: " + Errno(errno));
   return Status::Ok();
+}
+
+Status ReceivePagesFrame(RamFile& ram, FrameType type, std::string_view payload,
+                         const std::vector<uint64_t>& block_pages) {
+  const bool zeros = type == FrameType::kZeros;
+  Result<PagesFrame> p = ParsePages(payload, zeros, block_pages);
+  if (!p.ok()) return p.status();
+  return zeros ? ram.ReceiveZeros(p->first, p->count, p->gen)
+               : ram.ReceivePages(p->first, p->count, p->gen, p->data);
 }
 
 Status SetVmDirXattr(const std::string& vm_dir, const std::string& name, std::string_view value) {

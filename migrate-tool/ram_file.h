@@ -75,8 +75,9 @@ class RamFile {
   // Writes received pages into an incoming block (user.mkd.receive frames).
   Status ReceivePages(uint64_t first, uint64_t count, Generation gen, std::string_view data);
   Status ReceiveZeros(uint64_t first, uint64_t count, Generation gen);
-  // Post-copy: pages whose content comes after the commit (receive frames of kind "later").
-  Status ReceiveLater(uint64_t first, uint64_t count, Generation gen);
+  // Post-copy: runs of pages whose content comes after the commit (one receive frame of kind
+  // "later" per kMaxLaterRuns runs).
+  Status ReceiveLater(const std::vector<GenRun>& runs);
   // Post-copy driver: waits (in memfs, up to 0.5 s) for pages reads wait for.
   Result<WantedPages> TakeWanted();
   Result<PostcopyStatus> Postcopy();
@@ -99,6 +100,10 @@ class RamFile {
   std::string path_;
   int fd_ = -1;
 };
+
+// Writes a PAGES or ZEROS frame's pages (checked against `block_pages` first) into `ram`.
+Status ReceivePagesFrame(RamFile& ram, FrameType type, std::string_view payload,
+                         const std::vector<uint64_t>& block_pages);
 
 // Sets a VM directory's lifecycle xattr (user.mkd.arrive / commit / abort).
 Status SetVmDirXattr(const std::string& vm_dir, const std::string& name, std::string_view value);

@@ -51,7 +51,7 @@ struct MigrationReport {
   double fault_median_ms = 0, fault_p99_ms = 0, fault_max_ms = 0;
   double postcopy_complete_seconds = 0;
   uint64_t verify_skipped = 0;  // post-copy --verify: pages written at the destination meanwhile
-  std::string outcome = "ok";  // or what went wrong and where the VM runs
+  std::string outcome = "ok";   // or what went wrong and where the VM runs
 };
 
 nlohmann::json ToJson(const MigrationReport& r);

@@ -269,19 +269,14 @@ Status Incoming::Receive() {
     if (!f.ok()) return f.status();
     switch (f->type) {
       case FrameType::kPages:
-      case FrameType::kZeros: {
-        const bool zeros = f->type == FrameType::kZeros;
-        Result<PagesFrame> p = ParsePages(f->payload, zeros, block_pages_);
-        if (!p.ok()) return p.status();
-        MKD_RETURN_IF_ERROR(zeros ? ram_->ReceiveZeros(p->first, p->count, p->gen)
-                                  : ram_->ReceivePages(p->first, p->count, p->gen, p->data));
+      case FrameType::kZeros:
+        MKD_RETURN_IF_ERROR(ReceivePagesFrame(*ram_, f->type, f->payload, block_pages_));
         break;
-      }
       case FrameType::kLater: {
         if (committed_) return Status::InvalidArgument("LATER after COMMIT");
-        Result<PagesFrame> p = ParseLater(f->payload, block_pages_);
-        if (!p.ok()) return p.status();
-        MKD_RETURN_IF_ERROR(ram_->ReceiveLater(p->first, p->count, p->gen));
+        Result<LaterFrame> later = ParseLater(f->payload, block_pages_);
+        if (!later.ok()) return later.status();
+        MKD_RETURN_IF_ERROR(ram_->ReceiveLater(later->runs));
         postcopy_ = true;
         break;
       }

@@ -1,8 +1,6 @@
 // The source side of a migration (see source.h and docs/migrate.md).
 #include "migrate-tool/source.h"
 
-#include "migrate-tool/source_session.h"
-
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +17,7 @@
 #include "migrate-tool/net.h"
 #include "migrate-tool/page_sender.h"
 #include "migrate-tool/ram_file.h"
+#include "migrate-tool/source_session.h"
 #include "migrate-tool/stream_tunnel.h"
 #include "qemu-config/command_line.h"
 #include "qemu-config/qmp/client.h"
@@ -342,19 +341,30 @@ Status SourceSession::Switchover() {
       *last, [e](uint64_t) { return e; }, "last pages"));
   r_->rounds.push_back(RoundStat{static_cast<uint32_t>(r_->rounds.size()), last->Count(),
                                  ch_->bytes_sent() - bytes0, Since(t0)});
-  if (o_.verify) MKD_RETURN_IF_ERROR(Verify());
+  if (o_.verify) MKD_RETURN_IF_ERROR(Verify(/*after_postcopy=*/false));
   return Status::Ok();
 }
 
-Status SourceSession::Verify() {
+Status SourceSession::Verify(bool after_postcopy) {
   Report("verify", 0, 0);
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kVerify, {}));
-  // Our digests while the destination computes its own.
+  // Our digests while the destination computes its own. After a post-copy our memory is frozen
+  // since the pause while the VM runs on there: the pages it wrote since the commit are skipped.
   Result<std::vector<uint64_t>> ours = OwnDigests();
   if (!ours.ok()) return ours.status();
-  MKD_RETURN_IF_ERROR(CompareDigests(*ours, /*skip_written_there=*/false));
+  MKD_RETURN_IF_ERROR(CompareDigests(*ours, /*skip_written_there=*/after_postcopy));
   r_->verified = true;
   return Status::Ok();
+}
+
+void SourceSession::RetireSource() {
+  // The VM runs at the destination: the source QEMU goes; its RAM file becomes the VM's stored
+  // incarnation here when QEMU closes it (timed apart: it is cleanup).
+  const auto retire = Clock::now();
+  qmp_->Close();
+  Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(10));
+  if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
+  r_->retire_seconds = Since(retire);
 }
 
 Result<std::vector<uint64_t>> SourceSession::OwnDigests() {
@@ -375,8 +385,8 @@ Result<std::vector<uint64_t>> SourceSession::OwnDigests() {
 Status SourceSession::CompareDigests(const std::vector<uint64_t>& ours, bool skip_written_there) {
   ch_->SetTimeout(o_.timeout + std::chrono::seconds(10));  // it reads its whole page store
   Result<Frame> f = ch_->Expect(FrameType::kDigests);
-  Result<Frame> d = skip_written_there && f.ok() ? ch_->Expect(FrameType::kDirty)
-                                                 : Result<Frame>(Frame{});
+  Result<Frame> d =
+      skip_written_there && f.ok() ? ch_->Expect(FrameType::kDirty) : Result<Frame>(Frame{});
   ch_->SetTimeout(o_.timeout);
   if (!f.ok()) return f.status();
   if (!d.ok()) return d.status();
@@ -406,8 +416,7 @@ Status SourceSession::CompareDigests(const std::vector<uint64_t>& ours, bool ski
   if (mismatches > 0) {
     return Status::Corrupt("--verify: " + std::to_string(mismatches) +
                            " pages differ between source and destination (first: page " +
-                           std::to_string(first_bad) + ")" +
-                           (skip ? "" : "; the VM stays here"));
+                           std::to_string(first_bad) + ")" + (skip ? "" : "; the VM stays here"));
   }
   return Status::Ok();
 }
@@ -459,14 +468,9 @@ Status SourceSession::Finish() {
     dest_stopped_ = true;  // a definite answer: its QEMU is stopped, resuming here is safe
     return Status::FailedPrecondition(o_.to_host + ": " + res->message);
   }
-  // The VM runs there: the migration is done. Retire the source QEMU; its RAM file becomes the
-  // VM's stored incarnation here when QEMU closes it (timed apart: it is cleanup).
+  // The VM runs there: the migration is done.
   r_->total_seconds = Since(start_);
-  const auto retire = Clock::now();
-  qmp_->Close();
-  Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(10));
-  if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
-  r_->retire_seconds = Since(retire);
+  RetireSource();
   return Status::Ok();
 }
 
@@ -527,8 +531,8 @@ void SourceSession::Fail(const Status& cause) {
     Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(10));
     if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
     if (!postcopy_marker_.empty()) ::unlink(postcopy_marker_.c_str());
-    r_->outcome = "post-copy failed after the VM started on " + o_.to_host +
-                  " (it lacked " + std::to_string(missing_.Count()) +
+    r_->outcome = "post-copy failed after the VM started on " + o_.to_host + " (it lacked " +
+                  std::to_string(missing_.Count()) +
                   " pages at the switchover, not all arrived): the VM is lost (the destination "
                   "stops it, the source QEMU is stopped; restart the VM from its disk): " +
                   cause.ToString();

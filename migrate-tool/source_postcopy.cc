@@ -14,81 +14,107 @@
 #include "qemu-config/vm_control.h"
 
 namespace mkd::migrate::internal {
+namespace {
+
+// Pages of one LATER run at most (memfs takes runs of up to 2^31 pages).
+constexpr uint64_t kMaxReceiveRun = uint64_t{1} << 31;
+
+}  // namespace
 
 Status SourceSession::PreSync() {
-  // Writes back what the guest dirtied so far while it still runs: the sync at the pause then
-  // covers only the pages written since, whatever the VM's size.
+  // While the guest still runs: a sync (so that the one at the pause covers only the pages
+  // written since), the table, the reusable pages, and from them the pages the destination will
+  // lack. At the pause only the pages written since are added: the pause does not grow with the
+  // VM's size.
   Report("sync", 0, 0);
   Result<PageBitmap> dirty = ram_->Sync();
-  return dirty.status();
+  if (!dirty.ok()) return dirty.status();
+  Result<GenerationTable> table = ram_->Table();
+  if (!table.ok()) return table.status();
+  table_ = std::move(*table);
+  const uint64_t pages = summary_.pages;
+  if (table_.pages() != pages) return Status::Corrupt("the table changed size");
+  reusable_ = PageBitmap(pages);
+  if (o_.reuse) {
+    Result<PageBitmap> reusable = ram_->Reusable(peer_table_blob_);
+    if (!reusable.ok()) return reusable.status();
+    if (reusable->pages() != pages) return Status::Corrupt("reusable bitmap of wrong size");
+    reusable_ = std::move(*reusable);
+  }
+  const Epoch e = summary_.epoch;
+  fate_.assign(pages, PageFate::kZero);
+  missing_ = PageBitmap(pages);
+  missing_gens_.assign(pages, e);
+  for (uint64_t p = 0; p < pages;) {
+    const Generation g = table_.Get(p);
+    if (g == kGenNeverWritten) {
+      // Never written: zeros, unless the destination's base holds something there.
+      uint64_t q = p;
+      while (q < pages && table_.Get(q) == kGenNeverWritten &&
+             peer_table_.Get(q) != kGenNeverWritten)
+        ++q;
+      if (q > p) {
+        MKD_RETURN_IF_ERROR(SendZeros(p, q - p, kGenNeverWritten));
+        p = q;
+      } else {
+        ++p;
+      }
+      continue;
+    }
+    if (reusable_.Test(p)) {
+      fate_[p] = PageFate::kReused;
+    } else {
+      missing_.Set(p);
+      missing_gens_[p] = g == kGenInvalid ? e : g;  // content read later is the VM's in epoch e
+    }
+    ++p;
+  }
+  return Status::Ok();
 }
 
 Status SourceSession::PostcopyMissing() {
   const auto t0 = Clock::now();
+  const uint64_t bytes0 = ch_->bytes_sent();
   Result<PageBitmap> last = ram_->Sync();
   if (!last.ok()) return last.status();
-  const uint64_t pages = summary_.pages;
   const Epoch e = summary_.epoch;
-  std::vector<Generation> gens(pages, e);
   if (first_pass_done_) {
     // Pre-copy sent every page once; what the guest wrote since the last round is missing.
     missing_ = std::move(*last);
+    missing_gens_.assign(summary_.pages, e);
   } else {
-    // Nothing sent yet: every page neither reusable nor never written is missing.
-    Result<GenerationTable> table = ram_->Table();
-    if (!table.ok()) return table.status();
-    table_ = std::move(*table);
-    if (table_.pages() != pages) return Status::Corrupt("the table changed size");
-    reusable_ = PageBitmap(pages);
-    if (o_.reuse) {
-      Result<PageBitmap> reusable = ram_->Reusable(peer_table_blob_);
-      if (!reusable.ok()) return reusable.status();
-      if (reusable->pages() != pages) return Status::Corrupt("reusable bitmap of wrong size");
-      reusable_ = std::move(*reusable);
-    }
-    fate_.assign(pages, PageFate::kZero);
-    missing_ = PageBitmap(pages);
-    for (uint64_t p = 0; p < pages;) {
-      const Generation g = table_.Get(p);
-      if (g == kGenNeverWritten) {
-        // Never written: zeros, unless the destination's base holds something there.
-        uint64_t q = p;
-        while (q < pages && table_.Get(q) == kGenNeverWritten &&
-               peer_table_.Get(q) != kGenNeverWritten)
-          ++q;
-        if (q > p) {
-          MKD_RETURN_IF_ERROR(SendZeros(p, q - p, kGenNeverWritten));
-          p = q;
-        } else {
-          ++p;
-        }
-        continue;
-      }
-      if (reusable_.Test(p)) {
-        fate_[p] = PageFate::kReused;
-      } else {
-        missing_.Set(p);
-        gens[p] = g == kGenInvalid ? e : g;
-      }
-      ++p;
-    }
+    // Pages written since PreSync: missing too, in epoch e (never reusable: no other host has
+    // content of the current epoch).
+    last->ForEachSet([&](uint64_t p) {
+      missing_.Set(p);
+      missing_gens_[p] = e;
+      fate_[p] = PageFate::kZero;  // until sent
+    });
   }
-  // LATER frames: runs of missing pages with one generation.
-  Status status;
+  // LATER frames: runs of missing pages with one generation, many runs per frame (a guest that
+  // wrote scattered pages has thousands of runs, and the VM is paused meanwhile).
+  std::vector<GenRun> runs;
   missing_.ForEachRun([&](uint64_t first, uint64_t count) {
-    for (uint64_t at = first; status.ok() && at < first + count;) {
+    for (uint64_t at = first; at < first + count;) {
       uint64_t n = 1;
-      while (at + n < first + count && gens[at + n] == gens[at]) ++n;
-      status = ch_->Send(FrameType::kLater,
-                         EncodePagesHeader(kBlock, at, static_cast<uint32_t>(n), gens[at]));
+      while (at + n < first + count && missing_gens_[at + n] == missing_gens_[at] &&
+             n < kMaxReceiveRun)
+        ++n;
+      runs.push_back(GenRun{at, static_cast<uint32_t>(n), missing_gens_[at]});
       at += n;
     }
   });
-  MKD_RETURN_IF_ERROR(status);
-  missing_gens_ = std::move(gens);
+  for (size_t at = 0; at < runs.size(); at += kMaxLaterRuns) {
+    const size_t end = std::min(runs.size(), at + kMaxLaterRuns);
+    MKD_RETURN_IF_ERROR(ch_->Send(
+        FrameType::kLater,
+        EncodeLater(kBlock, std::vector<GenRun>(runs.begin() + static_cast<ptrdiff_t>(at),
+                                                runs.begin() + static_cast<ptrdiff_t>(end)))));
+  }
   r_->postcopy_missing = missing_.Count();
+  // The pause's step, as a round that sent no pages (its bytes are the LATER frames).
   r_->rounds.push_back(RoundStat{static_cast<uint32_t>(r_->rounds.size()), 0,
-                                 0, Since(t0)});
+                                 ch_->bytes_sent() - bytes0, Since(t0)});
   spdlog::debug("post-copy: {} pages missing at the destination", r_->postcopy_missing);
   return Status::Ok();
 }
@@ -124,7 +150,8 @@ Status SourceSession::FinishPostcopy() {
   r_->downtime_ours_ms = std::chrono::duration<double, std::milli>(resumed - paused_at_).count();
   Result<qmp::MigrationInfo> info =
       c.ok() ? WaitMigration({"completed"}) : Result<qmp::MigrationInfo>(c.status());
-  if (info.ok() && info->downtime_ms) r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
+  if (info.ok() && info->downtime_ms)
+    r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
   const Status tunnel = tunnel_->Join();
   Report("post-copy", 0, missing_.Count());
   if (!info.ok() || !tunnel.ok()) {
@@ -147,31 +174,15 @@ Status SourceSession::FinishPostcopy() {
   r_->fault_p99_ms = st.done.fault_p99_ms;
   r_->fault_max_ms = st.done.fault_max_ms;
   r_->postcopy_complete_seconds = Since(resumed);
-  spdlog::debug("post-copy: {} wanted, {} sent on demand, {} pushed", st.wanted,
-                st.sent_on_demand, st.pushed);
-  if (o_.verify) MKD_RETURN_IF_ERROR(VerifyPostcopy());
+  spdlog::debug("post-copy: {} wanted, {} sent on demand, {} pushed", st.wanted, st.sent_on_demand,
+                st.pushed);
+  if (o_.verify) MKD_RETURN_IF_ERROR(Verify(/*after_postcopy=*/true));
   // The last frame: the destination confirms its QEMU runs (it does by now) and ends its side.
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kWaitRunning, {}));
   Result<Frame> f = ch_->Expect(FrameType::kResult);
   if (!f.ok()) return f.status();
-  const auto retire = Clock::now();
-  qmp_->Close();
-  Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(10));
-  if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
+  RetireSource();
   ::unlink(postcopy_marker_.c_str());
-  r_->retire_seconds = Since(retire);
-  return Status::Ok();
-}
-
-Status SourceSession::VerifyPostcopy() {
-  // The source's memory is frozen since the pause; the destination's runs on. Pages the VM wrote
-  // there since the commit cannot match and are skipped; every other page must.
-  Report("verify", 0, 0);
-  MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kVerify, {}));
-  Result<std::vector<uint64_t>> ours = OwnDigests();
-  if (!ours.ok()) return ours.status();
-  MKD_RETURN_IF_ERROR(CompareDigests(*ours, /*skip_written_there=*/true));
-  r_->verified = true;
   return Status::Ok();
 }
 

@@ -63,14 +63,17 @@ class SourceSession {
   Status Switchover();
   // QEMU's migration into the tunnel, up to pre-switchover (the VM is paused from then on).
   Status StartSwitchover();
-  Status Verify();
+  // --verify: our digests against the destination's (after a post-copy: skipping the pages the
+  // VM wrote there since the commit).
+  Status Verify(bool after_postcopy);
+  // Stops the source QEMU once the VM runs at the destination.
+  void RetireSource();
   // Post-copy (source_postcopy.cc): a sync while the VM runs, so that the one at the pause is
   // short; at the pause, the pages the destination lacks (LATER); after the commit, the
-  // sender loop alongside QEMU's switchover; --verify once every page arrived.
+  // sender loop alongside QEMU's switchover, then --verify once every page arrived.
   Status PreSync();
   Status PostcopyMissing();
   Status FinishPostcopy();
-  Status VerifyPostcopy();
   // Our digests of every page, read through the mount.
   Result<std::vector<uint64_t>> OwnDigests();
   // Compares with the destination's DIGESTS frame; after a post-copy also reads its DIRTY frame
@@ -109,10 +112,10 @@ class SourceSession {
   bool committed_ = false;
   bool dest_stopped_ = false;  // after the commit, the destination said its QEMU is stopped
   bool first_pass_done_ = false;
-  PageBitmap missing_;                   // post-copy: pages the destination lacks at the pause
-  std::vector<Generation> missing_gens_;  // ... and their generations
+  PageBitmap missing_;                     // post-copy: pages the destination lacks at the pause
+  std::vector<Generation> missing_gens_;   // ... and their generations
   std::atomic<bool> dest_running_{false};  // post-copy: the VM ran at the destination
-  std::string postcopy_marker_;          // file that tells `recover` not to resume here
+  std::string postcopy_marker_;            // file that tells `recover` not to resume here
   Clock::time_point paused_at_{};
 };
 

@@ -159,10 +159,43 @@ Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
   return f;
 }
 
-Result<PagesFrame> ParseLater(std::string_view payload, const std::vector<uint64_t>& block_pages) {
-  Result<PagesFrame> f = ParsePages(payload, /*zeros=*/true, block_pages);
-  if (!f.ok()) return Bad("LATER frame", f.status().message());
-  if (f->gen == kGenNeverWritten) return Bad("LATER frame", "generation 0 (never written)");
+std::string EncodeLater(uint32_t block, const std::vector<GenRun>& runs) {
+  std::string out;
+  out.reserve(8 + runs.size() * 16);
+  AppendLe(&out, block);
+  AppendLe(&out, static_cast<uint32_t>(runs.size()));
+  for (const GenRun& r : runs) {
+    AppendLe(&out, r.first);
+    AppendLe(&out, r.count);
+    AppendLe(&out, r.gen);
+  }
+  return out;
+}
+
+Result<LaterFrame> ParseLater(std::string_view payload, const std::vector<uint64_t>& block_pages) {
+  ByteReader r(payload);
+  LaterFrame f;
+  uint32_t n = 0;
+  if (!r.Read(&f.block) || !r.Read(&n)) return Bad("LATER frame", "truncated");
+  if (f.block >= block_pages.size())
+    return Bad("LATER frame", "no block " + std::to_string(f.block));
+  if (n == 0 || n > kMaxLaterRuns) {
+    return Bad("LATER frame", "run count " + std::to_string(n) + " is not in 1..4094");
+  }
+  if (r.remaining() != uint64_t{n} * 16) return Bad("LATER frame", "length mismatch");
+  const uint64_t pages = block_pages[f.block];
+  f.runs.resize(n);
+  for (GenRun& run : f.runs) {
+    (void)(r.Read(&run.first) && r.Read(&run.count) && r.Read(&run.gen));
+    if (run.count == 0) return Bad("LATER frame", "a run without pages");
+    if (run.gen == kGenInvalid || run.gen == kGenNeverWritten) {
+      return Bad("LATER frame", "a run with generation 0 or invalid");
+    }
+    if (run.first > pages || run.count > pages - run.first) {
+      return Bad("LATER frame", "pages " + std::to_string(run.first) + "+" +
+                                    std::to_string(run.count) + " are outside the block");
+    }
+  }
   return f;
 }
 
@@ -180,7 +213,8 @@ Result<WantFrame> ParseWant(std::string_view payload, const std::vector<uint64_t
   WantFrame f;
   uint32_t count = 0;
   if (!r.Read(&f.block) || !r.Read(&count)) return Bad("WANT frame", "truncated");
-  if (f.block >= block_pages.size()) return Bad("WANT frame", "no block " + std::to_string(f.block));
+  if (f.block >= block_pages.size())
+    return Bad("WANT frame", "no block " + std::to_string(f.block));
   if (count == 0 || count > kMaxWantPages) {
     return Bad("WANT frame", "page count " + std::to_string(count) + " is not in 1..1024");
   }
@@ -188,7 +222,8 @@ Result<WantFrame> ParseWant(std::string_view payload, const std::vector<uint64_t
   f.pages.resize(count);
   for (uint64_t& p : f.pages) {
     (void)r.Read(&p);
-    if (p >= block_pages[f.block]) return Bad("WANT frame", "page " + std::to_string(p) + " is outside the block");
+    if (p >= block_pages[f.block])
+      return Bad("WANT frame", "page " + std::to_string(p) + " is outside the block");
   }
   return f;
 }
@@ -212,17 +247,21 @@ Result<PostcopyDone> ParsePostcopyDone(std::string_view json) {
   if (!doc.ok()) return doc.status();
   const nlohmann::json& d = *doc;
   PostcopyDone out;
-  for (auto [name, field] : {std::pair{"fetched", &out.fetched}, std::pair{"pushed", &out.pushed},
-                             std::pair{"skipped", &out.skipped}, std::pair{"faults", &out.faults}}) {
-    if (!d[name].is_number_unsigned()) return Bad("POSTCOPY_DONE", std::string(name) + " is not a count");
+  for (auto [name, field] :
+       {std::pair{"fetched", &out.fetched}, std::pair{"pushed", &out.pushed},
+        std::pair{"skipped", &out.skipped}, std::pair{"faults", &out.faults}}) {
+    if (!d[name].is_number_unsigned())
+      return Bad("POSTCOPY_DONE", std::string(name) + " is not a count");
     *field = d[name].get<uint64_t>();
   }
   for (auto [name, field] :
-       {std::pair{"fault_median_ms", &out.fault_median_ms}, std::pair{"fault_p99_ms", &out.fault_p99_ms},
-        std::pair{"fault_max_ms", &out.fault_max_ms}, std::pair{"seconds", &out.seconds}}) {
+       {std::pair{"fault_median_ms", &out.fault_median_ms},
+        std::pair{"fault_p99_ms", &out.fault_p99_ms}, std::pair{"fault_max_ms", &out.fault_max_ms},
+        std::pair{"seconds", &out.seconds}}) {
     if (!d[name].is_number()) return Bad("POSTCOPY_DONE", std::string(name) + " is not a number");
     const double v = d[name].get<double>();
-    if (!std::isfinite(v) || v < 0) return Bad("POSTCOPY_DONE", std::string(name) + " is out of range");
+    if (!std::isfinite(v) || v < 0)
+      return Bad("POSTCOPY_DONE", std::string(name) + " is out of range");
     *field = v;
   }
   return out;

@@ -76,8 +76,22 @@ std::string EncodePagesHeader(uint32_t block, uint64_t first, uint32_t count, Ge
 Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
                               const std::vector<uint64_t>& block_pages);
 
-// LATER payload: PAGES' header without content; the generation must be a real one (not 0).
-Result<PagesFrame> ParseLater(std::string_view payload, const std::vector<uint64_t>& block_pages);
+// LATER payload: u32 block, u32 n (1..kMaxLaterRuns), n runs of 16 bytes (u64 first page, u32
+// pages >= 1, u32 generation neither 0 nor invalid), each inside the block: the pages whose
+// content follows the commit (post-copy). One LATER frame fits one memfs receive frame.
+inline constexpr uint32_t kMaxLaterRuns = 4094;
+struct GenRun {
+  uint64_t first = 0;
+  uint32_t count = 0;
+  Generation gen = 0;
+  bool operator==(const GenRun&) const = default;
+};
+struct LaterFrame {
+  uint32_t block = 0;
+  std::vector<GenRun> runs;
+};
+std::string EncodeLater(uint32_t block, const std::vector<GenRun>& runs);
+Result<LaterFrame> ParseLater(std::string_view payload, const std::vector<uint64_t>& block_pages);
 
 // WANT payload: u32 block, u32 count, count * u64 page (1..kMaxWantPages, each in the block).
 inline constexpr uint32_t kMaxWantPages = 1024;
@@ -98,8 +112,8 @@ std::string EncodePostcopyDone(const PostcopyDone& done);
 // Strict: exactly these fields, counts unsigned, times finite and >= 0.
 Result<PostcopyDone> ParsePostcopyDone(std::string_view json);
 
-// TABLE, DIGESTS and DIRTY payloads: a block index and an encoded blob (genstore formats, decoded and
-// checked by their own fuzzed decoders).
+// TABLE, DIGESTS and DIRTY payloads: a block index and an encoded blob (genstore formats, decoded
+// and checked by their own fuzzed decoders).
 struct BlobFrame {
   uint32_t block = 0;
   std::string_view blob;

@@ -108,12 +108,20 @@ TEST(WireTest, ResultAbortStreamHello) {
 
 TEST(WireTest, PostcopyFrames) {
   const std::vector<uint64_t> blocks = {100};
-  Result<PagesFrame> l = ParseLater(EncodePagesHeader(0, 10, 5, 7), blocks);
+  const std::vector<GenRun> runs = {{10, 5, 7}, {50, 1, 3}};
+  Result<LaterFrame> l = ParseLater(EncodeLater(0, runs), blocks);
   ASSERT_TRUE(l.ok()) << l.status().ToString();
-  EXPECT_EQ(l->first, 10u);
-  EXPECT_EQ(l->count, 5u);
-  EXPECT_FALSE(ParseLater(EncodePagesHeader(0, 10, 5, kGenNeverWritten), blocks).ok());
-  EXPECT_FALSE(ParseLater(EncodePagesHeader(0, 99, 2, 7), blocks).ok());
+  EXPECT_EQ(l->runs, runs);
+  EXPECT_FALSE(ParseLater(EncodeLater(0, {{10, 5, kGenNeverWritten}}), blocks).ok());
+  EXPECT_FALSE(ParseLater(EncodeLater(0, {{10, 5, kGenInvalid}}), blocks).ok());
+  EXPECT_FALSE(ParseLater(EncodeLater(0, {{99, 2, 7}}), blocks).ok()) << "past the end";
+  EXPECT_FALSE(ParseLater(EncodeLater(0, {{9, 0, 7}}), blocks).ok()) << "no pages";
+  EXPECT_FALSE(ParseLater(EncodeLater(0, {}), blocks).ok()) << "no runs";
+  EXPECT_FALSE(
+      ParseLater(EncodeLater(0, std::vector<GenRun>(kMaxLaterRuns + 1, {1, 1, 2})), blocks).ok());
+  std::string later_cut = EncodeLater(0, runs);
+  later_cut.pop_back();
+  EXPECT_FALSE(ParseLater(later_cut, blocks).ok());
 
   Result<WantFrame> w = ParseWant(EncodeWant(0, {3, 99, 4}), blocks);
   ASSERT_TRUE(w.ok()) << w.status().ToString();

@@ -10,6 +10,7 @@ and for post-copy the pages fetched/pushed, fault latency and the time until eve
 The point: post-copy's pause does not grow with the VM's size (the ratio 1 GiB / 256 MiB).
 
 Usage: scripts/bench-postcopy [--reps N] [--work S] [--out FILE]
+       scripts/bench-postcopy --windows 1,16,64 [--reps N]   (post-copy's window, 256 MiB guest)
 """
 
 import argparse
@@ -30,13 +31,13 @@ SIZES = (256, 1024)
 MODES = ("postcopy", "precopy")
 
 
-def run(c: Cluster, mode: str, work_s: float) -> list:
+def run(c: Cluster, mode: str, work_s: float, extra=()) -> list:
     c.start_vm(0, run="pagewriter", args=WORKLOAD)
     c.serial(0).wait_for(r"^MKD pagewriter filled", timeout=180)
     time.sleep(2)
     hops = []
     for src, dst in ((0, 1), (1, 0)):
-        cp = c.migrate(src, dst, *(["--postcopy"] if mode == "postcopy" else []))
+        cp = c.migrate(src, dst, *(["--postcopy", *extra] if mode == "postcopy" else []))
         if cp.returncode != 0:
             raise RuntimeError(f"mkd-migrate {mode} h{src}->h{dst}: {cp.stderr[-2000:]}")
         r = c.report(cp)
@@ -54,6 +55,30 @@ def run(c: Cluster, mode: str, work_s: float) -> list:
     return hops
 
 
+def windows(args, values: list) -> int:
+    """Post-copy's window: fault latency and time until every page arrived, per window."""
+    results = {w: [] for w in values}
+    for rep in range(1, args.reps + 1):
+        for w in values:
+            print(f"bench-postcopy: repetition {rep}, window {w} ...", file=sys.stderr, flush=True)
+            with Cluster(args.build_dir, "bpc", hosts=2) as c:
+                hops = run(c, "postcopy", args.work, ["--postcopy-window", str(w)])
+            results[w].append(hops)
+            print(f"  {json.dumps(hops)}", file=sys.stderr, flush=True)
+    print(f"post-copy A->B->A, 256 MiB guest, page writer 128 MB + 1,000 pages/s; median of "
+          f"{args.reps}\n")
+    print("| window | hop | faults | fault median / p99 | fetched + pushed | all pages after |")
+    print("|---|---|---|---|---|---|")
+    for w, reps in results.items():
+        for h, name in ((0, "A->B"), (1, "B->A")):
+            col = lambda k: [r[h][k] for r in reps]  # noqa: E731
+            print(f"| {w} | {name} | {median(col('faults')):.0f} | "
+                  f"{median(col('fault_median_ms')):.1f} / {median(col('fault_p99_ms')):.1f} ms | "
+                  f"{median(col('fetched')):.0f} + {median(col('pushed')):.0f} | "
+                  f"{median(col('complete_seconds')):.2f} s |")
+    return 0
+
+
 def median(xs):
     return statistics.median(xs) if xs else 0
 
@@ -64,7 +89,10 @@ def main() -> int:
     ap.add_argument("--work", type=float, default=5.0, help="seconds of guest work on B")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-postcopy.json"))
+    ap.add_argument("--windows", help="compare these --postcopy-window values instead")
     args = ap.parse_args()
+    if args.windows:
+        return windows(args, [int(w) for w in args.windows.split(",")])
     results = {f"{mode}-{mib}": [] for mib in SIZES for mode in MODES}
     for rep in range(1, args.reps + 1):
         for mib in SIZES:

@@ -71,8 +71,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 7: {
       auto l = m::ParseLater(in, blocks);
       if (!l.ok()) return Refused(l.status()), 0;
-      MKD_CHECK(l->first + l->count <= blocks[l->block] && l->data.empty());
-      MKD_CHECK(l->gen != mkd::kGenInvalid && l->gen != mkd::kGenNeverWritten);
+      MKD_CHECK(!l->runs.empty() && l->runs.size() <= m::kMaxLaterRuns);
+      for (const m::GenRun& r : l->runs) {
+        MKD_CHECK(r.count >= 1 && r.first + r.count <= blocks[l->block]);
+        MKD_CHECK(r.gen != mkd::kGenInvalid && r.gen != mkd::kGenNeverWritten);
+      }
+      MKD_CHECK(m::EncodeLater(l->block, l->runs) == in);
       break;
     }
     case 8: {

@@ -1,7 +1,8 @@
-// Fuzz target for ParseArrival, ParseAdvance and ParsePostcopyFail (memfs/arrival.h): the value of the user.mkd.arrive
-// xattr, which any process that can set an xattr on the mount controls. No input may crash the
-// parser or make the JSON library throw; a refusal is kInvalidArgument naming the attribute; an
-// accepted value has a valid epoch and a non-nil lineage, and survives a format/parse round trip.
+// Fuzz target for ParseArrival, ParseAdvance and ParsePostcopyFail (memfs/arrival.h): the value of
+// the user.mkd.arrive xattr, which any process that can set an xattr on the mount controls. No
+// input may crash the parser or make the JSON library throw; a refusal is kInvalidArgument naming
+// the attribute; an accepted value has a valid epoch and a non-nil lineage, and survives a
+// format/parse round trip.
 #include <cstddef>
 #include <cstdint>
 

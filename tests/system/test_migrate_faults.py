@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import mkdsys  # noqa: E402
 from mkdsys.cluster import Cluster  # noqa: E402
-from test_migrate import build_dir, table_runs  # noqa: E402
+from mkdsys.roundtrip import build_dir, table_runs  # noqa: E402
 
 GEN_INVALID = 0xFFFFFFFF
 TIMEOUT = "5"  # mkd-migrate --timeout: a cut link is noticed within this many seconds

@@ -29,7 +29,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from mkdsys.cluster import Cluster  # noqa: E402
-from test_migrate import build_dir, table_runs  # noqa: E402
+from mkdsys.roundtrip import build_dir, table_runs  # noqa: E402
 
 GEN_INVALID = 0xFFFFFFFF
 TIMEOUT = "5"
