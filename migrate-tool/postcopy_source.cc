@@ -12,13 +12,16 @@ namespace mkd::migrate {
 PostcopySender::PostcopySender(Channel& ch, RamFile& ram, PageBitmap missing,
                                std::function<Generation(uint64_t)> gen_of,
                                std::function<void(const SentRun&)> on_sent,
-                               std::function<void()> on_running, PostcopySendOptions options)
+                               std::function<void()> on_running,
+                               std::function<void(uint64_t, uint64_t)> on_progress,
+                               PostcopySendOptions options)
     : ch_(ch),
       ram_(ram),
       missing_(std::move(missing)),
       gen_of_(std::move(gen_of)),
       on_sent_(std::move(on_sent)),
       on_running_(std::move(on_running)),
+      on_progress_(std::move(on_progress)),
       o_(options) {
   o_.window = std::clamp<uint32_t>(o_.window, 1, kMaxPagesPerFrame);
   o_.push_pages = std::clamp<uint32_t>(o_.push_pages, 1, kMaxPagesPerFrame);
@@ -64,7 +67,12 @@ Status PostcopySender::Run() {
   bool end_sent = false;
   const uint64_t total = missing_.Count();
   stalled_since_ = std::chrono::steady_clock::now();
+  auto last_progress = std::chrono::steady_clock::now();
   while (!done_) {
+    if (std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(200)) {
+      on_progress_(stats_.sent_on_demand + stats_.pushed, total);
+      last_progress = std::chrono::steady_clock::now();
+    }
     // Everything the destination said so far, without waiting.
     while (ch_.Readable(std::chrono::milliseconds(0))) {
       Result<Frame> f = ch_.Receive();
@@ -117,6 +125,7 @@ Status PostcopySender::Run() {
                         std::to_string(o_.timeout.count()) + " ms after the last page");
     }
   }
+  on_progress_(stats_.sent_on_demand + stats_.pushed, total);
   return Status::Ok();
 }
 

@@ -40,11 +40,12 @@ struct PostcopySendStats {
 class PostcopySender {
  public:
   // `missing`: the pages the destination lacks; `gen_of` their generations; `on_sent` hears of
-  // every frame of pages sent; `on_running` is called once the destination's QEMU runs.
+  // every frame of pages sent; `on_running` is called once the destination's QEMU runs;
+  // `on_progress(sent, total)` about every 200 ms. All are called on Run's thread.
   PostcopySender(Channel& ch, RamFile& ram, PageBitmap missing,
                  std::function<Generation(uint64_t)> gen_of,
                  std::function<void(const SentRun&)> on_sent, std::function<void()> on_running,
-                 PostcopySendOptions options);
+                 std::function<void(uint64_t, uint64_t)> on_progress, PostcopySendOptions options);
   // Until POSTCOPY_DONE. Errors: the channel's; FailedPrecondition when the destination says
   // its QEMU did not take over (its RESULT message).
   Status Run();
@@ -60,6 +61,7 @@ class PostcopySender {
   std::function<Generation(uint64_t)> gen_of_;
   std::function<void(const SentRun&)> on_sent_;
   std::function<void()> on_running_;
+  std::function<void(uint64_t, uint64_t)> on_progress_;
   PostcopySendOptions o_;
   std::vector<uint64_t> demand_;
   std::string buf_;

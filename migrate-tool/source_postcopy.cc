@@ -142,7 +142,7 @@ Status SourceSession::FinishPostcopy() {
         running_ns = (Clock::now() - start_).count();
         dest_running_ = true;
       },
-      so);
+      [this](uint64_t sent, uint64_t total) { Report("post-copy", sent, total); }, so);
   Status send_status;
   std::thread sender_thread([&] { send_status = sender.Run(); });
   Result<nlohmann::json> c = qmp_->Execute("migrate-continue", {{"state", "pre-switchover"}});
@@ -153,7 +153,6 @@ Status SourceSession::FinishPostcopy() {
   if (info.ok() && info->downtime_ms)
     r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
   const Status tunnel = tunnel_->Join();
-  Report("post-copy", 0, missing_.Count());
   if (!info.ok() || !tunnel.ok()) {
     // The destination QEMU cannot get its device state: it answers "not running" and stops.
     spdlog::warn("QEMU's switchover failed: {}", (info.ok() ? tunnel : info.status()).ToString());
