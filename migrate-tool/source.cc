@@ -180,7 +180,7 @@ Status SourceSession::SendPages(const PageBitmap& pages,
   return status;
 }
 
-Status SourceSession::FirstPass() {
+Result<PageBitmap> SourceSession::SyncAndClassify(uint64_t* zero_pages) {
   // Sync first: every page written before it is in the table read next, every page written
   // after it will be in a later sync.
   Result<PageBitmap> before = ram_->Sync();
@@ -200,9 +200,7 @@ Status SourceSession::FirstPass() {
   const uint64_t pages = summary_.pages;
   fate_.assign(pages, PageFate::kZero);
   PageBitmap send(pages);
-  RoundStat stat{0, 0, 0, 0};
-  const auto t0 = Clock::now();
-  const uint64_t bytes0 = ch_->bytes_sent();
+  *zero_pages = 0;
   // Pages never written: nothing to send, unless the destination's base holds something there.
   for (uint64_t p = 0; p < pages;) {
     const Generation g = table_.Get(p);
@@ -213,7 +211,7 @@ Status SourceSession::FirstPass() {
         ++q;
       if (q > p) {
         MKD_RETURN_IF_ERROR(SendZeros(p, q - p, kGenNeverWritten));
-        stat.pages += q - p;
+        *zero_pages += q - p;
         p = q;
       } else {
         ++p;
@@ -227,14 +225,25 @@ Status SourceSession::FirstPass() {
     }
     ++p;
   }
-  const Epoch e = summary_.epoch;
+  return send;
+}
+
+Generation SourceSession::TableGen(uint64_t page) const {
+  const Generation g = table_.Get(page);
+  return g == kGenInvalid ? summary_.epoch : g;  // content read now is the VM's in epoch e
+}
+
+Status SourceSession::FirstPass() {
+  RoundStat stat{0, 0, 0, 0};
+  const auto t0 = Clock::now();
+  const uint64_t bytes0 = ch_->bytes_sent();
+  uint64_t zeros = 0;
+  Result<PageBitmap> classified = SyncAndClassify(&zeros);
+  if (!classified.ok()) return classified.status();
+  const PageBitmap& send = *classified;
+  stat.pages += zeros;
   MKD_RETURN_IF_ERROR(SendPages(
-      send,
-      [&](uint64_t p) {
-        const Generation g = table_.Get(p);
-        return g == kGenInvalid ? e : g;  // content read now is the VM's in epoch e
-      },
-      "first pass"));
+      send, [this](uint64_t p) { return TableGen(p); }, "first pass"));
   stat.pages += send.Count();
   stat.bytes = ch_->bytes_sent() - bytes0;
   stat.seconds = Since(t0);

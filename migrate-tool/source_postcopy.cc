@@ -27,48 +27,12 @@ Status SourceSession::PreSync() {
   // lack. At the pause only the pages written since are added: the pause does not grow with the
   // VM's size.
   Report("sync", 0, 0);
-  Result<PageBitmap> dirty = ram_->Sync();
-  if (!dirty.ok()) return dirty.status();
-  Result<GenerationTable> table = ram_->Table();
-  if (!table.ok()) return table.status();
-  table_ = std::move(*table);
-  const uint64_t pages = summary_.pages;
-  if (table_.pages() != pages) return Status::Corrupt("the table changed size");
-  reusable_ = PageBitmap(pages);
-  if (o_.reuse) {
-    Result<PageBitmap> reusable = ram_->Reusable(peer_table_blob_);
-    if (!reusable.ok()) return reusable.status();
-    if (reusable->pages() != pages) return Status::Corrupt("reusable bitmap of wrong size");
-    reusable_ = std::move(*reusable);
-  }
-  const Epoch e = summary_.epoch;
-  fate_.assign(pages, PageFate::kZero);
-  missing_ = PageBitmap(pages);
-  missing_gens_.assign(pages, e);
-  for (uint64_t p = 0; p < pages;) {
-    const Generation g = table_.Get(p);
-    if (g == kGenNeverWritten) {
-      // Never written: zeros, unless the destination's base holds something there.
-      uint64_t q = p;
-      while (q < pages && table_.Get(q) == kGenNeverWritten &&
-             peer_table_.Get(q) != kGenNeverWritten)
-        ++q;
-      if (q > p) {
-        MKD_RETURN_IF_ERROR(SendZeros(p, q - p, kGenNeverWritten));
-        p = q;
-      } else {
-        ++p;
-      }
-      continue;
-    }
-    if (reusable_.Test(p)) {
-      fate_[p] = PageFate::kReused;
-    } else {
-      missing_.Set(p);
-      missing_gens_[p] = g == kGenInvalid ? e : g;  // content read later is the VM's in epoch e
-    }
-    ++p;
-  }
+  uint64_t zeros = 0;
+  Result<PageBitmap> classified = SyncAndClassify(&zeros);
+  if (!classified.ok()) return classified.status();
+  missing_ = std::move(*classified);
+  missing_gens_.assign(summary_.pages, summary_.epoch);
+  missing_.ForEachSet([this](uint64_t p) { missing_gens_[p] = TableGen(p); });
   return Status::Ok();
 }
 

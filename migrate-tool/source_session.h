@@ -57,6 +57,12 @@ class SourceSession {
  private:
   Status Prepare();
   Status Handshake();
+  // Syncs, reads the table and the reusable pages; marks never-written and reusable pages' fate,
+  // sends ZEROS where the destination's base holds something for a never-written page (counted
+  // in *zero_pages) and returns the pages the destination lacks.
+  Result<PageBitmap> SyncAndClassify(uint64_t* zero_pages);
+  // A page's generation in the table read by SyncAndClassify (invalid: the current epoch).
+  Generation TableGen(uint64_t page) const;
   Status FirstPass();
   Status Rounds(uint32_t max_rounds);
   bool Stagnant() const;
