@@ -73,6 +73,7 @@ void Block::MarkWrittenLocked(uint64_t first, uint64_t count, bool ok) {
 }
 
 int Block::Write(uint64_t offset, const void* data, size_t size) {
+  std::shared_ptr<Postcopy> pc;
   {
     std::lock_guard lock(mu_);
     ++counters_.write_requests;
@@ -80,9 +81,10 @@ int Block::Write(uint64_t offset, const void* data, size_t size) {
       if (meta_.state == IncarnationState::kIncoming) ++counters_.refused_writes;
       return rc;
     }
+    pc = postcopy_;
   }
   if (size == 0) return 0;
-  if (int rc = ClaimForWrite(offset, size); rc < 0) return rc;
+  if (int rc = ClaimForWrite(pc.get(), offset, size); rc < 0) return rc;
   const char* bytes = static_cast<const char*>(data);
   uint64_t page = offset / kPage;
   size_t in_page = offset % kPage;
@@ -111,9 +113,8 @@ int Block::Write(uint64_t offset, const void* data, size_t size) {
   return 0;
 }
 
-int Block::ClaimForWrite(uint64_t offset, uint64_t size) {
-  std::shared_ptr<Postcopy> pc = postcopy();
-  if (!pc || !pc->active() || size == 0) return 0;
+int Block::ClaimForWrite(Postcopy* pc, uint64_t offset, uint64_t size) {
+  if (pc == nullptr || !pc->active() || size == 0) return 0;
   const uint64_t first = offset / kPage;
   const uint64_t last = (offset + size - 1) / kPage;
   // A partial page needs its old content, which is still at the source.
@@ -140,8 +141,9 @@ int Block::WritePartialPage(uint64_t page, size_t in_page, const void* data, siz
   return 0;
 }
 
-int64_t Block::CheckRead(uint64_t offset, size_t size) const {
+int64_t Block::CheckRead(uint64_t offset, size_t size, std::shared_ptr<Postcopy>* postcopy) const {
   std::lock_guard lock(mu_);
+  if (postcopy != nullptr) *postcopy = postcopy_;
   const uint64_t end = table_.pages() * kPage;
   if (offset >= end || size == 0) return 0;
   const uint64_t n = std::min<uint64_t>(size, end - offset);
@@ -156,7 +158,7 @@ int64_t Block::CheckRead(uint64_t offset, size_t size) const {
 }
 
 int Block::Punch(uint64_t offset, uint64_t length) {
-  if (int rc = ClaimForWrite(offset, length); rc < 0) return rc;
+  if (int rc = ClaimForWrite(postcopy().get(), offset, length); rc < 0) return rc;
   std::lock_guard lock(mu_);
   if (meta_.state == IncarnationState::kIncoming) return -EROFS;
   const uint64_t end = table_.pages() * kPage;

@@ -75,7 +75,9 @@ class Block {
   // Checks a read: returns the number of bytes that can be read at `offset` (clipped at the
   // end), or -EIO when a page in the range is lost (or, stored, invalid). Pages still missing
   // after a post-copy commit are the caller's to check (postcopy()).
-  int64_t CheckRead(uint64_t offset, size_t size) const;
+  // *postcopy (when given) receives the post-copy of the last commit, if any, from the same look.
+  int64_t CheckRead(uint64_t offset, size_t size,
+                    std::shared_ptr<Postcopy>* postcopy = nullptr) const;
   // fallocate(PUNCH_HOLE) / madvise(MADV_REMOVE): whole pages in the range are invalidated
   // first, then freed; partial pages at the ends are zeroed in place. Live or stored only.
   int Punch(uint64_t offset, uint64_t length);
@@ -157,9 +159,10 @@ class Block {
  private:
   // Applies unapplied_ to table_ (live pages written since the last application).
   void ApplyPendingLocked() const;
-  // Post-copy: whole pages written (or punched) over missing ones take their place; -EIO for a
-  // partial write of a missing page. Takes no Block lock across the Postcopy call.
-  int ClaimForWrite(uint64_t offset, uint64_t size);
+  // Post-copy: whole pages written (or punched) over missing ones take their place in `pc` (the
+  // block's post-copy, null when none); -EIO for a partial write of a missing page. Called
+  // without the Block lock.
+  static int ClaimForWrite(Postcopy* pc, uint64_t offset, uint64_t size);
   int WritePartialPage(uint64_t page, size_t in_page, const void* data, size_t size);
   void MarkWrittenLocked(uint64_t first, uint64_t count, bool ok);
   int CheckLiveWriteLocked(uint64_t offset, size_t size) const;

@@ -16,7 +16,8 @@ void OpRead(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_fil
     fuse_reply_err(req, EINVAL);
     return;
   }
-  const int64_t n = h->block->CheckRead(static_cast<uint64_t>(off), size);
+  std::shared_ptr<Postcopy> pc;
+  const int64_t n = h->block->CheckRead(static_cast<uint64_t>(off), size, &pc);
   if (n < 0) {
     spdlog::debug("read {}+{}: {}", off, size, std::strerror(static_cast<int>(-n)));
     fuse_reply_err(req, static_cast<int>(-n));
@@ -27,21 +28,19 @@ void OpRead(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_fil
   read.offset = static_cast<uint64_t>(off);
   read.size = static_cast<size_t>(n);
   read.fd = h->block->store_fd();
-  if (n > 0) {
-    if (std::shared_ptr<Postcopy> pc = h->block->postcopy()) {
-      // After a post-copy switchover: a read of pages still at the source waits for them.
-      read.first = read.offset / kPageSize;
-      read.last = (read.offset + read.size - 1) / kPageSize;
-      read.since = PostcopyClock::now();
-      switch (pc->ParkIfMissing(read)) {
-        case Postcopy::ReadCheck::kParked:
-          return;  // answered by ReplyParkedRead when the pages arrive (or the post-copy fails)
-        case Postcopy::ReadCheck::kFailed:
-          fuse_reply_err(req, EIO);
-          return;
-        case Postcopy::ReadCheck::kPresent:
-          break;
-      }
+  if (n > 0 && pc) {
+    // After a post-copy switchover: a read of pages still at the source waits for them.
+    read.first = read.offset / kPageSize;
+    read.last = (read.offset + read.size - 1) / kPageSize;
+    read.since = PostcopyClock::now();
+    switch (pc->ParkIfMissing(read)) {
+      case Postcopy::ReadCheck::kParked:
+        return;  // answered by ReplyParkedRead when the pages arrive (or the post-copy fails)
+      case Postcopy::ReadCheck::kFailed:
+        fuse_reply_err(req, EIO);
+        return;
+      case Postcopy::ReadCheck::kPresent:
+        break;
     }
   }
   ReplyParkedRead(read, 0);

@@ -26,8 +26,14 @@ Postcopy::Postcopy(PageBitmap missing, std::chrono::milliseconds lease)
       start_(PostcopyClock::now()),
       last_poll_(start_) {
   stats_.total = missing_count_;
-  stats_.state = missing_count_ > 0 ? "active" : "complete";
-  if (missing_count_ == 0) end_ = start_;
+  MaybeCompleteLocked(start_);
+}
+
+void Postcopy::MaybeCompleteLocked(PostcopyClock::time_point now) {
+  if (missing_count_ == 0 && state_ == State::kActive) {
+    state_ = State::kComplete;
+    end_ = now;
+  }
 }
 
 bool Postcopy::AnyMissingLocked(uint64_t first, uint64_t last) const {
@@ -40,7 +46,7 @@ Postcopy::ReadCheck Postcopy::ParkIfMissing(const ParkedRead& read) {
   std::lock_guard lock(mu_);
   const uint64_t last = std::min(read.last, missing_.pages() - 1);
   if (!AnyMissingLocked(read.first, last)) return ReadCheck::kPresent;
-  if (stats_.state == "failed") return ReadCheck::kFailed;
+  if (state_ == State::kFailed) return ReadCheck::kFailed;
   parked_.push_back(read);
   ++stats_.faults;
   bool added = false;
@@ -64,10 +70,7 @@ void Postcopy::Claim(uint64_t first, uint64_t count) {
       --missing_count_;
     }
   }
-  if (missing_count_ == 0 && stats_.state == "active") {
-    stats_.state = "complete";
-    end_ = PostcopyClock::now();
-  }
+  MaybeCompleteLocked(PostcopyClock::now());
 }
 
 bool Postcopy::IsMissing(uint64_t page) const {
@@ -82,7 +85,7 @@ Result<std::vector<ParkedRead>> Postcopy::Receive(uint64_t first, uint64_t count
     return Status::OutOfRange("received pages " + std::to_string(first) + "+" +
                               std::to_string(count) + " lie past the end of the block");
   }
-  if (stats_.state == "failed") {
+  if (state_ == State::kFailed) {
     return Status::FailedPrecondition("the post-copy failed (" + stats_.reason +
                                       "): pages are no longer taken");
   }
@@ -108,10 +111,7 @@ Result<std::vector<ParkedRead>> Postcopy::Receive(uint64_t first, uint64_t count
     at = end;
   }
   const auto now = PostcopyClock::now();
-  if (missing_count_ == 0 && stats_.state == "active") {
-    stats_.state = "complete";
-    end_ = now;
-  }
+  MaybeCompleteLocked(now);
   return TakeCompleteLocked(now);
 }
 
@@ -135,7 +135,7 @@ std::vector<ParkedRead> Postcopy::TakeCompleteLocked(PostcopyClock::time_point n
 std::vector<uint64_t> Postcopy::TakeWanted(size_t max, std::chrono::milliseconds wait) {
   std::unique_lock lock(mu_);
   last_poll_ = PostcopyClock::now();
-  wanted_cv_.wait_for(lock, wait, [this] { return !wanted_.empty() || stats_.state != "active"; });
+  wanted_cv_.wait_for(lock, wait, [this] { return !wanted_.empty() || state_ != State::kActive; });
   last_poll_ = PostcopyClock::now();
   std::vector<uint64_t> out;
   while (!wanted_.empty() && out.size() < max) {
@@ -149,8 +149,8 @@ std::vector<uint64_t> Postcopy::TakeWanted(size_t max, std::chrono::milliseconds
 std::vector<ParkedRead> Postcopy::Fail(const std::string& reason, PageBitmap* missing) {
   std::lock_guard lock(mu_);
   *missing = missing_;
-  if (stats_.state != "active") return {};
-  stats_.state = "failed";
+  if (state_ != State::kActive) return {};
+  state_ = State::kFailed;
   stats_.reason = reason;
   end_ = PostcopyClock::now();
   wanted_.clear();
@@ -162,17 +162,25 @@ std::vector<ParkedRead> Postcopy::Fail(const std::string& reason, PageBitmap* mi
 
 bool Postcopy::LeaseExpired(PostcopyClock::time_point now) const {
   std::lock_guard lock(mu_);
-  return stats_.state == "active" && now - last_poll_ > lease_;
+  return state_ == State::kActive && now - last_poll_ > lease_;
 }
 
 bool Postcopy::active() const {
   std::lock_guard lock(mu_);
-  return stats_.state == "active";
+  return state_ == State::kActive;
+}
+
+uint64_t Postcopy::missing() const {
+  std::lock_guard lock(mu_);
+  return missing_count_;
 }
 
 PostcopyStats Postcopy::Stats() const {
   std::lock_guard lock(mu_);
   PostcopyStats s = stats_;
+  s.state = state_ == State::kActive     ? "active"
+            : state_ == State::kComplete ? "complete"
+                                         : "failed";
   s.missing = missing_count_;
   s.parked = parked_.size();
   s.fault_median_ms = Percentile(latencies_us_, 0.5);
@@ -180,7 +188,7 @@ PostcopyStats Postcopy::Stats() const {
   s.fault_max_ms = latencies_us_.empty()
                        ? 0
                        : *std::max_element(latencies_us_.begin(), latencies_us_.end()) / 1000.0;
-  const auto end = stats_.state == "active" ? PostcopyClock::now() : end_;
+  const auto end = state_ == State::kActive ? PostcopyClock::now() : end_;
   s.seconds = std::chrono::duration<double>(end - start_).count();
   return s;
 }

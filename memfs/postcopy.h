@@ -89,10 +89,15 @@ class Postcopy {
   // True when active and the driver has not polled within the lease.
   bool LeaseExpired(PostcopyClock::time_point now) const;
   bool active() const;
+  // Pages still missing (cheap: no statistics are computed).
+  uint64_t missing() const;
   PostcopyStats Stats() const;
 
  private:
+  enum class State { kActive, kComplete, kFailed };
   std::vector<ParkedRead> TakeCompleteLocked(PostcopyClock::time_point now);
+  // active -> complete once nothing is missing.
+  void MaybeCompleteLocked(PostcopyClock::time_point now);
   bool AnyMissingLocked(uint64_t first, uint64_t last) const;
 
   mutable std::mutex mu_;
@@ -103,7 +108,8 @@ class Postcopy {
   std::list<ParkedRead> parked_;
   std::vector<uint32_t> latencies_us_;  // of answered faults (capped)
   uint64_t missing_count_ = 0;
-  PostcopyStats stats_;
+  State state_ = State::kActive;
+  PostcopyStats stats_;  // the counters (state and times are filled in by Stats)
   std::chrono::milliseconds lease_;
   PostcopyClock::time_point start_;
   PostcopyClock::time_point last_poll_;

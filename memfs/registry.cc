@@ -566,7 +566,7 @@ void Registry::Release(Ino ino, bool writer) {
     std::shared_ptr<Postcopy> pc = block.postcopy();
     if (pc && pc->active()) {
       spdlog::error("{}: the VM stopped with {} pages still at the source; they are invalid here",
-                    Describe(block.meta().key), pc->Stats().missing);
+                    Describe(block.meta().key), pc->missing());
       parked = block.FailPostcopy("the VM stopped before all its pages arrived");
     }
     // The VM left this host (its QEMU exited): keep its memory as a stored incarnation.

@@ -21,7 +21,7 @@ Status Registry::FailPostcopy(const Uuid& vm_id, const std::string& reason) {
     for (auto& [name, b] : vm->second.blocks) {
       std::shared_ptr<Postcopy> pc = b.block->postcopy();
       if (!pc || !pc->active()) continue;
-      const uint64_t missing = pc->Stats().missing;
+      const uint64_t missing = pc->missing();
       std::vector<ParkedRead> p = b.block->FailPostcopy(reason);
       parked.insert(parked.end(), p.begin(), p.end());
       spdlog::error("VM {} block {}: post-copy failed with {} pages still at the source: {}",

@@ -83,7 +83,7 @@ Status PostcopySender::Run() {
     if (!demand_.empty()) {
       // Wanted pages first, oldest request first; each with the missing pages after it.
       const uint64_t p = demand_.front();
-      demand_.erase(demand_.begin());
+      demand_.pop_front();
       if (!missing_.Test(p)) continue;  // sent already (pushed, or in an earlier window)
       uint64_t n = 1;
       while (n < o_.window && p + n < pages && missing_.Test(p + n)) ++n;

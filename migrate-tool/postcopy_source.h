@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 
 #include "genstore/page_bitmap.h"
@@ -63,7 +64,7 @@ class PostcopySender {
   std::function<void()> on_running_;
   std::function<void(uint64_t, uint64_t)> on_progress_;
   PostcopySendOptions o_;
-  std::vector<uint64_t> demand_;
+  std::deque<uint64_t> demand_;  // wanted pages, oldest first
   std::string buf_;
   uint64_t push_next_ = 0;
   bool done_ = false;

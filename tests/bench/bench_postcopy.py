@@ -16,7 +16,6 @@ Usage: scripts/bench-postcopy [--reps N] [--work S] [--out FILE]
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -25,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 from mkdsys.cluster import Cluster  # noqa: E402
+from bench_migrate import median  # noqa: E402
 
 WORKLOAD = ["--mb", "128", "--rate", "1000", "--seconds", "1000000"]
 SIZES = (256, 1024)
@@ -77,10 +77,6 @@ def windows(args, values: list) -> int:
                   f"{median(col('fetched')):.0f} + {median(col('pushed')):.0f} | "
                   f"{median(col('complete_seconds')):.2f} s |")
     return 0
-
-
-def median(xs):
-    return statistics.median(xs) if xs else 0
 
 
 def main() -> int:
