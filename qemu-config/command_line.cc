@@ -11,6 +11,7 @@ VmPaths PathsFor(const VmDefinition& vm) {
   p.run_dir = vm.run_dir + "/" + uuid;
   p.qmp_socket = p.run_dir + "/qmp.sock";
   p.serial_log = p.run_dir + "/serial.log";
+  p.serial_socket = p.run_dir + "/serial.sock";
   p.pid_file = p.run_dir + "/qemu.pid";
   return p;
 }
@@ -43,7 +44,10 @@ std::vector<std::string> BuildQemuCommandLine(const VmDefinition& vm,
       std::string("memory-backend-file,id=") + kRamBackendId + ",size=" + mem +
           ",mem-path=" + paths.memory_file + ",share=on",
       "-chardev",
-      "file,id=mkd-serial,path=" + paths.serial_log,
+      // The console is a socket (so a line can be typed into it) whose output also goes to the
+      // log; with no client connected QEMU still logs everything the guest prints.
+      "socket,id=mkd-serial,path=" + paths.serial_socket +
+          ",server=on,wait=off,logfile=" + paths.serial_log,
       "-serial",
       "chardev:mkd-serial",
       "-qmp",

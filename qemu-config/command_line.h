@@ -1,7 +1,7 @@
 // The QEMU command line for a VM definition (docs/qemu-config.md): guest RAM as a shared file
 // <memory_dir>/<uuid>/ram (memory-backend-file,share=on + -machine memory-backend=), -uuid, a QMP
-// unix socket, the serial console to a log file, and -incoming defer for a migration destination.
-// Pure functions; thread-safe.
+// unix socket, the serial console on a unix socket with a log file, and -incoming defer for a
+// migration destination. Pure functions; thread-safe.
 #ifndef MKD_QEMU_CONFIG_COMMAND_LINE_H_
 #define MKD_QEMU_CONFIG_COMMAND_LINE_H_
 
@@ -17,12 +17,13 @@ inline constexpr char kRamBackendId[] = "mkd-ram";
 
 // Where a VM's files live on a host.
 struct VmPaths {
-  std::string memory_dir;   // <memory_dir>/<uuid>
-  std::string memory_file;  // <memory_dir>/<uuid>/ram
-  std::string run_dir;      // <run_dir>/<uuid>
-  std::string qmp_socket;   // <run_dir>/<uuid>/qmp.sock
-  std::string serial_log;   // <run_dir>/<uuid>/serial.log
-  std::string pid_file;     // <run_dir>/<uuid>/qemu.pid
+  std::string memory_dir;     // <memory_dir>/<uuid>
+  std::string memory_file;    // <memory_dir>/<uuid>/ram
+  std::string run_dir;        // <run_dir>/<uuid>
+  std::string qmp_socket;     // <run_dir>/<uuid>/qmp.sock
+  std::string serial_log;     // <run_dir>/<uuid>/serial.log (everything the console printed)
+  std::string serial_socket;  // <run_dir>/<uuid>/serial.sock (the console: connect to type on it)
+  std::string pid_file;       // <run_dir>/<uuid>/qemu.pid
 };
 VmPaths PathsFor(const VmDefinition& vm);
 

@@ -40,7 +40,8 @@ TEST(CommandLineTest, PutsGuestRamInASharedFileNamedByTheUuid) {
   EXPECT_EQ(After(argv, "-qmp"),
             "unix:/run/vms/6f1c2a9e-0b1d-4c3e-9f00-123456789abc/qmp.sock,server=on,wait=off");
   EXPECT_EQ(After(argv, "-chardev"),
-            "file,id=mkd-serial,path=/run/vms/6f1c2a9e-0b1d-4c3e-9f00-123456789abc/serial.log");
+            "socket,id=mkd-serial,path=/run/vms/6f1c2a9e-0b1d-4c3e-9f00-123456789abc/serial.sock,"
+            "server=on,wait=off,logfile=/run/vms/6f1c2a9e-0b1d-4c3e-9f00-123456789abc/serial.log");
   EXPECT_EQ(After(argv, "-accel"), "tcg");
   EXPECT_EQ(After(argv, "-append"), "console=ttyS0 mkd.run=checker");
   EXPECT_EQ(After(argv, "-pidfile"), "/run/vms/6f1c2a9e-0b1d-4c3e-9f00-123456789abc/qemu.pid");

@@ -115,6 +115,7 @@ Result<StartedVm> StartVm(const VmDefinition& vm, const StartOptions& options) {
   std::error_code ec;
   std::filesystem::remove(paths.pid_file, ec);
   std::filesystem::remove(paths.qmp_socket, ec);
+  std::filesystem::remove(paths.serial_socket, ec);
   if (vm.backing == MemoryBacking::kTmpfs) {
     // A RAM file left by a QEMU that died would hand its old content to the new guest.
     std::filesystem::remove(paths.memory_file, ec);

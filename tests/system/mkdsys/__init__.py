@@ -25,10 +25,10 @@ from .guest import Guest, GuestConfig, GuestError
 from .image import GuestImage, build_guest_image, repo_root
 from .procs import spawn, stop, stop_all
 from .qmp import QmpClient, QmpError
-from .serial import SerialLog, SerialTimeout, scan_for_errors
+from .serial import SerialLog, SerialTimeout, scan_for_errors, send_line
 
 __all__ = [
     "Guest", "GuestConfig", "GuestError", "GuestImage", "QmpClient", "QmpError", "SerialLog",
     "SerialTimeout", "build_guest_image", "repo_root", "scan_for_errors", "spawn", "stop",
-    "stop_all",
+    "send_line", "stop_all",
 ]

@@ -20,13 +20,13 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from . import procs
 from .image import build_guest_image, repo_root
 from .memfs import Memfs
 from .qmp import QmpClient
-from .serial import SerialLog
+from .serial import SerialLog, send_line
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "lab"))
@@ -57,7 +57,6 @@ class Cluster:
             if not os.access(b, os.X_OK):
                 raise ClusterError(f"{b} is not built")
         self.image = None
-        self.append = ""
 
     # ---- lifecycle
     def __enter__(self) -> "Cluster":
@@ -141,6 +140,10 @@ class Cluster:
     def serial(self, i: int) -> SerialLog:
         return SerialLog(self.run_path(i, "serial.log"))
 
+    def send_line(self, i: int, text: str) -> None:
+        """Types a line on the console of the VM's QEMU on host i (the workload's stdin)."""
+        send_line(self.run_path(i, "serial.sock"), text)
+
     def serve_log(self, i: int) -> str:
         try:
             with open(os.path.join(self.lab.state_dir(i), "serve.log"), "rb") as f:
@@ -149,8 +152,9 @@ class Cluster:
             return ""
 
     # ---- the VM
-    def write_definition(self, i: int, run: str, args: List[str]) -> None:
-        mkd_args = ("mkd.args=" + ",".join(args)) if args else ""
+    def write_definition(self, i: int, run: str, args: List[str],
+                         kernel_args: Sequence[str] = ()) -> None:
+        mkd_args = " ".join([*kernel_args, *(["mkd.args=" + ",".join(args)] if args else [])])
         vm = {
             "uuid": self.vm_uuid,
             "name": f"{self.name}-vm",
@@ -166,10 +170,11 @@ class Cluster:
         with open(self.definition(i), "w") as f:
             json.dump(vm, f, indent=2)
 
-    def start_vm(self, i: int, run: str, args: List[str]) -> None:
-        """Cold-boots the VM on host i running guest program `run` (same definition everywhere)."""
+    def start_vm(self, i: int, run: str, args: List[str], kernel_args: Sequence[str] = ()) -> None:
+        """Cold-boots the VM on host i running guest program `run` (same definition everywhere);
+        kernel_args are more /init parameters (e.g. "mkd.wait=1": wait for a console line)."""
         for h in range(self.hosts):
-            self.write_definition(h, run, args)
+            self.write_definition(h, run, args, kernel_args)
         cp = self.lab.exec(i, [self.mkd_vm, "start", "--accel", "tcg", self.definition(i)],
                            check=False, timeout=120)
         if cp.returncode != 0:
@@ -222,6 +227,22 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise ClusterError(f"serve on h{i} still busy after {timeout} s:\n{log[-2000:]}")
             time.sleep(0.1)
+
+    def link_bytes(self) -> int:
+        """Bytes all hosts' eth0 have sent so far (/proc/net/dev follows the network namespace;
+        /sys does not, it shows the namespace that mounted it). The difference across a hop is
+        what the hop put on the link, TCP/IP and TLS included."""
+        total = 0
+        for i in range(self.hosts):
+            cp = self.lab.exec(i, ["cat", "/proc/net/dev"])
+            for line in cp.stdout.splitlines():
+                name, _, counters = line.partition(":")
+                if name.strip() == "eth0":
+                    total += int(counters.split()[8])
+                    break
+            else:
+                raise ClusterError(f"h{i} has no eth0:\n{cp.stdout}")
+        return total
 
     def report(self, cp: subprocess.CompletedProcess) -> dict:
         try:

@@ -22,7 +22,6 @@ SIGKILL after a timeout; procs.stop_all() does the same at interpreter exit. Not
 import atexit
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -32,7 +31,7 @@ from typing import List, Optional, Sequence
 from . import procs
 from .image import GuestImage, build_guest_image
 from .qmp import QmpClient
-from .serial import SerialLog, scan_for_errors
+from .serial import SerialLog, scan_for_errors, send_line
 
 QEMU = "qemu-system-x86_64"
 WORK_ROOT = "/dev/shm"
@@ -207,12 +206,7 @@ class Guest:
 
     def send_line(self, text: str, timeout: float = 10.0) -> None:
         """Types text and a newline on the guest's serial console (the workload's stdin)."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(self.paths("serial.sock"))
-            sock.sendall(text.encode() + b"\n")
-            # Give QEMU the bytes before the hang-up; output meanwhile also reaches us, unread.
-            time.sleep(0.2)
+        send_line(self.paths("serial.sock"), text, timeout)
 
     def wait_exit(self, timeout: float) -> int:
         """Waits for QEMU to exit by itself (e.g. mkd.after=poweroff); returns its status."""

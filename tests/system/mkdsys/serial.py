@@ -6,6 +6,7 @@ of waits proves the lines came in that order. Every wait has a timeout. Not thre
 """
 
 import re
+import socket
 import time
 from typing import Callable, List, Optional, Pattern, Union
 
@@ -26,6 +27,17 @@ _CONTROL = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-~])|[\x00-\x08\x0b-\x1f\x7
 
 def clean_line(line: str) -> str:
     return _CONTROL.sub("", line)
+
+
+def send_line(socket_path: str, text: str, timeout: float = 10.0) -> None:
+    """Types text and a newline on a guest's console through QEMU's console socket (the
+    workload's stdin; mkd-vm's `serial.sock`, or mkdsys.Guest's)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(socket_path)
+        sock.sendall(text.encode() + b"\n")
+        # Give QEMU the bytes before the hang-up; output meanwhile also reaches us, unread.
+        time.sleep(0.2)
 
 
 class SerialTimeout(AssertionError):
