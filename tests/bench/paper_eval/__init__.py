@@ -1,0 +1,11 @@
+"""The paper's evaluation (MIYAKODORI section 5; DESIGN.md section 7; issue 7), rerun in the lab.
+
+Modules, one responsibility each:
+  systems      the three systems compared in every experiment, behind one interface: miyakodori
+               with reuse, miyakodori --no-reuse, stock QEMU with RAM on tmpfs.
+  experiments  the experiments: login (table 3), micro-benchmark (figure 3) and its convergence
+               sweep, web (figure 4), overhead (section 6.3). Each returns plain dicts.
+  report       the Markdown report (docs/evaluation.md) from the results JSON.
+  plots        the PNG figures (gnuplot) from the results JSON.
+The driver is tests/bench/eval_paper.py (scripts/eval-paper).
+"""
