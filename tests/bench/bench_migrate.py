@@ -20,32 +20,15 @@ import os
 import statistics
 import sys
 import time
-import uuid
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
-import mkdsys  # noqa: E402
 from mkdsys.cluster import Cluster  # noqa: E402
+from mkdsys.stockvm import StockVm  # noqa: E402
 
 WORKLOAD = ["--mb", "128", "--rate", "1000", "--seconds", "1000000"]
-STOCK_PORT = 4444
-
-
-def tx_bytes(lab, i: int) -> int:
-    """Bytes host i's eth0 has sent (/proc/net/dev follows the network namespace; /sys does
-    not, it shows the namespace that mounted it)."""
-    cp = lab.exec(i, ["cat", "/proc/net/dev"])
-    for line in cp.stdout.splitlines():
-        name, _, counters = line.partition(":")
-        if name.strip() == "eth0":
-            return int(counters.split()[8])
-    raise RuntimeError(f"h{i} has no eth0:\n{cp.stdout}")
-
-
-def link_bytes(lab) -> int:
-    return tx_bytes(lab, 0) + tx_bytes(lab, 1)
 
 
 def ours(c: Cluster, reuse: bool, work_s: float) -> list:
@@ -54,9 +37,9 @@ def ours(c: Cluster, reuse: bool, work_s: float) -> list:
     time.sleep(2)
     hops = []
     for src, dst in ((0, 1), (1, 0)):
-        before = link_bytes(c.lab)
+        before = c.link_bytes()
         cp = c.migrate(src, dst, *([] if reuse else ["--no-reuse"]))
-        link = link_bytes(c.lab) - before
+        link = c.link_bytes() - before
         if cp.returncode != 0:
             raise RuntimeError(f"mkd-migrate h{src}->h{dst}: {cp.stderr[-2000:]}")
         r = c.report(cp)
@@ -71,73 +54,17 @@ def ours(c: Cluster, reuse: bool, work_s: float) -> list:
 
 
 def stock(c: Cluster, work_s: float) -> list:
-    """Stock QEMU: RAM on a tmpfs per host, QMP migrate over TCP in the lab."""
-    lab = c.lab
-    vm_uuid = str(uuid.uuid4())
-    defs = []
-    for i in (0, 1):
-        mnt = lab.mount_dir(i)
-        lab.exec(i, ["mount", "-t", "tmpfs", "-o", "size=1g", "mkd-bench-tmpfs", mnt])
-        d = {"uuid": vm_uuid, "name": "bench-stock", "memory_mib": c.memory_mib,
-             "boot": {"kernel": c.image.kernel, "initrd": c.image.initrd,
-                      "append": "console=ttyS0 quiet panic=-1 mkd.run=pagewriter mkd.args=" +
-                                ",".join(WORKLOAD)},
-             "memory_backing": {"type": "tmpfs", "dir": mnt},
-             "run_dir": os.path.join(lab.state_dir(i), "stock-run")}
-        path = os.path.join(lab.state_dir(i), "stock.json")
-        with open(path, "w") as f:
-            json.dump(d, f)
-        defs.append(path)
-
-    def run(i):
-        return os.path.join(lab.state_dir(i), "stock-run", vm_uuid)
-
-    try:
-        lab.exec(0, [c.mkd_vm, "start", "--accel", "tcg", defs[0]], timeout=120)
-        mkdsys.SerialLog(os.path.join(run(0), "serial.log")).wait_for(
-            r"^MKD pagewriter filled", timeout=120)
+    """Stock QEMU: RAM on a tmpfs per host, QMP migrate over TCP in the lab (mkdsys.stockvm)."""
+    with StockVm(c, tmpfs_size="1g") as vm:
+        vm.start(0, "pagewriter", WORKLOAD)
+        vm.serial(0).wait_for(r"^MKD pagewriter filled", timeout=120)
         time.sleep(2)
         hops = []
         for src, dst in ((0, 1), (1, 0)):
-            lab.exec(dst, [c.mkd_vm, "stop", defs[dst]], check=False, timeout=60)
-            lab.exec(dst, [c.mkd_vm, "start", "--accel", "tcg", "--incoming", defs[dst]],
-                     timeout=120)
-            qd = mkdsys.QmpClient.connect(os.path.join(run(dst), "qmp.sock"))
-            qs = mkdsys.QmpClient.connect(os.path.join(run(src), "qmp.sock"))
-            uri = f"tcp:{lab.address(dst)}:{STOCK_PORT}"
-            qd.execute("migrate-incoming", {"uri": uri})
-            qs.execute("migrate-set-parameters", {"max-bandwidth": 1 << 30})
-            before = link_bytes(lab)
-            qs.execute("migrate", {"uri": uri})
-            info = {}
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                info = qs.execute("query-migrate")
-                if info.get("status") in ("completed", "failed", "cancelled"):
-                    break
-                time.sleep(0.1)
-            if info.get("status") != "completed":
-                raise RuntimeError(f"stock migration h{src}->h{dst}: {info}")
-            deadline = time.monotonic() + 30
-            while qd.execute("query-status").get("status") != "running":
-                if time.monotonic() > deadline:
-                    raise RuntimeError("stock destination never ran")
-                time.sleep(0.1)
-            link = link_bytes(lab) - before
-            qs.close()
-            qd.close()
-            # QEMU's total-time starts at `migrate`: the destination QEMU was started before.
-            hops.append({"bytes": info["ram"]["transferred"], "link_bytes": link,
-                         "seconds": info["total-time"] / 1000, "setup_seconds": 0.0,
-                         "downtime_ms": info["downtime"]})
-            lab.exec(src, [c.mkd_vm, "stop", defs[src]], check=False, timeout=60)
+            hops.append(vm.migrate(src, dst))
             if dst == 1:
                 time.sleep(work_s)
         return hops
-    finally:
-        for i in (0, 1):
-            lab.exec(i, [c.mkd_vm, "stop", defs[i]], check=False, timeout=60)
-            lab.exec(i, ["umount", "-l", lab.mount_dir(i)], check=False)
 
 
 def median(xs):

@@ -36,7 +36,7 @@ class Scale:
     micro_mib: int = 1024
     micro_mb: int = 500
     micro_rates: tuple = (200, 1000, 5000)
-    converge_rates: tuple = (10000, 15000, 20000, 30000)  # one repetition (the first)
+    converge_rates: tuple = (7500, 10000, 30000)  # one repetition (the first)
     write_seconds: float = 10.0
     web_mib: int = 640
     web_files: int = 1024

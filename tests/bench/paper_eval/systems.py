@@ -22,6 +22,7 @@ the same VM size. A hop returns one dict with the same keys for every system:
 """
 
 import os
+import subprocess
 import sys
 import time
 from typing import List, Optional, Sequence
@@ -62,7 +63,11 @@ class Ours:
         self.c.wait_serve_idle(dst)
         before = self.c.link_bytes()
         args = [*([] if self.reuse else ["--no-reuse"]), *(["--postcopy"] if postcopy else [])]
-        cp = self.c.migrate(src, dst, *args, timeout=timeout)
+        try:
+            cp = self.c.migrate(src, dst, *args, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise HopFailed(f"mkd-migrate h{src}->h{dst} {' '.join(args)} did not finish within "
+                            f"{timeout:.0f} s (killed)") from None
         link = self.c.link_bytes() - before
         if cp.returncode != 0:
             raise HopFailed(f"mkd-migrate h{src}->h{dst} {' '.join(args)}: {cp.stderr[-3000:]}")
