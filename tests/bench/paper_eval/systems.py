@@ -16,8 +16,8 @@ the same VM size. A hop returns one dict with the same keys for every system:
   downtime_ms     QEMU's downtime; pause_ms: mkd-migrate's own pause (pre-switchover to continue)
   metadata_bytes  mkd-migrate's bytes that are neither pages nor QEMU's stream (tables, bitmaps,
                   framing)
-  dirtied_pages   pages the VM wrote since it last left the destination (the destination's table
-                  after the hop: pages of the source's epoch); None for stock
+  dirtied_pages   pages the VM wrote since it last left the destination: those of the source's
+                  epoch in the source's table after the hop; None for stock
   converged       mkd-migrate's `converged`; stock: completed
 """
 
@@ -103,10 +103,6 @@ class Ours:
         runs = table_runs(self.mkd_genstore, self.c.memfs[src], path)
         return sum(cnt for _, cnt, gen in runs if gen == epoch)
 
-    def stop(self, i: int) -> None:
-        self.c.lab.exec(i, [self.c.mkd_vm, "stop", self.c.definition(i)], check=False,
-                        timeout=60)
-
 
 class Stock:
     """Stock QEMU on tmpfs in a Cluster's lab."""
@@ -132,9 +128,6 @@ class Stock:
         hop.update({"pause_ms": None, "metadata_bytes": None, "dirtied_pages": None,
                     "converged": True})
         return hop
-
-    def stop(self, i: int) -> None:
-        self.vm.stop(i)
 
 
 class Lab:
