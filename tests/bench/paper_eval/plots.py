@@ -15,7 +15,7 @@ import os
 import subprocess
 from typing import Dict, List
 
-from .report import _ok, med
+from .report import med, runs_of
 from .systems import SYSTEMS
 
 STYLE = """set terminal pngcairo size 1000,420 font "DejaVu Sans,10"
@@ -50,7 +50,7 @@ def fig3(res: dict, path: str) -> bool:
     for rate in res["scale"]["micro_rates"]:
         b, t = [str(rate)], [str(rate)]
         for s in SYSTEMS:
-            rs = [r for r in _ok(res, "micro", s, rate=rate) if len(r["hops"]) > 1]
+            rs = [r for r in runs_of(res, "micro", s, rate=rate) if len(r["hops"]) > 1]
             b.append(round((med([r["hops"][1]["link_bytes"] for r in rs]) or 0) / 1e6, 2))
             t.append(round(med([r["hops"][1]["seconds"] for r in rs]) or 0, 3))
         rows_b.append(b)
@@ -77,12 +77,12 @@ def fig4(res: dict, path: str) -> bool:
         for h, label in ((0, "out"), (1, "back")):
             row = [label]
             for s in SYSTEMS:
-                rs = _ok(res, "web", s, postcopy=pc)
+                rs = runs_of(res, "web", s, postcopy=pc)
                 row.append(round((med([r["hops"][h]["link_bytes"] for r in rs]) or 0) / 1e6, 2))
             rows.append(row)
         blocks += _block(name, rows)
         plots.append(f'set title "{name}-copy"\nplot {_bars("$" + name, 3)}')
-    if not any(_ok(res, "web", s, postcopy=pc) for s in SYSTEMS for pc in (False, True)):
+    if not any(runs_of(res, "web", s, postcopy=pc) for s in SYSTEMS for pc in (False, True)):
         return False
     _gnuplot(STYLE + blocks + f"""
 set output "{path}"
@@ -97,7 +97,7 @@ def web_throughput(res: dict, path: str) -> bool:
     for pc in (False, True):
         plot = []
         for s in SYSTEMS:
-            rs = _ok(res, "web", s, postcopy=pc)
+            rs = runs_of(res, "web", s, postcopy=pc)
             if not rs:
                 continue
             name = f"{s}{'p' if pc else ''}".replace("-", "")

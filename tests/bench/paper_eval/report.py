@@ -76,7 +76,7 @@ WHY = {
 }
 
 
-def _ok(results: dict, exp: str, system: str, **key) -> List[dict]:
+def runs_of(results: dict, exp: str, system: str, **key) -> List[dict]:
     return [r["result"] for r in results["runs"]
             if r["experiment"] == exp and r["system"] == system and "result" in r
             and all(r.get(k) == v for k, v in key.items())]
@@ -135,6 +135,20 @@ def ratio_target(t: Targets, name: str, ours: List[float], stock: List[float], l
     t.add(name, f"{r:.3f}x stock (limit {limit:.2f}x)", r <= limit, why)
 
 
+def first_hop_targets(t: Targets, label: str, ours: List[dict], stock: List[dict],
+                      why_bytes: str, why_time: str) -> None:
+    """The issue's first-hop targets: bytes on the link within 2 %, time within 10 % of stock."""
+    ratio_target(t, f"{label}: first hop bytes within 2 % of stock",
+                 [h["link_bytes"] for h in ours], [h["link_bytes"] for h in stock], 1.02,
+                 why_bytes)
+    ratio_target(t, f"{label}: first hop time within 10 % of stock",
+                 [h["seconds"] for h in ours], [h["seconds"] for h in stock], 1.10, why_time)
+
+
+def first_hops(rs: List[dict]) -> List[dict]:
+    return [r["hops"][0] for r in rs if r["hops"]]
+
+
 def resent(hop: dict) -> int:
     """Page transfers beyond one per page sent: pages the guest rewrote after they went out."""
     return hop["page_bytes"] // PAGE - hop["pages_sent"]
@@ -171,9 +185,9 @@ def section_login(res: dict, t: Targets) -> str:
            "| login | system | A->B | B->A | B->A vs stock | A->B time | B->A time | "
            "pages written on B |", "|---|---|---|---|---|---|---|---|"]
     for mb in sc["login_mbs"]:
-        stock_back = med(hop_col(_ok(res, "login", "stock", mb=mb), 1, "link_bytes"))
+        stock_back = med(hop_col(runs_of(res, "login", "stock", mb=mb), 1, "link_bytes"))
         for s in SYSTEMS:
-            rs = _ok(res, "login", s, mb=mb)
+            rs = runs_of(res, "login", s, mb=mb)
             back = med(hop_col(rs, 1, "link_bytes"))
             vs = f"{(1 - back / stock_back) * 100:.1f} % fewer" if back and stock_back else "-"
             out.append(f"| M = {mb} | {s} | {fmt(hop_col(rs, 0, 'link_bytes'), 1e6, 1, ' MB')} | "
@@ -181,19 +195,14 @@ def section_login(res: dict, t: Targets) -> str:
                        f"{fmt(hop_col(rs, 0, 'seconds'), 1, 2, ' s')} | "
                        f"{fmt(hop_col(rs, 1, 'seconds'), 1, 2, ' s')} | "
                        f"{fmt(hop_col(rs, 1, 'dirtied_pages'), 1, 0) if s != 'stock' else '-'} |")
-        reuse_back = med(hop_col(_ok(res, "login", "reuse", mb=mb), 1, "link_bytes"))
+        reuse_back = med(hop_col(runs_of(res, "login", "reuse", mb=mb), 1, "link_bytes"))
         if reuse_back is not None and stock_back:
             red = 1 - reuse_back / stock_back
             t.add(f"login (M = {mb}): return hop at least 95 % fewer bytes than stock",
                   f"{red * 100:.1f} % fewer", red >= 0.95, WHY["login"] if red < 0.95 else "")
-        ratio_target(t, f"login (M = {mb}): first hop bytes within 2 % of stock",
-                     hop_col(_ok(res, "login", "reuse", mb=mb), 0, "link_bytes"),
-                     hop_col(_ok(res, "login", "stock", mb=mb), 0, "link_bytes"), 1.02,
-                     WHY["first_bytes"])
-        ratio_target(t, f"login (M = {mb}): first hop time within 10 % of stock",
-                     hop_col(_ok(res, "login", "reuse", mb=mb), 0, "seconds"),
-                     hop_col(_ok(res, "login", "stock", mb=mb), 0, "seconds"), 1.10,
-                     WHY["first_time"])
+        first_hop_targets(t, f"login (M = {mb})", first_hops(runs_of(res, "login", "reuse", mb=mb)),
+                          first_hops(runs_of(res, "login", "stock", mb=mb)), WHY["first_bytes"],
+                          WHY["first_time"])
     out.append("| paper: without / with MIYAKODORI | | 137 / 141 MB | 138 / 18 MB | 87 % fewer "
                "| | | |")
     return "\n".join(out)
@@ -215,7 +224,7 @@ def section_micro(res: dict, t: Targets, fig: Optional[str]) -> str:
             "A->B bytes | A->B time |", "|---|---|---|---|---|---|---|---|"]
     for rate in sc["micro_rates"]:
         for s in SYSTEMS:
-            rs = [r for r in _ok(res, "micro", s, rate=rate) if len(r["hops"]) > 1]
+            rs = [r for r in runs_of(res, "micro", s, rate=rate) if len(r["hops"]) > 1]
             out.append(f"| {rate} | {s} | {fmt([r['achieved_rate'] for r in rs], 1, 0)} | "
                        f"{fmt(hop_col(rs, 1, 'link_bytes'), 1e6, 1, ' MB')} | "
                        f"{fmt(hop_col(rs, 1, 'seconds'), 1, 2, ' s')} | "
@@ -223,8 +232,8 @@ def section_micro(res: dict, t: Targets, fig: Optional[str]) -> str:
                        f"{fmt(hop_col(rs, 0, 'link_bytes'), 1e6, 1, ' MB')} | "
                        f"{fmt(hop_col(rs, 0, 'seconds'), 1, 2, ' s')} |")
     for rate in sc["micro_rates"]:
-        ours = [r for r in _ok(res, "micro", "reuse", rate=rate) if len(r["hops"]) > 1]
-        stock = [r for r in _ok(res, "micro", "stock", rate=rate) if len(r["hops"]) > 1]
+        ours = [r for r in runs_of(res, "micro", "reuse", rate=rate) if len(r["hops"]) > 1]
+        stock = [r for r in runs_of(res, "micro", "stock", rate=rate) if len(r["hops"]) > 1]
         to, ts = med(hop_col(ours, 1, "seconds")), med(hop_col(stock, 1, "seconds"))
         bo, bs = med(hop_col(ours, 1, "link_bytes")), med(hop_col(stock, 1, "link_bytes"))
         if to and ts and bo and bs and to > ts:
@@ -236,18 +245,15 @@ def section_micro(res: dict, t: Targets, fig: Optional[str]) -> str:
     out += ["", "The paper gives figure 3 as a plot only; its text: the reduction is largest at "
             "low rates, about 50 % at 5,000 pages/s (pages resent while the writer keeps "
             "writing), and at 10,000 pages/s pre-copy did not complete."]
-    hops = [r["hops"][1] for rate in sc["micro_rates"] for r in _ok(res, "micro", "reuse",
+    hops = [r["hops"][1] for rate in sc["micro_rates"] for r in runs_of(res, "micro", "reuse",
                                                                    rate=rate)
             if len(r["hops"]) > 1]
     bound_target(t, "micro: return hops within 1.05 x dirtied x 4 KiB + 1 MiB", hops)
-    ours = [r["hops"][0] for rate in sc["micro_rates"] for r in _ok(res, "micro", "reuse",
-                                                                   rate=rate)]
-    stock = [r["hops"][0] for rate in sc["micro_rates"] for r in _ok(res, "micro", "stock",
-                                                                    rate=rate)]
-    ratio_target(t, "micro: first hop bytes within 2 % of stock", [h["link_bytes"] for h in ours],
-                 [h["link_bytes"] for h in stock], 1.02, WHY["first_bytes"])
-    ratio_target(t, "micro: first hop time within 10 % of stock", [h["seconds"] for h in ours],
-                 [h["seconds"] for h in stock], 1.10, WHY["first_time"])
+    ours = [h for rate in sc["micro_rates"] for h in first_hops(runs_of(res, "micro", "reuse",
+                                                                   rate=rate))]
+    stock = [h for rate in sc["micro_rates"] for h in first_hops(runs_of(res, "micro", "stock",
+                                                                    rate=rate))]
+    first_hop_targets(t, "micro", ours, stock, WHY["first_bytes"], WHY["first_time"])
     return "\n".join(out)
 
 
@@ -265,7 +271,7 @@ def section_converge(res: dict) -> str:
     rates = list(sc["micro_rates"]) + list(sc["converge_rates"])
     for rate in rates:
         for s in SYSTEMS:
-            rs = _ok(res, "micro", s, rate=rate) + _ok(res, "converge", s, rate=rate)
+            rs = runs_of(res, "micro", s, rate=rate) + runs_of(res, "converge", s, rate=rate)
             if not rs:
                 continue
             conv = [len(r["hops"]) > 1 and r["hops"][1]["converged"] for r in rs]
@@ -279,7 +285,7 @@ def section_converge(res: dict) -> str:
     for s in SYSTEMS:
         first[s] = None
         for rate in rates:
-            rs = _ok(res, "micro", s, rate=rate) + _ok(res, "converge", s, rate=rate)
+            rs = runs_of(res, "micro", s, rate=rate) + runs_of(res, "converge", s, rate=rate)
             if rs and not all(len(r["hops"]) > 1 and r["hops"][1]["converged"] for r in rs):
                 first[s] = rate
                 break
@@ -320,7 +326,7 @@ def section_web(res: dict, t: Targets, figs: List[str]) -> str:
             "resent |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for pc in (False, True):
         for s in SYSTEMS:
-            rs = _ok(res, "web", s, postcopy=pc)
+            rs = runs_of(res, "web", s, postcopy=pc)
             for h, name in ((0, "out A->B"), (1, "back B->A")):
                 if not rs:
                     out.append(f"| {'post' if pc else 'pre'} | {s} | {name} | "
@@ -341,7 +347,7 @@ def section_web(res: dict, t: Targets, figs: List[str]) -> str:
                         f"{fmt(hop_col(rs, h, 'dirtied_pages'), 1, 0)} / "
                         f"{fmt(hop_col(rs, h, 'pages_sent'), 1, 0)} / "
                         f"{fmt([resent(r['hops'][h]) for r in rs], 1, 0)} |"))
-    runs = [r for s in SYSTEMS for pc in (False, True) for r in _ok(res, "web", s, postcopy=pc)]
+    runs = [r for s in SYSTEMS for pc in (False, True) for r in runs_of(res, "web", s, postcopy=pc)]
     if runs:
         base = med([web_window(r, 0)["base_ok_per_s"] for r in runs])
         errors_before = [sum(x["errors"] for x in r["seconds"]
@@ -363,22 +369,18 @@ def section_web(res: dict, t: Targets, figs: List[str]) -> str:
             "are in the page cache after ~10 s and then barely written: ~7,000 pages/s for the "
             "first 10 s, ~300 pages/s after)."]
     for pc in (False, True):
-        hops = [r["hops"][1] for r in _ok(res, "web", "reuse", postcopy=pc)]
+        hops = [r["hops"][1] for r in runs_of(res, "web", "reuse", postcopy=pc)]
         bound_target(t, f"web {'post' if pc else 'pre'}-copy: return hops within 1.05 x dirtied "
                         "x 4 KiB + 1 MiB", hops)
-    ours = [r["hops"][0] for r in _ok(res, "web", "reuse", postcopy=False)]
+    ours = first_hops(runs_of(res, "web", "reuse", postcopy=False))
     why = ""
     if ours:
         why = WHY["web_first"].format(
             rounds=fmt([h["rounds"] for h in ours], 1, 0),
             transfers=fmt([h["page_bytes"] // PAGE for h in ours], 1, 0),
             resent=fmt([resent(h) for h in ours], 1, 0))
-    ratio_target(t, "web pre-copy: first hop bytes within 2 % of stock",
-                 [h["link_bytes"] for h in ours],
-                 hop_col(_ok(res, "web", "stock", postcopy=False), 0, "link_bytes"), 1.02, why)
-    ratio_target(t, "web pre-copy: first hop time within 10 % of stock",
-                 [h["seconds"] for h in ours],
-                 hop_col(_ok(res, "web", "stock", postcopy=False), 0, "seconds"), 1.10, why)
+    first_hop_targets(t, "web pre-copy", ours, first_hops(runs_of(res, "web", "stock",
+                                                              postcopy=False)), why, why)
     return "\n".join(out)
 
 
@@ -398,7 +400,7 @@ def section_overhead(res: dict) -> str:
            "| RAM on | first touch | rewrite |", "|---|---|---|"]
     speeds = {}
     for s, name in (("reuse", "memfs"), ("stock", "tmpfs")):
-        rs = _ok(res, "speed", s)
+        rs = runs_of(res, "speed", s)
         speeds[name] = rs
         out.append(f"| {name} | {fmt([r['first_touch_mb_s'] for r in rs], 1, 0, ' MB/s')} | "
                    f"{fmt([r['rewrite_mb_s'] for r in rs], 1, 0, ' MB/s')} |")

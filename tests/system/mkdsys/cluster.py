@@ -37,6 +37,28 @@ class ClusterError(RuntimeError):
     pass
 
 
+def write_vm_definition(path: str, vm_uuid: str, name: str, memory_mib: int, image, run: str,
+                        args: Sequence[str], kernel_args: Sequence[str], backing: dict,
+                        run_dir: str) -> None:
+    """Writes an mkd-vm definition booting the guest image with guest program `run` (its
+    arguments as mkd.args, kernel_args as more /init parameters) and RAM on `backing`."""
+    words = [*kernel_args, *(["mkd.args=" + ",".join(args)] if args else [])]
+    vm = {
+        "uuid": vm_uuid,
+        "name": name,
+        "memory_mib": memory_mib,
+        "boot": {
+            "kernel": image.kernel,
+            "initrd": image.initrd,
+            "append": " ".join(["console=ttyS0 quiet panic=-1", f"mkd.run={run}", *words]),
+        },
+        "memory_backing": backing,
+        "run_dir": run_dir,
+    }
+    with open(path, "w") as f:
+        json.dump(vm, f, indent=2)
+
+
 class Cluster:
     def __init__(self, build_dir: str, name: str, hosts: int = 2, rate: str = "1gbit",
                  memory_mib: int = 256, store_size: str = "1g", serve_timeout: float = 30):
@@ -154,21 +176,10 @@ class Cluster:
     # ---- the VM
     def write_definition(self, i: int, run: str, args: List[str],
                          kernel_args: Sequence[str] = ()) -> None:
-        mkd_args = " ".join([*kernel_args, *(["mkd.args=" + ",".join(args)] if args else [])])
-        vm = {
-            "uuid": self.vm_uuid,
-            "name": f"{self.name}-vm",
-            "memory_mib": self.memory_mib,
-            "boot": {
-                "kernel": self.image.kernel,
-                "initrd": self.image.initrd,
-                "append": f"console=ttyS0 quiet panic=-1 mkd.run={run} {mkd_args}".strip(),
-            },
-            "memory_backing": {"type": "memfs", "dir": self.memfs[i].mountpoint},
-            "run_dir": os.path.join(self.lab.state_dir(i), "run"),
-        }
-        with open(self.definition(i), "w") as f:
-            json.dump(vm, f, indent=2)
+        write_vm_definition(self.definition(i), self.vm_uuid, f"{self.name}-vm", self.memory_mib,
+                            self.image, run, args, kernel_args,
+                            {"type": "memfs", "dir": self.memfs[i].mountpoint},
+                            os.path.join(self.lab.state_dir(i), "run"))
 
     def start_vm(self, i: int, run: str, args: List[str], kernel_args: Sequence[str] = ()) -> None:
         """Cold-boots the VM on host i running guest program `run` (same definition everywhere);

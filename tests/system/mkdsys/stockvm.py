@@ -13,12 +13,12 @@ default bandwidth cap is lifted so the lab's link is the limit.
 Everything it starts is stopped in close() (also on failure): QEMU on each host, the tmpfs mounts.
 """
 
-import json
 import os
 import time
 import uuid
 from typing import List, Optional, Sequence
 
+from .cluster import write_vm_definition
 from .qmp import QmpClient
 from .serial import SerialLog, send_line
 
@@ -72,17 +72,11 @@ class StockVm:
         send_line(self.run_path(i, "serial.sock"), text)
 
     def _write_definitions(self, run: str, args: List[str], kernel_args: Sequence[str]) -> None:
-        mkd_args = " ".join([*kernel_args, *(["mkd.args=" + ",".join(args)] if args else [])])
         for i in range(self.c.hosts):
-            d = {"uuid": self.vm_uuid, "name": f"{self.c.name}-stock",
-                 "memory_mib": self.c.memory_mib,
-                 "boot": {"kernel": self.c.image.kernel, "initrd": self.c.image.initrd,
-                          "append": f"console=ttyS0 quiet panic=-1 mkd.run={run} "
-                                    f"{mkd_args}".strip()},
-                 "memory_backing": {"type": "tmpfs", "dir": self.lab.mount_dir(i)},
-                 "run_dir": os.path.join(self.lab.state_dir(i), "stock-run")}
-            with open(self.definition(i), "w") as f:
-                json.dump(d, f)
+            write_vm_definition(self.definition(i), self.vm_uuid, f"{self.c.name}-stock",
+                                self.c.memory_mib, self.c.image, run, args, kernel_args,
+                                {"type": "tmpfs", "dir": self.lab.mount_dir(i)},
+                                os.path.join(self.lab.state_dir(i), "stock-run"))
 
     def _mkd_vm(self, i: int, *args: str) -> None:
         cp = self.lab.exec(i, [self.c.mkd_vm, *args], check=False, timeout=120)
@@ -131,9 +125,10 @@ class StockVm:
                 if info.get("status") in ("completed", "failed", "cancelled"):
                     break
                 time.sleep(0.02)
+            if info.get("status") in ("failed", "cancelled"):
+                raise StockError(f"stock migration h{src}->h{dst} {info['status']}: {info}")
             if info.get("status") != "completed":
-                if info.get("status") in ("active", "postcopy-active", "device", "setup"):
-                    qs.execute("migrate_cancel")  # did not converge within the timeout
+                qs.execute("migrate_cancel")  # still iterating: did not converge in time
                 raise StockError(f"stock migration h{src}->h{dst} did not complete within "
                                  f"{timeout:.0f} s: {info}")
             while running_at is None:
