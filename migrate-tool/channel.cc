@@ -1,6 +1,7 @@
 // Frames over TLS with byte counts and a bandwidth cap (see channel.h).
 #include "migrate-tool/channel.h"
 
+#include <algorithm>
 #include <thread>
 
 namespace mkd::migrate {
@@ -45,10 +46,18 @@ Result<Frame> Channel::Receive() {
   MKD_RETURN_IF_ERROR(stream_.ReadExact(header, sizeof(header)));
   Result<FrameHeader> h = ParseFrameHeader(std::string_view(header, sizeof(header)));
   if (!h.ok()) return h.status().WithContext("from " + peer_host());
+  MKD_RETURN_IF_ERROR(CheckFrameLength(*h, max_payload_, peer_host()));
   Frame f;
   f.type = h->type;
-  f.payload.resize(h->length);
-  if (h->length > 0) MKD_RETURN_IF_ERROR(stream_.ReadExact(f.payload.data(), h->length));
+  // The buffer grows a step at a time as bytes arrive: a header's claim alone allocates at most
+  // one step. (std::string's geometric growth keeps the copies below the frame's size.)
+  constexpr size_t kStep = 256 * 1024;
+  while (f.payload.size() < h->length) {
+    const size_t have = f.payload.size();
+    const size_t next = std::min<size_t>(h->length, have + kStep);
+    f.payload.resize(next);
+    MKD_RETURN_IF_ERROR(stream_.ReadExact(f.payload.data() + have, next - have));
+  }
   received_ += kFrameHeaderSize + h->length;
   return f;
 }

@@ -1,5 +1,8 @@
 // Channel: frames of the migration protocol (wire.h) over one authenticated TLS stream, with
 // the byte counts the report shows and an optional bandwidth cap for what is sent.
+// Memory: a received frame's buffer grows as its bytes arrive (never from the header's claim
+// alone), and a frame over the channel's limit (SetMaxPayload) is refused before any of it is
+// read, so a peer cannot make this host allocate more than the limit per connection.
 // Ownership: owns the TlsStream. One thread sends and one thread receives at a time (the
 // counters are atomic so a progress reporter may read them).
 #ifndef MKD_MIGRATE_TOOL_CHANNEL_H_
@@ -29,7 +32,8 @@ class Channel {
   // Sends one frame: header, then `head` and `body` (a payload in two parts saves a copy of
   // page content). Waits as needed to keep within the bandwidth cap.
   Status Send(FrameType type, std::string_view head, std::string_view body = {});
-  // Receives the next frame; fails on a bad header, a closed or silent peer.
+  // Receives the next frame; fails on a bad header, a frame over the limit (kInvalidArgument,
+  // before reading its payload), a closed or silent peer.
   Result<Frame> Receive();
   // Receives the next frame and requires its type; a RESULT with ok=false in its place becomes
   // an error carrying the peer's message.
@@ -43,6 +47,12 @@ class Channel {
   // Bytes per second; 0 = no cap.
   void SetBandwidth(uint64_t bytes_per_second) { bandwidth_ = bytes_per_second; }
   void SetTimeout(std::chrono::milliseconds timeout) { stream_.SetTimeout(timeout); }
+  // No read or write waits past `deadline` (TlsStream::SetDeadline): serve's handshake bound.
+  void SetDeadline(std::chrono::steady_clock::time_point deadline) {
+    stream_.SetDeadline(deadline);
+  }
+  // Largest payload Receive accepts; starts at the protocol's cap, kMaxFramePayload.
+  void SetMaxPayload(uint32_t bytes) { max_payload_ = bytes; }
   const std::string& peer_host() const { return stream_.peer_host(); }
   uint64_t bytes_sent() const { return sent_.load(); }
   uint64_t bytes_received() const { return received_.load(); }
@@ -52,6 +62,7 @@ class Channel {
 
   peer::TlsStream stream_;
   uint64_t bandwidth_ = 0;
+  uint32_t max_payload_ = kMaxFramePayload;
   std::chrono::steady_clock::time_point window_start_{};
   uint64_t window_bytes_ = 0;
   std::atomic<uint64_t> sent_{0};

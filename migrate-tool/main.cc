@@ -159,6 +159,26 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--timeout", timeout_s, "seconds any network or QEMU step may take")
       ->capture_default_str();
+  // Limits against peers (docs/migrate.md, "Limits").
+  double handshake_timeout_s = 10;
+  serve
+      ->add_option("--max-sessions", sv.max_sessions,
+                   "connections served at once (each may hold a thread, a frame buffer and a "
+                   "starting QEMU); one more is closed at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  serve
+      ->add_option("--max-frame-bytes", sv.max_frame_bytes,
+                   "largest frame payload read from a peer (the memory one connection may make "
+                   "this host allocate); the default is the largest frame a source sends, a "
+                   "full PAGES frame")
+      ->capture_default_str()
+      ->check(CLI::Range(uint32_t{1024}, mkd::migrate::kMaxFramePayload));
+  serve
+      ->add_option("--handshake-timeout", handshake_timeout_s,
+                   "seconds a new connection has for its TLS handshake and first frame")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 600.0));
 
   std::string recover_vm;
   CLI::App* recover = app.add_subcommand(
@@ -181,6 +201,8 @@ int main(int argc, char** argv) {
     sv.vm_dir = vm_dir;
     sv.tls = TlsFiles(tls_dir, host_id);
     sv.timeout = timeout;
+    sv.handshake_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(handshake_timeout_s * 1000));
     std::signal(SIGTERM, OnSignal);
     std::signal(SIGINT, OnSignal);
     std::signal(SIGPIPE, SIG_IGN);

@@ -1,6 +1,7 @@
 // The destination service (see serve.h and docs/migrate.md).
 #include "migrate-tool/serve.h"
 
+#include <netdb.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -12,7 +13,9 @@
 #include <optional>
 #include <thread>
 
+#include "migrate-tool/arrivals.h"
 #include "migrate-tool/channel.h"
+#include "migrate-tool/connection_pool.h"
 #include "migrate-tool/fault_points.h"
 #include "migrate-tool/net.h"
 #include "migrate-tool/postcopy_serve.h"
@@ -28,36 +31,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// VMs arriving now: their QEMU's incoming socket, for the stream tunnel.
-class Sessions {
- public:
-  bool Add(const Uuid& vm, const std::string& socket) {
-    std::lock_guard lock(mu_);
-    return map_.emplace(vm, socket).second;
-  }
-  void Remove(const Uuid& vm) {
-    std::lock_guard lock(mu_);
-    map_.erase(vm);
-  }
-  std::optional<std::string> Socket(const Uuid& vm) {
-    std::lock_guard lock(mu_);
-    auto it = map_.find(vm);
-    if (it == map_.end()) return std::nullopt;
-    return it->second;
-  }
-
- private:
-  std::mutex mu_;
-  std::map<Uuid, std::string> map_;
-};
-
 class Incoming {
  public:
-  Incoming(const ServeOptions& o, Channel& ch, Sessions& sessions)
-      : o_(o), ch_(ch), sessions_(sessions) {}
+  Incoming(const ServeOptions& o, Channel& ch, Arrivals& arrivals)
+      : o_(o), ch_(ch), arrivals_(arrivals) {}
   ~Incoming() {
     if (registered_) {
-      sessions_.Remove(hello_.vm);
+      arrivals_.Remove(hello_.vm);
       spdlog::info("incoming VM {}: session ended", hello_.vm.ToString());
     }
   }
@@ -81,7 +61,7 @@ class Incoming {
 
   const ServeOptions& o_;
   Channel& ch_;
-  Sessions& sessions_;
+  Arrivals& arrivals_;
   Hello hello_;
   qemuconfig::VmDefinition def_;
   qemuconfig::VmPaths paths_;
@@ -124,7 +104,7 @@ Status Incoming::Prepare() {
     return Status::FailedPrecondition("VM " + def_.name + " already runs on this host");
   }
   const std::string incoming_socket = paths_.run_dir + "/incoming.sock";
-  if (!sessions_.Add(hello_.vm, incoming_socket)) {
+  if (!arrivals_.Add(hello_.vm, incoming_socket, ch_.peer_host())) {
     return Status::FailedPrecondition("VM " + def_.name +
                                       " is already arriving here (an earlier migration may "
                                       "still be cleaning up: try again in a few seconds)");
@@ -363,60 +343,129 @@ void Incoming::Run(const Hello& hello) {
   StopQemu();
 }
 
+// Serves one connection: TLS handshake and first frame within o.handshake_timeout, then the
+// control session (HELLO) or a QEMU stream (STREAM_HELLO). Runs on the connection's thread.
 void ServeConnection(const ServeOptions& o, const peer::TlsContext& tls, int fd,
-                     Sessions& sessions) {
-  Result<peer::TlsStream> stream = peer::TlsStream::Accept(tls, fd, o.timeout);
+                     const std::string& address, Arrivals& arrivals) {
+  const auto handshake_deadline = Clock::now() + o.handshake_timeout;
+  Result<peer::TlsStream> stream = peer::TlsStream::Accept(tls, fd, o.handshake_timeout);
   if (!stream.ok()) {
-    spdlog::warn("refused a connection: {}", stream.status().ToString());
+    spdlog::warn("refused a connection from {}: {}", address, stream.status().ToString());
     return;
   }
   Channel ch(std::move(*stream));
   ch.SetTimeout(o.timeout);
+  ch.SetMaxPayload(o.max_frame_bytes);
+  ch.SetDeadline(handshake_deadline);
   Result<Frame> first = ch.Receive();
   if (!first.ok()) {
-    spdlog::warn("{}: {}", ch.peer_host(), first.status().ToString());
+    spdlog::warn("{} ({}): no first frame within the handshake limit of {} ms, or a bad one: {}",
+                 ch.peer_host(), address, o.handshake_timeout.count(), first.status().ToString());
+    if (first.status().code() == ErrorCode::kInvalidArgument) {
+      (void)ch.Send(FrameType::kResult, EncodeResult({false, first.status().ToString()}));
+    }
     return;
   }
+  ch.SetDeadline(Clock::time_point::max());
   if (first->type == FrameType::kHello) {
     Result<Hello> hello = ParseHello(first->payload);
-    if (!hello.ok()) {
-      (void)ch.Send(FrameType::kResult, EncodeResult({false, hello.status().ToString()}));
+    Status s =
+        hello.ok() ? CheckSourceHost("HELLO", hello->source_host, ch.peer_host()) : hello.status();
+    if (!s.ok()) {
+      spdlog::warn("{} ({}): {}", ch.peer_host(), address, s.ToString());
+      (void)ch.Send(FrameType::kResult, EncodeResult({false, s.ToString()}));
       return;
     }
-    Incoming(o, ch, sessions).Run(*hello);
+    Incoming(o, ch, arrivals).Run(*hello);
   } else if (first->type == FrameType::kStreamHello) {
-    Result<Uuid> vm = ParseStreamHello(first->payload);
-    std::optional<std::string> socket = vm.ok() ? sessions.Socket(*vm) : std::nullopt;
-    if (!socket) {
-      spdlog::warn("{}: QEMU stream for a VM that is not arriving here: refused", ch.peer_host());
+    Result<StreamHello> hello = ParseStreamHello(first->payload);
+    Status s = hello.ok() ? CheckSourceHost("STREAM_HELLO", hello->source_host, ch.peer_host())
+                          : hello.status();
+    Result<std::string> socket = s;
+    if (s.ok()) socket = arrivals.ClaimStream(hello->vm, ch.peer_host());
+    if (!socket.ok()) {
+      spdlog::warn("{} ({}): {}", ch.peer_host(), address, socket.status().ToString());
       return;
     }
-    Status s = PumpIntoQemu(ch, *socket);
-    if (!s.ok()) spdlog::warn("QEMU stream of VM {}: {}", vm->ToString(), s.ToString());
+    s = PumpIntoQemu(ch, *socket);
+    if (!s.ok()) spdlog::warn("QEMU stream of VM {}: {}", hello->vm.ToString(), s.ToString());
   } else {
-    spdlog::warn("{}: first frame {} refused", ch.peer_host(), FrameTypeName(first->type));
+    spdlog::warn("{} ({}): first frame {} refused", ch.peer_host(), address,
+                 FrameTypeName(first->type));
   }
 }
+
+// "10.0.0.1:51234" for the log; "?" when the kernel does not say.
+std::string PeerAddress(const sockaddr_storage& sa, socklen_t len) {
+  char host[NI_MAXHOST], port[NI_MAXSERV];
+  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&sa), len, host, sizeof(host), port,
+                    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return "?";
+  }
+  return std::string(host) + ":" + port;
+}
+
+// Refusals beyond the bound come in floods: one log line per second at most, with a count.
+class RefusalLog {
+ public:
+  void Refused(const std::string& address, const Status& why) {
+    const auto now = Clock::now();
+    if (now - last_ < std::chrono::seconds(1)) {
+      ++suppressed_;
+      return;
+    }
+    spdlog::warn("refused a connection from {} at once: {}{}", address, why.ToString(),
+                 suppressed_ > 0 ? " (and " + std::to_string(suppressed_) +
+                                       " more refused since the last such line)"
+                                 : std::string());
+    last_ = now;
+    suppressed_ = 0;
+  }
+
+ private:
+  Clock::time_point last_{};
+  uint64_t suppressed_ = 0;
+};
 
 }  // namespace
 
 Status RunServe(const ServeOptions& o, const std::atomic<bool>& stop) {
+  if (o.max_sessions == 0 || o.max_frame_bytes == 0 || o.handshake_timeout.count() <= 0) {
+    return Status::InvalidArgument(
+        "serve: --max-sessions, --max-frame-bytes and --handshake-timeout must be above 0");
+  }
   Result<peer::TlsContext> tls = peer::TlsContext::Create(o.tls, /*server=*/true);
   if (!tls.ok()) return tls.status();
   Result<int> listen_fd = ListenTcp(o.listen);
   if (!listen_fd.ok()) return listen_fd.status();
   spdlog::info("mkd-migrate serve: listening on {}, VM definitions in {}", o.listen, o.vm_dir);
-  Sessions sessions;
-  std::vector<std::thread> threads;
+  spdlog::info(
+      "mkd-migrate serve: limits: --max-sessions {} (connections served at once), "
+      "--max-frame-bytes {} (one frame per connection), --handshake-timeout {} s (TLS handshake "
+      "and first frame), --timeout {} s (no progress)",
+      o.max_sessions, o.max_frame_bytes, std::chrono::duration<double>(o.handshake_timeout).count(),
+      std::chrono::duration<double>(o.timeout).count());
+  Arrivals arrivals;
+  ConnectionPool pool(o.max_sessions);
+  RefusalLog refusals;
   while (!stop.load()) {
+    pool.Reap();
     pollfd p{*listen_fd, POLLIN, 0};
     if (::poll(&p, 1, 200) <= 0) continue;
-    int fd = ::accept4(*listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_storage sa{};
+    socklen_t len = sizeof(sa);
+    int fd = ::accept4(*listen_fd, reinterpret_cast<sockaddr*>(&sa), &len, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    threads.emplace_back([&o, &tls, fd, &sessions] { ServeConnection(o, *tls, fd, sessions); });
+    const std::string address = PeerAddress(sa, len);
+    Status admitted = pool.Admit(
+        [&o, &tls, fd, address, &arrivals] { ServeConnection(o, *tls, fd, address, arrivals); });
+    if (!admitted.ok()) {
+      ::close(fd);
+      refusals.Refused(address, admitted);
+    }
   }
   ::close(*listen_fd);
-  for (std::thread& t : threads) t.join();
+  pool.JoinAll();
   return Status::Ok();
 }
 

@@ -5,7 +5,13 @@
 // it receives into the incoming incarnation (through the mount's user.mkd.receive), answers
 // --verify with its digests, commits, and reports once the VM runs. Anything that goes wrong
 // before the commit stops that QEMU and aborts the arrival: the provisional pages become invalid.
-// One thread per connection; sessions are keyed by VM (one arrival per VM at a time).
+// One thread per connection, joined as soon as the connection ends; sessions are keyed by VM (one
+// arrival per VM at a time).
+// Against peers (docs/migrate.md, "Limits"): at most max_sessions connections are served at once,
+// one more is closed at once; a connection must finish its TLS handshake and first frame within
+// handshake_timeout; no frame over max_frame_bytes is read (buffers grow as bytes arrive); every
+// HELLO and STREAM_HELLO must name the host of the peer's certificate, and a VM's QEMU stream
+// must come from the host that sends its pages (arrivals.h).
 #ifndef MKD_MIGRATE_TOOL_SERVE_H_
 #define MKD_MIGRATE_TOOL_SERVE_H_
 
@@ -15,6 +21,7 @@
 
 #include "genstore/status.h"
 #include "migrate-tool/peer/tls.h"
+#include "migrate-tool/wire.h"
 
 namespace mkd::migrate {
 
@@ -26,9 +33,13 @@ struct ServeOptions {
   std::string accel_cache = "/run/miyakodori/accel.json";
   std::string qemu_binary = "qemu-system-x86_64";
   std::chrono::milliseconds timeout{30'000};
+  // Limits against peers; defaults and their reasons in docs/migrate.md, "Limits".
+  size_t max_sessions = 32;                             // connections served at once
+  uint32_t max_frame_bytes = kMaxSourceFramePayload;    // one frame's payload, per connection
+  std::chrono::milliseconds handshake_timeout{10'000};  // TLS handshake + first frame
 };
 
-// Serves until `stop` turns true (checked every 200 ms).
+// Serves until `stop` turns true (checked every 200 ms). Logs its limits at start.
 Status RunServe(const ServeOptions& options, const std::atomic<bool>& stop);
 
 }  // namespace mkd::migrate

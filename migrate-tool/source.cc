@@ -328,7 +328,7 @@ Status SourceSession::StartSwitchover() {
   tunnel_ = std::move(*tunnel);
   const std::string address = o_.address.empty() ? o_.to_host : o_.address;
   tunnel_->Start([this, address]() { return DialPeer(*tls_, address, o_.to_host, o_.timeout); },
-                 def_.uuid);
+                 StreamHello{def_.uuid, o_.host_id});
   Report("switchover", 0, 0);
   Result<nlohmann::json> m = qmp_->Execute("migrate", {{"uri", "unix:" + tunnel_->path()}});
   if (!m.ok()) return m.status();

@@ -60,12 +60,13 @@ SourceTunnel::~SourceTunnel() {
 }
 
 void SourceTunnel::Start(std::function<Result<std::unique_ptr<Channel>>()> connect,
-                         const Uuid& vm) {
-  thread_ = std::thread([this, connect = std::move(connect), vm] { result_ = Run(connect, vm); });
+                         const StreamHello& hello) {
+  thread_ =
+      std::thread([this, connect = std::move(connect), hello] { result_ = Run(connect, hello); });
 }
 
 Status SourceTunnel::Run(const std::function<Result<std::unique_ptr<Channel>>()>& connect,
-                         const Uuid& vm) {
+                         const StreamHello& hello) {
   // QEMU connects right after `migrate`; poll so that Cancel() can end the wait.
   int fd = -1;
   while (!cancelled_.load()) {
@@ -82,7 +83,7 @@ Status SourceTunnel::Run(const std::function<Result<std::unique_ptr<Channel>>()>
     ::shutdown(fd, SHUT_RDWR);
     return channel.status().WithContext("stream tunnel");
   }
-  Status s = (*channel)->Send(FrameType::kStreamHello, EncodeStreamHello(vm));
+  Status s = (*channel)->Send(FrameType::kStreamHello, EncodeStreamHello(hello));
   std::string buf(kChunk, '\0');
   while (s.ok()) {
     ssize_t n = ::read(fd, buf.data(), buf.size());

@@ -30,8 +30,9 @@ class SourceTunnel {
 
   const std::string& path() const { return path_; }
   // Starts the pump thread: waits for QEMU to connect, calls `connect` for the channel to the
-  // destination, announces the stream for `vm`, then copies until QEMU closes its end.
-  void Start(std::function<Result<std::unique_ptr<Channel>>()> connect, const Uuid& vm);
+  // destination, announces the stream (`hello`: the VM and this host, which serve checks against
+  // our certificate), then copies until QEMU closes its end.
+  void Start(std::function<Result<std::unique_ptr<Channel>>()> connect, const StreamHello& hello);
   // Waits for the pump to end (QEMU closed the stream, or an error); returns its outcome.
   Status Join();
   // Stops the pump early (closes the sockets) and waits for it.
@@ -41,7 +42,8 @@ class SourceTunnel {
 
  private:
   SourceTunnel(std::string path, int fd) : path_(std::move(path)), listen_fd_(fd) {}
-  Status Run(const std::function<Result<std::unique_ptr<Channel>>()>& connect, const Uuid& vm);
+  Status Run(const std::function<Result<std::unique_ptr<Channel>>()>& connect,
+             const StreamHello& hello);
 
   std::string path_;
   int listen_fd_ = -1;

@@ -122,6 +122,17 @@ Result<FrameHeader> ParseFrameHeader(std::string_view bytes) {
   return FrameHeader{static_cast<FrameType>(type), length};
 }
 
+Status CheckFrameLength(const FrameHeader& header, uint32_t max_payload, std::string_view peer) {
+  if (header.length <= max_payload) return Status::Ok();
+  return Status::InvalidArgument(
+      "migration protocol: " + std::string(peer) + " announced a " +
+      std::string(FrameTypeName(header.type)) + " frame of " + std::to_string(header.length) +
+      " bytes, over this host's limit of " + std::to_string(max_payload) +
+      " bytes per frame (serve --max-frame-bytes): refused before reading it. A miyakodori "
+      "source sends at most " +
+      std::to_string(kMaxSourceFramePayload) + " bytes; check what runs on " + std::string(peer));
+}
+
 std::string EncodePagesHeader(uint32_t block, uint64_t first, uint32_t count, Generation gen) {
   std::string out;
   out.reserve(kPagesHeaderSize);
@@ -345,17 +356,24 @@ Result<ResultMsg> ParseResult(std::string_view json) {
   return ResultMsg{(*doc)["ok"].get<bool>(), (*doc)["message"].get<std::string>()};
 }
 
-std::string EncodeStreamHello(const Uuid& vm) {
-  return Dump(nlohmann::json{{"vm", vm.ToString()}});
+std::string EncodeStreamHello(const StreamHello& h) {
+  return Dump(nlohmann::json{{"vm", h.vm.ToString()}, {"source_host", h.source_host}});
 }
 
-Result<Uuid> ParseStreamHello(std::string_view json) {
-  Result<nlohmann::json> doc = ParseObject("STREAM_HELLO", json, {"vm"});
+Result<StreamHello> ParseStreamHello(std::string_view json) {
+  Result<nlohmann::json> doc = ParseObject("STREAM_HELLO", json, {"vm", "source_host"});
   if (!doc.ok()) return doc.status();
-  if (!(*doc)["vm"].is_string()) return Bad("STREAM_HELLO", "vm is not a string");
-  Result<Uuid> vm = Uuid::Parse((*doc)["vm"].get<std::string>());
+  const nlohmann::json& d = *doc;
+  if (!d["vm"].is_string() || !d["source_host"].is_string()) {
+    return Bad("STREAM_HELLO", "a field has the wrong type");
+  }
+  Result<Uuid> vm = Uuid::Parse(d["vm"].get<std::string>());
   if (!vm.ok()) return Bad("STREAM_HELLO", "bad vm");
-  return *vm;
+  StreamHello h{*vm, d["source_host"].get<std::string>()};
+  if (h.source_host.empty() || h.source_host.size() > 253) {
+    return Bad("STREAM_HELLO", "source host name empty or too long");
+  }
+  return h;
 }
 
 std::string EncodeAbort(std::string_view reason) {

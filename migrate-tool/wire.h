@@ -27,6 +27,11 @@ inline constexpr uint32_t kMaxFramePayload = 64u << 20;
 // Pages in one PAGES frame (1 MiB of content).
 inline constexpr uint32_t kMaxPagesPerFrame = 256;
 inline constexpr size_t kPagesHeaderSize = 20;
+// The largest payload a source ever sends: a full PAGES frame (1 MiB + 20 bytes). Every other
+// frame a source sends is smaller (LATER 64 KiB, STREAM_DATA 256 KiB, JSON messages a few KiB).
+// `serve --max-frame-bytes` defaults to it: the destination never buffers more per connection.
+inline constexpr uint32_t kMaxSourceFramePayload =
+    static_cast<uint32_t>(kPagesHeaderSize + kMaxPagesPerFrame * kPageSize);
 
 enum class FrameType : uint8_t {
   kHello = 1,         // src -> dst, JSON: which VM, its epoch, lineage, blocks
@@ -59,6 +64,10 @@ struct FrameHeader {
 std::string EncodeFrameHeader(FrameType type, uint32_t length);
 // Checks magic, version, a known type, reserved bytes zero and length <= kMaxFramePayload.
 Result<FrameHeader> ParseFrameHeader(std::string_view bytes);
+// A receiver's own bound on one frame (serve: --max-frame-bytes), checked after the header and
+// before any payload is buffered. kInvalidArgument naming the frame, its claimed length, the
+// limit and `peer` when header.length > max_payload.
+Status CheckFrameLength(const FrameHeader& header, uint32_t max_payload, std::string_view peer);
 
 // PAGES and ZEROS payloads.
 struct PagesFrame {
@@ -147,9 +156,15 @@ struct ResultMsg {
 std::string EncodeResult(const ResultMsg& result);
 Result<ResultMsg> ParseResult(std::string_view json);
 
-// STREAM_HELLO: the VM whose QEMU stream follows on this connection.
-std::string EncodeStreamHello(const Uuid& vm);
-Result<Uuid> ParseStreamHello(std::string_view json);
+// STREAM_HELLO: the VM whose QEMU stream follows on this connection, and the host sending it
+// (serve checks it against the peer's certificate and the VM's control connection).
+struct StreamHello {
+  Uuid vm;
+  std::string source_host;
+};
+std::string EncodeStreamHello(const StreamHello& hello);
+// Strict: an object with exactly "vm" (a UUID) and "source_host" (1..253 characters).
+Result<StreamHello> ParseStreamHello(std::string_view json);
 
 // ABORT: why the source gives up.
 std::string EncodeAbort(std::string_view reason);

@@ -87,15 +87,40 @@ TEST(WireTest, HelloRoundTripAndStrictness) {
   EXPECT_FALSE(ParseHello(EncodeHello(h)).ok());
 }
 
+TEST(WireTest, FrameLengthLimitRefusesBeforeReading) {
+  // The largest frame a source sends passes the default limit; one byte more does not.
+  const FrameHeader pages{FrameType::kPages, kMaxSourceFramePayload};
+  EXPECT_TRUE(CheckFrameLength(pages, kMaxSourceFramePayload, "host-c").ok());
+  EXPECT_EQ(kMaxSourceFramePayload, 20u + 256u * 4096u);
+  const FrameHeader over{FrameType::kPages, kMaxSourceFramePayload + 1};
+  Status s = CheckFrameLength(over, kMaxSourceFramePayload, "host-c");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("host-c"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("--max-frame-bytes"), std::string::npos) << s.message();
+  // A header claiming 64 MiB parses (it is within the protocol's own cap) but a serve limit
+  // refuses it.
+  Result<FrameHeader> huge = ParseFrameHeader(EncodeFrameHeader(FrameType::kPages, 64u << 20));
+  ASSERT_TRUE(huge.ok());
+  EXPECT_FALSE(CheckFrameLength(*huge, kMaxSourceFramePayload, "host-c").ok());
+  EXPECT_TRUE(CheckFrameLength({FrameType::kCommit, 0}, 0, "host-c").ok());
+  EXPECT_FALSE(CheckFrameLength({FrameType::kHello, 1}, 0, "host-c").ok());
+}
+
 TEST(WireTest, ResultAbortStreamHello) {
   Result<ResultMsg> r = ParseResult(EncodeResult({false, "no \xff definition"}));
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->ok);
   EXPECT_FALSE(ParseResult("{\"ok\":1,\"message\":\"\"}").ok());
   const Uuid vm = Uuid::Random();
-  Result<Uuid> s = ParseStreamHello(EncodeStreamHello(vm));
-  ASSERT_TRUE(s.ok());
-  EXPECT_EQ(*s, vm);
+  Result<StreamHello> s = ParseStreamHello(EncodeStreamHello({vm, "host-a"}));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->vm, vm);
+  EXPECT_EQ(s->source_host, "host-a");
+  // The source host is required: a STREAM_HELLO naming only the VM is refused.
+  EXPECT_FALSE(ParseStreamHello("{\"vm\":\"" + vm.ToString() + "\"}").ok());
+  EXPECT_FALSE(ParseStreamHello(EncodeStreamHello({vm, ""})).ok());
+  EXPECT_FALSE(ParseStreamHello(EncodeStreamHello({vm, std::string(254, 'h')})).ok());
   Result<std::string> a = ParseAbort(EncodeAbort("link down"));
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(*a, "link down");

@@ -418,7 +418,8 @@ TlsStream::TlsStream(TlsStream&& other) noexcept
     : ssl_(std::exchange(other.ssl_, nullptr)),
       fd_(std::exchange(other.fd_, -1)),
       peer_host_(std::move(other.peer_host_)),
-      timeout_(other.timeout_) {}
+      timeout_(other.timeout_),
+      deadline_(other.deadline_) {}
 
 TlsStream& TlsStream::operator=(TlsStream&& other) noexcept {
   if (this != &other) {
@@ -427,6 +428,7 @@ TlsStream& TlsStream::operator=(TlsStream&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     peer_host_ = std::move(other.peer_host_);
     timeout_ = other.timeout_;
+    deadline_ = other.deadline_;
   }
   return *this;
 }
@@ -437,7 +439,12 @@ Status TlsStream::Transfer(bool write, char* p, size_t size) {
                                       " a closed TLS stream");
   }
   const std::string what = (write ? "sending to " : "receiving from ") + peer_host_;
-  Clock::time_point deadline = Clock::now() + timeout_;
+  // The progress timeout, but never past the stream's deadline.
+  auto next_deadline = [this] {
+    const Clock::time_point now = Clock::now();
+    return deadline_ - now < timeout_ ? deadline_ : now + timeout_;
+  };
+  Clock::time_point deadline = next_deadline();
   while (size > 0) {
     ERR_clear_error();
     size_t n = 0;
@@ -445,12 +452,15 @@ Status TlsStream::Transfer(bool write, char* p, size_t size) {
     if (r == 1) {
       p += n;
       size -= n;
-      deadline = Clock::now() + timeout_;  // progress: the timeout starts again
+      deadline = next_deadline();  // progress: the timeout starts again
       continue;
     }
     int saved_errno = errno;
     int err = SSL_get_error(ssl_, r);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      if (deadline == deadline_ && Clock::now() >= deadline_) {
+        return Status::Io(what + ": its time is up (the peer did not finish in time)");
+      }
       MKD_RETURN_IF_ERROR(
           Wait(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, timeout_, what));
       continue;

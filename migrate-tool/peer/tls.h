@@ -96,6 +96,9 @@ class TlsStream {
   uint64_t Unacked() const;
   // How long WriteAll and ReadExact wait for progress; starts as the handshake's timeout.
   void SetTimeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  // Besides the timeout, WriteAll and ReadExact never wait past `deadline`, progress or not (a
+  // peer trickling a byte at a time cannot hold the stream longer). Default: no deadline.
+  void SetDeadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
 
  private:
   // The loop of WriteAll (write) and ReadExact (!write).
@@ -109,6 +112,7 @@ class TlsStream {
   int fd_ = -1;
   std::string peer_host_;
   std::chrono::milliseconds timeout_{0};
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
 };
 
 }  // namespace mkd::peer

@@ -29,6 +29,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!h.ok()) return Refused(h.status()), 0;
       MKD_CHECK(h->length <= m::kMaxFramePayload);
       MKD_CHECK(m::EncodeFrameHeader(h->type, h->length) == in);
+      // serve's own bound (--max-frame-bytes, default kMaxSourceFramePayload): refused exactly
+      // when the header claims more.
+      const mkd::Status limit = m::CheckFrameLength(*h, m::kMaxSourceFramePayload, "peer");
+      MKD_CHECK(limit.ok() == (h->length <= m::kMaxSourceFramePayload));
+      if (!limit.ok()) Refused(limit);
       break;
     }
     case 1:
@@ -65,7 +70,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 6: {
       auto v = m::ParseStreamHello(in);
       if (!v.ok()) return Refused(v.status()), 0;
-      MKD_CHECK(m::ParseStreamHello(m::EncodeStreamHello(*v)).ok());
+      MKD_CHECK(!v->source_host.empty() && v->source_host.size() <= 253);
+      auto again = m::ParseStreamHello(m::EncodeStreamHello(*v));
+      MKD_CHECK(again.ok() && again->vm == v->vm && again->source_host == v->source_host);
       break;
     }
     case 7: {
