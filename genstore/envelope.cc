@@ -30,14 +30,15 @@ constexpr size_t kFixedHeader = 4 + 2 + 2 + 16 + 4 + 8 + 1;
 constexpr size_t kChecksumSize = 8;
 }  // namespace
 
-EnvelopeWriter::EnvelopeWriter(std::string_view magic, const CodecHeader& header, std::string* out)
+EnvelopeWriter::EnvelopeWriter(std::string_view magic, const CodecHeader& header, std::string* out,
+                               uint16_t version)
     : out_(out), state_(XXH3_createState()) {
   MKD_CHECK(magic.size() == 4);
   MKD_CHECK(ValidateBlockName(header.block).ok());
   MKD_CHECK(state_ != nullptr && XXH3_64bits_reset(state_) == XXH_OK);
   out->clear();
   out->append(magic);
-  AppendLe<uint16_t>(out, kFormatVersion);
+  AppendLe<uint16_t>(out, version);
   AppendLe<uint16_t>(out, 0);  // flags
   out->append(reinterpret_cast<const char*>(header.vm.bytes.data()), header.vm.bytes.size());
   AppendLe<uint32_t>(out, header.epoch);
@@ -59,7 +60,7 @@ void EnvelopeWriter::Finish() {
 }
 
 Result<EnvelopeView> OpenEnvelope(std::string_view bytes, std::string_view magic,
-                                  std::string_view what) {
+                                  std::string_view what, uint16_t max_version) {
   const std::string w(what);
   if (bytes.size() < kFixedHeader + 1 + kChecksumSize) {
     return Status::Corrupt(w + ": " + std::to_string(bytes.size()) +
@@ -75,9 +76,10 @@ Result<EnvelopeView> OpenEnvelope(std::string_view bytes, std::string_view magic
   uint16_t flags = 0;
   in.Read(&version);
   in.Read(&flags);
-  if (version != kFormatVersion) {
+  if (version < 1 || version > max_version) {
     return Status::Unsupported(w + ": format version " + std::to_string(version) +
-                               " (this build reads version " + std::to_string(kFormatVersion) +
+                               " (this build reads version" +
+                               (max_version == 1 ? " 1" : "s 1 to " + std::to_string(max_version)) +
                                "; upgrade miyakodori on this host)");
   }
   uint64_t stored_sum = 0;
@@ -88,6 +90,7 @@ Result<EnvelopeView> OpenEnvelope(std::string_view bytes, std::string_view magic
   if (flags != 0) return Status::Unsupported(w + ": unknown flags " + std::to_string(flags));
 
   EnvelopeView view;
+  view.version = version;
   std::string_view uuid;
   in.ReadBytes(16, &uuid);
   std::memcpy(view.header.vm.bytes.data(), uuid.data(), 16);

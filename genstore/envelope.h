@@ -24,7 +24,9 @@ inline constexpr uint16_t kFormatVersion = 1;
 class EnvelopeWriter {
  public:
   // Replaces the content of *out with the header. header.block must pass ValidateBlockName.
-  EnvelopeWriter(std::string_view magic, const CodecHeader& header, std::string* out);
+  // `version` is the body format's version (1 for every format but sparse digests, digests.h).
+  EnvelopeWriter(std::string_view magic, const CodecHeader& header, std::string* out,
+                 uint16_t version = kFormatVersion);
   ~EnvelopeWriter();
   EnvelopeWriter(const EnvelopeWriter&) = delete;
   EnvelopeWriter& operator=(const EnvelopeWriter&) = delete;
@@ -42,14 +44,15 @@ class EnvelopeWriter {
 
 struct EnvelopeView {
   CodecHeader header;
+  uint16_t version = kFormatVersion;
   std::string_view body;
 };
 
-// Checks size, magic, version, checksum, flags, page count (<= kMaxPages) and block name; the
-// body is every byte between the block name and the checksum. `what` ("generation table", "page
-// bitmap", "page digests") names it in errors.
+// Checks size, magic, version (1..max_version), checksum, flags, page count (<= kMaxPages) and
+// block name; the body is every byte between the block name and the checksum. `what`
+// ("generation table", "page bitmap", "page digests") names it in errors.
 Result<EnvelopeView> OpenEnvelope(std::string_view bytes, std::string_view magic,
-                                  std::string_view what);
+                                  std::string_view what, uint16_t max_version = kFormatVersion);
 
 }  // namespace mkd::internal
 

@@ -10,6 +10,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
 
 #include "genstore/codec_header.h"
 #include "genstore/digests.h"
@@ -19,6 +20,9 @@ namespace mkd {
 namespace {
 
 constexpr char kHostKey[] = "H";
+// Free space below which records are not written (Store::Write): room for a memtable flush
+// (write_buffer_size below) and the log.
+constexpr uint64_t kMinFreeBytes = 8 << 20;
 constexpr char kIncarnationPrefix = 'I';
 
 std::string VmPrefix(const Uuid& vm) {
@@ -91,6 +95,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, std::string_v
   rocksdb::Options options;
   options.create_if_missing = true;
   options.paranoid_checks = true;
+  // After a full disk, RocksDB resumes by itself only once this much space is free again (its
+  // "disk buffer" is the write buffer size, 64 MiB by default: more than a small --db volume may
+  // ever have free). Records are small; 4 MiB of memtable is plenty.
+  options.write_buffer_size = 4 << 20;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
   if (!s.ok()) {
@@ -115,8 +123,39 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, std::string_v
   return std::unique_ptr<Store>(new Store(std::move(db), dir, std::string(host_id), false));
 }
 
+Status Store::Write(rocksdb::WriteBatch* batch, const std::string& what) {
+  if (write_failed_.load()) {
+    // A failed write (a full disk, typically) can leave RocksDB refusing every write until it
+    // is told to resume; Resume fails as long as the cause is still there.
+    rocksdb::Status r = db_->Resume();
+    if (!r.ok()) return FromRocks(r, what + " (the database stopped after an earlier error)");
+  }
+  // RocksDB must not run into a full disk itself: the librocksdb we build against aborts the
+  // process (an assertion in its log writer) on some writes after a failed append. So a write
+  // is refused while the disk has less than kMinFreeBytes free (plus the batch), before RocksDB
+  // sees it; the write is retried by the caller once space is back.
+  struct statvfs fs {};
+  if (::statvfs(dir_.c_str(), &fs) == 0) {
+    const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free_bytes < kMinFreeBytes + batch->GetDataSize()) {
+      write_failed_.store(true);
+      return Status::Io(what + ": the --db disk " + dir_ + " is full (" +
+                        std::to_string(free_bytes >> 10) + " KiB free, at least " +
+                        std::to_string(kMinFreeBytes >> 20) +
+                        " MiB needed); writes are retried when space is freed");
+    }
+  }
+  rocksdb::Status s = db_->Write(SyncedWrite(), batch);
+  write_failed_.store(!s.ok());
+  if (s.IsNoSpace() || (s.IsIOError() && s.ToString().find("space") != std::string::npos)) {
+    return Status::Io(what + ": " + s.ToString() + " (the --db disk " + dir_ +
+                      " is full; writes are retried when space is freed)");
+  }
+  return FromRocks(s, what);
+}
+
 Status Store::Put(const IncarnationMeta& meta, const GenerationTable& table,
-                  std::span<const uint64_t> digests) {
+                  const PageDigests* digests) {
   MKD_RETURN_IF_ERROR(CheckWritable());
   MKD_RETURN_IF_ERROR(ValidateBlockName(meta.key.block));
   if (meta.pages != table.pages()) {
@@ -124,10 +163,10 @@ Status Store::Put(const IncarnationMeta& meta, const GenerationTable& table,
                                    std::to_string(meta.pages) + " pages, table has " +
                                    std::to_string(table.pages()));
   }
-  if (!digests.empty() && digests.size() != meta.pages) {
+  if (digests != nullptr && digests->pages() != meta.pages) {
     return Status::InvalidArgument(
         KeyName(meta.key) + ": metadata says " + std::to_string(meta.pages) + " pages, but " +
-        std::to_string(digests.size()) + " page digests were given (one per page, or none)");
+        std::to_string(digests->pages()) + " page digests were given (one per page, or none)");
   }
   if (meta.lineage.IsNil()) {
     return Status::InvalidArgument(KeyName(meta.key) +
@@ -144,11 +183,11 @@ Status Store::Put(const IncarnationMeta& meta, const GenerationTable& table,
   rocksdb::Status s = batch.Put(prefix + "M", EncodeIncarnationMeta(meta));
   if (s.ok()) s = batch.Put(prefix + "T", EncodeTable(header, table));
   if (s.ok()) {
-    s = digests.empty() ? batch.Delete(prefix + "D")
-                        : batch.Put(prefix + "D", EncodeDigests(header, digests));
+    s = digests == nullptr ? batch.Delete(prefix + "D")
+                           : batch.Put(prefix + "D", EncodeDigests(header, *digests));
   }
-  if (s.ok()) s = db_->Write(SyncedWrite(), &batch);
-  return FromRocks(s, "writing " + KeyName(meta.key));
+  if (!s.ok()) return FromRocks(s, "writing " + KeyName(meta.key));
+  return Write(&batch, "writing " + KeyName(meta.key));
 }
 
 Result<Incarnation> Store::Get(const IncarnationKey& key) const {
@@ -182,10 +221,10 @@ Result<Incarnation> Store::Get(const IncarnationKey& key) const {
       h.epoch != meta->epoch) {
     return Status::Corrupt(KeyName(key) + ": metadata and table disagree (key, pages or epoch)");
   }
-  Incarnation out{std::move(*meta), std::move(table->table), {}};
+  Incarnation out{std::move(*meta), std::move(table->table), std::nullopt};
   if (!sd.IsNotFound()) {
     CodecHeader dh;
-    Result<std::vector<uint64_t>> digests = DecodeDigests(digest_bytes, &dh);
+    Result<PageDigests> digests = DecodePageDigests(digest_bytes, &dh);
     if (!digests.ok()) return digests.status().WithContext(KeyName(key));
     if (dh.vm != key.vm || dh.block != key.block || dh.pages != out.meta.pages ||
         dh.epoch != out.meta.epoch) {
@@ -224,8 +263,8 @@ Status Store::Delete(const IncarnationKey& key) {
   s = batch.Delete(prefix + "M");
   if (s.ok()) s = batch.Delete(prefix + "T");
   if (s.ok()) s = batch.Delete(prefix + "D");
-  if (s.ok()) s = db_->Write(SyncedWrite(), &batch);
-  return FromRocks(s, "deleting " + KeyName(key));
+  if (!s.ok()) return FromRocks(s, "deleting " + KeyName(key));
+  return Write(&batch, "deleting " + KeyName(key));
 }
 
 }  // namespace mkd

@@ -15,6 +15,7 @@
 #ifndef MKD_GENSTORE_STORE_H_
 #define MKD_GENSTORE_STORE_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <span>
@@ -22,22 +23,24 @@
 #include <string_view>
 #include <vector>
 
+#include "genstore/digests.h"
 #include "genstore/generation_table.h"
 #include "genstore/incarnation.h"
 #include "genstore/status.h"
 
 namespace rocksdb {
 class DB;
-}
+class WriteBatch;
+}  // namespace rocksdb
 
 namespace mkd {
 
 struct Incarnation {
   IncarnationMeta meta;
   GenerationTable table;
-  // One XXH3-64 per page (PageDigest), as recorded by the last Put; empty when that Put recorded
-  // none. Otherwise exactly meta.pages entries.
-  std::vector<uint64_t> digests;
+  // The page digests (PageDigest) recorded by the last Put, of meta.pages pages; none when that
+  // Put recorded none.
+  std::optional<PageDigests> digests;
 };
 
 class Store {
@@ -55,28 +58,36 @@ class Store {
   const std::string& dir() const { return dir_; }
 
   // Writes metadata, table and digests atomically (synced), replacing the whole record: a Put
-  // without digests removes digests an earlier Put recorded. Requires meta.pages ==
-  // table.pages(), digests empty or of meta.pages entries, a valid block name, a non-nil
+  // without digests (null) removes digests an earlier Put recorded. Requires meta.pages ==
+  // table.pages(), digests null or of meta.pages pages, a valid block name, a non-nil
   // meta.lineage and meta.host_id == host_id(); InvalidArgument otherwise. Provisional pages are
-  // stored as invalid.
+  // stored as invalid. The value sizes follow the pages written (sparse digests, run-length
+  // table), not the block size.
+  // A write that fails because the disk is full (or after any error that made RocksDB stop
+  // writing) is an Io error naming the cause; the next Put or Delete first asks RocksDB to
+  // resume (DB::Resume), so writes work again once space is back.
   Status Put(const IncarnationMeta& meta, const GenerationTable& table,
-             std::span<const uint64_t> digests = {});
+             const PageDigests* digests = nullptr);
   // Reads one incarnation (metadata, table, digests) from one snapshot; NotFound when absent,
   // Corrupt when a part fails its checks or the parts disagree (key, pages, epoch).
   Result<Incarnation> Get(const IncarnationKey& key) const;
   // Metadata of every incarnation, or of one VM's, in key order (VM, block, incarnation).
   Result<std::vector<IncarnationMeta>> List(std::optional<Uuid> vm = std::nullopt) const;
-  // Removes metadata, table and digests atomically; NotFound when absent.
+  // Removes metadata, table and digests atomically; NotFound when absent. Resumes as Put does.
   Status Delete(const IncarnationKey& key);
 
  private:
   Store(std::unique_ptr<rocksdb::DB> db, std::string dir, std::string host_id, bool read_only);
   Status CheckWritable() const;
+  // Writes a batch (synced). After a failed write, RocksDB may have stopped accepting writes
+  // (background error, e.g. no space); the next write calls DB::Resume first.
+  Status Write(rocksdb::WriteBatch* batch, const std::string& what);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::string dir_;
   std::string host_id_;
   bool read_only_ = false;
+  std::atomic<bool> write_failed_{false};  // the last write failed: resume before the next
 };
 
 }  // namespace mkd

@@ -74,9 +74,9 @@ int DecodeBlobJson(const std::string& bytes) {
     });
   } else if (magic == "MKDD") {
     CodecHeader h;
-    Result<std::vector<uint64_t>> d = DecodeDigests(bytes, &h);
+    Result<PageDigests> d = DecodePageDigests(bytes, &h);
     if (!d.ok()) return Fail("decode", d.status());
-    const auto zero = static_cast<uint64_t>(std::count(d->begin(), d->end(), ZeroPageDigest()));
+    const uint64_t zero = d->pages() - d->stored();
     fmt::print("{{{},\"zero_pages\":{}}}\n", HeaderJson("digests", h), zero);
     return 0;
   } else {
@@ -111,10 +111,10 @@ int DecodeBlob(const std::string& bytes) {
   }
   if (magic == "MKDD") {
     CodecHeader h;
-    Result<std::vector<uint64_t>> d = DecodeDigests(bytes, &h);
+    Result<PageDigests> d = DecodePageDigests(bytes, &h);
     if (!d.ok()) return Fail("decode", d.status());
     PrintHeader("page digests", h, bytes.size());
-    const auto zero = static_cast<uint64_t>(std::count(d->begin(), d->end(), ZeroPageDigest()));
+    const uint64_t zero = d->pages() - d->stored();
     fmt::print("  zero    {} pages have the digest of an all-zero page\n", Thousands(zero));
     return 0;
   }

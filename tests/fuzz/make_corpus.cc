@@ -470,7 +470,7 @@ Seeds DigestSeeds() {
     return body;
   };
   dir.Write("zero_bytes", "");
-  dir.Write("pages_0", mkd::EncodeDigests(Header(1), {}));
+  dir.Write("pages_0", mkd::EncodeDigests(Header(1), mkd::PageDigests()));
   dir.Write("pages_1_zero_page",
             mkd::EncodeDigests(Header(1), std::vector<uint64_t>{mkd::ZeroPageDigest()}));
   const std::string three = mkd::EncodeDigests(Header(2), digests(3));
@@ -484,13 +484,26 @@ Seeds DigestSeeds() {
   long_name.resize(mkd::kMaxBlockNameLength);
   dir.Write("max_epoch_long_name", mkd::EncodeDigests(Header(mkd::kMaxEpoch, long_name),
                                                       std::vector<uint64_t>{0, ~uint64_t{0}}));
+  // Version 2 (sparse): extents with holes between them, an empty terabyte; version 1 (raw).
+  std::vector<uint64_t> holes = digests(300);
+  for (size_t i = 0; i < holes.size(); i += 7) holes[i] = mkd::ZeroPageDigest();
+  dir.Write("sparse_holes", mkd::EncodeDigests(Header(6), holes));
+  dir.Write("sparse_empty_max_pages",
+            mkd::EncodeDigests(Header(7), mkd::PageDigests(mkd::kMaxPages)));
+  dir.Write("v1_pages_3", mkd::internal::EncodeDigestsV1(Header(2), digests(3)));
+  dir.Write("v1_pages_4097", mkd::internal::EncodeDigestsV1(Header(5), digests(4097)));
 
   dir.Write("broken_truncated", Truncated(three));
   dir.Write("broken_flipped_body", Flipped(three, three.size() - 12));
   dir.Write("broken_flipped_magic", Flipped(three, 0));
   dir.Write("broken_table_magic", mkd::EncodeTable(Header(1), mkd::GenerationTable(2)));
   const std::string two = raw({1, 2});
-  dir.Write("broken_version_2", Build({.magic = "MKDD", .pages = 2, .body = two, .version = 2}));
+  dir.Write("broken_version_3", Build({.magic = "MKDD", .pages = 2, .body = two, .version = 3}));
+  dir.Write("broken_sparse_zero_digest",
+            Build({.magic = "MKDD",
+                   .pages = 2,
+                   .body = raw({1}) + raw({1}).substr(0, 4) + raw({mkd::ZeroPageDigest()}),
+                   .version = 2}));
   dir.Write("broken_flags", Build({.magic = "MKDD", .pages = 2, .body = two, .flags = 1}));
   dir.Write("broken_name_dotdot", Build({.magic = "MKDD", .pages = 2, .body = two, .name = ".."}));
   dir.Write("broken_pages_over_cap",
