@@ -99,13 +99,23 @@ def xxh3_64(data: bytes) -> int:
 
 
 def digests_of(chunks) -> list:
-    """The digests in the chunks of user.mkd.digests (MKDC chunks of an MKDD envelope; the
+    """The digests in the chunks of user.mkd.digests, one per page (MKDC chunks of an MKDD
+    envelope, version 1 raw or version 2 extents of non-zero digests, docs/formats.md; the
     checksums are mkd-genstore decode's business, this only reads the fields)."""
     blob = b"".join(c[36:36 + struct.unpack_from("<I", c, 32)[0]] for c in chunks)
+    version = struct.unpack_from("<H", blob, 4)[0]
     pages = struct.unpack_from("<Q", blob, 28)[0]
     body = blob[37 + blob[36]:len(blob) - 8]
-    assert len(body) == 8 * pages, (len(body), pages)
-    return list(struct.unpack(f"<{pages}Q", body))
+    if version == 1:
+        assert len(body) == 8 * pages, (len(body), pages)
+        return list(struct.unpack(f"<{pages}Q", body))
+    assert version == 2, version
+    digests, at = [xxh3_64(bytes(PAGE))] * pages, 0
+    while at < len(body):
+        first, count = struct.unpack_from("<QI", body, at)
+        digests[first:first + count] = struct.unpack_from(f"<{count}Q", body, at + 12)
+        at += 12 + 8 * count
+    return digests
 
 
 # The RAM-file writer: a host process that opens one RAM file as QEMU does and, on request (one JSON
@@ -1017,15 +1027,16 @@ class MemfsTest(unittest.TestCase):
     def test_digests_are_the_xxh3_of_every_page_in_every_state(self):
         fs = self.start_memfs()
         vm = self.new_vm(fs)
-        w = self.new_ram(fs, vm, size=64 * MiB)  # 16,384 pages: 128 KiB of digests, 3 chunks
+        w = self.new_ram(fs, vm, size=64 * MiB)  # 16,384 pages, 100 with content: 1 chunk
         path = os.path.join(fs.vm_dir(vm), "ram")
         w.write_pages(0, 100, "d1")
         w.write_pages(50, 10, None)  # zeros written: holes
         w.write_pages(9000, 10, "d2")
         self.assertNotIn("user.mkd.digests", self.within(os.listxattr, path))  # costly: by name
+        # Sparse (version 2): 8 bytes per page with content, not per page of the file.
         self.assertRegex(self.within(os.getxattr, path, "user.mkd.digests").decode(),
-                         r"^chunks=3 bytes=131\d{3} \(read user\.mkd\.digests\.0 \.\. "
-                         r"user\.mkd\.digests\.2; ")
+                         r"^chunks=1 bytes=\d{3} \(read user\.mkd\.digests\.0 \.\. "
+                         r"user\.mkd\.digests\.0; ")
         zero = xxh3_64(bytes(PAGE))
         self.assertEqual(zero, 0x93d76fe148c689ba)  # docs/formats.md
 
@@ -1034,7 +1045,7 @@ class MemfsTest(unittest.TestCase):
                 self.sync(path)  # the page store catches up with the page cache
             self.assertEqual(self.summary(fs, path)["state"], state)
             chunks = self.chunks(fs, path, "user.mkd.digests")
-            self.assertEqual(len(chunks), 3)
+            self.assertEqual(len(chunks), 1)
             doc = self.decode(chunks)
             self.assertEqual((doc["kind"], doc["vm"], doc["block"], doc["pages"]),
                              ("digests", vm, "ram", 16384))
@@ -1261,14 +1272,18 @@ class MemfsTest(unittest.TestCase):
         w = RamWriter(self, "t")
         path = os.path.join(fs.vm_dir(vm), "ram")
         w.open(path, os.O_RDWR | os.O_CREAT)
-        for size in (5000, 4095, PAGE + 1, (1 << 40) + PAGE):  # the last: over 1 TiB
+        for size in (5000, 4095, PAGE + 1):
             with self.assertRaises(OSError) as cm:
                 w.ftruncate(size)
             self.assertEqual(cm.exception.errno, errno.EINVAL, size)
+        # Over 1 TiB is over any --max-file-size (default: the host's memory): EFBIG.
+        with self.assertRaises(OSError) as cm:
+            w.ftruncate((1 << 40) + PAGE)
+        self.assertEqual(cm.exception.errno, errno.EFBIG)
         self.assertEqual(self.stat(path).st_size, 0)
         w.ftruncate(16 * MiB)
         self.assertEqual(self.stat(path).st_size, 16 * MiB)
-        self.allowed_log.append(r"warning: truncate ram to \d+ bytes: refused")
+        self.allowed_log.append(r"warning: truncate (\S+/)?ram to \d+ bytes: refused")
 
     def test_changing_the_size_of_a_sized_file_is_eperm(self):
         fs = self.start_memfs()
@@ -1429,6 +1444,145 @@ class MemfsTest(unittest.TestCase):
         self.assertEqual(len(evicted), int(o["pages_evicted"]))
         self.assertErrno(errno.EIO, self.read_pages, old, min(evicted), 1)
         self.assertRegex(fs.log(), r"eviction: \d+ pages of VM " + vm_old)
+
+
+    # ================================================================== 9. limits and lock-down
+    def test_a_large_empty_ram_file_costs_what_was_written_not_its_size(self):
+        fs = self.start_memfs(extra_args=["--max-file-size", "64G"])
+        vm = self.new_vm(fs)
+        db_before = sum(os.path.getsize(os.path.join(r, f))
+                        for r, _, fl in os.walk(fs.db) for f in fl)
+        w = self.new_ram(fs, vm, size=64 << 30)  # 64 GiB, as QEMU sizes it, nothing written
+        w.write_pages(1000, 3, "few")
+        t0 = time.monotonic()
+        w.close()
+        path = os.path.join(fs.vm_dir(vm), "ram")
+        s = self.wait_summary(fs, path, timeout=10, state="stored", record="saved")
+        self.assertLess(time.monotonic() - t0, 5.0)  # was 14 s of digesting holes
+        self.assertEqual((s["pages"], s["resident"]), (str(16 << 20), "3"))
+        db_after = sum(os.path.getsize(os.path.join(r, f)) for r, _, fl in os.walk(fs.db)
+                       for f in fl)
+        self.assertLess(db_after - db_before, 1 << 20)  # was a 128 MiB digest value
+        self.assertEqual(self.read_pages(path, 1000, 3), content("few", 1000 * PAGE, 3 * PAGE))
+        # The digests are sparse too (docs/formats.md, version 2) and decode as before.
+        doc = self.decode(self.chunks(fs, path, "user.mkd.digests"))
+        self.assertEqual((doc["pages"], doc["zero_pages"]), (16 << 20, (16 << 20) - 3))
+        # Above the limit: EFBIG, and the log names the limit.
+        big = self.new_vm(fs)
+        w2 = RamWriter(self, "too-big")
+        w2.open(os.path.join(fs.vm_dir(big), "ram"), os.O_RDWR | os.O_CREAT)
+        with self.assertRaises(OSError) as cm:
+            w2.ftruncate((64 << 30) + PAGE)
+        self.assertEqual(cm.exception.errno, errno.EFBIG)
+        self.assertRegex(fs.log(), r"refused \(EFBIG\): the largest RAM file is 68719476736 "
+                                   r"bytes \(--max-file-size\)")
+        self.assertEqual(self.summary(fs, fs.mountpoint)["max_file_size"], str(64 << 30))
+        w2.close()
+
+    def test_a_second_daemon_on_the_same_store_or_db_is_refused_and_the_first_keeps_its_pages(self):
+        fs = self.start_memfs("a")
+        vm = self.new_vm(fs)
+        path = self.store_file(fs, vm, writes=((0, 64, "first"),))
+        files = sorted(os.listdir(os.path.join(fs.store, vm)))
+        for name, shared in (("b", "store"), ("c", "db")):
+            other = Memfs(build_dir(), os.path.join(self.workdir, name), host_id="host-a")
+            own = (other.store, other.db)
+            self.addCleanup(other.destroy)
+            setattr(other, shared, getattr(fs, shared))
+            try:
+                with self.assertRaises(mkdsys.memfs.MemfsError):
+                    other.start(timeout=10)
+                self.assertNotEqual(other.proc.returncode, 0)
+                self.assertRegex(other.log(), rf"--{shared} {re.escape(getattr(fs, shared))} is "
+                                 rf"in use by another mkd-memfs \(pid {fs.proc.pid}, mount "
+                                 rf"{re.escape(fs.mountpoint)}")
+            finally:
+                other.stop()
+                other.store, other.db = own  # destroy() unmounts its own tmpfs only
+            self.assertFalse(is_mounted(other.mountpoint))
+        self.assertEqual(sorted(os.listdir(os.path.join(fs.store, vm))), files)
+        self.assertEqual(self.summary(fs, path)["state"], "stored")
+        self.assertEqual(self.read_pages(path, 0, 64), content("first", 0, 64 * PAGE))
+
+    def test_a_full_db_disk_is_reported_truthfully_and_memfs_recovers_when_space_returns(self):
+        # The database on its own small tmpfs, filled up and freed again (cleanup by path).
+        db = os.path.join(self.workdir, "a", "db")
+        os.makedirs(db)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "mkd-test-db", db], check=True,
+                       timeout=30)
+        self.addCleanup(subprocess.run, ["umount", "-l", db], check=False, timeout=30)
+        ballast = os.path.join(db, "ballast")
+        with open(ballast, "wb") as f:
+            f.write(b"\xff" * (8 << 20))
+        fs = self.start_memfs("a")
+        self.assertEqual(fs.db, db)
+        vm, vm2 = self.new_vm(fs), self.new_vm(fs)
+        kept = self.store_file(fs, vm2, writes=((0, 8, "kept"),))
+        w = self.new_ram(fs, vm)
+        w.write_pages(0, 100, "full")
+        filler = os.path.join(db, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\xff" * (1 << 20))
+                    f.flush()
+            except OSError as e:
+                self.assertEqual(e.errno, errno.ENOSPC)
+        w.close()  # the VM leaves: its record cannot be written
+        path = os.path.join(fs.vm_dir(vm), "ram")
+        s = self.wait_summary(fs, path, state="stored", record="failed")
+        self.assertEqual(self.summary(fs, fs.mountpoint)["unsaved"], "1")
+        self.assertRegex(fs.log(), r"error: VM \S+ block ram incarnation 1: the VM left, but "
+                                   r"writing its record to the database failed")
+        self.assertEqual(self.read_pages(path, 0, 100), content("full", 0, 100 * PAGE))
+        vm3 = self.new_vm(fs)
+        self.assertErrno(errno.EIO, os.open, os.path.join(fs.vm_dir(vm3), "ram"),
+                         os.O_RDWR | os.O_CREAT)
+        self.assertErrno(errno.EIO, os.unlink, kept)
+        os.unlink(filler)  # space returns: the record is written, create and rm work again
+        os.unlink(ballast)
+        self.wait_summary(fs, path, timeout=15, state="stored", record="saved")
+        self.assertEqual(self.summary(fs, fs.mountpoint)["unsaved"], "0")
+        w3 = self.new_ram(fs, vm3)
+        w3.close()
+        self.within(os.unlink, kept)
+        self.assertFalse(self.within(os.path.exists, kept))
+        self.assertRegex(fs.log(), r"record written to the database after all")
+        # And what the summary said was stored is stored: it survives a restart.
+        fs.stop()
+        fs.start()
+        s = self.summary(fs, path)
+        self.assertEqual((s["state"], s["record"], s["resident"]), ("stored", "saved", "100"))
+        self.assertEqual(self.read_pages(path, 0, 100), content("full", 0, 100 * PAGE))
+        self.allowed_log += [r"error: VM \S+ block ram incarnation 1: the VM left, but writing",
+                             r"error: create \S+/ram:", r"error: unlink \S+/ram:",
+                             r"the --db disk \S+ is full"]
+
+    def test_the_daemon_asks_the_oom_killer_to_spare_it_and_says_when_it_cannot(self):
+        fs = self.start_memfs()
+        with open(f"/proc/{fs.proc.pid}/oom_score_adj") as f:
+            value = int(f.read())
+        if value != -1000:
+            # Lowering it needs CAP_SYS_RESOURCE (not in every container): then it says so,
+            # with the value it really has, instead of claiming -1000.
+            self.assertRegex(fs.log(), rf"warning: could not set oom_score_adj to -1000 \(.*; it "
+                                       rf"is {value}\)")
+        else:
+            self.assertNotIn("could not set oom_score_adj", fs.log())
+
+    def test_a_non_empty_mount_point_is_refused(self):
+        fs = Memfs(build_dir(), os.path.join(self.workdir, "a"), host_id="host-a")
+        self.addCleanup(fs.destroy)
+        with open(os.path.join(fs.mountpoint, "someone's file"), "w") as f:
+            f.write("still here")
+        with self.assertRaises(mkdsys.memfs.MemfsError):
+            fs.start(timeout=10)
+        self.assertEqual(fs.proc.returncode, 2)
+        self.assertRegex(fs.log(), rf"error: mount point {re.escape(fs.mountpoint)} is not empty: "
+                                   r"mounting over it would hide its files")
+        self.assertFalse(is_mounted(fs.mountpoint))
+        with open(os.path.join(fs.mountpoint, "someone's file")) as f:
+            self.assertEqual(f.read(), "still here")
 
 
 if __name__ == "__main__":
