@@ -27,6 +27,12 @@ inline constexpr Generation kGenInvalid = 0xFFFFFFFFu;
 inline constexpr Epoch kFirstEpoch = 1;
 inline constexpr Epoch kMaxEpoch = 0xFFFFFFFEu;
 
+// Epochs only move forward, in small steps (docs/security.md, ordering): a migration's source
+// goes on in e + 2 (the destination runs in e + 1), so an advance is at most this far.
+inline constexpr Epoch kMaxAdvanceStep = 2;
+// An arrival or advance must leave this many epochs for the VM's next migrations (an arrival in
+// E needs E + 1 at the next destination and E + 2 for the source to go on in).
+inline constexpr Epoch kEpochHeadroom = 2;
 // An epoch can be stored as a generation: neither 0 nor the invalid value.
 constexpr bool IsValidEpoch(uint64_t e) { return e >= kFirstEpoch && e <= kMaxEpoch; }
 

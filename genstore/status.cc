@@ -21,6 +21,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "unsupported";
     case ErrorCode::kIo:
       return "i/o error";
+    case ErrorCode::kPermissionDenied:
+      return "permission denied";
   }
   return "unknown error";
 }

@@ -22,6 +22,7 @@ enum class ErrorCode {
   kOutOfRange,          // an index or size beyond a limit
   kUnsupported,         // a format version or feature this build does not know
   kIo,                  // the operating system or RocksDB reported an error
+  kPermissionDenied,    // the caller may not do this (docs/security.md)
 };
 
 // The name of a code, for messages and logs ("corrupt", "not found", ...).
@@ -44,6 +45,9 @@ class [[nodiscard]] Status {
   static Status OutOfRange(std::string m) { return {ErrorCode::kOutOfRange, std::move(m)}; }
   static Status Unsupported(std::string m) { return {ErrorCode::kUnsupported, std::move(m)}; }
   static Status Io(std::string m) { return {ErrorCode::kIo, std::move(m)}; }
+  static Status PermissionDenied(std::string m) {
+    return {ErrorCode::kPermissionDenied, std::move(m)};
+  }
 
   bool ok() const { return code_ == ErrorCode::kOk; }
   ErrorCode code() const { return code_; }

@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <map>
+#include <span>
+#include <utility>
 
 #include "genstore/digests.h"
 #include "genstore/zero_page.h"
@@ -27,6 +30,7 @@ Block::Block(IncarnationMeta meta, GenerationTable table, PageFile file)
       lost_(table_.pages()),
       file_(std::move(file)) {
   meta_.pages = table_.pages();
+  if (meta_.state == IncarnationState::kIncoming) arrival_epoch_ = meta_.epoch;
 }
 
 uint64_t Block::size() const {
@@ -220,10 +224,18 @@ PageBitmap Block::DirtySinceArrival() const {
   return dirty_since_arrival_;
 }
 
-Status Block::CheckReceiveLocked(uint64_t first, uint64_t count, std::string_view what) const {
+Status Block::CheckReceiveLocked(uint64_t first, uint64_t count, Generation gen,
+                                 std::string_view what) const {
   if (meta_.state != IncarnationState::kIncoming) {
     return Status::FailedPrecondition("block is " + std::string(IncarnationStateName(meta_.state)) +
                                       ", not incoming: " + std::string(what) + " refused");
+  }
+  if (gen >= arrival_epoch_) {
+    // The source's pages were written in its epochs, all before the arrival's: a generation at
+    // or above it would later pass for a page written here (docs/security.md, ordering).
+    return Status::InvalidArgument(std::string(what) + " with generation " + std::to_string(gen) +
+                                   ": not before the arrival's epoch " +
+                                   std::to_string(arrival_epoch_));
   }
   if (first > table_.pages() || count > table_.pages() - first) {
     return Status::OutOfRange(std::string(what) + " " + std::to_string(first) + "+" +
@@ -236,7 +248,7 @@ Status Block::CheckReceiveLocked(uint64_t first, uint64_t count, std::string_vie
 Status Block::ReceivePages(uint64_t first, uint64_t count, const void* data, Generation gen) {
   {
     std::lock_guard lock(mu_);
-    MKD_RETURN_IF_ERROR(CheckReceiveLocked(first, count, "pages"));
+    MKD_RETURN_IF_ERROR(CheckReceiveLocked(first, count, gen, "pages"));
     // Invalid first: until the content is written, the page is not the base's any more.
     MKD_RETURN_IF_ERROR(table_.Invalidate(first, count));
   }
@@ -260,7 +272,7 @@ Status Block::ReceiveZero(uint64_t first, uint64_t count, Generation gen) {
   }
   {
     std::lock_guard lock(mu_);
-    MKD_RETURN_IF_ERROR(CheckReceiveLocked(first, count, "zero pages"));
+    MKD_RETURN_IF_ERROR(CheckReceiveLocked(first, count, gen, "zero pages"));
     MKD_RETURN_IF_ERROR(table_.Invalidate(first, count));
   }
   if (int rc = file_.PunchPages(first, count); rc < 0) {
@@ -281,7 +293,7 @@ Status Block::ReceiveLater(uint64_t first, uint64_t count, Generation gen) {
         "pages that come after the commit need a real generation (not 0 or invalid)");
   }
   std::lock_guard lock(mu_);
-  MKD_RETURN_IF_ERROR(CheckReceiveLocked(first, count, "later pages"));
+  MKD_RETURN_IF_ERROR(CheckReceiveLocked(first, count, gen, "later pages"));
   if (later_.pages() != table_.pages()) later_ = PageBitmap(table_.pages());
   for (uint64_t p = first; p < first + count; ++p) {
     MKD_RETURN_IF_ERROR(table_.SetProvisional(p, gen));
@@ -297,10 +309,12 @@ Status Block::AdvanceEpoch(Epoch epoch) {
     return Status::FailedPrecondition(
         "advance: block is " + std::string(IncarnationStateName(meta_.state)) + ", not live");
   }
-  if (!IsValidEpoch(epoch) || epoch <= meta_.epoch) {
-    return Status::InvalidArgument("advance: epoch " + std::to_string(epoch) +
-                                   " is not after the current epoch " +
-                                   std::to_string(meta_.epoch));
+  if (!IsValidEpoch(epoch) || epoch <= meta_.epoch || epoch - meta_.epoch > kMaxAdvanceStep ||
+      epoch > kMaxEpoch - kEpochHeadroom) {
+    return Status::InvalidArgument("advance: epoch " + std::to_string(epoch) + " is not within " +
+                                   std::to_string(kMaxAdvanceStep) + " after the current epoch " +
+                                   std::to_string(meta_.epoch) +
+                                   " (or leaves no room for the VM's next migrations)");
   }
   ApplyPendingLocked();  // what was written so far belongs to the current epoch
   meta_.epoch = epoch;
@@ -367,6 +381,7 @@ Status Block::Leave(int64_t now_unix_ms) {
   ApplyPendingLocked();
   meta_.state = IncarnationState::kStored;
   meta_.left_unix_ms = now_unix_ms;
+  digests_.reset();  // of the content before the VM ran here
   return Status::Ok();
 }
 
@@ -378,9 +393,11 @@ Status Block::BeginIncoming(uint64_t incarnation, Epoch epoch) {
                                       "; only a stored incarnation can receive a VM");
   }
   if (!IsValidEpoch(epoch)) return Status::InvalidArgument("arrival: invalid epoch");
+  arrival_epoch_ = epoch;
   meta_.key.incarnation = incarnation;
   meta_.state = IncarnationState::kIncoming;
   meta_.left_unix_ms = 0;
+  digests_.reset();
   counters_ = {};
   lost_.ClearAll();
   later_ = PageBitmap();
@@ -405,7 +422,7 @@ Status Block::ResetForColdBoot(const IncarnationKey& key, const Uuid& lineage) {
   dirty_since_arrival_ = PageBitmap(pages);
   lost_ = PageBitmap(pages);
   counters_ = {};
-  digests_.clear();
+  digests_.reset();
   later_ = PageBitmap();
   postcopy_.reset();
   return Status::Ok();
@@ -452,64 +469,136 @@ Result<uint64_t> Block::EvictColdest(uint64_t pages) {
   return static_cast<uint64_t>(victims.size());
 }
 
-Result<std::vector<uint64_t>> Block::ComputeDigests() const {
-  std::lock_guard lock(mu_);
-  const uint64_t pages = table_.pages();
-  std::vector<uint64_t> digests(pages);
-  std::vector<char> buf(kScanPages * kPage);
-  for (uint64_t first = 0; first < pages; first += kScanPages) {
-    const uint64_t n = std::min(kScanPages, pages - first);
-    if (int rc = file_.ReadPages(first, n, buf.data()); rc < 0) {
-      return Status::Io("page store: reading for digests: " + std::string(strerror(-rc)));
-    }
-    for (uint64_t i = 0; i < n; ++i) digests[first + i] = PageDigest(buf.data() + i * kPage);
+Result<PageDigests> Block::ComputeDigests() const {
+  uint64_t pages = 0;
+  {
+    std::lock_guard lock(mu_);
+    pages = table_.pages();
   }
-  return digests;
+  PageDigests out(pages);
+  std::vector<char> buf(kScanPages * kPage);
+  std::vector<uint64_t> digests;
+  int read_rc = 0;
+  int rc = file_.ForEachResidentRun(pages, [&](uint64_t first, uint64_t count) {
+    for (uint64_t at = first; at < first + count && read_rc == 0; at += kScanPages) {
+      const uint64_t n = std::min(kScanPages, first + count - at);
+      read_rc = file_.ReadPages(at, n, buf.data());
+      if (read_rc < 0) return;
+      digests.resize(n);
+      for (uint64_t i = 0; i < n; ++i) digests[i] = PageDigest(buf.data() + i * kPage);
+      out.Append(at, digests);
+    }
+  });
+  if (rc == 0) rc = read_rc;
+  if (rc < 0) return Status::Io("page store: reading for digests: " + std::string(strerror(-rc)));
+  return out;
 }
 
-Result<uint64_t> Block::VerifyDigests(const std::vector<uint64_t>& digests) {
+Result<uint64_t> Block::VerifyDigests(const PageDigests& digests) {
   std::lock_guard lock(mu_);
   const uint64_t pages = table_.pages();
-  if (digests.size() != pages) {
-    return Status::Corrupt("digest count " + std::to_string(digests.size()) +
-                           " does not match the block's " + std::to_string(pages) + " pages");
+  if (digests.pages() != pages) {
+    return Status::Corrupt("digests of " + std::to_string(digests.pages()) +
+                           " pages do not match the block's " + std::to_string(pages) + " pages");
   }
-  uint64_t mismatches = 0;
+  // Resident pages are compared with their digests; pages recorded with content that are holes
+  // now read as zeros, which is a mismatch too.
+  std::vector<uint64_t> bad;
+  std::vector<std::pair<uint64_t, uint64_t>> resident;
   std::vector<char> buf(kScanPages * kPage);
-  for (uint64_t first = 0; first < pages; first += kScanPages) {
-    const uint64_t n = std::min(kScanPages, pages - first);
-    if (int rc = file_.ReadPages(first, n, buf.data()); rc < 0) {
-      return Status::Io("page store: reading for verification: " + std::string(strerror(-rc)));
+  int read_rc = 0;
+  int rc = file_.ForEachResidentRun(pages, [&](uint64_t first, uint64_t count) {
+    resident.emplace_back(first, count);
+    for (uint64_t at = first; at < first + count && read_rc == 0; at += kScanPages) {
+      const uint64_t n = std::min(kScanPages, first + count - at);
+      read_rc = file_.ReadPages(at, n, buf.data());
+      for (uint64_t i = 0; i < n && read_rc == 0; ++i) {
+        const uint64_t p = at + i;
+        if (table_.Get(p) == kGenInvalid) continue;
+        if (PageDigest(buf.data() + i * kPage) != digests.Get(p)) bad.push_back(p);
+      }
     }
-    for (uint64_t i = 0; i < n; ++i) {
-      const uint64_t p = first + i;
-      if (table_.Get(p) == kGenInvalid) continue;
-      if (PageDigest(buf.data() + i * kPage) == digests[p]) continue;
-      ++mismatches;
-      MKD_RETURN_IF_ERROR(table_.Invalidate(p, 1));
-      (void)file_.PunchPages(p, 1);
-    }
+  });
+  if (rc == 0) rc = read_rc;
+  if (rc < 0) {
+    return Status::Io("page store: reading for verification: " + std::string(strerror(-rc)));
   }
-  return mismatches;
+  auto is_resident = [&](uint64_t p) {
+    auto it = std::upper_bound(resident.begin(), resident.end(), std::make_pair(p, UINT64_MAX));
+    return it != resident.begin() && p < std::prev(it)->first + std::prev(it)->second;
+  };
+  digests.ForEachExtent([&](uint64_t first, std::span<const uint64_t> d) {
+    for (uint64_t p = first; p < first + d.size(); ++p) {
+      if (table_.Get(p) != kGenInvalid && !is_resident(p)) bad.push_back(p);
+    }
+  });
+  for (uint64_t p : bad) {
+    MKD_RETURN_IF_ERROR(table_.Invalidate(p, 1));
+    (void)file_.PunchPages(p, 1);
+  }
+  return static_cast<uint64_t>(bad.size());
 }
 
-std::pair<IncarnationMeta, GenerationTable> Block::PersistView(int64_t now_unix_ms) {
+Block::Record Block::PersistView(int64_t now_unix_ms) {
   std::lock_guard lock(mu_);
   ApplyPendingLocked();
   ++meta_.serial;
   meta_.updated_unix_ms = now_unix_ms;
   meta_.pages = table_.pages();
-  return {meta_, table_};
+  Record r{meta_, table_, std::nullopt};
+  if (meta_.state == IncarnationState::kStored) r.digests = digests_;
+  return r;
 }
 
-void Block::SetDigests(std::vector<uint64_t> digests) {
+std::optional<Block::Record> Block::PersistStoredView(const IncarnationKey& key,
+                                                      PageDigests digests, int64_t now_unix_ms) {
+  std::lock_guard lock(mu_);
+  if (meta_.state != IncarnationState::kStored || !(meta_.key == key) ||
+      digests.pages() != table_.pages()) {
+    return std::nullopt;
+  }
+  digests_ = std::move(digests);
+  ++meta_.serial;
+  meta_.updated_unix_ms = now_unix_ms;
+  meta_.pages = table_.pages();
+  return Record{meta_, table_, digests_};
+}
+
+void Block::SetDigests(PageDigests digests) {
   std::lock_guard lock(mu_);
   digests_ = std::move(digests);
 }
 
-std::vector<uint64_t> Block::digests() const {
+bool Block::has_digests() const {
   std::lock_guard lock(mu_);
-  return digests_;
+  return digests_.has_value();
+}
+
+Block::RecordState Block::record_state() const {
+  std::lock_guard lock(mu_);
+  return record_state_;
+}
+
+void Block::SetRecordState(RecordState state) {
+  std::lock_guard lock(mu_);
+  record_state_ = state;
+}
+
+bool Block::ClaimFailedRecord() {
+  std::lock_guard lock(mu_);
+  if (record_state_ != RecordState::kFailed || dropped_) return false;
+  record_state_ = RecordState::kSaving;
+  return true;
+}
+
+void Block::MarkDropped() {
+  std::lock_guard lock(mu_);
+  dropped_ = true;
+}
+
+bool Block::dropped() const {
+  std::lock_guard lock(mu_);
+  return dropped_;
 }
 
 IncarnationMeta Block::meta() const {

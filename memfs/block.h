@@ -18,7 +18,8 @@
 // Data-path methods return 0 or a negative errno (FUSE convention); state changes return Status.
 // Thread-safe: one mutex (mu_) guards all state; page-store I/O of whole-page writes runs outside
 // it (the kernel orders writes to one page), partial-page writes serialise on rmw_mu_.
-// Lock order: Registry::mu_ before Block::mu_; rmw_mu_ before mu_.
+// Lock order: Registry::mu_, then persist_mu_ (record writes), then Block::mu_; rmw_mu_ before
+// mu_.
 #ifndef MKD_MEMFS_BLOCK_H_
 #define MKD_MEMFS_BLOCK_H_
 
@@ -26,10 +27,12 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "genstore/digests.h"
 #include "genstore/generation_table.h"
 #include "genstore/incarnation.h"
 #include "genstore/page_bitmap.h"
@@ -112,8 +115,9 @@ class Block {
   // Fails an active post-copy: the missing pages become lost (reads fail, generation invalid).
   // Returns the parked reads to answer with an error.
   std::vector<ParkedRead> FailPostcopy(const std::string& reason);
-  // live: the VM goes on in `epoch` (> the current one). Pages written so far keep the current
-  // epoch as their generation; pages written from now on get `epoch`.
+  // live: the VM goes on in `epoch` (after the current one by at most kMaxAdvanceStep, and at
+  // most kMaxEpoch - kEpochHeadroom). Pages written so far keep the current epoch as their
+  // generation; pages written from now on get `epoch`. InvalidArgument otherwise.
   Status AdvanceEpoch(Epoch epoch);
   // incoming -> stored (the VM stays where it was, which counts as leaving at `now_unix_ms`):
   // every provisional page stays invalid.
@@ -132,18 +136,50 @@ class Block {
   // have been freed or none are left; returns the number freed. Generations are invalidated
   // before the memory is freed.
   Result<uint64_t> EvictColdest(uint64_t pages);
-  // One XXH3-64 digest per page of the page store's content (zeros for holes).
-  Result<std::vector<uint64_t>> ComputeDigests() const;
-  // Compares the page store with `digests` (one per page): pages that do not match become
-  // invalid (and are freed). Returns the number of mismatches. For the restart check.
-  Result<uint64_t> VerifyDigests(const std::vector<uint64_t>& digests);
+  // One XXH3-64 digest per page of the page store's content (a hole has the zero page's).
+  // Reads only the resident pages (SEEK_DATA/SEEK_HOLE), and not under the block's lock, so its
+  // cost follows the memory held, not the block's size, and requests on the block are not held
+  // up meanwhile. A page written (or evicted) during the pass may get either digest: callers
+  // digest a stored block, whose pages change only by eviction, which invalidates them first.
+  Result<PageDigests> ComputeDigests() const;
+  // Compares the page store with `digests`: pages with a valid generation whose content does
+  // not match become invalid (and are freed). Returns the number of mismatches. Reads only the
+  // resident pages. For the restart check.
+  Result<uint64_t> VerifyDigests(const PageDigests& digests);
 
-  // The record to persist: bumps the serial, stamps the time, applies pending generations;
-  // metadata and table from one moment.
-  std::pair<IncarnationMeta, GenerationTable> PersistView(int64_t now_unix_ms);
-  // Digests recorded for the stored content (empty when none).
-  void SetDigests(std::vector<uint64_t> digests);
-  std::vector<uint64_t> digests() const;
+  // ---- Persistence (called by the Registry) ----
+  // What the store gets for this block: metadata, table and (stored, when known) digests, all
+  // from one moment.
+  struct Record {
+    IncarnationMeta meta;
+    GenerationTable table;
+    std::optional<PageDigests> digests;
+  };
+  // The record to persist: bumps the serial, stamps the time, applies pending generations.
+  Record PersistView(int64_t now_unix_ms);
+  // The same, for the stored incarnation `key`, which takes `digests` first; nullopt (nothing
+  // changes) when the block is no longer that stored incarnation (it was opened again since).
+  std::optional<Record> PersistStoredView(const IncarnationKey& key, PageDigests digests,
+                                          int64_t now_unix_ms);
+  // Digests of the stored content; forgotten when the block leaves the stored state or a live
+  // block leaves (they are computed again for the new content).
+  void SetDigests(PageDigests digests);
+  bool has_digests() const;
+  // Whether the store holds the block's lifecycle state: kSaving while a record is being
+  // computed and written, kFailed after a write failed (the Registry retries it).
+  enum class RecordState { kSaved, kSaving, kFailed };
+  RecordState record_state() const;
+  void SetRecordState(RecordState state);
+  // kFailed -> kSaving for one retry; false when the block is not kFailed (nothing to retry, or
+  // another thread is at it).
+  bool ClaimFailedRecord();
+  // Held by whoever writes or deletes the block's record in the store, from taking the view
+  // to the end of the write, so that records reach the store in the order they were taken.
+  // Lock order: Registry::mu_, persist_mu(), Block::mu_; never held while computing digests.
+  std::mutex& persist_mu() const { return persist_mu_; }
+  // The block's record and page-store file are gone (rm): no record may be written again.
+  void MarkDropped();
+  bool dropped() const;
 
   // ---- Views ----
   IncarnationMeta meta() const;           // with pending generations applied
@@ -167,20 +203,26 @@ class Block {
   void MarkWrittenLocked(uint64_t first, uint64_t count, bool ok);
   int CheckLiveWriteLocked(uint64_t offset, size_t size) const;
   // Why pages [first, first + count) cannot be received now (state, range), or OK.
-  Status CheckReceiveLocked(uint64_t first, uint64_t count, std::string_view what) const;
+  // A received page's generation must be below the arrival's epoch.
+  Status CheckReceiveLocked(uint64_t first, uint64_t count, Generation gen,
+                            std::string_view what) const;
 
-  mutable std::mutex rmw_mu_;  // serialises read-modify-write of partial pages
-  mutable std::mutex mu_;      // guards everything below
+  mutable std::mutex persist_mu_;  // see persist_mu()
+  mutable std::mutex rmw_mu_;      // serialises read-modify-write of partial pages
+  mutable std::mutex mu_;          // guards everything below
   IncarnationMeta meta_;
   mutable GenerationTable table_;
   mutable PageBitmap unapplied_;  // written, generation not yet set to the epoch
   PageBitmap dirty_since_sync_;
   PageBitmap dirty_since_arrival_;
   PageBitmap lost_;
-  PageBitmap later_;  // incoming: pages whose content follows the commit (post-copy)
+  Epoch arrival_epoch_ = 0;  // incoming: the epoch the VM arrives in (received gens are below)
+  PageBitmap later_;         // incoming: pages whose content follows the commit (post-copy)
   std::shared_ptr<Postcopy> postcopy_;
   BlockCounters counters_;
-  std::vector<uint64_t> digests_;
+  std::optional<PageDigests> digests_;
+  RecordState record_state_ = RecordState::kSaved;
+  bool dropped_ = false;
   PageFile file_;
 };
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <chrono>
 #include <vector>
 
 #include "memfs/test_util.h"
@@ -112,7 +113,7 @@ TEST_F(BlockTest, IncomingRefusesKernelWritesAndCommitsProvisionalPages) {
 }
 
 TEST_F(BlockTest, ReceivedZeroPagesAreHolesThatKeepTheirGeneration) {
-  auto b = Make(8, IncarnationState::kIncoming);
+  auto b = Make(8, IncarnationState::kIncoming, 6);
   ASSERT_TRUE(b->ReceivePages(0, 4, Fill(4, 6).data(), 2).ok());
   ASSERT_EQ(*b->ResidentPages(), 4u);
   // The VM wrote zeros to pages 1-2 in epoch 5; page 3 it never wrote.
@@ -133,7 +134,7 @@ TEST_F(BlockTest, ReceivedZeroPagesAreHolesThatKeepTheirGeneration) {
 }
 
 TEST_F(BlockTest, ReceiveRefusesPagesOutsideTheBlockAndOutsideIncoming) {
-  auto b = Make(8, IncarnationState::kIncoming);
+  auto b = Make(8, IncarnationState::kIncoming, 4);
   for (auto [first, count] :
        {std::pair<uint64_t, uint64_t>{8, 1}, {7, 2}, {9, 0}, {UINT64_MAX, 2}, {0, UINT64_MAX}}) {
     Status z = b->ReceiveZero(first, count, 3);
@@ -154,6 +155,39 @@ TEST_F(BlockTest, ReceiveRefusesPagesOutsideTheBlockAndOutsideIncoming) {
     EXPECT_EQ(other->ReceivePages(0, 1, Fill(1, 1).data(), 3).code(),
               ErrorCode::kFailedPrecondition);
   }
+}
+
+TEST_F(BlockTest, ReceivedGenerationsStayBelowTheArrivalsEpoch) {
+  auto b = Make(8, IncarnationState::kIncoming, 5);
+  for (Generation gen : {Generation{5}, Generation{6}, kGenInvalid}) {
+    Status s = b->ReceivePages(0, 1, Fill(1, 1).data(), gen);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << gen;
+    EXPECT_NE(s.message().find("not before the arrival's epoch 5"), std::string::npos)
+        << s.message();
+    EXPECT_EQ(b->ReceiveZero(0, 1, gen).code(), ErrorCode::kInvalidArgument) << gen;
+    EXPECT_EQ(b->ReceiveLater(0, 1, gen).code(), ErrorCode::kInvalidArgument) << gen;
+  }
+  EXPECT_TRUE(b->ReceivePages(0, 1, Fill(1, 1).data(), 4).ok());
+  // A returning VM: the bound is the new arrival's epoch, not the stored one.
+  ASSERT_TRUE(b->Commit(5).ok());
+  ASSERT_TRUE(b->Leave(1).ok());
+  ASSERT_TRUE(b->BeginIncoming(2, 7).ok());
+  EXPECT_TRUE(b->ReceivePages(1, 1, Fill(1, 1).data(), 6).ok());
+  EXPECT_FALSE(b->ReceivePages(1, 1, Fill(1, 1).data(), 7).ok());
+}
+
+TEST_F(BlockTest, AdvanceMovesForwardInSmallStepsOnly) {
+  auto b = Make(8, IncarnationState::kLive, 3);
+  EXPECT_EQ(b->AdvanceEpoch(3).code(), ErrorCode::kInvalidArgument) << "not forward";
+  EXPECT_EQ(b->AdvanceEpoch(2).code(), ErrorCode::kInvalidArgument) << "backward";
+  EXPECT_EQ(b->AdvanceEpoch(3 + kMaxAdvanceStep + 1).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(b->AdvanceEpoch(kMaxEpoch).code(), ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(b->AdvanceEpoch(3 + kMaxAdvanceStep).ok());
+  EXPECT_EQ(b->meta().epoch, 3 + kMaxAdvanceStep);
+  auto high = Make(8, IncarnationState::kLive, kMaxEpoch - kEpochHeadroom - 1);
+  EXPECT_TRUE(high->AdvanceEpoch(kMaxEpoch - kEpochHeadroom).ok());
+  EXPECT_EQ(high->AdvanceEpoch(kMaxEpoch - kEpochHeadroom + 1).code(), ErrorCode::kInvalidArgument)
+      << "a VM must keep room for its next migrations";
 }
 
 TEST_F(BlockTest, AbortLeavesReceivedPagesInvalidAndUnreadable) {
@@ -186,7 +220,7 @@ TEST_F(BlockTest, PunchInvalidatesWholePagesAndZeroesPartialOnes) {
 }
 
 TEST_F(BlockTest, EvictionFreesInvalidThenOldestGenerationsFirstAndInvalidatesThem) {
-  auto b = Make(6, IncarnationState::kIncoming);
+  auto b = Make(6, IncarnationState::kIncoming, 10);
   // Pages 0..4 with generations 5, 2, 9, 2, 7.
   const Generation gens[] = {5, 2, 9, 2, 7};
   for (uint64_t p = 0; p < 5; ++p) {
@@ -195,7 +229,7 @@ TEST_F(BlockTest, EvictionFreesInvalidThenOldestGenerationsFirstAndInvalidatesTh
   ASSERT_TRUE(b->Commit(9).ok());
   ASSERT_TRUE(b->Leave(1).ok());
   // Page 5: resident but invalid (received by a migration that aborted).
-  ASSERT_TRUE(b->BeginIncoming(2, 10).ok());
+  ASSERT_TRUE(b->BeginIncoming(2, 11).ok());
   ASSERT_TRUE(b->ReceivePages(5, 1, Fill(1, 1).data(), 10).ok());
   ASSERT_TRUE(b->Abort(2).ok());
   EXPECT_EQ(*b->ResidentPages(), 6u);
@@ -224,13 +258,37 @@ TEST_F(BlockTest, DigestsCatchAPageChangedBehindOurBack) {
   auto b = Make(4, IncarnationState::kLive);
   ASSERT_EQ(b->Write(0, Fill(3, 5).data(), 3 * kP), 0);
   ASSERT_TRUE(b->Leave(1).ok());
-  Result<std::vector<uint64_t>> d = b->ComputeDigests();
+  Result<PageDigests> d = b->ComputeDigests();
   ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->stored(), 3u);
   EXPECT_EQ(*b->VerifyDigests(*d), 0u);
   ASSERT_EQ(b->file().PunchPages(1, 1), 0);  // e.g. the tmpfs lost it
   EXPECT_EQ(*b->VerifyDigests(*d), 1u);
   EXPECT_EQ(b->TableSnapshot().Get(1), kGenInvalid);
   EXPECT_EQ(b->TableSnapshot().Get(0), 3u);
+  // A never-written page that has content now is caught too.
+  const std::vector<char> junk = Fill(1, 9);
+  ASSERT_EQ(b->file().WritePages(3, 1, junk.data()), 0);
+  EXPECT_EQ(*b->VerifyDigests(*d), 1u);
+  EXPECT_EQ(b->TableSnapshot().Get(3), kGenInvalid);
+}
+
+TEST_F(BlockTest, DigestsOfALargeEmptyBlockCostNothing) {
+  // 64 GiB sized and never written, as QEMU leaves a RAM file it sized and exited: only the
+  // resident pages are read, and only non-zero digests are kept.
+  auto b = Make(0, IncarnationState::kLive);
+  ASSERT_EQ(b->SetSize(uint64_t{64} << 30), 0);
+  ASSERT_EQ(b->Write(5 * kP, Fill(2, 7).data(), 2 * kP), 0);
+  ASSERT_TRUE(b->Leave(1).ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<PageDigests> d = b->ComputeDigests();
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->pages(), uint64_t{64} << 18);
+  EXPECT_EQ(d->stored(), 2u);
+  EXPECT_EQ(d->Get(4), ZeroPageDigest());
+  EXPECT_NE(d->Get(5), ZeroPageDigest());
+  EXPECT_EQ(*b->VerifyDigests(*d), 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
 }
 
 TEST_F(BlockTest, ColdBootForgetsEverything) {

@@ -1,13 +1,19 @@
 // mkd-memfs daemon lifecycle (see daemon.h).
 #include "memfs/daemon.h"
 
+#include <fcntl.h>
+#include <fmt/chrono.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
+#include <ctime>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -15,6 +21,7 @@
 
 #include "genstore/store.h"
 #include "memfs/bdi.h"
+#include "memfs/dir_lock.h"
 #include "memfs/fuse_ops.h"
 #include "memfs/registry.h"
 #include "memfs/syncer.h"
@@ -25,7 +32,15 @@ namespace {
 
 void IgnoreSignal(int) {}
 
-// Fails post-copies whose driver went silent (Registry::CheckPostcopyLeases), twice a second.
+std::string NowText() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}", tm);
+}
+
+// Twice a second: fails post-copies whose driver went silent (Registry::CheckPostcopyLeases) and
+// retries records the database could not take (Registry::RetryFailedRecords, e.g. a full disk).
 class LeaseWatchdog {
  public:
   explicit LeaseWatchdog(Registry* registry) : registry_(registry) {
@@ -46,6 +61,7 @@ class LeaseWatchdog {
     while (!cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; })) {
       lock.unlock();
       registry_->CheckPostcopyLeases();
+      registry_->RetryFailedRecords();
       lock.lock();
     }
   }
@@ -112,10 +128,22 @@ class StopWatcher {
   std::thread thread_;
 };
 
+// The write is checked where it happens (an ofstream would report a refusal only when flushed,
+// after the check). Reads the value back: that is what the docs promise.
 void SpareFromOomKiller() {
-  std::ofstream out("/proc/self/oom_score_adj");
-  out << -1000 << "\n";
-  if (!out) spdlog::warn("could not set oom_score_adj (not root?): the OOM killer may pick us");
+  constexpr char kPath[] = "/proc/self/oom_score_adj";
+  constexpr char kValue[] = "-1000\n";
+  int err = 0;
+  const int fd = ::open(kPath, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || ::write(fd, kValue, sizeof(kValue) - 1) != sizeof(kValue) - 1) err = errno;
+  if (fd >= 0 && ::close(fd) != 0 && err == 0) err = errno;
+  std::ifstream in(kPath);
+  int value = 0;
+  in >> value;
+  if (err != 0 || !in || value != -1000) {
+    spdlog::warn("could not set oom_score_adj to -1000 ({}; it is {}): the OOM killer may pick us",
+                 err != 0 ? std::strerror(err) : "not applied", value);
+  }
 }
 
 }  // namespace
@@ -130,12 +158,40 @@ int RunDaemon(const MemfsOptions& o) {
   sigaction(SIGUSR2, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // One daemon per page store and per database: a second one would delete the first's page
+  // files at its restart cleanup and serve one VM's pages for another's.
+  const std::string holder =
+      fmt::format("pid {}, mount {}, started {}", ::getpid(), o.mountpoint, NowText());
+  Result<DirLock> store_lock = DirLock::Acquire(o.store_dir, "--store", holder);
+  if (!store_lock.ok()) {
+    spdlog::error("{}", store_lock.status().message());
+    return 1;
+  }
+  if (::mkdir(o.db_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    spdlog::error("--db {}: cannot create it: {}", o.db_dir, std::strerror(errno));
+    return 1;
+  }
+  Result<DirLock> db_lock = DirLock::Acquire(o.db_dir, "--db", holder);
+  if (!db_lock.ok()) {
+    spdlog::error("{}", db_lock.status().message());
+    return 1;
+  }
   Result<std::unique_ptr<Store>> store = Store::Open(o.db_dir, o.host_id);
   if (!store.ok()) {
     spdlog::error("opening the incarnation store: {}", store.status().message());
     return 1;
   }
-  Registry registry(store->get(), RegistryOptions{o.store_dir, o.budget_bytes});
+  Result<AccessPolicy> access = ResolveAccessPolicy(o.vm_user, o.vm_group, o.admin_group);
+  if (!access.ok()) {
+    spdlog::error("{}", access.status().message());
+    return 1;
+  }
+  RegistryOptions registry_options;
+  registry_options.store_dir = o.store_dir;
+  registry_options.budget_bytes = o.budget_bytes;
+  registry_options.max_file_bytes = o.max_file_bytes;
+  registry_options.access = *access;
+  Registry registry(store->get(), registry_options);
   const auto t0 = std::chrono::steady_clock::now();
   if (Status s = registry.Recover(); !s.ok()) {
     spdlog::error("recovering stored incarnations: {}", s.message());
@@ -152,9 +208,10 @@ int RunDaemon(const MemfsOptions& o) {
   FsContext ctx;
   ctx.registry = &registry;
   ctx.xattrs = &xattrs;
+  ctx.access = *access;
 
-  std::vector<std::string> arg_storage = {"mkd-memfs", "-o",
-                                          "fsname=mkd-memfs,subtype=mkd-memfs,allow_other"};
+  std::vector<std::string> arg_storage = {
+      "mkd-memfs", "-o", "fsname=mkd-memfs,subtype=mkd-memfs,allow_other,default_permissions"};
   if (o.debug_fuse) arg_storage.push_back("-d");
   std::vector<char*> argv;
   for (auto& a : arg_storage) argv.push_back(a.data());
@@ -185,10 +242,12 @@ int RunDaemon(const MemfsOptions& o) {
   }
   SpareFromOomKiller();
   registry.EnforceBudget();
-  spdlog::info("mkd-memfs ready: mount {} host {} store {} db {} budget {}", o.mountpoint,
-               o.host_id, o.store_dir, o.db_dir,
-               o.budget_bytes == UINT64_MAX ? std::string("none")
-                                            : std::to_string(o.budget_bytes) + " bytes");
+  spdlog::info(
+      "mkd-memfs ready: mount {} host {} store {} db {} vm-user {} admin-group {} budget {}",
+      o.mountpoint, o.host_id, o.store_dir, o.db_dir, access->vm_uid,
+      access->admin_gid ? std::to_string(*access->admin_gid) : std::string("none"),
+      o.budget_bytes == UINT64_MAX ? std::string("none")
+                                   : std::to_string(o.budget_bytes) + " bytes");
 
   int rc = 0;
   {

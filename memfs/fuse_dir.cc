@@ -12,15 +12,27 @@
 namespace mkd::memfs {
 
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t /*mode*/) {
+  if (int rc = Allow(req, Need::kControl, std::string("mkdir ") + name); rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
   Entry e;
   ReplyEntry(req, Ctx(req).registry->Mkdir(parent, name, &e), e);
 }
 
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (int rc = Allow(req, Need::kControl, std::string("rmdir ") + name); rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
   fuse_reply_err(req, -Ctx(req).registry->Rmdir(parent, name));
 }
 
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (int rc = Allow(req, Need::kControl, std::string("unlink ") + name); rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
   fuse_reply_err(req, -Ctx(req).registry->Unlink(parent, name));
 }
 
@@ -56,6 +68,12 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (node.kind == NodeRef::Kind::kBlock) {
     fuse_reply_err(req, ENOTDIR);
     return;
+  }
+  if (node.kind == NodeRef::Kind::kVm) {
+    if (int a = Allow(req, Need::kInspect, "list VM directory " + node.vm.ToString()); a < 0) {
+      fuse_reply_err(req, -a);
+      return;
+    }
   }
   fuse_reply_open(req, fi);
 }

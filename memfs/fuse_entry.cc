@@ -3,6 +3,7 @@
 #include <sys/statvfs.h>
 
 #include <cerrno>
+#include <string>
 
 #include "memfs/fuse_ops.h"
 
@@ -51,6 +52,10 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
     return;
   }
   if (to_set & FUSE_SET_ATTR_SIZE) {
+    if (int rc = Allow(req, Need::kVmWrite, "truncate inode " + std::to_string(ino)); rc < 0) {
+      fuse_reply_err(req, -rc);
+      return;
+    }
     if (attr->st_size < 0) {
       fuse_reply_err(req, EINVAL);
       return;

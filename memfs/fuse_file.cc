@@ -3,10 +3,12 @@
 // Open modes: the writer of a live block keeps the page cache (it is the guest's RAM); readers of
 // a live block share it (they see what the guest sees); stored and incoming blocks are read with
 // direct I/O so no stale copy of their pages lingers in the cache.
+#include <fcntl.h>
 #include <linux/falloc.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <string>
 
 #include "memfs/fuse_ops.h"
 
@@ -22,6 +24,10 @@ void FillOpen(const OpenResult& r, fuse_file_info* fi) {
 
 void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t /*mode*/,
               fuse_file_info* fi) {
+  if (int rc = Allow(req, Need::kVmWrite, std::string("create ") + name); rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
   Entry e;
   OpenResult r;
   int rc = Ctx(req).registry->Create(parent, name, &e, &r);
@@ -40,6 +46,14 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t /*mode
 }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  const bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
+  if (int rc = Allow(
+          req, write ? Need::kVmWrite : Need::kInspect,
+          (write ? "open for writing, inode " : "open for reading, inode ") + std::to_string(ino));
+      rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
   OpenResult r;
   int rc = Ctx(req).registry->Open(ino, fi->flags, &r);
   if (rc < 0) {

@@ -1,7 +1,28 @@
 // The FUSE operation table and the connection setup (see fuse_ops.h).
 #include "memfs/fuse_ops.h"
 
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <vector>
+
 namespace mkd::memfs {
+
+int Allow(fuse_req_t req, Need need, std::string_view what) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  Caller caller{
+      c->uid, c->gid, c->pid, [req] {
+        // libfuse reads them from /proc/<pid>/task/<tid>/status; at most 64 here.
+        std::vector<gid_t> groups(64);
+        int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+        groups.resize(n > 0 ? std::min<size_t>(static_cast<size_t>(n), groups.size()) : 0);
+        return groups;
+      }};
+  Status s = Ctx(req).access.Check(caller, need, what);
+  if (s.ok()) return 0;
+  spdlog::warn("{}", s.message());
+  return -EACCES;
+}
 
 void OpInit(void* /*userdata*/, fuse_conn_info* conn) {
   // Guest RAM is a shared mapping: the kernel's page cache is the RAM, and each write-back of a
@@ -11,6 +32,8 @@ void OpInit(void* /*userdata*/, fuse_conn_info* conn) {
   // Reads are spliced from the page-store file straight into the reply.
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+  // The kernel checks owners and modes (the mount has default_permissions); the daemon checks
+  // the caller again (Allow). POSIX ACLs are not offered: modes are the whole model.
   // Write-back in requests of up to 1 MiB (256 pages).
   conn->max_write = 1u << 20;
 }

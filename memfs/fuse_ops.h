@@ -4,6 +4,10 @@
 // fuse_io.cc: read/write; fuse_xattr.cc: extended attributes). Handlers translate between the
 // kernel's requests and the Registry; errors are negative errno inside, positive at the reply.
 //
+// Every handler that reads or changes a VM's memory, or controls it, first checks its caller
+// (Allow: access.h, docs/security.md); the kernel has checked owner and mode before
+// (default_permissions).
+//
 // Thread-safety: handlers run on libfuse's worker threads concurrently; all shared state is in
 // the Registry, Block and Xattrs, which lock for themselves.
 #ifndef MKD_MEMFS_FUSE_OPS_H_
@@ -14,6 +18,7 @@
 
 #include <memory>
 
+#include "memfs/access.h"
 #include "memfs/block.h"
 #include "memfs/registry.h"
 #include "memfs/xattrs.h"
@@ -24,6 +29,7 @@ namespace mkd::memfs {
 struct FsContext {
   Registry* registry = nullptr;
   Xattrs* xattrs = nullptr;
+  AccessPolicy access;
   // Attributes change as pages are written (st_blocks): the kernel may cache them this long.
   double attr_timeout = 0.0;
   double entry_timeout = 1.0;
@@ -39,6 +45,10 @@ inline FsContext& Ctx(fuse_req_t req) { return *static_cast<FsContext*>(fuse_req
 inline Handle* HandleOf(const fuse_file_info* fi) {
   return reinterpret_cast<Handle*>(static_cast<uintptr_t>(fi->fh));
 }
+
+// 0 when the request's caller may do what `need` names, else -EACCES after a log line that names
+// the caller's uid and `what` was refused.
+int Allow(fuse_req_t req, Need need, std::string_view what);
 
 // The reply parameters of a lookup, mkdir or create.
 inline fuse_entry_param EntryParam(fuse_req_t req, const Entry& e) {

@@ -22,13 +22,43 @@ void ReplyValue(fuse_req_t req, const std::string& value, size_t size) {
 }
 }  // namespace
 
+namespace {
+// What reading attribute `name` of `node` needs (docs/security.md): the host summary is anyone's;
+// attributes that consume something (a sync's dirty pages, a post-copy's wanted pages) are
+// control; the rest of a VM's attributes are inspection.
+Need NeedToGet(const NodeRef& node, std::string_view name) {
+  if (node.kind == NodeRef::Kind::kRoot) return Need::kHostInspect;
+  if (IsSyncName(name) || name == kWantedXattr) return Need::kControl;
+  return Need::kInspect;
+}
+
+// What `node` is, for log lines.
+std::string Describe(const NodeRef& node) {
+  switch (node.kind) {
+    case NodeRef::Kind::kRoot:
+      return "the mount's root";
+    case NodeRef::Kind::kVm:
+      return node.vm.ToString();
+    case NodeRef::Kind::kBlock:
+      return node.vm.ToString() + "/" + node.block;
+  }
+  return "?";
+}
+}  // namespace
+
 void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   NodeRef node;
   if (int rc = Ctx(req).registry->Resolve(ino, &node); rc < 0) {
     fuse_reply_err(req, -rc);
     return;
   }
-  if (size == 0 && std::string_view(name) == kSyncXattr) {
+  if (int rc = Allow(req, NeedToGet(node, name),
+                     "getxattr " + std::string(name) + " of " + Describe(node));
+      rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
+  if (size == 0 && IsSyncName(name)) {
     // A size query must not run a sync (getfattr asks for the size, then for the value): answer
     // with the bound every sync reply fits in.
     fuse_reply_xattr(req, kSyncValueMax);
@@ -66,6 +96,11 @@ void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     fuse_reply_err(req, -rc);
     return;
   }
+  const Need need = node.kind == NodeRef::Kind::kRoot ? Need::kHostInspect : Need::kInspect;
+  if (int rc = Allow(req, need, "listxattr of " + Describe(node)); rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
   std::string names;
   for (const std::string& n : Ctx(req).xattrs->List(ino, node)) {
     names += n;
@@ -78,6 +113,12 @@ void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
                 int /*flags*/) {
   NodeRef node;
   if (int rc = Ctx(req).registry->Resolve(ino, &node); rc < 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
+  if (int rc =
+          Allow(req, Need::kControl, "setxattr " + std::string(name) + " of " + Describe(node));
+      rc < 0) {
     fuse_reply_err(req, -rc);
     return;
   }

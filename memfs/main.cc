@@ -11,7 +11,7 @@
 int main(int argc, char** argv) {
   using mkd::memfs::MemfsOptions;
   MemfsOptions o;
-  std::string budget;
+  std::string budget, max_file_size;
   int max_ratio = -1, strict_limit = -1;
   unsigned sync_timeout_s = 60;
   CLI::App app{
@@ -23,9 +23,23 @@ int main(int argc, char** argv) {
   app.add_option("--db", o.db_dir, "incarnation database directory (on disk)")->required();
   app.add_option("--host-id", o.host_id, "this host's name in the cluster ([A-Za-z0-9._-])")
       ->required();
+  app.add_option("--vm-user", o.vm_user,
+                 "the user QEMU runs as: owner of VM directories and RAM files, the only one "
+                 "besides root who may open them for writing (docs/security.md)")
+      ->capture_default_str();
+  app.add_option("--vm-group", o.vm_group,
+                 "the group QEMU runs as (group of the files without "
+                 "--admin-group)")
+      ->capture_default_str();
+  app.add_option("--admin-group", o.admin_group,
+                 "members may use the control attributes (user.mkd.*: syncs, arrivals, "
+                 "commits), mkdir/rm, and read RAM files (default: root only)");
   app.add_option("--budget", budget,
                  "memory stored incarnations may hold (e.g. 4G); coldest pages are evicted "
                  "beyond it (default: no limit)");
+  app.add_option("--max-file-size", max_file_size,
+                 "largest RAM file (e.g. 64G); a larger ftruncate fails with EFBIG (default: the "
+                 "host's physical memory)");
   app.add_option("--threads", o.max_threads, "most FUSE worker threads")
       ->capture_default_str()
       ->check(CLI::Range(2, 256));
@@ -55,6 +69,15 @@ int main(int argc, char** argv) {
       return 2;
     }
     o.budget_bytes = *bytes;
+  }
+  o.max_file_bytes = mkd::memfs::DefaultMaxFileBytes();
+  if (!max_file_size.empty()) {
+    auto bytes = mkd::memfs::ParseBytes(max_file_size);
+    if (!bytes.ok()) {
+      spdlog::error("--max-file-size: {}", bytes.status().message());
+      return 2;
+    }
+    o.max_file_bytes = *bytes;
   }
   o.sync_timeout_ms = sync_timeout_s * 1000;
   o.bdi.max_ratio = max_ratio >= 0 ? max_ratio : 100;

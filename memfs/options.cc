@@ -9,6 +9,10 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "genstore/generation.h"
 
 namespace mkd::memfs {
 
@@ -46,6 +50,17 @@ Result<uint64_t> ParseBytes(std::string_view text) {
   return static_cast<uint64_t>(bytes);
 }
 
+uint64_t DefaultMaxFileBytes() {
+  constexpr uint64_t kCap = kMaxPages * kPageSize;
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  uint64_t kib = 0;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemTotal:") return std::min(kCap, kib * 1024 / kPageSize * kPageSize);
+  }
+  return kCap;
+}
+
 Status ValidateOptions(const MemfsOptions& o, std::string* warning) {
   auto is_dir = [](const std::string& path) {
     struct stat st {};
@@ -63,6 +78,16 @@ Status ValidateOptions(const MemfsOptions& o, std::string* warning) {
   if (::statfs(o.mountpoint.c_str(), &fs) == 0 && fs.f_type == FUSE_SUPER_MAGIC) {
     return Status::FailedPrecondition("something is already mounted on " + o.mountpoint +
                                       " (a FUSE file system; another mkd-memfs?)");
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_empty(o.mountpoint, ec) || ec) {
+    return Status::FailedPrecondition(
+        "mount point " + o.mountpoint +
+        (ec ? " cannot be listed: " + ec.message()
+            : " is not empty: mounting over it would hide its files; use an empty directory"));
+  }
+  if (o.max_file_bytes < kPageSize || o.max_file_bytes > kMaxPages * kPageSize) {
+    return Status::InvalidArgument("--max-file-size must be 4 KiB .. 1 TiB");
   }
   if (::statfs(o.store_dir.c_str(), &fs) != 0) {
     return Status::Io("statfs " + o.store_dir + ": " + std::strerror(errno));

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -115,7 +116,7 @@ Status Registry::Recover() {
       fail(inc.status().message());
       continue;
     }
-    if (inc->digests.size() != inc->table.pages()) {
+    if (!inc->digests || inc->digests->pages() != inc->table.pages()) {
       fail("no page digests recorded, its content cannot be checked");
       continue;
     }
@@ -131,12 +132,12 @@ Status Registry::Recover() {
       continue;
     }
     auto block = std::make_shared<Block>(inc->meta, std::move(inc->table), std::move(*file));
-    Result<uint64_t> bad = block->VerifyDigests(inc->digests);
+    Result<uint64_t> bad = block->VerifyDigests(*inc->digests);
     if (!bad.ok()) {
       fail(bad.status().message());
       continue;
     }
-    block->SetDigests(std::move(inc->digests));
+    block->SetDigests(std::move(*inc->digests));
     if (*bad > 0) {
       spdlog::warn("{}: {} pages did not match their digests; they are invalid now",
                    Describe(m.key), *bad);
@@ -162,7 +163,7 @@ Status Registry::Recover() {
       const std::string vm_path = options_.store_dir + "/" + vm_dir->d_name;
       if (DIR* files = ::opendir(vm_path.c_str())) {
         while (dirent* f = ::readdir(files)) {
-          if (f->d_name[0] == '.') continue;
+          if (f->d_name[0] == '.') continue;  // also the store's lock file (dir_lock.h)
           const std::string path = vm_path + "/" + f->d_name;
           if (!referenced.count(path)) {
             spdlog::info("page store: removing {} (no incarnation names it)", path);
@@ -181,22 +182,68 @@ Status Registry::Recover() {
 
 Status Registry::PersistLocked(Block& block, bool with_digests) {
   if (with_digests) {
-    Result<std::vector<uint64_t>> digests = block.ComputeDigests();
+    Result<PageDigests> digests = block.ComputeDigests();
     if (!digests.ok()) return digests.status();
     block.SetDigests(std::move(*digests));
   }
-  auto [meta, table] = block.PersistView(NowUnixMs());
-  if (meta.state == IncarnationState::kStored) {
-    std::vector<uint64_t> digests = block.digests();
-    return store_->Put(meta, table, digests);
+  std::lock_guard persist(block.persist_mu());
+  if (block.dropped()) return Status::Ok();
+  Block::Record r = block.PersistView(NowUnixMs());
+  Status s = store_->Put(r.meta, r.table, r.digests ? &*r.digests : nullptr);
+  block.SetRecordState(s.ok() ? Block::RecordState::kSaved : Block::RecordState::kFailed);
+  return s;
+}
+
+Status Registry::StoreLeftBlock(Block& block, const IncarnationKey& key) {
+  // Digests and encoding are the heavy part: no registry lock, no block lock across them.
+  Result<PageDigests> digests = block.ComputeDigests();
+  if (!digests.ok()) {
+    block.SetRecordState(Block::RecordState::kFailed);
+    return digests.status();
   }
-  return store_->Put(meta, table);
+  std::lock_guard persist(block.persist_mu());
+  if (block.dropped()) return Status::Ok();
+  std::optional<Block::Record> r = block.PersistStoredView(key, std::move(*digests), NowUnixMs());
+  // Opened again meanwhile: it is another incarnation now, whose opener persists it.
+  if (!r) return Status::Ok();
+  Status s = store_->Put(r->meta, r->table, &*r->digests);
+  block.SetRecordState(s.ok() ? Block::RecordState::kSaved : Block::RecordState::kFailed);
+  return s;
+}
+
+size_t Registry::RetryFailedRecords() {
+  std::vector<std::shared_ptr<Block>> failed;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [vm, entry] : vms_) {
+      for (auto& [name, b] : entry.blocks) {
+        if (b.block->ClaimFailedRecord()) failed.push_back(b.block);
+      }
+    }
+  }
+  size_t saved = 0;
+  for (const std::shared_ptr<Block>& block : failed) {
+    const IncarnationMeta meta = block->meta();
+    const bool stored = meta.state == IncarnationState::kStored;
+    Status s = stored && !block->has_digests() ? StoreLeftBlock(*block, meta.key)
+                                               : PersistLocked(*block, /*with_digests=*/false);
+    if (s.ok()) {
+      ++saved;
+      spdlog::info("{}: record written to the database after all ({})", Describe(meta.key),
+                   IncarnationStateName(meta.state));
+    } else {
+      spdlog::debug("{}: writing the record failed again: {}", Describe(meta.key), s.message());
+    }
+  }
+  return saved;
 }
 
 Status Registry::DropLocked(Block& block) {
+  std::lock_guard persist(block.persist_mu());
   const IncarnationKey key = block.meta().key;
   Status s = store_->Delete(key);
   if (!s.ok() && s.code() != ErrorCode::kNotFound) return s;
+  block.MarkDropped();
   if (int rc = block.file().Unlink(); rc < 0 && rc != -ENOENT) {
     return Status::Io("page store: removing " + block.file().path() + ": " + strerror(-rc));
   }
@@ -244,18 +291,27 @@ void Registry::InvalidateCache(const std::vector<Ino>& inos) {
 // ---------------------------------------------------------------- namespace
 
 void Registry::FillAttrLocked(Ino ino, const Node& node, struct stat* st) const {
+  const AccessPolicy& access = options_.access;
   *st = {};
   st->st_ino = ino;
-  st->st_uid = 0;
-  st->st_gid = 0;
+  st->st_uid = access.vm_uid;
+  st->st_gid = access.file_gid();
   st->st_blksize = kPageSize;
   const int64_t ms = start_unix_ms_;
   st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = ms / 1000;
-  if (node.ref.kind != NodeRef::Kind::kBlock) {
-    st->st_mode = S_IFDIR | 0755;
+  if (node.ref.kind == NodeRef::Kind::kRoot) {
+    st->st_uid = 0;
+    st->st_gid = access.admin_gid.value_or(0);
+    st->st_mode = S_IFDIR | access.root_mode();
     st->st_nlink = 2;
     return;
   }
+  if (node.ref.kind == NodeRef::Kind::kVm) {
+    st->st_mode = S_IFDIR | access.vm_dir_mode();
+    st->st_nlink = 2;
+    return;
+  }
+  st->st_mode = S_IFREG | access.file_mode(false);
   st->st_nlink = node.removed ? 0 : 1;
   auto vm = vms_.find(node.ref.vm);
   if (vm == vms_.end()) return;
@@ -263,7 +319,10 @@ void Registry::FillAttrLocked(Ino ino, const Node& node, struct stat* st) const 
   if (b == vm->second.blocks.end() || b->second.ino != ino) return;
   const Block& block = *b->second.block;
   const IncarnationMeta meta = block.meta();
-  st->st_mode = S_IFREG | (meta.state == IncarnationState::kStored ? 0400 : 0600);
+  // A stored file is read-only, except while an arrival is pending: the destination QEMU (the
+  // VM user) must open it for writing then.
+  const bool writable = meta.state != IncarnationState::kStored || vm->second.arrival.has_value();
+  st->st_mode = S_IFREG | access.file_mode(writable);
   st->st_size = static_cast<off_t>(block.size());
   Result<uint64_t> resident = block.ResidentPages();
   st->st_blocks = static_cast<blkcnt_t>((resident.ok() ? *resident : 0) * (kPageSize / 512));
@@ -549,6 +608,8 @@ int Registry::Open(Ino ino, int flags, OpenResult* out) {
 void Registry::Release(Ino ino, bool writer) {
   std::vector<Ino> invalidate;
   std::vector<ParkedRead> parked;
+  std::shared_ptr<Block> left;
+  IncarnationKey left_key;
   {
     std::lock_guard lock(mu_);
     if (!writer) return;
@@ -569,23 +630,38 @@ void Registry::Release(Ino ino, bool writer) {
                     Describe(block.meta().key), pc->missing());
       parked = block.FailPostcopy("the VM stopped before all its pages arrived");
     }
-    // The VM left this host (its QEMU exited): keep its memory as a stored incarnation.
-    Status s = block.Leave(NowUnixMs());
-    if (s.ok()) s = PersistLocked(block, /*with_digests=*/true);
-    const IncarnationMeta meta = block.meta();
-    if (!s.ok()) {
-      spdlog::error("{}: storing the incarnation failed, dropping it: {}", Describe(meta.key),
-                    s.message());
-      (void)DropLocked(block);
-      // Keep the namespace entry so the kernel's view stays consistent; it reads as invalid.
+    // The VM left this host (its QEMU exited): keep its memory as a stored incarnation. The
+    // record (digests, table) is written below, without mu_: other VMs do not wait for it.
+    if (Status s = block.Leave(NowUnixMs()); !s.ok()) {
+      spdlog::error("{}: leaving: {}", Describe(block.meta().key), s.message());
     } else {
-      spdlog::info("{}: the VM left; stored (epoch {}, {} pages)", Describe(meta.key), meta.epoch,
-                   meta.pages);
+      block.SetRecordState(Block::RecordState::kSaving);
+      left = b->second.block;
+      left_key = block.meta().key;
     }
     invalidate.push_back(ino);
   }
   CompleteReads(parked, EIO);
   InvalidateCache(invalidate);
+  if (left) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Status s = StoreLeftBlock(*left, left_key);
+    const IncarnationMeta meta = left->meta();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    if (!s.ok()) {
+      // Kept (its memory is intact) and retried; until then the summary says record=failed and
+      // a restart would drop it.
+      spdlog::error(
+          "{}: the VM left, but writing its record to the database failed (retried every "
+          "0.5 s; until then it would not survive a restart): {}",
+          Describe(meta.key), s.message());
+    } else {
+      spdlog::info("{}: the VM left; stored (epoch {}, {} pages, record written in {} ms)",
+                   Describe(meta.key), meta.epoch, meta.pages, ms);
+    }
+  }
   EnforceBudget();
 }
 
@@ -593,6 +669,13 @@ int Registry::SetSize(Ino ino, uint64_t bytes) {
   std::shared_ptr<Block> block = FindBlock(ino);
   if (!block) return -EISDIR;
   const uint64_t before = block->size();
+  if (bytes > options_.max_file_bytes && bytes != before) {
+    spdlog::warn(
+        "truncate {}/{} to {} bytes: refused (EFBIG): the largest RAM file is {} bytes "
+        "(--max-file-size)",
+        block->meta().key.vm.ToString(), block->meta().key.block, bytes, options_.max_file_bytes);
+    return -EFBIG;
+  }
   int rc = block->SetSize(bytes);
   if (rc < 0) {
     spdlog::warn(
@@ -602,7 +685,6 @@ int Registry::SetSize(Ino ino, uint64_t bytes) {
     return rc;
   }
   if (before != bytes) {
-    std::lock_guard lock(mu_);
     if (Status s = PersistLocked(*block, false); !s.ok()) {
       spdlog::error("truncate: {}", s.message());
       return -EIO;
@@ -619,13 +701,26 @@ Status Registry::Arrive(const Uuid& vm_id, const Arrival& arrival) {
   if (vm == vms_.end()) {
     return Status::NotFound("VM " + vm_id.ToString() + " has no directory here; mkdir it first");
   }
-  if (!IsValidEpoch(arrival.epoch)) return Status::InvalidArgument("arrival: invalid epoch");
+  if (!IsValidEpoch(arrival.epoch) || arrival.epoch > kMaxEpoch - kEpochHeadroom) {
+    return Status::InvalidArgument("arrival: epoch " + std::to_string(arrival.epoch) +
+                                   " is invalid or leaves no room for the next migrations");
+  }
   for (const auto& [name, b] : vm->second.blocks) {
     IncarnationState st = b.block->state();
     if (st == IncarnationState::kLive || b.writers > 0) {
       return Status::FailedPrecondition("VM " + vm_id.ToString() + " block " + name + " is " +
                                         std::string(IncarnationStateName(st)) +
                                         " here: it cannot arrive while it runs on this host");
+    }
+    const IncarnationMeta m = b.block->meta();
+    if (m.lineage == arrival.lineage && arrival.epoch <= m.epoch) {
+      // Epochs only move forward within a life of the VM: an arrival at or below what is stored
+      // here would let old generations pass for new ones (docs/security.md, ordering).
+      return Status::InvalidArgument("arrival: VM " + vm_id.ToString() + " block " + name +
+                                     " is stored here in epoch " + std::to_string(m.epoch) +
+                                     "; an arrival of the same lineage must come in a later "
+                                     "epoch, not " +
+                                     std::to_string(arrival.epoch));
     }
   }
   vm->second.arrival = arrival;
@@ -649,6 +744,16 @@ Status Registry::Commit(const Uuid& vm_id) {
     if (vm == vms_.end() || !vm->second.arrival) {
       return Status::FailedPrecondition("VM " + vm_id.ToString() +
                                         ": no arrival is pending, nothing to commit");
+    }
+    const bool any_incoming = std::any_of(
+        vm->second.blocks.begin(), vm->second.blocks.end(),
+        [](const auto& e) { return e.second.block->state() == IncarnationState::kIncoming; });
+    if (!any_incoming) {
+      // Nothing arrived (the destination QEMU never opened its RAM files): committing would
+      // report a VM that is not here.
+      return Status::FailedPrecondition("VM " + vm_id.ToString() +
+                                        ": no RAM block is incoming, nothing to commit (abort "
+                                        "the arrival, user.mkd.abort)");
     }
     for (auto& [name, b] : vm->second.blocks) {
       if (b.block->state() != IncarnationState::kIncoming) continue;
@@ -767,9 +872,11 @@ HostTotals Registry::Totals() const {
   std::lock_guard lock(mu_);
   HostTotals t;
   t.vms = vms_.size();
+  t.max_file_bytes = options_.max_file_bytes;
   for (const auto& [vm, entry] : vms_) {
     for (const auto& [name, b] : entry.blocks) {
       const IncarnationState st = b.block->state();
+      if (b.block->record_state() != Block::RecordState::kSaved) ++t.unsaved;
       Result<uint64_t> r = b.block->ResidentPages();
       const uint64_t resident = r.ok() ? *r : 0;
       if (st == IncarnationState::kStored) {

@@ -8,9 +8,12 @@
 // FUSE layer is to drop the kernel's page cache of a file (SetCacheInvalidator), which it calls
 // without holding any lock.
 //
-// Thread-safe. mu_ guards the maps and lifecycle transitions; Block has its own lock.
-// Lock order: mu_, then Block::mu_. mu_ is never held across a call into the kernel's FUSE
-// interface (cache invalidation), so a request that the kernel issues meanwhile can be served.
+// Thread-safe. mu_ guards the maps and lifecycle transitions; Block has its own lock, and a
+// record lock (Block::persist_mu) that orders writes of its record to the Store.
+// Lock order: mu_, then Block::persist_mu, then Block::mu_. mu_ is never held across a call into
+// the kernel's FUSE interface (cache invalidation), so a request that the kernel issues meanwhile
+// can be served, nor while the record of a VM that left is computed and written (digests of its
+// page store, the database write): other VMs' requests do not wait for that.
 #ifndef MKD_MEMFS_REGISTRY_H_
 #define MKD_MEMFS_REGISTRY_H_
 
@@ -28,6 +31,7 @@
 
 #include "genstore/store.h"
 #include "genstore/uuid.h"
+#include "memfs/access.h"
 #include "memfs/arrival.h"
 #include "memfs/block.h"
 
@@ -60,14 +64,20 @@ struct OpenResult {
 struct RegistryOptions {
   std::string store_dir;               // page-store directory (tmpfs)
   uint64_t budget_bytes = UINT64_MAX;  // memory of stored incarnations
+  // Largest RAM file (--max-file-size): a larger ftruncate fails with EFBIG.
+  uint64_t max_file_bytes = kMaxPages * kPageSize;
   // A post-copy fails when its driver (mkd-migrate serve) stays silent this long.
   std::chrono::milliseconds postcopy_lease{5000};
+  // Owners and modes the files report (the kernel checks them: docs/security.md).
+  AccessPolicy access;
 };
 
 // Totals for the root summary.
 struct HostTotals {
   uint64_t vms = 0, live = 0, incoming = 0, stored = 0;
   uint64_t stored_resident_pages = 0, live_resident_pages = 0;
+  uint64_t unsaved = 0;         // blocks whose record is not (yet) in the database
+  uint64_t max_file_bytes = 0;  // the largest RAM file (--max-file-size)
 };
 
 class Registry {
@@ -101,9 +111,15 @@ class Registry {
   // Creates a RAM block file (O_CREAT) and opens it for writing.
   int Create(Ino parent, const std::string& name, Entry* entry, OpenResult* out);
   int Open(Ino ino, int flags, OpenResult* out);
-  // The last close of a writer makes a live block stored (the VM left).
+  // The last close of a writer makes a live block stored (the VM left), then writes its record
+  // (digests of the resident pages, table) without holding mu_. If that write fails the block
+  // stays stored with record=failed and RetryFailedRecords writes it later.
   void Release(Ino ino, bool writer);
+  // ftruncate: the size is set once; above options.max_file_bytes it is -EFBIG (logged).
   int SetSize(Ino ino, uint64_t bytes);
+  // Writes again the records whose last write failed (e.g. the --db disk was full); run
+  // periodically. Returns how many were written.
+  size_t RetryFailedRecords();
 
   // ---- Lifecycle ----
   Status Arrive(const Uuid& vm, const Arrival& arrival);
@@ -157,8 +173,13 @@ class Registry {
   uint64_t NextIncarnationLocked(const Uuid& vm, const std::string& block);
   Ino NewInodeLocked(NodeRef ref);
   void FillAttrLocked(Ino ino, const Node& node, struct stat* st) const;
-  // Persists the block's record; with_digests computes and records page digests (stored).
+  // Persists the block's record (under its persist lock; mu_ may or may not be held); with_digests
+  // computes and records page digests (stored) first. Sets the block's record state.
   Status PersistLocked(Block& block, bool with_digests);
+  // Computes the digests of a block that left (stored incarnation `key`) and persists it; called
+  // without mu_. Does nothing when the block was dropped or opened again meanwhile.
+  Status StoreLeftBlock(Block& block, const IncarnationKey& key);
+  // Deletes the record and the page-store file; no record of the block is written afterwards.
   Status DropLocked(Block& block);
   // The block's page-store file takes the name of incarnation `key`.
   Status RenameStoreFile(Block& block, const IncarnationKey& key) const;

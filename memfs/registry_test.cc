@@ -31,7 +31,10 @@ class RegistryTest : public ::testing::Test {
     Result<std::unique_ptr<Store>> s = Store::Open(dir_.path() + "/db", "host-a");
     ASSERT_TRUE(s.ok()) << s.status().message();
     store_ = std::move(*s);
-    registry_ = std::make_unique<Registry>(store_.get(), RegistryOptions{store_dir_, budget});
+    RegistryOptions options;
+    options.store_dir = store_dir_;
+    options.budget_bytes = budget;
+    registry_ = std::make_unique<Registry>(store_.get(), options);
     Status r = registry_->Recover();
     ASSERT_TRUE(r.ok()) << r.message();
   }
@@ -93,7 +96,8 @@ TEST_F(RegistryTest, LeavingStoresTheIncarnationAndASecondWriterIsRefused) {
   EXPECT_EQ((*metas)[0].state, IncarnationState::kStored);
   Result<Incarnation> inc = store_->Get((*metas)[0].key);
   ASSERT_TRUE(inc.ok());
-  EXPECT_EQ(inc->digests.size(), 8u);
+  ASSERT_TRUE(inc->digests.has_value());
+  EXPECT_EQ(inc->digests->pages(), 8u);
   EXPECT_EQ(inc->table.Get(2), kFirstEpoch);
   EXPECT_EQ(inc->table.Get(3), kGenNeverWritten);
   OpenResult stored_reader;
@@ -152,6 +156,29 @@ TEST_F(RegistryTest, ArrivalIsRefusedWhileTheVmRunsHere) {
   BootAndWrite(kVm, 4, 1, 'x');
   EXPECT_EQ(registry_->Arrive(*Uuid::Parse(kVm), Arrival{2, Uuid::Random()}).code(),
             ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(RegistryTest, ArrivalsOfTheSameLifeComeInLaterEpochsAndCommitNeedsAnIncomingBlock) {
+  Ino ino = BootAndWrite(kVm, 8, 4, 'x');
+  ASSERT_TRUE(registry_->AdvanceEpoch(*Uuid::Parse(kVm), 3).ok());
+  registry_->Release(ino, true);
+  const IncarnationMeta left = registry_->FindBlock(ino)->meta();
+  ASSERT_EQ(left.epoch, 3u);
+  const Uuid vm = *Uuid::Parse(kVm);
+  for (Epoch e : {Epoch{1}, Epoch{3}, kMaxEpoch - 1, kMaxEpoch}) {
+    Status s = registry_->Arrive(vm, Arrival{e, left.lineage});
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << e;
+  }
+  EXPECT_FALSE(registry_->PendingArrival(vm).has_value());
+  // Another life of the VM (another lineage) may come in any valid epoch: its memory is new.
+  ASSERT_TRUE(registry_->Arrive(vm, Arrival{2, Uuid::Random()}).ok());
+  ASSERT_TRUE(registry_->Arrive(vm, Arrival{4, left.lineage}).ok());
+  // Nothing opened the file: nothing is incoming, nothing to commit.
+  Status c = registry_->Commit(vm);
+  EXPECT_EQ(c.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(c.message().find("no RAM block is incoming"), std::string::npos) << c.message();
+  EXPECT_TRUE(registry_->PendingArrival(vm).has_value()) << "still pending: abort it";
+  EXPECT_TRUE(registry_->Abort(vm).ok());
 }
 
 TEST_F(RegistryTest, ColdBootOverAStoredIncarnationStartsEmpty) {

@@ -41,6 +41,10 @@ std::string BlockSummary(const Block& block) {
       c.write_requests, c.pages_written, c.zero_pages_written, c.refused_writes, c.failed_writes,
       c.pages_received, c.pages_punched, c.pages_evicted);
   if (m.left_unix_ms > 0) s += fmt::format(" left_unix_ms={}", m.left_unix_ms);
+  // Whether the database holds this state: "saving" while the record of a VM that left is being
+  // written, "failed" when that write failed (retried; a restart now would drop the memory).
+  static constexpr const char* kRecord[] = {"saved", "saving", "failed"};
+  s += fmt::format(" record={}", kRecord[static_cast<int>(block.record_state())]);
   return s;
 }
 
@@ -58,10 +62,11 @@ std::string VmSummary(const Uuid& vm,
 
 std::string HostSummary(const std::string& host_id, const HostTotals& t, uint64_t budget_bytes) {
   return fmt::format(
-      "host={} vms={} live={} incoming={} stored={} stored_held={} budget={} live_held={}", host_id,
-      t.vms, t.live, t.incoming, t.stored, HumanBytes(t.stored_resident_pages * kPageSize),
+      "host={} vms={} live={} incoming={} stored={} stored_held={} budget={} live_held={} "
+      "unsaved={} max_file_size={}",
+      host_id, t.vms, t.live, t.incoming, t.stored, HumanBytes(t.stored_resident_pages * kPageSize),
       budget_bytes == UINT64_MAX ? "none" : HumanBytes(budget_bytes),
-      HumanBytes(t.live_resident_pages * kPageSize));
+      HumanBytes(t.live_resident_pages * kPageSize), t.unsaved, t.max_file_bytes);
 }
 
 }  // namespace mkd::memfs

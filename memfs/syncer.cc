@@ -12,7 +12,8 @@
 
 namespace mkd::memfs {
 
-Result<PageBitmap> Syncer::Sync(const Uuid& vm, const std::string& block_name, Block& block) {
+Result<DirtyLog::Delivery> Syncer::Sync(uint64_t ino, const Uuid& vm, const std::string& block_name,
+                                        Block& block, const std::string& consumer) {
   std::lock_guard lock(mu_);
   const std::string path = mountpoint_ + "/" + vm.ToString() + "/" + block_name;
   auto done = std::make_shared<std::promise<int>>();
@@ -36,7 +37,12 @@ Result<PageBitmap> Syncer::Sync(const Uuid& vm, const std::string& block_name, B
   if (int err = result.get(); err != 0) {
     return Status::Io("sync of " + path + ": " + std::strerror(err));
   }
-  return block.TakeDirtySinceSync();
+  return logs_[ino].Deliver(consumer, block.TakeDirtySinceSync());
+}
+
+void Syncer::Forget(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  logs_.erase(ino);
 }
 
 }  // namespace mkd::memfs

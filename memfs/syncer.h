@@ -4,11 +4,15 @@
 //
 // The fsync runs on a thread of its own, never on a FUSE request thread of the same inode (it
 // would wait on itself), and is bounded by a timeout: a stuck kernel write-back is reported, not
-// waited for forever. Thread-safe; syncs of one block are serialised.
+// waited for forever. The pages a sync takes are handed to its consumer through the block's
+// DirtyLog (dirty_log.h), under the same lock as the take, so that one consumer's syncs never
+// hide pages from another. Thread-safe; syncs are serialised.
 #ifndef MKD_MEMFS_SYNCER_H_
 #define MKD_MEMFS_SYNCER_H_
 
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -16,6 +20,7 @@
 #include "genstore/status.h"
 #include "genstore/uuid.h"
 #include "memfs/block.h"
+#include "memfs/dirty_log.h"
 
 namespace mkd::memfs {
 
@@ -24,13 +29,19 @@ class Syncer {
   Syncer(std::string mountpoint, std::chrono::milliseconds timeout)
       : mountpoint_(std::move(mountpoint)), timeout_(timeout) {}
 
-  // fsync `<mount>/<vm>/<block>`, then the pages written back since the previous sync.
-  Result<PageBitmap> Sync(const Uuid& vm, const std::string& block_name, Block& block);
+  // fsync `<mount>/<vm>/<block>` (inode `ino`), then the pages written back since the
+  // previous sync of `consumer` (a DirtyLog name, already validated).
+  Result<DirtyLog::Delivery> Sync(uint64_t ino, const Uuid& vm, const std::string& block_name,
+                                  Block& block, const std::string& consumer);
+  // Forgets the consumers of a released inode.
+  void Forget(uint64_t ino);
 
  private:
   std::string mountpoint_;
   std::chrono::milliseconds timeout_;
-  std::mutex mu_;  // one sync at a time: each takes "the dirty set since the last one"
+  std::mutex
+      mu_;  // one sync at a time: each takes "the dirty set since the last one"; guards logs_
+  std::map<uint64_t, DirtyLog> logs_;
 };
 
 }  // namespace mkd::memfs

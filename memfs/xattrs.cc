@@ -66,6 +66,8 @@ int ErrnoFor(const Status& s) {
       return ENOTSUP;
     case ErrorCode::kIo:
       return EIO;
+    case ErrorCode::kPermissionDenied:
+      return EACCES;
   }
   return EIO;
 }
@@ -84,7 +86,7 @@ std::vector<std::string> Xattrs::List(Ino ino, const NodeRef& node) {
     // user.mkd.digests is not listed: computing it reads the whole page store, which an
     // innocent `getfattr -d` should not make a running VM's write-backs wait for.
     std::lock_guard lock(mu_);
-    if (last_sync_.count(ino)) names.push_back("user.mkd.synced");
+    if (last_sync_.count({ino, std::string()})) names.push_back("user.mkd.synced");
     auto peer = peers_.find(ino);
     if (peer != peers_.end() && peer->second.table) names.push_back("user.mkd.reusable");
   }
@@ -130,19 +132,28 @@ Result<std::string> Xattrs::GetFile(Ino ino, const NodeRef& node, std::string_vi
   if (!block) return Status::NotFound("the file is gone");
   if (name == "user.mkd.summary") return BlockSummary(*block);
   if (name == "user.mkd.postcopy") return GetPostcopy(*block);
-  if (name == kSyncXattr) {
-    Result<PageBitmap> dirty = syncer_->Sync(node.vm, node.block, *block);
-    if (!dirty.ok()) return dirty.status();
-    const uint64_t count = dirty->Count();
-    {
-      std::lock_guard lock(mu_);
-      last_sync_[ino] = std::move(*dirty);
-    }
-    const IncarnationMeta m = block->meta();
-    std::string v =
-        fmt::format("dirty_pages={} epoch={} syncs={}", count, m.epoch, block->counters().syncs);
-    MKD_CHECK(v.size() <= kSyncValueMax);
-    return v;
+  if (IsSyncName(name)) {
+    const std::string consumer(name.size() > kSyncXattr.size() ? name.substr(kSyncXattr.size() + 1)
+                                                               : std::string_view());
+    return RunSync(ino, node, *block, consumer);
+  }
+  if (StartsWith(name, "user.mkd.synced.") && name.size() > 16 && name[16] >= 'a' &&
+      name[16] <= 'z') {
+    // user.mkd.synced.<consumer>[.N]: the pages of that consumer's last sync.
+    const std::string_view rest = name.substr(16);
+    const size_t dot = rest.find('.');
+    const std::string consumer(rest.substr(0, dot));
+    const std::string base = "user.mkd.synced." + consumer;
+    return Chunked(
+        ino, base, dot == std::string_view::npos ? "" : rest.substr(dot),
+        [&]() -> Result<std::string> {
+          std::lock_guard lock(mu_);
+          auto it = last_sync_.find({ino, consumer});
+          if (it == last_sync_.end()) {
+            return Status::NotFound("no sync was made through user.mkd.sync." + consumer + " yet");
+          }
+          return EncodeBitmap(HeaderOf(block->meta()), it->second);
+        });
   }
   for (std::string_view base : kChunkedNames) {
     if (!StartsWith(name, base)) continue;
@@ -153,13 +164,13 @@ Result<std::string> Xattrs::GetFile(Ino ino, const NodeRef& node, std::string_vi
       if (base == "user.mkd.table") return EncodeTable(HeaderOf(m), block->TableSnapshot());
       if (base == "user.mkd.dirty") return EncodeBitmap(HeaderOf(m), block->DirtySinceArrival());
       if (base == "user.mkd.digests") {
-        Result<std::vector<uint64_t>> digests = block->ComputeDigests();
+        Result<PageDigests> digests = block->ComputeDigests();
         if (!digests.ok()) return digests.status();
         return EncodeDigests(HeaderOf(m), *digests);
       }
       if (base == "user.mkd.synced") {
         std::lock_guard lock(mu_);
-        auto it = last_sync_.find(ino);
+        auto it = last_sync_.find({ino, std::string()});
         if (it == last_sync_.end()) {
           return Status::NotFound("no sync was made through user.mkd.sync yet");
         }
@@ -313,10 +324,38 @@ Status Xattrs::Set(Ino ino, const NodeRef& node, std::string_view name, std::str
   return Status::InvalidArgument(std::string(name) + " cannot be set here (see docs/memfs.md)");
 }
 
+Result<std::string> Xattrs::RunSync(Ino ino, const NodeRef& node, Block& block,
+                                    const std::string& consumer) {
+  MKD_RETURN_IF_ERROR(DirtyLog::ValidateName(consumer));
+  Result<DirtyLog::Delivery> d = syncer_->Sync(ino, node.vm, node.block, block, consumer);
+  if (!d.ok()) return d.status();
+  const uint64_t count = d->pages.Count();
+  {
+    std::lock_guard lock(mu_);
+    last_sync_[{ino, consumer}] = std::move(d->pages);
+  }
+  const IncarnationMeta m = block.meta();
+  std::string v =
+      fmt::format("dirty_pages={} epoch={} syncs={}", count, m.epoch, block.counters().syncs);
+  // A named consumer learns whether this sync started its view: a migration whose view was
+  // replaced (more than DirtyLog::kMaxConsumers consumers) must not trust it.
+  if (!consumer.empty()) v += d->new_consumer ? " new=1" : " new=0";
+  MKD_CHECK(v.size() <= kSyncValueMax);
+  return v;
+}
+
+bool IsSyncName(std::string_view name) {
+  return name == kSyncXattr || (name.size() > kSyncXattr.size() + 1 &&
+                                StartsWith(name, kSyncXattr) && name[kSyncXattr.size()] == '.');
+}
+
 void Xattrs::Forget(Ino ino) {
+  syncer_->Forget(ino);
   std::lock_guard lock(mu_);
   peers_.erase(ino);
-  last_sync_.erase(ino);
+  for (auto it = last_sync_.begin(); it != last_sync_.end();) {
+    it = it->first.first == ino ? last_sync_.erase(it) : std::next(it);
+  }
   for (auto it = snapshots_.begin(); it != snapshots_.end();) {
     it = it->first.first == ino ? snapshots_.erase(it) : std::next(it);
   }

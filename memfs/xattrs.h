@@ -7,6 +7,8 @@
 //                  user.mkd.dirty          ... pages written since the VM arrived (bitmap chunks)
 //                  user.mkd.synced         ... pages of the last sync made through user.mkd.sync
 //                  user.mkd.sync           get: runs a dirty-log sync (fsync), returns its counts
+//                  user.mkd.sync.C         ... the same for dirty-log consumer C (dirty_log.h),
+//                  user.mkd.synced.C       ... whose pages no other consumer's sync takes
 //                  user.mkd.peer_table.N   set: chunk N of a peer's table to compare against
 //                  user.mkd.reusable       get: reusable pages vs the peer table (bitmap chunks)
 //                  user.mkd.digests        get: XXH3-64 of every page in the page store (chunks)
@@ -45,6 +47,8 @@ namespace mkd::memfs {
 
 inline constexpr std::string_view kXattrPrefix = "user.mkd.";
 inline constexpr std::string_view kSyncXattr = "user.mkd.sync";
+// True for user.mkd.sync and user.mkd.sync.<consumer>: getxattr names that run a sync.
+bool IsSyncName(std::string_view name);
 // The value of user.mkd.sync is at most this long (less than the 128 bytes CPython's
 // os.getxattr tries first, so one call is one sync).
 inline constexpr size_t kSyncValueMax = 120;
@@ -74,6 +78,9 @@ class Xattrs {
     std::optional<GenerationTable> table;
   };
   Result<std::string> GetFile(Ino ino, const NodeRef& node, std::string_view name);
+  // user.mkd.sync[.consumer]: runs a sync for the consumer, keeps its pages for user.mkd.synced.
+  Result<std::string> RunSync(Ino ino, const NodeRef& node, Block& block,
+                              const std::string& consumer);
   Result<std::string> Chunked(Ino ino, std::string_view base, std::string_view suffix,
                               const std::function<Result<std::string>()>& encode);
   Status SetPeerChunk(Ino ino, const NodeRef& node, std::string_view index, std::string_view value);
@@ -91,7 +98,8 @@ class Xattrs {
   std::mutex mu_;  // guards the maps below
   std::map<std::pair<Ino, std::string>, std::vector<std::string>> snapshots_;
   std::map<Ino, PeerUpload> peers_;
-  std::map<Ino, PageBitmap> last_sync_;
+  // The pages of the last sync of each (file, dirty-log consumer).
+  std::map<std::pair<Ino, std::string>, PageBitmap> last_sync_;
 };
 
 // errno for a Status from Get/Set: NotFound -> ENODATA, InvalidArgument/Corrupt/OutOfRange ->

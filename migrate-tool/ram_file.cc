@@ -134,10 +134,17 @@ Result<RamFile> RamFile::Open(const std::string& path) {
     return Status::NotFound(path + ": " + Errno(errno) +
                             " (is the VM running on this host with its RAM on mkd-memfs?)");
   }
-  return RamFile(path, fd);
+  // A consumer name of its own for the dirty log: "mig-" and 12 random hex digits.
+  return RamFile(
+      path, fd,
+      "mig-" + Uuid::Random().ToString().substr(0, 8) + Uuid::Random().ToString().substr(9, 4));
 }
 
-RamFile::RamFile(RamFile&& other) noexcept : path_(std::move(other.path_)), fd_(other.fd_) {
+RamFile::RamFile(RamFile&& other) noexcept
+    : path_(std::move(other.path_)),
+      fd_(other.fd_),
+      consumer_(std::move(other.consumer_)),
+      syncs_(other.syncs_) {
   other.fd_ = -1;
 }
 
@@ -146,6 +153,8 @@ RamFile& RamFile::operator=(RamFile&& other) noexcept {
     if (fd_ >= 0) ::close(fd_);
     path_ = std::move(other.path_);
     fd_ = other.fd_;
+    consumer_ = std::move(other.consumer_);
+    syncs_ = other.syncs_;
     other.fd_ = -1;
   }
   return *this;
@@ -207,9 +216,21 @@ Result<RamFileSummary> RamFile::Summary() {
 }
 
 Result<PageBitmap> RamFile::Sync() {
-  Result<std::string> counts = Get("user.mkd.sync");
+  Result<std::string> counts = Get("user.mkd.sync." + consumer_);
   if (!counts.ok()) return counts.status();
-  return GetBitmap("user.mkd.synced");
+  const bool is_new = counts->find(" new=1") != std::string::npos;
+  if (counts->find(is_new ? " new=1" : " new=0") == std::string::npos) {
+    return Status::Corrupt(path_ + ": user.mkd.sync." + consumer_ + " answered '" + *counts +
+                           "' without new=0/1 (is mkd-memfs older than mkd-migrate?)");
+  }
+  if (is_new && syncs_ > 0) {
+    return Status::FailedPrecondition(
+        path_ +
+        ": mkd-memfs lost this migration's dirty-log view (more processes than it keeps "
+        "views for synced the file meanwhile): pages may be missing; retry the migration");
+  }
+  ++syncs_;
+  return GetBitmap("user.mkd.synced." + consumer_);
 }
 
 Result<std::string> RamFile::TableBlob() { return GetChunked("user.mkd.table"); }

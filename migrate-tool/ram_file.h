@@ -63,8 +63,15 @@ class RamFile {
 
   const std::string& path() const { return path_; }
   Result<RamFileSummary> Summary();
-  // A dirty-log sync (user.mkd.sync), then the pages it found (user.mkd.synced).
+  // A dirty-log sync, then the pages it found, as this RamFile's own dirty-log consumer
+  // (user.mkd.sync.<consumer>, user.mkd.synced.<consumer>; docs/memfs.md): another process's
+  // syncs of the same file cannot take pages away from it. The first sync starts the view (it
+  // returns the pages since anyone's last sync); kFailedPrecondition when memfs reports a later
+  // sync's view as new (its cursor was replaced by too many other consumers): pages may be
+  // missing, the migration must not go on.
   Result<PageBitmap> Sync();
+  // This file's dirty-log consumer name (random per Open).
+  const std::string& sync_consumer() const { return consumer_; }
   // The encoded generation table (user.mkd.table, chunks joined).
   Result<std::string> TableBlob();
   Result<GenerationTable> Table();
@@ -91,7 +98,8 @@ class RamFile {
   Status Fsync();
 
  private:
-  RamFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  RamFile(std::string path, int fd, std::string consumer)
+      : path_(std::move(path)), fd_(fd), consumer_(std::move(consumer)) {}
   Result<std::string> Get(const std::string& name);
   Status Set(const std::string& name, std::string_view value);
   Result<std::string> GetChunked(const std::string& base);
@@ -99,6 +107,8 @@ class RamFile {
 
   std::string path_;
   int fd_ = -1;
+  std::string consumer_;
+  uint64_t syncs_ = 0;
 };
 
 // Writes a PAGES or ZEROS frame's pages (checked against `block_pages` first) into `ram`.

@@ -401,9 +401,11 @@ Status SourceSession::CompareDigests(const std::vector<uint64_t>& ours, bool ski
   if (!d.ok()) return d.status();
   Result<BlobFrame> blob = ParseBlob(f->payload, 1);
   if (!blob.ok()) return blob.status();
-  Result<std::vector<uint64_t>> theirs = DecodeDigests(blob->blob);
-  if (!theirs.ok()) return theirs.status().WithContext("destination digests");
+  // The peer's header names the page count; never allocate for more pages than ours (a small
+  // sparse blob may claim 2^28 pages).
   const uint64_t pages = ours.size();
+  Result<std::vector<uint64_t>> theirs = DecodeDigests(blob->blob, nullptr, pages);
+  if (!theirs.ok()) return theirs.status().WithContext("destination digests");
   if (theirs->size() != pages) return Status::Corrupt("destination digests: wrong page count");
   std::optional<PageBitmap> skip;
   if (skip_written_there) {

@@ -6,6 +6,7 @@
 #include "genstore/compare.h"
 #include "genstore/table_codec.h"
 #include "genstore/uuid.h"
+#include "memfs/dirty_log.h"
 
 namespace mkd::testing {
 namespace {
@@ -13,6 +14,7 @@ namespace {
 struct Memory {
   GenerationTable table;
   std::vector<uint64_t> content;  // version of each page; 0 = zero page
+  Epoch epoch = 0;                // the epoch the VM had when this memory was its own (stored)
 };
 
 class Model {
@@ -48,11 +50,20 @@ class Model {
     }
   }
 
-  // fsync on the live file: every written page gets the current epoch.
+  // fsync on the live file: every written page gets the current epoch; the migration gets the
+  // pages since its previous sync through its own dirty-log view.
   void Sync() {
+    last_synced_ = TakeDirty(o_.fault == ModelFault::kSharedDirtyLog ? "" : "mig-model");
+  }
+
+  // A sync by someone else (an operator's getfattr -n user.mkd.sync): takes pages for itself.
+  void ThirdPartySync() { (void)TakeDirty(""); }
+
+  PageBitmap TakeDirty(const std::string& consumer) {
     Check(vm_.table.ApplyDirty(dirty_, epoch_).ok(), "ApplyDirty failed");
-    last_synced_ = dirty_;
+    memfs::DirtyLog::Delivery d = log_.Deliver(consumer, dirty_);
     dirty_.ClearAll();
+    return std::move(d.pages);
   }
 
   void Check(bool ok, const std::string& what) {
@@ -60,6 +71,11 @@ class Model {
   }
 
   void SendPage(Memory& dest, uint64_t p) {
+    // Ordering: what arrives was written before the arrival's epoch.
+    const Generation g = vm_.table.Get(p);
+    Check(g == kGenInvalid ? false : g < arrival_epoch_,
+          "page " + std::to_string(p) + " sent with generation " + std::to_string(g) +
+              ", not below the arrival's epoch " + std::to_string(arrival_epoch_));
     dest.content[p] = vm_.content[p];
     Check(dest.table.SetProvisional(p, vm_.table.Get(p)).ok(), "SetProvisional failed");
     ++stats_->pages_sent;
@@ -69,6 +85,13 @@ class Model {
     std::optional<Memory>& slot = hosts_[static_cast<size_t>(to)];
     if (!slot) slot = Memory{GenerationTable(o_.pages), std::vector<uint64_t>(o_.pages, 0)};
     Memory& dest = *slot;
+    arrival_epoch_ = o_.fault == ModelFault::kArrivalAtStoredEpoch && dest.epoch > 0
+                         ? dest.epoch
+                         : epoch_ + (o_.fault == ModelFault::kSameEpochOnArrival ? 0 : 1);
+    // Ordering: epochs only move forward on a host (memfs refuses an arrival at or below).
+    Check(dest.epoch == 0 || arrival_epoch_ > dest.epoch,
+          "arrival on host " + std::to_string(to) + " in epoch " + std::to_string(arrival_epoch_) +
+              ", not after the stored epoch " + std::to_string(dest.epoch));
     const bool abort = Chance(o_.abort_probability);
     const int rounds = 1 + static_cast<int>(rng_() % 4);
     // Where an abort strikes: 0 after the bulk copy, 1..rounds after that round, rounds + 1 at
@@ -99,12 +122,15 @@ class Model {
     if (abort_at == 0) return Abort(dest);
     for (int round = 1; round <= rounds; ++round) {
       GuestWrites(rng_() % 8);
+      if (Chance(0.5)) ThirdPartySync();
+      GuestWrites(rng_() % 4);
       Sync();
       last_synced_.ForEachSet([&](uint64_t p) { SendPage(dest, p); });
       if (round == abort_at) return Abort(dest);
     }
     // Switchover: the VM is stopped; last sync, last pages, commit.
     GuestWrites(rng_() % 4);
+    if (Chance(0.5)) ThirdPartySync();
     if (o_.fault != ModelFault::kNoFinalSync) {
       Sync();
       last_synced_.ForEachSet([&](uint64_t p) { SendPage(dest, p); });
@@ -123,11 +149,12 @@ class Model {
     }
     // The source keeps what the VM left as its incarnation there; the VM lives on at `to`.
     hosts_[static_cast<size_t>(current_)] = vm_;
+    hosts_[static_cast<size_t>(current_)]->epoch = epoch_;
     vm_.table = dest.table;
     vm_.content = dest.content;
     slot.reset();  // the live memory is vm_ now
     current_ = to;
-    if (o_.fault != ModelFault::kSameEpochOnArrival) ++epoch_;
+    epoch_ = arrival_epoch_;
     ++stats_->migrations_committed;
   }
 
@@ -169,7 +196,9 @@ class Model {
   std::vector<std::optional<Memory>> hosts_;  // stored incarnations; empty at the VM's host
   Memory vm_;                                 // the live memory of the VM
   PageBitmap dirty_, last_synced_;
+  memfs::DirtyLog log_;
   Epoch epoch_ = kFirstEpoch;
+  Epoch arrival_epoch_ = kFirstEpoch + 1;
   int current_ = 0;
   uint64_t version_ = 0;
   std::optional<std::string> violation_;

@@ -3,6 +3,11 @@
 // (0 = zero page). Used by the property test to check, after every comparison and every commit,
 // that the generation rules never let a host reuse a page whose content differs from the VM's.
 //
+// Ordering invariants (docs/security.md) are checked too: a page is received with a generation
+// below the arrival's epoch, and an arrival's epoch is above the epoch of what the destination
+// stores of the VM. A third party syncs the dirty log at random moments (memfs::DirtyLog: its own
+// view), which must never make the migration miss a page.
+//
 // Faults can be injected to prove the checks have teeth: each one breaks one rule of the design
 // and must be caught.
 #ifndef MKD_TESTS_GENSTORE_MIGRATION_MODEL_H_
@@ -25,6 +30,8 @@ enum class ModelFault {
   kNoFinalSync,            // the pages dirtied after the last round are not synced at switchover
   kSameEpochOnArrival,     // the epoch is not incremented when the VM arrives on a host
   kFreeWithoutInvalidate,  // freeing a stored page does not invalidate its generation
+  kSharedDirtyLog,         // the migration's syncs and a third party's share one dirty-log view
+  kArrivalAtStoredEpoch,   // a VM arrives in the epoch its stored incarnation there already has
 };
 
 struct ModelOptions {

@@ -40,11 +40,11 @@ TEST_P(BrokenRuleTest, IsCaught) {
   EXPECT_GT(caught, 0) << "a broken rule went unnoticed in " << kSeeds << " histories";
 }
 
-INSTANTIATE_TEST_SUITE_P(AllFaults, BrokenRuleTest,
-                         ::testing::Values(ModelFault::kAbortKeepsProvisional,
-                                           ModelFault::kNoFinalSync,
-                                           ModelFault::kSameEpochOnArrival,
-                                           ModelFault::kFreeWithoutInvalidate));
+INSTANTIATE_TEST_SUITE_P(
+    AllFaults, BrokenRuleTest,
+    ::testing::Values(ModelFault::kAbortKeepsProvisional, ModelFault::kNoFinalSync,
+                      ModelFault::kSameEpochOnArrival, ModelFault::kFreeWithoutInvalidate,
+                      ModelFault::kSharedDirtyLog, ModelFault::kArrivalAtStoredEpoch));
 
 // The abort case of DESIGN.md section 3, step by step with the library alone.
 TEST(MigrationScenarioTest, PageSentInRoundOneAndRewrittenIsNotReusedAfterAbort) {
