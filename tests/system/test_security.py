@@ -25,6 +25,7 @@ import os
 import pwd
 import grp
 import secrets
+import shlex
 import shutil
 import struct
 import subprocess
@@ -40,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import mkdsys  # noqa: E402
 from mkdsys import procs  # noqa: E402
+import mkdsys.cluster  # noqa: E402
 from mkdsys.cluster import Cluster  # noqa: E402
 from mkdsys.memfs import Memfs  # noqa: E402
 
@@ -346,6 +348,58 @@ class RolesTest(MountTest):
         self.assertEqual(self.fs.summary(live)["epoch"], "2")
         # Without the group, the same user is a stranger.
         self.assertProbes(self.operator, probes[:1], ["EACCES"])
+
+
+class QemuAsTheVmUserTest(MountTest):
+    """The real thing: an unpatched QEMU, started as the VM user (as libvirt would with
+    qemu.conf's user), runs a checker guest with its RAM on the mount; its writes reach the daemon;
+    the file is the VM user's; a stranger reads nothing; when QEMU exits the file is stored."""
+
+    @classmethod
+    def make_users(cls):
+        cls.stranger = cls.users.user("p")
+        cls.vm_user = cls.users.user("q")
+        cls.memfs_args = ("--vm-user", cls.vm_user, "--vm-group", "nogroup")
+
+    def test_qemu_runs_as_the_vm_user_and_nobody_else_reads_its_memory(self):
+        image = mkdsys.build_guest_image()
+        vm = self.new_vm()
+        pw = pwd.getpwnam(self.vm_user)
+        run_dir = os.path.join(self.tmp, "vms")
+        os.makedirs(os.path.join(run_dir, vm))
+        for d in (run_dir, os.path.join(run_dir, vm)):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        definition = os.path.join(self.tmp, "vm.json")
+        mkdsys.cluster.write_vm_definition(
+            definition, vm, "as-vm-user", 256, image, "checker",
+            ["--mb", "4", "--sweep-interval-ms", "300"], [],
+            {"type": "memfs", "dir": self.fs.mountpoint}, run_dir)
+        mkd_vm = os.path.join(build_dir(), "qemu-config", "mkd-vm")
+        cp = subprocess.run([mkd_vm, "cmdline", "--accel", "tcg", definition],
+                            capture_output=True, text=True, timeout=60, check=True)
+        argv = shlex.split(cp.stdout)
+        with open(os.path.join(self.tmp, "qemu.out"), "wb") as out:
+            qemu = procs.spawn(["setpriv", "--reuid", str(pw.pw_uid), "--regid",
+                                str(pw.pw_gid), "--clear-groups", *argv],
+                               stdout=out, stderr=subprocess.STDOUT)
+        self.addCleanup(procs.stop, qemu, 10, 5)
+        serial = mkdsys.SerialLog(os.path.join(run_dir, vm, "serial.log"))
+        serial.wait_for(r"^MKD checker OK sweep=\d+$", timeout=120, fail_on=r"STALE|CORRUPT")
+        ram = self.ram(vm)
+        st = os.stat(ram)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (pw.pw_uid, 0o600))
+        self.assertEqual(self.fs.summary(ram)["state"], "live")
+        sync = dict(kv.split("=", 1) for kv in os.getxattr(ram, "user.mkd.sync").decode().split())
+        self.assertGreater(int(sync["dirty_pages"]), 0, "QEMU's writes reach the daemon")
+        self.assertProbes(self.stranger, [["read", ram, 24], ["getxattr", ram, "user.mkd.table"]],
+                          ["EACCES", "EACCES"])
+        serial.wait_for(r"^MKD checker OK sweep=\d+$", timeout=60, fail_on=r"STALE|CORRUPT")
+        procs.stop(qemu, 10, 5)
+        deadline = time.monotonic() + 30
+        while self.fs.summary(ram)["state"] != "stored" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.fs.summary(ram)["state"], "stored")
+        self.assertEqual(os.stat(ram).st_mode & 0o777, 0o400)
 
 
 class OrderingTest(MountTest):
