@@ -779,6 +779,7 @@ Status Registry::Commit(const Uuid& vm_id) {
 }
 
 Status Registry::Abort(const Uuid& vm_id) {
+  std::vector<std::pair<std::shared_ptr<Block>, IncarnationKey>> aborted;
   {
     std::lock_guard lock(mu_);
     auto vm = vms_.find(vm_id);
@@ -788,10 +789,20 @@ Status Registry::Abort(const Uuid& vm_id) {
     for (auto& [name, b] : vm->second.blocks) {
       if (b.block->state() != IncarnationState::kIncoming) continue;
       MKD_RETURN_IF_ERROR(b.block->Abort(NowUnixMs()));
-      MKD_RETURN_IF_ERROR(PersistLocked(*b.block, /*with_digests=*/true));
+      b.block->SetRecordState(Block::RecordState::kSaving);
+      aborted.emplace_back(b.block, b.block->meta().key);
     }
     vm->second.arrival.reset();
     spdlog::info("VM {}: arrival aborted; pages received are invalid", vm_id.ToString());
+  }
+  // As when a VM leaves: digests and the record without mu_, so other VMs do not wait.
+  for (const auto& [block, key] : aborted) {
+    if (Status s = StoreLeftBlock(*block, key); !s.ok()) {
+      spdlog::error(
+          "{}: arrival aborted, but writing its record to the database failed (retried every "
+          "0.5 s; until then it would not survive a restart): {}",
+          Describe(key), s.message());
+    }
   }
   EnforceBudget();
   return Status::Ok();
