@@ -89,6 +89,15 @@ for op, path, arg in json.loads(sys.argv[1]):
             os.mkdir(path)
         elif op == "unlink":
             os.unlink(path)
+        elif op == "listxattr_many":  # arg times; the result is the first error
+            errs = set()
+            for _ in range(arg):
+                try:
+                    os.listxattr(path)
+                except OSError as e:
+                    errs.add(errno.errorcode.get(e.errno, str(e.errno)))
+            out.append([",".join(sorted(errs)) or "ok", ""])
+            continue
         elif op == "listdir":
             out.append(["ok", ",".join(sorted(os.listdir(path)))])
             continue
@@ -273,6 +282,16 @@ class UnprivilegedUserTest(MountTest):
         with open(stored_ram, "rb") as f:
             self.assertEqual(f.read(len(SECRET)), SECRET)
         self.assertEqual(sorted(os.listdir(self.fs.vm_dir(live))), ["ram"])
+
+    def test_refusals_cost_a_bounded_number_of_log_lines(self):
+        live = self.live_vm()
+        before = self.fs.log().count("refused for uid")
+        # listxattr is not checked by the kernel's mode check: each call reaches the daemon.
+        self.assertProbes(self.stranger, [["listxattr_many", self.fs.vm_dir(live), 2000]],
+                          ["EACCES"])
+        logged = self.fs.log().count("refused for uid") - before
+        self.assertGreater(logged, 0)
+        self.assertLess(logged, 200, "at most 20 refusal lines a second are logged")
 
     def test_modes_say_who_may_do_what(self):
         live, stored = self.live_vm(), self.stored_vm()
