@@ -607,6 +607,16 @@ IncarnationMeta Block::meta() const {
   return meta_;
 }
 
+Generation Block::HighestGeneration() const {
+  std::lock_guard lock(mu_);
+  ApplyPendingLocked();
+  Generation highest = kGenNeverWritten;
+  for (Generation g : table_.generations()) {
+    if (g != kGenInvalid && g > highest) highest = g;
+  }
+  return highest;
+}
+
 GenerationTable Block::TableSnapshot() const {
   std::lock_guard lock(mu_);
   ApplyPendingLocked();

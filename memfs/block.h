@@ -184,6 +184,8 @@ class Block {
   // ---- Views ----
   IncarnationMeta meta() const;           // with pending generations applied
   GenerationTable TableSnapshot() const;  // with pending generations applied
+  // The highest generation of a page (invalid ones aside; 0 when none was written). O(pages).
+  Generation HighestGeneration() const;
   IncarnationState state() const;
   BlockCounters counters() const;
   uint64_t dirty_since_sync_count() const;

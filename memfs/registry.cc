@@ -713,14 +713,18 @@ Status Registry::Arrive(const Uuid& vm_id, const Arrival& arrival) {
                                         " here: it cannot arrive while it runs on this host");
     }
     const IncarnationMeta m = b.block->meta();
-    if (m.lineage == arrival.lineage && arrival.epoch <= m.epoch) {
-      // Epochs only move forward within a life of the VM: an arrival at or below what is stored
-      // here would let old generations pass for new ones (docs/security.md, ordering).
-      return Status::InvalidArgument("arrival: VM " + vm_id.ToString() + " block " + name +
-                                     " is stored here in epoch " + std::to_string(m.epoch) +
-                                     "; an arrival of the same lineage must come in a later "
-                                     "epoch, not " +
-                                     std::to_string(arrival.epoch));
+    if (m.lineage != arrival.lineage) continue;  // another life: its memory will be dropped
+    // Epochs only move forward within a life of the VM. The stored epoch may be one the source
+    // reserved for itself when the VM left (advance to e + 2) and never wrote in, so an arrival
+    // in it is fine; but not below it, and never at or below a generation a page here has: that
+    // page would pass for one written in the new stay (docs/security.md, ordering).
+    const Generation highest = b.block->HighestGeneration();
+    if (arrival.epoch < m.epoch || arrival.epoch <= highest) {
+      return Status::InvalidArgument(
+          "arrival: VM " + vm_id.ToString() + " block " + name + " is stored here in epoch " +
+          std::to_string(m.epoch) + " with pages of generation up to " + std::to_string(highest) +
+          "; an arrival of the same lineage must come in a later epoch, not " +
+          std::to_string(arrival.epoch));
     }
   }
   vm->second.arrival = arrival;

@@ -160,25 +160,44 @@ TEST_F(RegistryTest, ArrivalIsRefusedWhileTheVmRunsHere) {
 
 TEST_F(RegistryTest, ArrivalsOfTheSameLifeComeInLaterEpochsAndCommitNeedsAnIncomingBlock) {
   Ino ino = BootAndWrite(kVm, 8, 4, 'x');
+  // The source of a migration reserves epoch 3 for itself (advance to e + 2) and leaves.
   ASSERT_TRUE(registry_->AdvanceEpoch(*Uuid::Parse(kVm), 3).ok());
   registry_->Release(ino, true);
   const IncarnationMeta left = registry_->FindBlock(ino)->meta();
   ASSERT_EQ(left.epoch, 3u);
   const Uuid vm = *Uuid::Parse(kVm);
-  for (Epoch e : {Epoch{1}, Epoch{3}, kMaxEpoch - 1, kMaxEpoch}) {
+  for (Epoch e : {Epoch{1}, Epoch{2}, kMaxEpoch - 1, kMaxEpoch}) {
     Status s = registry_->Arrive(vm, Arrival{e, left.lineage});
     EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << e;
   }
   EXPECT_FALSE(registry_->PendingArrival(vm).has_value());
   // Another life of the VM (another lineage) may come in any valid epoch: its memory is new.
   ASSERT_TRUE(registry_->Arrive(vm, Arrival{2, Uuid::Random()}).ok());
-  ASSERT_TRUE(registry_->Arrive(vm, Arrival{4, left.lineage}).ok());
+  // The VM returns from the destination that ran it in epoch 2: it arrives in 3, the epoch
+  // reserved here but never written in.
+  ASSERT_TRUE(registry_->Arrive(vm, Arrival{3, left.lineage}).ok());
   // Nothing opened the file: nothing is incoming, nothing to commit.
   Status c = registry_->Commit(vm);
   EXPECT_EQ(c.code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(c.message().find("no RAM block is incoming"), std::string::npos) << c.message();
   EXPECT_TRUE(registry_->PendingArrival(vm).has_value()) << "still pending: abort it";
   EXPECT_TRUE(registry_->Abort(vm).ok());
+}
+
+TEST_F(RegistryTest, AnArrivalNeverComesInAnEpochAPageHereWasWrittenIn) {
+  Ino ino = BootAndWrite(kVm, 8, 4, 'x');
+  const Uuid vm = *Uuid::Parse(kVm);
+  // A migration failed after the advance: the VM went on here in epoch 3 and wrote a page.
+  ASSERT_TRUE(registry_->AdvanceEpoch(vm, 3).ok());
+  std::vector<char> page(kP, 'z');
+  ASSERT_EQ(registry_->FindBlock(ino)->Write(5 * kP, page.data(), kP), 0);
+  registry_->Release(ino, true);
+  const IncarnationMeta left = registry_->FindBlock(ino)->meta();
+  ASSERT_EQ(left.epoch, 3u);
+  Status s = registry_->Arrive(vm, Arrival{3, left.lineage});
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("generation up to 3"), std::string::npos) << s.message();
+  EXPECT_TRUE(registry_->Arrive(vm, Arrival{4, left.lineage}).ok());
 }
 
 TEST_F(RegistryTest, ColdBootOverAStoredIncarnationStartsEmpty) {

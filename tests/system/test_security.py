@@ -448,7 +448,9 @@ class OrderingTest(MountTest):
         lineage = self.fs.summary(ram)["lineage"]
         arrive = lambda e: os.setxattr(  # noqa: E731
             d, "user.mkd.arrive", json.dumps({"epoch": e, "lineage": lineage}).encode())
-        self.expect(errno.EINVAL, arrive, 1)  # stored in epoch 1: not forward
+        os.setxattr(d, "user.mkd.arrive", json.dumps(  # another life: any epoch
+            {"epoch": 1, "lineage": str(uuid.uuid4())}).encode())
+        self.expect(errno.EINVAL, arrive, 1)  # pages here were written in epoch 1
         self.expect(errno.EINVAL, arrive, 4294967294)  # no room for the next migrations
         # Commit with nothing incoming (QEMU never opened the file) is refused.
         arrive(3)
