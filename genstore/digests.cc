@@ -19,8 +19,6 @@ constexpr std::string_view kDigestsMagic = "MKDD";
 constexpr std::string_view kWhat = "page digests";
 constexpr uint16_t kRawVersion = 1;
 constexpr uint16_t kSparseVersion = 2;
-// Bytes of an extent's header in version 2: first page (u64), count (u32).
-constexpr size_t kExtentHeader = 8 + 4;
 // Digests appended (and hashed) at a time, so the checksum reads them while they are in cache.
 constexpr size_t kHashBlock = 4096;  // 32 KiB
 
