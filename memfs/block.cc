@@ -541,10 +541,7 @@ Result<uint64_t> Block::VerifyDigests(const PageDigests& digests) {
 
 Block::Record Block::PersistView(int64_t now_unix_ms) {
   std::lock_guard lock(mu_);
-  ApplyPendingLocked();
-  ++meta_.serial;
-  meta_.updated_unix_ms = now_unix_ms;
-  meta_.pages = table_.pages();
+  StampLocked(now_unix_ms);
   Record r{meta_, table_, std::nullopt};
   if (meta_.state == IncarnationState::kStored) r.digests = digests_;
   return r;
@@ -558,10 +555,15 @@ std::optional<Block::Record> Block::PersistStoredView(const IncarnationKey& key,
     return std::nullopt;
   }
   digests_ = std::move(digests);
+  StampLocked(now_unix_ms);
+  return Record{meta_, table_, digests_};
+}
+
+void Block::StampLocked(int64_t now_unix_ms) {
+  ApplyPendingLocked();
   ++meta_.serial;
   meta_.updated_unix_ms = now_unix_ms;
   meta_.pages = table_.pages();
-  return Record{meta_, table_, digests_};
 }
 
 void Block::SetDigests(PageDigests digests) {

@@ -205,6 +205,8 @@ class Block {
   void MarkWrittenLocked(uint64_t first, uint64_t count, bool ok);
   int CheckLiveWriteLocked(uint64_t offset, size_t size) const;
   // Why pages [first, first + count) cannot be received now (state, range), or OK.
+  // A record is taken: pending generations applied, serial bumped, time stamped.
+  void StampLocked(int64_t now_unix_ms);
   // A received page's generation must be below the arrival's epoch.
   Status CheckReceiveLocked(uint64_t first, uint64_t count, Generation gen,
                             std::string_view what) const;

@@ -26,7 +26,7 @@ DirtyLog::Delivery DirtyLog::Deliver(const std::string& consumer, const PageBitm
       });
       consumers_.erase(oldest);
     }
-    it = consumers_.insert_or_assign(consumer, Consumer{PageBitmap(taken.pages()), 0}).first;
+    it = consumers_.insert_or_assign(consumer, Consumer{PageBitmap(taken.pages()), {}, 0}).first;
     d.new_consumer = true;
   }
   for (auto& [name, c] : consumers_) {
@@ -36,8 +36,14 @@ DirtyLog::Delivery DirtyLog::Deliver(const std::string& consumer, const PageBitm
   d.pages = std::move(me.pending);
   d.pages.Or(taken);
   me.pending = PageBitmap(taken.pages());
+  me.last = d.pages;
   me.last_use = ++clock_;
   return d;
+}
+
+const PageBitmap* DirtyLog::Last(const std::string& consumer) const {
+  auto it = consumers_.find(consumer);
+  return it == consumers_.end() ? nullptr : &it->second.last;
 }
 
 }  // namespace mkd::memfs

@@ -6,7 +6,11 @@
 // that consumer syncs. A consumer therefore sees, at each of its syncs, every page written back
 // since its previous sync (possibly more: never fewer).
 //
-// Bounded: at most kMaxConsumers per block (each holds a bitmap of the block, 32 KiB per GiB);
+// Each consumer's last delivery is kept too (user.mkd.synced.<consumer> reads it), so it goes
+// with the consumer when the consumer is replaced.
+//
+// Bounded: at most kMaxConsumers per block (each holds two bitmaps of the block, 32 KiB per GiB
+// each: pages pending for it and its last delivery);
 // a new consumer beyond that replaces the one unused longest. A replaced consumer's next sync
 // reports it as new (Delivery::new_consumer), so a migration whose cursor was lost fails loudly
 // instead of missing pages.
@@ -43,11 +47,15 @@ class DirtyLog {
   // the other known consumers. `consumer` must be valid (ValidateName).
   Delivery Deliver(const std::string& consumer, const PageBitmap& taken);
 
+  // The pages of `consumer`'s last sync; null when it has none (never synced, or replaced).
+  const PageBitmap* Last(const std::string& consumer) const;
+
   size_t consumers() const { return consumers_.size(); }
 
  private:
   struct Consumer {
     PageBitmap pending;  // taken by other consumers' syncs since this one's last
+    PageBitmap last;     // what this consumer's last sync delivered
     uint64_t last_use = 0;
   };
   std::map<std::string, Consumer> consumers_;

@@ -62,22 +62,18 @@ int main(int argc, char** argv) {
 
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e mkd-memfs %l: %v");
   spdlog::set_level(spdlog::level::from_str(o.log_level));
-  if (!budget.empty()) {
-    auto bytes = mkd::memfs::ParseBytes(budget);
-    if (!bytes.ok()) {
-      spdlog::error("--budget: {}", bytes.status().message());
-      return 2;
-    }
-    o.budget_bytes = *bytes;
-  }
+  // A size option given as text ("4G"); left at its default when not given.
+  auto parse_size = [](const char* option, const std::string& text, uint64_t* out) {
+    if (text.empty()) return true;
+    auto bytes = mkd::memfs::ParseBytes(text);
+    if (!bytes.ok()) spdlog::error("{}: {}", option, bytes.status().message());
+    if (bytes.ok()) *out = *bytes;
+    return bytes.ok();
+  };
   o.max_file_bytes = mkd::memfs::DefaultMaxFileBytes();
-  if (!max_file_size.empty()) {
-    auto bytes = mkd::memfs::ParseBytes(max_file_size);
-    if (!bytes.ok()) {
-      spdlog::error("--max-file-size: {}", bytes.status().message());
-      return 2;
-    }
-    o.max_file_bytes = *bytes;
+  if (!parse_size("--budget", budget, &o.budget_bytes) ||
+      !parse_size("--max-file-size", max_file_size, &o.max_file_bytes)) {
+    return 2;
   }
   o.sync_timeout_ms = sync_timeout_s * 1000;
   o.bdi.max_ratio = max_ratio >= 0 ? max_ratio : 100;

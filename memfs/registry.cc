@@ -141,7 +141,7 @@ Status Registry::Recover() {
     if (*bad > 0) {
       spdlog::warn("{}: {} pages did not match their digests; they are invalid now",
                    Describe(m.key), *bad);
-      if (Status s = PersistLocked(*block, /*with_digests=*/false); !s.ok()) {
+      if (Status s = PersistRecord(*block); !s.ok()) {
         fail(s.message());
         continue;
       }
@@ -180,12 +180,7 @@ Status Registry::Recover() {
 
 // ---------------------------------------------------------------- persistence
 
-Status Registry::PersistLocked(Block& block, bool with_digests) {
-  if (with_digests) {
-    Result<PageDigests> digests = block.ComputeDigests();
-    if (!digests.ok()) return digests.status();
-    block.SetDigests(std::move(*digests));
-  }
+Status Registry::PersistRecord(Block& block) {
   std::lock_guard persist(block.persist_mu());
   if (block.dropped()) return Status::Ok();
   Block::Record r = block.PersistView(NowUnixMs());
@@ -211,6 +206,26 @@ Status Registry::StoreLeftBlock(Block& block, const IncarnationKey& key) {
   return s;
 }
 
+void Registry::StoreAndLog(Block& block, const IncarnationKey& key, std::string_view event) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Status s = StoreLeftBlock(block, key);
+  const IncarnationMeta meta = block.meta();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  if (!s.ok()) {
+    // Kept (its memory is intact) and retried; until then the summary says record=failed and a
+    // restart would drop it.
+    spdlog::error(
+        "{}: {}, but writing its record to the database failed (retried every 0.5 s; until then "
+        "it would not survive a restart): {}",
+        Describe(key), event, s.message());
+  } else {
+    spdlog::info("{}: {}; stored (epoch {}, {} pages, record written in {} ms)", Describe(key),
+                 event, meta.epoch, meta.pages, ms);
+  }
+}
+
 size_t Registry::RetryFailedRecords() {
   std::vector<std::shared_ptr<Block>> failed;
   {
@@ -225,8 +240,8 @@ size_t Registry::RetryFailedRecords() {
   for (const std::shared_ptr<Block>& block : failed) {
     const IncarnationMeta meta = block->meta();
     const bool stored = meta.state == IncarnationState::kStored;
-    Status s = stored && !block->has_digests() ? StoreLeftBlock(*block, meta.key)
-                                               : PersistLocked(*block, /*with_digests=*/false);
+    Status s =
+        stored && !block->has_digests() ? StoreLeftBlock(*block, meta.key) : PersistRecord(*block);
     if (s.ok()) {
       ++saved;
       spdlog::info("{}: record written to the database after all ({})", Describe(meta.key),
@@ -267,7 +282,7 @@ Result<std::shared_ptr<Block>> Registry::NewBlockLocked(const Uuid& vm, const st
   if (!file.ok()) return file.status();
   if (file->Resize(0) < 0) return Status::Io("page store: truncating " + file->path());
   auto block = std::make_shared<Block>(meta, GenerationTable(0), std::move(*file));
-  MKD_RETURN_IF_ERROR(PersistLocked(*block, false));
+  MKD_RETURN_IF_ERROR(PersistRecord(*block));
   return block;
 }
 
@@ -279,7 +294,7 @@ Status Registry::RenameStoreFile(Block& block, const IncarnationKey& key) const 
 }
 
 Status Registry::ReplaceRecordLocked(Block& block, const IncarnationKey& old_key) {
-  MKD_RETURN_IF_ERROR(PersistLocked(block, false));
+  MKD_RETURN_IF_ERROR(PersistRecord(block));
   return store_->Delete(old_key);
 }
 
@@ -643,25 +658,7 @@ void Registry::Release(Ino ino, bool writer) {
   }
   CompleteReads(parked, EIO);
   InvalidateCache(invalidate);
-  if (left) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const Status s = StoreLeftBlock(*left, left_key);
-    const IncarnationMeta meta = left->meta();
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-            .count();
-    if (!s.ok()) {
-      // Kept (its memory is intact) and retried; until then the summary says record=failed and
-      // a restart would drop it.
-      spdlog::error(
-          "{}: the VM left, but writing its record to the database failed (retried every "
-          "0.5 s; until then it would not survive a restart): {}",
-          Describe(meta.key), s.message());
-    } else {
-      spdlog::info("{}: the VM left; stored (epoch {}, {} pages, record written in {} ms)",
-                   Describe(meta.key), meta.epoch, meta.pages, ms);
-    }
-  }
+  if (left) StoreAndLog(*left, left_key, "the VM left");
   EnforceBudget();
 }
 
@@ -685,7 +682,7 @@ int Registry::SetSize(Ino ino, uint64_t bytes) {
     return rc;
   }
   if (before != bytes) {
-    if (Status s = PersistLocked(*block, false); !s.ok()) {
+    if (Status s = PersistRecord(*block); !s.ok()) {
       spdlog::error("truncate: {}", s.message());
       return -EIO;
     }
@@ -770,7 +767,7 @@ Status Registry::Commit(const Uuid& vm_id) {
             vm_id.ToString(), name, refused);
       }
       MKD_RETURN_IF_ERROR(b.block->Commit(vm->second.arrival->epoch, options_.postcopy_lease));
-      MKD_RETURN_IF_ERROR(PersistLocked(*b.block, false));
+      MKD_RETURN_IF_ERROR(PersistRecord(*b.block));
       invalidate.push_back(b.ino);
     }
     spdlog::info("VM {}: arrival committed (epoch {}, {} blocks)", vm_id.ToString(),
@@ -800,14 +797,7 @@ Status Registry::Abort(const Uuid& vm_id) {
     spdlog::info("VM {}: arrival aborted; pages received are invalid", vm_id.ToString());
   }
   // As when a VM leaves: digests and the record without mu_, so other VMs do not wait.
-  for (const auto& [block, key] : aborted) {
-    if (Status s = StoreLeftBlock(*block, key); !s.ok()) {
-      spdlog::error(
-          "{}: arrival aborted, but writing its record to the database failed (retried every "
-          "0.5 s; until then it would not survive a restart): {}",
-          Describe(key), s.message());
-    }
-  }
+  for (const auto& [block, key] : aborted) StoreAndLog(*block, key, "arrival aborted");
   EnforceBudget();
   return Status::Ok();
 }
@@ -852,7 +842,7 @@ uint64_t Registry::EvictLocked(uint64_t pages) {
     }
     if (*n == 0) continue;
     freed += *n;
-    if (Status s = PersistLocked(*block, false); !s.ok()) {
+    if (Status s = PersistRecord(*block); !s.ok()) {
       spdlog::error("eviction: persisting {}: {}", Describe(block->meta().key), s.message());
     }
     spdlog::info("eviction: {} pages of {} freed", *n, Describe(block->meta().key));

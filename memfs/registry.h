@@ -173,12 +173,15 @@ class Registry {
   uint64_t NextIncarnationLocked(const Uuid& vm, const std::string& block);
   Ino NewInodeLocked(NodeRef ref);
   void FillAttrLocked(Ino ino, const Node& node, struct stat* st) const;
-  // Persists the block's record (under its persist lock; mu_ may or may not be held); with_digests
-  // computes and records page digests (stored) first. Sets the block's record state.
-  Status PersistLocked(Block& block, bool with_digests);
+  // Persists the block's record with the digests it holds (under its persist lock; mu_ may or
+  // may not be held). Sets the block's record state.
+  Status PersistRecord(Block& block);
   // Computes the digests of a block that left (stored incarnation `key`) and persists it; called
   // without mu_. Does nothing when the block was dropped or opened again meanwhile.
   Status StoreLeftBlock(Block& block, const IncarnationKey& key);
+  // StoreLeftBlock, then one log line: stored (with the time it took), or why not (retried).
+  // `event` says what made the block stored ("the VM left", "arrival aborted").
+  void StoreAndLog(Block& block, const IncarnationKey& key, std::string_view event);
   // Deletes the record and the page-store file; no record of the block is written afterwards.
   Status DropLocked(Block& block);
   // The block's page-store file takes the name of incarnation `key`.

@@ -37,11 +37,20 @@ Result<DirtyLog::Delivery> Syncer::Sync(uint64_t ino, const Uuid& vm, const std:
   if (int err = result.get(); err != 0) {
     return Status::Io("sync of " + path + ": " + std::strerror(err));
   }
+  std::lock_guard logs(logs_mu_);  // the take and the delivery as one step (dirty_log.h)
   return logs_[ino].Deliver(consumer, block.TakeDirtySinceSync());
 }
 
+std::optional<PageBitmap> Syncer::LastSync(uint64_t ino, const std::string& consumer) const {
+  std::lock_guard lock(logs_mu_);
+  auto it = logs_.find(ino);
+  const PageBitmap* last = it == logs_.end() ? nullptr : it->second.Last(consumer);
+  if (last == nullptr) return std::nullopt;
+  return *last;
+}
+
 void Syncer::Forget(uint64_t ino) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(logs_mu_);
   logs_.erase(ino);
 }
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "genstore/page_bitmap.h"
@@ -33,14 +34,18 @@ class Syncer {
   // previous sync of `consumer` (a DirtyLog name, already validated).
   Result<DirtyLog::Delivery> Sync(uint64_t ino, const Uuid& vm, const std::string& block_name,
                                   Block& block, const std::string& consumer);
+  // The pages of `consumer`'s last sync of inode `ino` (DirtyLog::Last), or nullopt. Does not
+  // wait for a sync in progress.
+  std::optional<PageBitmap> LastSync(uint64_t ino, const std::string& consumer) const;
   // Forgets the consumers of a released inode.
   void Forget(uint64_t ino);
 
  private:
   std::string mountpoint_;
   std::chrono::milliseconds timeout_;
-  std::mutex
-      mu_;  // one sync at a time: each takes "the dirty set since the last one"; guards logs_
+  // Lock order: mu_, then logs_mu_.
+  std::mutex mu_;               // one sync at a time: each takes "the dirty set since the last one"
+  mutable std::mutex logs_mu_;  // guards logs_ (held briefly: never across an fsync)
   std::map<uint64_t, DirtyLog> logs_;
 };
 

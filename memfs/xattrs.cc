@@ -85,8 +85,8 @@ std::vector<std::string> Xattrs::List(Ino ino, const NodeRef& node) {
     }
     // user.mkd.digests is not listed: computing it reads the whole page store, which an
     // innocent `getfattr -d` should not make a running VM's write-backs wait for.
+    if (syncer_->LastSync(ino, "")) names.push_back("user.mkd.synced");
     std::lock_guard lock(mu_);
-    if (last_sync_.count({ino, std::string()})) names.push_back("user.mkd.synced");
     auto peer = peers_.find(ino);
     if (peer != peers_.end() && peer->second.table) names.push_back("user.mkd.reusable");
   }
@@ -94,7 +94,8 @@ std::vector<std::string> Xattrs::List(Ino ino, const NodeRef& node) {
 }
 
 Result<std::string> Xattrs::Chunked(Ino ino, std::string_view base, std::string_view suffix,
-                                    const std::function<Result<std::string>()>& encode) {
+                                    const std::function<Result<std::string>()>& encode,
+                                    bool keep_snapshot) {
   auto key = std::make_pair(ino, std::string(base));
   std::optional<uint32_t> index;
   if (!suffix.empty()) {
@@ -102,7 +103,7 @@ Result<std::string> Xattrs::Chunked(Ino ino, std::string_view base, std::string_
     if (!index) return UnknownName(std::string(base) + std::string(suffix));
   }
   bool have_snapshot = false;
-  {
+  if (keep_snapshot) {
     std::lock_guard lock(mu_);
     have_snapshot = snapshots_.count(key) != 0;
   }
@@ -111,8 +112,12 @@ Result<std::string> Xattrs::Chunked(Ino ino, std::string_view base, std::string_
     if (!blob.ok()) return blob.status();
     std::vector<std::string> chunks = SplitIntoChunks(*blob);
     const size_t count = chunks.size();
+    if (!keep_snapshot && index) {
+      if (*index >= count) return Status::NotFound(fmt::format("{} has {} chunks", base, count));
+      return std::move(chunks[*index]);
+    }
     std::lock_guard lock(mu_);
-    snapshots_[key] = std::move(chunks);
+    if (keep_snapshot) snapshots_[key] = std::move(chunks);
     if (!index) {
       return fmt::format(
           "chunks={} bytes={} (read {}.0 .. {}.{}; join and decode with mkd-genstore decode)",
@@ -137,23 +142,19 @@ Result<std::string> Xattrs::GetFile(Ino ino, const NodeRef& node, std::string_vi
                                                                : std::string_view());
     return RunSync(ino, node, *block, consumer);
   }
-  if (StartsWith(name, "user.mkd.synced.") && name.size() > 16 && name[16] >= 'a' &&
-      name[16] <= 'z') {
-    // user.mkd.synced.<consumer>[.N]: the pages of that consumer's last sync.
-    const std::string_view rest = name.substr(16);
+  constexpr std::string_view kSyncedOf = "user.mkd.synced.";
+  if (StartsWith(name, kSyncedOf) && name.size() > kSyncedOf.size() &&
+      name[kSyncedOf.size()] >= 'a' && name[kSyncedOf.size()] <= 'z') {
+    // user.mkd.synced.<consumer>[.N]: the pages of that consumer's last sync. Not kept as a
+    // snapshot (their number would follow the names callers make up): the value changes only
+    // at that consumer's own next sync, so its chunks are read from fresh encodings of it.
+    const std::string_view rest = name.substr(kSyncedOf.size());
     const size_t dot = rest.find('.');
     const std::string consumer(rest.substr(0, dot));
-    const std::string base = "user.mkd.synced." + consumer;
     return Chunked(
-        ino, base, dot == std::string_view::npos ? "" : rest.substr(dot),
-        [&]() -> Result<std::string> {
-          std::lock_guard lock(mu_);
-          auto it = last_sync_.find({ino, consumer});
-          if (it == last_sync_.end()) {
-            return Status::NotFound("no sync was made through user.mkd.sync." + consumer + " yet");
-          }
-          return EncodeBitmap(HeaderOf(block->meta()), it->second);
-        });
+        ino, std::string(kSyncedOf) + consumer,
+        dot == std::string_view::npos ? "" : rest.substr(dot),
+        [&] { return EncodeSynced(ino, *block, consumer); }, /*keep_snapshot=*/false);
   }
   for (std::string_view base : kChunkedNames) {
     if (!StartsWith(name, base)) continue;
@@ -168,14 +169,7 @@ Result<std::string> Xattrs::GetFile(Ino ino, const NodeRef& node, std::string_vi
         if (!digests.ok()) return digests.status();
         return EncodeDigests(HeaderOf(m), *digests);
       }
-      if (base == "user.mkd.synced") {
-        std::lock_guard lock(mu_);
-        auto it = last_sync_.find({ino, std::string()});
-        if (it == last_sync_.end()) {
-          return Status::NotFound("no sync was made through user.mkd.sync yet");
-        }
-        return EncodeBitmap(HeaderOf(m), it->second);
-      }
+      if (base == "user.mkd.synced") return EncodeSynced(ino, *block, "");
       // user.mkd.reusable
       std::optional<GenerationTable> peer;
       {
@@ -330,10 +324,6 @@ Result<std::string> Xattrs::RunSync(Ino ino, const NodeRef& node, Block& block,
   Result<DirtyLog::Delivery> d = syncer_->Sync(ino, node.vm, node.block, block, consumer);
   if (!d.ok()) return d.status();
   const uint64_t count = d->pages.Count();
-  {
-    std::lock_guard lock(mu_);
-    last_sync_[{ino, consumer}] = std::move(d->pages);
-  }
   const IncarnationMeta m = block.meta();
   std::string v =
       fmt::format("dirty_pages={} epoch={} syncs={}", count, m.epoch, block.counters().syncs);
@@ -342,6 +332,15 @@ Result<std::string> Xattrs::RunSync(Ino ino, const NodeRef& node, Block& block,
   if (!consumer.empty()) v += d->new_consumer ? " new=1" : " new=0";
   MKD_CHECK(v.size() <= kSyncValueMax);
   return v;
+}
+
+Result<std::string> Xattrs::EncodeSynced(Ino ino, Block& block, const std::string& consumer) {
+  std::optional<PageBitmap> last = syncer_->LastSync(ino, consumer);
+  if (!last) {
+    return Status::NotFound("no sync was made through " + std::string(kSyncXattr) +
+                            (consumer.empty() ? "" : "." + consumer) + " yet");
+  }
+  return EncodeBitmap(HeaderOf(block.meta()), *last);
 }
 
 bool IsSyncName(std::string_view name) {
@@ -353,9 +352,6 @@ void Xattrs::Forget(Ino ino) {
   syncer_->Forget(ino);
   std::lock_guard lock(mu_);
   peers_.erase(ino);
-  for (auto it = last_sync_.begin(); it != last_sync_.end();) {
-    it = it->first.first == ino ? last_sync_.erase(it) : std::next(it);
-  }
   for (auto it = snapshots_.begin(); it != snapshots_.end();) {
     it = it->first.first == ino ? snapshots_.erase(it) : std::next(it);
   }

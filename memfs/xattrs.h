@@ -81,8 +81,13 @@ class Xattrs {
   // user.mkd.sync[.consumer]: runs a sync for the consumer, keeps its pages for user.mkd.synced.
   Result<std::string> RunSync(Ino ino, const NodeRef& node, Block& block,
                               const std::string& consumer);
+  // keep_snapshot false: chunks are cut from a fresh encoding each time (for values that only
+  // their own reader changes, whose number is not bounded).
   Result<std::string> Chunked(Ino ino, std::string_view base, std::string_view suffix,
-                              const std::function<Result<std::string>()>& encode);
+                              const std::function<Result<std::string>()>& encode,
+                              bool keep_snapshot = true);
+  // user.mkd.synced[.consumer]: the pages of the consumer's last sync, encoded.
+  Result<std::string> EncodeSynced(Ino ino, Block& block, const std::string& consumer);
   Status SetPeerChunk(Ino ino, const NodeRef& node, std::string_view index, std::string_view value);
   // user.mkd.receive: writes one frame into the (incoming) block. Messages name the file.
   Status Receive(Ino ino, const NodeRef& node, std::string_view value);
@@ -98,8 +103,6 @@ class Xattrs {
   std::mutex mu_;  // guards the maps below
   std::map<std::pair<Ino, std::string>, std::vector<std::string>> snapshots_;
   std::map<Ino, PeerUpload> peers_;
-  // The pages of the last sync of each (file, dirty-log consumer).
-  std::map<std::pair<Ino, std::string>, PageBitmap> last_sync_;
 };
 
 // errno for a Status from Get/Set: NotFound -> ENODATA, InvalidArgument/Corrupt/OutOfRange ->
