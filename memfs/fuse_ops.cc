@@ -1,12 +1,14 @@
 // The FUSE operation table and the connection setup (see fuse_ops.h).
 #include "memfs/fuse_ops.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
-#include <chrono>
-#include <mutex>
+#include <optional>
 #include <vector>
+
+#include "genstore/log_limiter.h"
 
 namespace mkd::memfs {
 
@@ -22,28 +24,12 @@ int Allow(fuse_req_t req, Need need, std::string_view what) {
       }};
   Status s = Ctx(req).access.Check(caller, need, what);
   if (s.ok()) return 0;
-  // Any local user can make requests that are refused: the log lines they cost are bounded
-  // (kRefusalLinesPerSecond, then one line with the count of the others).
-  constexpr int kRefusalLinesPerSecond = 20;
-  static std::mutex mu;
-  static std::chrono::steady_clock::time_point window;
-  static int lines = 0;
-  static uint64_t suppressed = 0;
-  std::lock_guard lock(mu);
-  const auto now = std::chrono::steady_clock::now();
-  if (now - window >= std::chrono::seconds(1)) {
-    if (suppressed > 0) {
-      spdlog::warn("{} more refusals in the last second were not logged", suppressed);
-    }
-    window = now;
-    lines = 0;
-    suppressed = 0;
-  }
-  if (lines < kRefusalLinesPerSecond) {
-    ++lines;
-    spdlog::warn("{}", s.message());
-  } else {
-    ++suppressed;
+  // Any local user can make requests that are refused: the log lines they cost are bounded.
+  static LogLimiter refusals(20);
+  if (std::optional<uint64_t> left_out = refusals.Admit()) {
+    spdlog::warn("{}{}", s.message(),
+                 *left_out > 0 ? fmt::format(" ({} refusals before it not logged)", *left_out)
+                               : std::string());
   }
   return -EACCES;
 }

@@ -50,8 +50,10 @@ Result<Frame> Channel::Receive() {
   Frame f;
   f.type = h->type;
   // The buffer grows a step at a time as bytes arrive: a header's claim alone allocates at most
-  // one step. (std::string's geometric growth keeps the copies below the frame's size.)
-  constexpr size_t kStep = 256 * 1024;
+  // one step (and never more than max_payload_, checked above). The step holds a full PAGES
+  // frame, so the page transfer allocates each frame once, without copies; only the larger
+  // TABLE and DIGESTS frames a source reads grow in steps.
+  constexpr size_t kStep = 2 * 1024 * 1024;
   while (f.payload.size() < h->length) {
     const size_t have = f.payload.size();
     const size_t next = std::min<size_t>(h->length, have + kStep);

@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "genstore/log_limiter.h"
 #include "migrate-tool/arrivals.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/connection_pool.h"
@@ -406,26 +407,14 @@ std::string PeerAddress(const sockaddr_storage& sa, socklen_t len) {
 }
 
 // Refusals beyond the bound come in floods: one log line per second at most, with a count.
-class RefusalLog {
- public:
-  void Refused(const std::string& address, const Status& why) {
-    const auto now = Clock::now();
-    if (now - last_ < std::chrono::seconds(1)) {
-      ++suppressed_;
-      return;
-    }
+void LogRefusal(LogLimiter& limiter, const std::string& address, const Status& why) {
+  if (std::optional<uint64_t> left_out = limiter.Admit()) {
     spdlog::warn("refused a connection from {} at once: {}{}", address, why.ToString(),
-                 suppressed_ > 0 ? " (and " + std::to_string(suppressed_) +
-                                       " more refused since the last such line)"
-                                 : std::string());
-    last_ = now;
-    suppressed_ = 0;
+                 *left_out > 0 ? " (and " + std::to_string(*left_out) +
+                                     " more refused since the last such line)"
+                               : std::string());
   }
-
- private:
-  Clock::time_point last_{};
-  uint64_t suppressed_ = 0;
-};
+}
 
 }  // namespace
 
@@ -447,7 +436,7 @@ Status RunServe(const ServeOptions& o, const std::atomic<bool>& stop) {
       std::chrono::duration<double>(o.timeout).count());
   Arrivals arrivals;
   ConnectionPool pool(o.max_sessions);
-  RefusalLog refusals;
+  LogLimiter refusals(1);
   while (!stop.load()) {
     pool.Reap();
     pollfd p{*listen_fd, POLLIN, 0};
@@ -461,7 +450,7 @@ Status RunServe(const ServeOptions& o, const std::atomic<bool>& stop) {
         [&o, &tls, fd, address, &arrivals] { ServeConnection(o, *tls, fd, address, arrivals); });
     if (!admitted.ok()) {
       ::close(fd);
-      refusals.Refused(address, admitted);
+      LogRefusal(refusals, address, admitted);
     }
   }
   ::close(*listen_fd);
