@@ -116,6 +116,7 @@ class Cluster:
         """Starts (or restarts) `mkd-migrate serve` in host i; env adds variables (fault points)."""
         if self.serve[i] is not None:
             procs.stop(self.serve[i], term_timeout=5, kill_timeout=5)
+        start = len(self.serve_log(i))  # the log is appended to: only this run's lines count
         with open(os.path.join(self.lab.state_dir(i), "serve.log"), "ab") as log:
             self.serve[i] = self.lab.popen(
                 i, [self.mkd_migrate, "serve", "--listen", f"{self.lab.address(i)}:7420",
@@ -125,7 +126,7 @@ class Cluster:
                     os.path.join(self.lab.state_dir(i), "accel.json")],
                 env=dict(os.environ, **(env or {})), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
-        while "listening on" not in self.serve_log(i)[-2000:]:
+        while "listening on" not in self.serve_log(i)[start:]:
             if self.serve[i].poll() is not None or time.monotonic() > deadline:
                 raise ClusterError(f"mkd-migrate serve on h{i} did not start:\n"
                                    f"{self.serve_log(i)[-2000:]}")

@@ -106,6 +106,7 @@ class Memfs:
     # ---- lifecycle
     def start(self, timeout: float = 20.0) -> "Memfs":
         self._log = open(self.log_path, "ab")
+        start = len(self.log())  # the log is appended to: only this run's lines count
         argv = self.command_prefix + [self.binary, self.mountpoint, "--store", self.store,
                                       "--db", self.db, "--host-id", self.host_id] + self.extra_args
         self.proc = procs.spawn(argv, stdout=self._log, stderr=subprocess.STDOUT)
@@ -113,7 +114,7 @@ class Memfs:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise MemfsError(f"mkd-memfs exited with {self.proc.returncode}:\n{self.log()}")
-            if is_mounted(self.mountpoint) and "mkd-memfs ready" in self.log():
+            if is_mounted(self.mountpoint) and "mkd-memfs ready" in self.log()[start:]:
                 return self
             time.sleep(0.05)
         raise MemfsError(f"mkd-memfs did not mount within {timeout} s:\n{self.log()}")
