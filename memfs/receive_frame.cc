@@ -60,7 +60,58 @@ std::string EncodeLaterFrame(const std::vector<LaterRun>& runs) {
   return EncodeReceiveFrame(ReceiveKind::kLater, 0, static_cast<uint32_t>(runs.size()), 0, data);
 }
 
+std::string EncodeRunsFrame(const std::vector<LaterRun>& runs, std::string_view data) {
+  std::string body;
+  body.reserve(runs.size() * kLaterRunSize + data.size());
+  for (const LaterRun& r : runs) {
+    Append<uint64_t>(&body, r.first);
+    Append<uint32_t>(&body, r.count);
+    Append<uint32_t>(&body, r.gen);
+  }
+  body.append(data);
+  return EncodeReceiveFrame(ReceiveKind::kRuns, 0, static_cast<uint32_t>(runs.size()), 0, body);
+}
+
 namespace {
+
+Result<ReceiveFrame> ParseRuns(std::string_view bytes, uint64_t first, uint32_t count,
+                               Generation gen) {
+  if (first != 0 || gen != 0) return Bad("runs: first page and generation must be 0");
+  if (count == 0 || count > kMaxReceivePages) {
+    return Bad("runs: run count " + std::to_string(count) + " is not in 1..15");
+  }
+  const size_t table = kReceiveHeaderSize + size_t{count} * kLaterRunSize;
+  if (bytes.size() < table) {
+    return Bad(std::to_string(bytes.size()) + " bytes, fewer than the " + std::to_string(count) +
+               " runs need");
+  }
+  ReceiveFrame f{ReceiveKind::kRuns, 0, count, 0, {}, {}};
+  f.runs.reserve(count);
+  uint64_t pages = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const size_t at = kReceiveHeaderSize + size_t{i} * kLaterRunSize;
+    LaterRun r{Load<uint64_t>(bytes, at), Load<uint32_t>(bytes, at + 8),
+               Load<uint32_t>(bytes, at + 12)};
+    const std::string which = "run " + std::to_string(i) + ": ";
+    if (r.count == 0 || r.count > kMaxReceivePages) return Bad(which + "bad page count");
+    if (r.gen == kGenInvalid || r.gen == kGenNeverWritten) {
+      return Bad(which + "generation 0 or 0xFFFFFFFF cannot carry content");
+    }
+    if (r.first > std::numeric_limits<uint64_t>::max() - r.count) return Bad(which + "overflows");
+    pages += r.count;
+    f.runs.push_back(r);
+  }
+  if (pages > kMaxReceivePages) {
+    return Bad("runs: " + std::to_string(pages) + " pages in all, more than 15");
+  }
+  if (bytes.size() != table + pages * kPageSize) {
+    return Bad(std::to_string(bytes.size()) + " bytes, expected exactly " +
+               std::to_string(table + pages * kPageSize) + " for " + std::to_string(count) +
+               " runs of " + std::to_string(pages) + " pages");
+  }
+  f.data = bytes.substr(table);
+  return f;
+}
 
 Result<ReceiveFrame> ParseLaterRuns(std::string_view bytes, uint64_t first, uint32_t count,
                                     Generation gen) {
@@ -107,9 +158,9 @@ Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes) {
     return Bad("version " + std::to_string(version) + " is not supported (expected 1)");
   }
   const auto kind_byte = Load<uint8_t>(bytes, 5);
-  if (kind_byte > static_cast<uint8_t>(ReceiveKind::kLater)) {
+  if (kind_byte > static_cast<uint8_t>(ReceiveKind::kRuns)) {
     return Bad("kind " + std::to_string(kind_byte) +
-               " is unknown (0 pages, 1 zero pages, 2 later pages)");
+               " is unknown (0 pages, 1 zero pages, 2 later pages, 3 runs of pages)");
   }
   const auto kind = static_cast<ReceiveKind>(kind_byte);
   if (Load<uint16_t>(bytes, 6) != 0) return Bad("reserved field is not 0");
@@ -117,6 +168,7 @@ Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes) {
   const auto count = Load<uint32_t>(bytes, 16);
   const auto gen = Load<uint32_t>(bytes, 20);
   if (kind == ReceiveKind::kLater) return ParseLaterRuns(bytes, first, count, gen);
+  if (kind == ReceiveKind::kRuns) return ParseRuns(bytes, first, count, gen);
   const uint32_t max_count = kind == ReceiveKind::kPages ? kMaxReceivePages : kMaxReceiveZeroPages;
   if (count == 0 || count > max_count) {
     return Bad("page count " + std::to_string(count) + " is not in 1.." +

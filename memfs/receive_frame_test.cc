@@ -90,6 +90,39 @@ TEST(ReceiveFrameTest, RefusesMalformedLaterRuns) {
   ExpectRefused(EncodeLaterFrame({{std::numeric_limits<uint64_t>::max(), 1, 9}}), "overflows");
 }
 
+TEST(ReceiveFrameTest, RunsRoundTrip) {
+  const std::vector<LaterRun> runs = {{7, 3, 9}, {1000, 1, 4}, {5000, 11, 9}};
+  const std::string data(15 * kPageSize, 'q');
+  const std::string bytes = EncodeRunsFrame(runs, data);
+  Result<ReceiveFrame> f = ParseReceiveFrame(bytes);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->kind, ReceiveKind::kRuns);
+  EXPECT_EQ(f->runs, runs);
+  EXPECT_EQ(f->data, data);
+  EXPECT_EQ(EncodeRunsFrame(f->runs, f->data), bytes);
+  EXPECT_LE(bytes.size(), kMaxReceiveFrameSize) << "15 runs of one page fit one xattr value";
+  EXPECT_TRUE(ParseReceiveFrame(EncodeRunsFrame(std::vector<LaterRun>(15, {1, 1, 2}), data)).ok());
+}
+
+TEST(ReceiveFrameTest, RefusesMalformedRuns) {
+  const std::string page(kPageSize, 'p');
+  const std::string good = EncodeRunsFrame({{7, 1, 9}, {20, 1, 4}}, page + page);
+  ExpectRefused(good + "x", "expected exactly");
+  ExpectRefused(good.substr(0, good.size() - 1), "expected exactly");
+  ExpectRefused(With<uint64_t>(good, 8, 1), "first page and generation must be 0");
+  ExpectRefused(With<uint32_t>(good, 20, 3), "first page and generation must be 0");
+  ExpectRefused(With<uint32_t>(good, 16, 0), "run count 0");
+  ExpectRefused(With<uint32_t>(good, 16, 16), "run count 16");
+  ExpectRefused(EncodeRunsFrame({{7, 0, 9}}, ""), "run 0: bad page count");
+  ExpectRefused(EncodeRunsFrame({{7, 1, 9}, {8, 1, 0}}, page + page), "run 1: generation 0");
+  ExpectRefused(EncodeRunsFrame({{7, 1, kGenInvalid}}, page), "run 0: generation 0");
+  ExpectRefused(EncodeRunsFrame({{std::numeric_limits<uint64_t>::max(), 1, 9}}, page),
+                "overflows");
+  ExpectRefused(EncodeRunsFrame({{7, 10, 9}, {30, 6, 9}}, std::string(15 * kPageSize, 'p')),
+                "16 pages in all");
+  ExpectRefused(EncodeRunsFrame({{7, 2, 9}}, page), "expected exactly");
+}
+
 TEST(ReceiveFrameTest, LastPagesBeforeOverflowAreAccepted) {
   // Range against the block is the Block's check; the parser only refuses overflow.
   const uint64_t first = std::numeric_limits<uint64_t>::max() - 2;
@@ -110,7 +143,7 @@ TEST(ReceiveFrameTest, RefusesEveryMalformedField) {
   ExpectRefused(With<char>(one, 0, 'X'), "bad magic");
   ExpectRefused(With<uint8_t>(one, 4, 2), "version 2");
   ExpectRefused(With<uint8_t>(one, 4, 0), "version 0");
-  ExpectRefused(With<uint8_t>(one, 5, 3), "kind 3");
+  ExpectRefused(With<uint8_t>(one, 5, 4), "kind 4");
   ExpectRefused(With<uint16_t>(one, 6, 1), "reserved");
   ExpectRefused(With<uint32_t>(one, 16, 0), "page count 0");
   ExpectRefused(With<uint32_t>(zero, 16, 0), "page count 0");

@@ -277,6 +277,15 @@ Status Xattrs::Receive(Ino ino, const NodeRef& node, std::string_view value) {
         if (!s.ok()) break;
       }
       break;
+    case ReceiveKind::kRuns: {
+      const char* data = frame->data.data();
+      for (const LaterRun& r : frame->runs) {
+        s = block->ReceivePages(r.first, r.count, data, r.gen);
+        if (!s.ok()) break;
+        data += size_t{r.count} * kPageSize;
+      }
+      break;
+    }
   }
   if (s.code() == ErrorCode::kFailedPrecondition) {
     return Status::FailedPrecondition(

@@ -3,8 +3,8 @@
 //                     and that were not handed out before; waits up to kWantedWait for one. Each
 //                     get renews the driver's lease. ENODATA when the block had no post-copy.
 //   user.mkd.postcopy get: statistics (PostcopyStats as JSON); set {"fail":"<reason>"}.
-//   user.mkd.receive  on a live block with a post-copy: pages (kind 0) and zeros (kind 1) fill
-//                     missing pages only; kind 2 is refused.
+//   user.mkd.receive  on a live block with a post-copy: pages (kinds 0 and 3) and zeros (kind
+//                     1) fill missing pages only; kind 2 is refused.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -25,6 +25,16 @@ Status Xattrs::ReceiveMissing(Block& block, const std::string& file, const Recei
   std::shared_ptr<Postcopy> pc = block.postcopy();
   if (frame.kind == ReceiveKind::kLater) {
     return Status::FailedPrecondition(file + ": user.mkd.receive: later pages after the commit");
+  }
+  if (frame.kind == ReceiveKind::kRuns) {
+    const char* data = frame.data.data();
+    for (const LaterRun& r : frame.runs) {
+      Result<std::vector<ParkedRead>> done = pc->Receive(r.first, r.count, data, block.file());
+      if (!done.ok()) return done.status().WithContext(file + ": user.mkd.receive");
+      registry_->CompleteReads(*done, 0);
+      data += size_t{r.count} * kPageSize;
+    }
+    return Status::Ok();
   }
   Result<std::vector<ParkedRead>> done =
       pc->Receive(frame.first, frame.count,

@@ -20,25 +20,40 @@ void Channel::Throttle(uint64_t bytes) {
   if (due > now) std::this_thread::sleep_until(due);
 }
 
-Status Channel::Send(FrameType type, std::string_view head, std::string_view body) {
+Status Channel::Queue(FrameType type, std::string_view head, std::string_view body) {
   const uint64_t length = head.size() + body.size();
   if (length > kMaxFramePayload) {
     return Status::InvalidArgument("frame " + std::string(FrameTypeName(type)) + " is too large");
   }
-  Throttle(kFrameHeaderSize + length);
-  const std::string header = EncodeFrameHeader(type, static_cast<uint32_t>(length));
-  // One write for the header and a small head keeps TLS records few.
-  if (head.size() <= 64) {
+  if (out_.size() + kFrameHeaderSize + length > kSendBuffer) MKD_RETURN_IF_ERROR(Flush());
+  if (kFrameHeaderSize + length > kSendBuffer) {
+    // Larger than the buffer (a full PAGES frame): straight to the stream, without a copy.
+    Throttle(kFrameHeaderSize + length);
+    const std::string header = EncodeFrameHeader(type, static_cast<uint32_t>(length));
     std::string first = header;
     first.append(head);
     MKD_RETURN_IF_ERROR(stream_.WriteAll(first.data(), first.size()));
+    if (!body.empty()) MKD_RETURN_IF_ERROR(stream_.WriteAll(body.data(), body.size()));
   } else {
-    MKD_RETURN_IF_ERROR(stream_.WriteAll(header.data(), header.size()));
-    MKD_RETURN_IF_ERROR(stream_.WriteAll(head.data(), head.size()));
+    out_.append(EncodeFrameHeader(type, static_cast<uint32_t>(length)));
+    out_.append(head);
+    out_.append(body);
   }
-  if (!body.empty()) MKD_RETURN_IF_ERROR(stream_.WriteAll(body.data(), body.size()));
   sent_ += kFrameHeaderSize + length;
   return Status::Ok();
+}
+
+Status Channel::Flush() {
+  if (out_.empty()) return Status::Ok();
+  Throttle(out_.size());
+  Status s = stream_.WriteAll(out_.data(), out_.size());
+  out_.clear();
+  return s;
+}
+
+Status Channel::Send(FrameType type, std::string_view head, std::string_view body) {
+  MKD_RETURN_IF_ERROR(Queue(type, head, body));
+  return Flush();
 }
 
 Result<Frame> Channel::Receive() {

@@ -1,14 +1,23 @@
 // Pages of the source VM onto the wire (see page_sender.h).
 #include "migrate-tool/page_sender.h"
 
+#include <chrono>
+
 #include "genstore/zero_page.h"
 
 namespace mkd::migrate {
 
 Status SendPageRange(Channel& ch, RamFile& ram, uint64_t first, uint64_t count, char* buf,
                      const std::function<Generation(uint64_t)>& gen_of,
-                     const std::function<void(const SentRun&)>& on_sent) {
+                     const std::function<void(const SentRun&)>& on_sent, PipeTimes* times) {
+  using Clock = std::chrono::steady_clock;
+  auto add = [times](double PipeTimes::*field, Clock::time_point since) {
+    if (times) times->*field += std::chrono::duration<double>(Clock::now() - since).count();
+  };
+  const auto read0 = Clock::now();
   MKD_RETURN_IF_ERROR(ram.ReadPages(first, count, buf));
+  add(&PipeTimes::read, read0);
+  const auto send0 = Clock::now();
   auto zero_at = [buf](uint64_t i) { return IsZeroPage(buf + i * kPageSize); };
   for (uint64_t i = 0; i < count;) {
     const Generation gen = gen_of(first + i);
@@ -16,12 +25,13 @@ Status SendPageRange(Channel& ch, RamFile& ram, uint64_t first, uint64_t count, 
     uint64_t j = i + 1;
     while (j < count && gen_of(first + j) == gen && zero_at(j) == zero) ++j;
     const std::string head = EncodePagesHeader(0, first + i, static_cast<uint32_t>(j - i), gen);
-    MKD_RETURN_IF_ERROR(zero ? ch.Send(FrameType::kZeros, head)
-                             : ch.Send(FrameType::kPages, head,
+    MKD_RETURN_IF_ERROR(zero ? ch.Queue(FrameType::kZeros, head)
+                             : ch.Queue(FrameType::kPages, head,
                                        std::string_view(buf + i * kPageSize, (j - i) * kPageSize)));
     on_sent(SentRun{first + i, j - i, zero});
     i = j;
   }
+  add(&PipeTimes::send, send0);
   return Status::Ok();
 }
 

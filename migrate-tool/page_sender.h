@@ -13,6 +13,7 @@
 #include "genstore/status.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/ram_file.h"
+#include "migrate-tool/report.h"
 
 namespace mkd::migrate {
 
@@ -24,9 +25,12 @@ struct SentRun {
 
 // Sends pages [first, first + count) of block 0 (count <= kMaxPagesPerFrame); `buf` holds at
 // least count pages. `gen_of` gives each page's generation; `on_sent` hears of every frame sent.
+// With `times`, the seconds spent reading and sending are added to times->read and ->send.
+// The frames are queued on the channel (Channel::Queue): the caller flushes.
 Status SendPageRange(Channel& ch, RamFile& ram, uint64_t first, uint64_t count, char* buf,
                      const std::function<Generation(uint64_t)>& gen_of,
-                     const std::function<void(const SentRun&)>& on_sent);
+                     const std::function<void(const SentRun&)>& on_sent,
+                     PipeTimes* times = nullptr);
 
 }  // namespace mkd::migrate
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "migrate-tool/fault_points.h"
+#include "migrate-tool/receive_batch.h"
 
 namespace mkd::migrate {
 namespace {
@@ -140,6 +141,9 @@ Status RunPostcopyReceiver(Channel& ch, const std::string& ram_path, uint64_t pa
   auto last_frame = start;
   bool end = false;
   uint64_t frames = 0;
+  ReceiveBatch batch([&ram](const std::vector<memfs::LaterRun>& runs, std::string_view data) {
+    return ram->ReceiveRuns(runs, data);
+  });
   while (true) {
     const bool readable = ch.Readable(std::chrono::milliseconds(20), poller.wake_fd());
     // Pages reads wait for go to the source first.
@@ -160,7 +164,9 @@ Status RunPostcopyReceiver(Channel& ch, const std::string& ram_path, uint64_t pa
       switch (f->type) {
         case FrameType::kPages:
         case FrameType::kZeros: {
-          MKD_RETURN_IF_ERROR(ReceivePagesFrame(*ram, f->type, f->payload, block_pages));
+          // Each frame goes into memfs at once: a read may wait for its pages.
+          MKD_RETURN_IF_ERROR(ReceivePagesFrame(*ram, batch, f->type, f->payload, block_pages));
+          MKD_RETURN_IF_ERROR(batch.Flush());
           if (++frames == 100) MKD_RETURN_IF_ERROR(FaultPoint("serve.postcopy"));
           break;
         }

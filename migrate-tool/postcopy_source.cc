@@ -31,7 +31,8 @@ PostcopySender::PostcopySender(Channel& ch, RamFile& ram, PageBitmap missing,
 Status PostcopySender::SendRange(uint64_t first, uint64_t count, bool demanded) {
   missing_.ClearRange(first, count);
   (demanded ? stats_.sent_on_demand : stats_.pushed) += count;
-  return SendPageRange(ch_, ram_, first, count, buf_.data(), gen_of_, on_sent_);
+  MKD_RETURN_IF_ERROR(SendPageRange(ch_, ram_, first, count, buf_.data(), gen_of_, on_sent_));
+  return ch_.Flush();  // a faulting read waits for these
 }
 
 Status PostcopySender::Handle(const Frame& f) {

@@ -2,6 +2,7 @@
 #include "migrate-tool/ram_file.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -144,24 +145,48 @@ RamFile::RamFile(RamFile&& other) noexcept
     : path_(std::move(other.path_)),
       fd_(other.fd_),
       consumer_(std::move(other.consumer_)),
-      syncs_(other.syncs_) {
+      syncs_(other.syncs_),
+      map_(other.map_),
+      map_pages_(other.map_pages_) {
   other.fd_ = -1;
+  other.map_ = nullptr;
 }
 
 RamFile& RamFile::operator=(RamFile&& other) noexcept {
   if (this != &other) {
+    Unmap();
     if (fd_ >= 0) ::close(fd_);
     path_ = std::move(other.path_);
     fd_ = other.fd_;
     consumer_ = std::move(other.consumer_);
     syncs_ = other.syncs_;
+    map_ = other.map_;
+    map_pages_ = other.map_pages_;
     other.fd_ = -1;
+    other.map_ = nullptr;
   }
   return *this;
 }
 
 RamFile::~RamFile() {
+  Unmap();
   if (fd_ >= 0) ::close(fd_);
+}
+
+void RamFile::Unmap() {
+  if (map_ != nullptr) ::munmap(const_cast<char*>(map_), map_pages_ * kPageSize);
+  map_ = nullptr;
+  map_pages_ = 0;
+}
+
+Status RamFile::MapForReading(uint64_t pages) {
+  Unmap();
+  if (pages == 0) return Status::Ok();
+  void* p = ::mmap(nullptr, pages * kPageSize, PROT_READ, MAP_SHARED, fd_, 0);
+  if (p == MAP_FAILED) return Status::Io(path_ + ": mmap for reading: " + Errno(errno));
+  map_ = static_cast<const char*>(p);
+  map_pages_ = pages;
+  return Status::Ok();
 }
 
 Result<std::string> RamFile::Get(const std::string& name) {
@@ -271,6 +296,10 @@ Status RamFile::ReceiveZeros(uint64_t first, uint64_t count, Generation gen) {
                                                            static_cast<uint32_t>(count), gen, {}));
 }
 
+Status RamFile::ReceiveRuns(const std::vector<memfs::LaterRun>& runs, std::string_view data) {
+  return Set("user.mkd.receive", memfs::EncodeRunsFrame(runs, data));
+}
+
 Status RamFile::ReceiveLater(const std::vector<GenRun>& runs) {
   for (size_t at = 0; at < runs.size(); at += memfs::kMaxLaterRuns) {
     std::vector<memfs::LaterRun> batch;
@@ -305,6 +334,15 @@ Status RamFile::FailPostcopy(std::string_view reason) {
 Result<std::string> RamFile::DirtyBlob() { return GetChunked("user.mkd.dirty"); }
 
 Status RamFile::ReadPages(uint64_t first, uint64_t count, char* out) {
+  if (map_ != nullptr) {
+    if (first > map_pages_ || count > map_pages_ - first) {
+      return Status::OutOfRange(path_ + ": pages " + std::to_string(first) + "+" +
+                                std::to_string(count) + " beyond its " +
+                                std::to_string(map_pages_) + " pages");
+    }
+    std::memcpy(out, map_ + first * kPageSize, count * kPageSize);
+    return Status::Ok();
+  }
   uint64_t done = 0;
   const uint64_t bytes = count * kPageSize;
   while (done < bytes) {
@@ -323,15 +361,6 @@ Status RamFile::ReadPages(uint64_t first, uint64_t count, char* out) {
 Status RamFile::Fsync() {
   if (::fsync(fd_) != 0) return Status::Io(path_ + ": fsync: " + Errno(errno));
   return Status::Ok();
-}
-
-Status ReceivePagesFrame(RamFile& ram, FrameType type, std::string_view payload,
-                         const std::vector<uint64_t>& block_pages) {
-  const bool zeros = type == FrameType::kZeros;
-  Result<PagesFrame> p = ParsePages(payload, zeros, block_pages);
-  if (!p.ok()) return p.status();
-  return zeros ? ram.ReceiveZeros(p->first, p->count, p->gen)
-               : ram.ReceivePages(p->first, p->count, p->gen, p->data);
 }
 
 Status SetVmDirXattr(const std::string& vm_dir, const std::string& name, std::string_view value) {

@@ -16,6 +16,7 @@
 #include "genstore/page_bitmap.h"
 #include "genstore/status.h"
 #include "genstore/uuid.h"
+#include "memfs/receive_frame.h"
 #include "migrate-tool/wire.h"
 
 namespace mkd::migrate {
@@ -82,6 +83,8 @@ class RamFile {
   // Writes received pages into an incoming block (user.mkd.receive frames).
   Status ReceivePages(uint64_t first, uint64_t count, Generation gen, std::string_view data);
   Status ReceiveZeros(uint64_t first, uint64_t count, Generation gen);
+  // Runs of pages (1..15 pages in all) and their content in run order, in one write (kind 3).
+  Status ReceiveRuns(const std::vector<memfs::LaterRun>& runs, std::string_view data);
   // Post-copy: runs of pages whose content comes after the commit (one receive frame of kind
   // "later" per kMaxLaterRuns runs).
   Status ReceiveLater(const std::vector<GenRun>& runs);
@@ -94,6 +97,13 @@ class RamFile {
   Result<std::string> DirtyBlob();
   // Reads `count` pages from `first` through the mount (the guest's current content).
   Status ReadPages(uint64_t first, uint64_t count, char* out);
+  // Maps the file's `pages` pages read-only (a shared mapping of the same page cache the guest
+  // runs in): ReadPages then copies from the mapping instead of pread(2). Each pread of a FUSE
+  // file asks the daemon for the file's attributes first (attr_timeout 0 with the kernel's
+  // auto_inval_data), one round trip per read: 65 us a scattered page on a busy host, more than
+  // the link needs to carry it (docs/decisions.md). For a live file only: a page the daemon
+  // cannot read kills the process (SIGBUS) instead of failing a read.
+  Status MapForReading(uint64_t pages);
   // fsync(2) of the file (the kernel writes back every dirty page).
   Status Fsync();
 
@@ -104,16 +114,16 @@ class RamFile {
   Status Set(const std::string& name, std::string_view value);
   Result<std::string> GetChunked(const std::string& base);
   Result<PageBitmap> GetBitmap(const std::string& base);  // chunks joined, decoded
+  void Unmap();
 
   std::string path_;
   int fd_ = -1;
   std::string consumer_;
   uint64_t syncs_ = 0;
+  const char* map_ = nullptr;  // MapForReading
+  uint64_t map_pages_ = 0;
 };
 
-// Writes a PAGES or ZEROS frame's pages (checked against `block_pages` first) into `ram`.
-Status ReceivePagesFrame(RamFile& ram, FrameType type, std::string_view payload,
-                         const std::vector<uint64_t>& block_pages);
 
 // Sets a VM directory's lifecycle xattr (user.mkd.arrive / commit / abort).
 Status SetVmDirXattr(const std::string& vm_dir, const std::string& name, std::string_view value);

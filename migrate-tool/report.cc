@@ -39,6 +39,17 @@ nlohmann::json ToJson(const MigrationReport& r) {
       {"epochs", {{"source", r.source_epoch}, {"destination", r.destination_epoch}}},
       {"outcome", r.outcome},
       {"mode", r.mode}};
+  const PipeTimes& p = r.pipe;
+  out["pipe"] = {{"prepare", p.prepare},       {"handshake", p.handshake}, {"sync", p.sync}, {"sync_total", p.sync_total},
+                 {"classify", p.classify},     {"read", p.read},           {"send", p.send},
+                 {"switchover", p.switchover}, {"verify", p.verify},       {"commit", p.commit},
+                 {"finish", p.finish},         {"first_page", p.first_page}};
+  if (p.destination) {
+    out["pipe"]["destination"] = {{"frames", p.destination->frames},
+                                  {"writes", p.destination->writes},
+                                  {"wait", p.destination->wait_seconds},
+                                  {"write", p.destination->write_seconds}};
+  }
   if (r.mode == "postcopy") {
     out["postcopy"] = {
         {"missing", r.postcopy_missing},        {"fetched", r.postcopy_fetched},
@@ -78,6 +89,21 @@ std::string FormatReport(const MigrationReport& r) {
       "(ours {:.0f} ms){}\n",
       r.total_seconds, r.setup_seconds, r.downtime_qemu_ms, r.downtime_ours_ms,
       r.verified ? ", verified" : "");
+  const PipeTimes& p = r.pipe;
+  s += fmt::format(
+      "  time went to prepare {:.2f} s, handshake {:.2f} s, sync {:.2f} s ({:.2f} s with the "
+      "overlapped part), classify {:.2f} s, "
+      "read {:.2f} s, send {:.2f} s, QEMU switchover {:.2f} s, verify {:.2f} s, commit {:.2f} "
+      "s, finish {:.2f} s; first page after {:.2f} s\n",
+      p.prepare, p.handshake, p.sync, p.sync_total, p.classify, p.read, p.send, p.switchover, p.verify,
+      p.commit, p.finish, p.first_page);
+  if (p.destination) {
+    s += fmt::format(
+        "  destination  {} frames of pages in {} memfs writes: {:.2f} s writing, {:.2f} s "
+        "waiting for frames\n",
+        p.destination->frames, p.destination->writes, p.destination->write_seconds,
+        p.destination->wait_seconds);
+  }
   if (r.mode == "postcopy") {
     s += fmt::format(
         "  post-copy    {} pages missing at the resume: {} fetched on demand + {} pushed; {} "

@@ -8,8 +8,11 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "migrate-tool/wire.h"
 
 namespace mkd::migrate {
 
@@ -18,6 +21,26 @@ struct RoundStat {
   uint64_t pages = 0;  // pages put on the wire in this round (content and zero)
   uint64_t bytes = 0;  // frame bytes sent in this round
   double seconds = 0;
+};
+
+// Where a migration's time went on the source, in seconds summed over the migration (the "pipe"
+// of the report; scripts/bench-pipe prints it). The stages are sequential on the source's
+// thread, so they add up to at most the total; the destination's own split comes with its
+// RESULT of the COMMIT.
+struct PipeTimes {
+  double prepare = 0;     // definition, RAM file summary, QMP, TLS context
+  double handshake = 0;   // connecting, HELLO, the destination starting its QEMU, TABLE, READY
+  double sync = 0;        // waiting for dirty-log syncs (user.mkd.sync.<consumer>)
+  double sync_total = 0;  // the syncs' own time, most of it overlapped with sending
+  double classify = 0;    // reading our table and the reusable bitmap, ZEROS of the base
+  double read = 0;        // page content read through the mount
+  double send = 0;        // frames handed to the TLS stream (waits for the link included)
+  double switchover = 0;  // QEMU's own migration until it paused at pre-switchover
+  double verify = 0;      // --verify
+  double commit = 0;      // COMMIT and its RESULT
+  double finish = 0;      // migrate-continue until the destination reported the VM running
+  double first_page = 0;  // from the start until the first frame of pages was sent (0: none)
+  std::optional<ReceiveStats> destination;  // the destination's receive statistics
 };
 
 struct MigrationReport {
@@ -36,6 +59,7 @@ struct MigrationReport {
   uint64_t qemu_stream_bytes = 0;  // QEMU's device state through the tunnel
   uint64_t wire_bytes = 0;         // everything both connections carried (frames, both ways)
   std::vector<RoundStat> rounds;
+  PipeTimes pipe;
   double total_seconds = 0;     // from the start until the VM runs at the destination
   double setup_seconds = 0;     // until the destination was ready (its QEMU started)
   double retire_seconds = 0;    // stopping the source QEMU afterwards (not in total_seconds)

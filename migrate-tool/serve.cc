@@ -21,6 +21,7 @@
 #include "migrate-tool/net.h"
 #include "migrate-tool/postcopy_serve.h"
 #include "migrate-tool/ram_file.h"
+#include "migrate-tool/receive_batch.h"
 #include "migrate-tool/stream_tunnel.h"
 #include "qemu-config/command_line.h"
 #include "qemu-config/qmp/client.h"
@@ -73,6 +74,12 @@ class Incoming {
   bool arrived_ = false;
   bool started_ = false;
   bool committed_ = false;
+  ReceiveStats received_;  // frames of pages so far and the time spent on them (to COMMIT's RESULT)
+  // Received pages on their way into memfs; flushed before any other frame is handled.
+  ReceiveBatch batch_{[this](const std::vector<memfs::LaterRun>& runs, std::string_view data) {
+    return ram_->ReceiveRuns(runs, data);
+  }};
+  uint64_t zero_frames_ = 0;
   bool stopped_after_commit_ = false;  // WaitRunning or Postcopy stopped QEMU, told the source
   bool postcopy_ = false;              // the source sent LATER pages: a post-copy arrival
 };
@@ -175,7 +182,7 @@ Status Incoming::Commit() {
   }
   spdlog::info("VM {} from {}: committed in epoch {}", def_.name, ch_.peer_host(),
                hello_.epoch + 1);
-  MKD_RETURN_IF_ERROR(ch_.Send(FrameType::kResult, EncodeResult({true, "committed"})));
+  MKD_RETURN_IF_ERROR(ch_.Send(FrameType::kResult, EncodeResult({true, "committed", received_})));
   return FaultPoint("serve.after_commit");
 }
 
@@ -246,13 +253,27 @@ void Incoming::StopQemu() {
 
 Status Incoming::Receive() {
   while (true) {
+    const auto wait0 = Clock::now();
     Result<Frame> f = ch_.Receive();
     if (!f.ok()) return f.status();
+    const auto write0 = Clock::now();
+    received_.wait_seconds += std::chrono::duration<double>(write0 - wait0).count();
+    if (f->type != FrameType::kPages) {
+      // Every page that came before this frame is in memfs before it is handled.
+      MKD_RETURN_IF_ERROR(batch_.Flush());
+      received_.writes = batch_.writes() + zero_frames_;
+      received_.write_seconds += std::chrono::duration<double>(Clock::now() - write0).count();
+    }
     switch (f->type) {
       case FrameType::kPages:
-      case FrameType::kZeros:
-        MKD_RETURN_IF_ERROR(ReceivePagesFrame(*ram_, f->type, f->payload, block_pages_));
+      case FrameType::kZeros: {
+        MKD_RETURN_IF_ERROR(ReceivePagesFrame(*ram_, batch_, f->type, f->payload, block_pages_));
+        received_.frames += 1;
+        received_.writes = batch_.writes() + (zero_frames_ += f->type == FrameType::kZeros);
+        received_.write_seconds +=
+            std::chrono::duration<double>(Clock::now() - write0).count();
         break;
+      }
       case FrameType::kLater: {
         if (committed_) return Status::InvalidArgument("LATER after COMMIT");
         Result<LaterFrame> later = ParseLater(f->payload, block_pages_);

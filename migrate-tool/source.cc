@@ -38,6 +38,7 @@ void SourceSession::Report(const std::string& phase, uint64_t done, uint64_t tot
 }
 
 Status SourceSession::Prepare() {
+  StageTimer timer(&r_->pipe.prepare);
   Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(o_.definition);
   if (!def.ok()) return def.status();
   def_ = std::move(*def);
@@ -60,6 +61,7 @@ Status SourceSession::Prepare() {
     return Status::FailedPrecondition(paths.memory_file + " is " + summary_.state +
                                       ", not live: is the VM running here?");
   }
+  MKD_RETURN_IF_ERROR(ram_->MapForReading(summary_.pages));
   // A VM that arrived by post-copy cannot leave before every page is here.
   if (Result<PostcopyStatus> pc = ram_->Postcopy(); pc.ok() && pc->state == "active") {
     return Status::FailedPrecondition("VM " + def_.name + " is still receiving " +
@@ -97,6 +99,7 @@ Status SourceSession::Prepare() {
 }
 
 Status SourceSession::Handshake() {
+  StageTimer timer(&r_->pipe.handshake);
   Report("connecting", 0, 0);
   const std::string address = o_.address.empty() ? o_.to_host : o_.address;
   Result<std::unique_ptr<Channel>> ch = DialPeer(*tls_, address, o_.to_host, o_.timeout);
@@ -110,6 +113,9 @@ Status SourceSession::Handshake() {
   hello.blocks = {BlockInfo{"ram", summary_.pages}};
   hello.source_host = o_.host_id;
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kHello, EncodeHello(hello)));
+  // The first sync (the one the table is read after) runs while the destination starts its
+  // QEMU: it does not depend on the destination.
+  StartSync();
   // The destination starts its QEMU and answers with its table (starting QEMU takes a while).
   ch_->SetTimeout(o_.timeout + std::chrono::seconds(30));
   Result<Frame> table = ch_->Expect(FrameType::kTable);
@@ -133,7 +139,7 @@ Status SourceSession::Handshake() {
 Status SourceSession::SendZeros(uint64_t first, uint64_t count, Generation gen) {
   for (uint64_t p = first; p < first + count; ++p) fate_[p] = PageFate::kZeroSent;
   r_->zero_transfers += count;
-  return ch_->Send(FrameType::kZeros,
+  return ch_->Queue(FrameType::kZeros,
                    EncodePagesHeader(kBlock, first, static_cast<uint32_t>(count), gen));
 }
 
@@ -151,7 +157,7 @@ void SourceSession::Sent(const SentRun& run) {
 
 Status SourceSession::SendPages(const PageBitmap& pages,
                                 const std::function<Generation(uint64_t)>& gen_of,
-                                const std::string& phase) {
+                                const std::string& phase, bool overlap_sync) {
   std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
   const uint64_t total = pages.Count();
   uint64_t done = 0;
@@ -159,19 +165,32 @@ Status SourceSession::SendPages(const PageBitmap& pages,
   auto last_report = Clock::now();
   const auto t0 = Clock::now();
   const uint64_t bytes0 = ch_->bytes_sent();
-  auto sent = [this](const SentRun& run) { Sent(run); };
+  auto sent = [this](const SentRun& run) {
+    if (r_->pipe.first_page == 0) r_->pipe.first_page = Since(start_);
+    Sent(run);
+  };
   pages.ForEachRun([&](uint64_t first, uint64_t count) {
     for (uint64_t at = first; status.ok() && at < first + count;) {
       const uint64_t n = std::min<uint64_t>(kMaxPagesPerFrame, first + count - at);
-      status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen_of, sent);
+      status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen_of, sent, &r_->pipe);
       at += n;
       done += n;
+      if (overlap_sync && !next_sync_.valid()) {
+        const double rate = send_rate_ > 0 ? send_rate_ : 100e6;
+        if (static_cast<double>((total - done) * kPageSize) / rate <= last_sync_seconds_) {
+          StartSync();
+        }
+      }
       if (Clock::now() - last_report > std::chrono::milliseconds(200)) {
         Report(phase, done, total);
         last_report = Clock::now();
       }
     }
   });
+  if (status.ok()) {
+    StageTimer timer(&r_->pipe.send);
+    status = ch_->Flush();
+  }
   const double secs = Since(t0);
   if (secs > 0.05 && status.ok()) {
     send_rate_ = static_cast<double>(ch_->bytes_sent() - bytes0) / secs;
@@ -183,8 +202,9 @@ Status SourceSession::SendPages(const PageBitmap& pages,
 Result<PageBitmap> SourceSession::SyncAndClassify(uint64_t* zero_pages) {
   // Sync first: every page written before it is in the table read next, every page written
   // after it will be in a later sync.
-  Result<PageBitmap> before = ram_->Sync();
+  Result<PageBitmap> before = TimedSync();
   if (!before.ok()) return before.status();
+  StageTimer timer(&r_->pipe.classify);
   Result<GenerationTable> table = ram_->Table();
   if (!table.ok()) return table.status();
   table_ = std::move(*table);
@@ -228,6 +248,39 @@ Result<PageBitmap> SourceSession::SyncAndClassify(uint64_t* zero_pages) {
   return send;
 }
 
+void SourceSession::StartSync() {
+  if (next_sync_.valid()) return;
+  next_sync_ = std::async(std::launch::async, [this] {
+    const auto t0 = Clock::now();
+    TimedPages out;
+    out.pages = ram_->Sync();
+    out.seconds = Since(t0);
+    return out;
+  });
+}
+
+Result<PageBitmap> SourceSession::TimedSync() {
+  StageTimer timer(&r_->pipe.sync);
+  if (!next_sync_.valid()) StartSync();
+  TimedPages done = next_sync_.get();  // leaves next_sync_ empty
+  last_sync_seconds_ = done.seconds;
+  r_->pipe.sync_total += done.seconds;
+  return std::move(done.pages);
+}
+
+Result<PageBitmap> SourceSession::SyncAfterPause() {
+  // A sync started before the pause (a round's overlap) holds pages not sent yet: they go too.
+  std::optional<PageBitmap> before;
+  if (next_sync_.valid()) {
+    Result<PageBitmap> b = TimedSync();
+    if (!b.ok()) return b.status();
+    before = std::move(*b);
+  }
+  Result<PageBitmap> last = TimedSync();
+  if (last.ok() && before) last->Or(*before);
+  return last;
+}
+
 Generation SourceSession::TableGen(uint64_t page) const {
   const Generation g = table_.Get(page);
   return g == kGenInvalid ? summary_.epoch : g;  // content read now is the VM's in epoch e
@@ -243,7 +296,7 @@ Status SourceSession::FirstPass() {
   const PageBitmap& send = *classified;
   stat.pages += zeros;
   MKD_RETURN_IF_ERROR(SendPages(
-      send, [this](uint64_t p) { return TableGen(p); }, "first pass"));
+      send, [this](uint64_t p) { return TableGen(p); }, "first pass", /*overlap_sync=*/true));
   stat.pages += send.Count();
   stat.bytes = ch_->bytes_sent() - bytes0;
   stat.seconds = Since(t0);
@@ -269,18 +322,20 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
     MKD_RETURN_IF_ERROR(FaultPoint("source.rounds"));
     const auto t0 = Clock::now();
     const uint64_t bytes0 = ch_->bytes_sent();
-    Result<PageBitmap> dirty = ram_->Sync();
+    Result<PageBitmap> dirty = TimedSync();
     if (!dirty.ok()) return dirty.status();
     const uint64_t n = dirty->Count();
-    MKD_RETURN_IF_ERROR(SendPages(
-        *dirty, [e](uint64_t) { return e; }, "round " + std::to_string(round)));
-    r_->rounds.push_back(RoundStat{round, n, ch_->bytes_sent() - bytes0, Since(t0)});
     double rate = send_rate_;
     if (o_.bandwidth > 0 && (rate == 0 || rate > static_cast<double>(o_.bandwidth))) {
       rate = static_cast<double>(o_.bandwidth);
     }
     if (rate <= 0) rate = 100e6;
     const double need = static_cast<double>(n * kPageSize) / rate;
+    // The next round's sync overlaps this round's send, unless this round is the last.
+    const bool more = need > budget && round < max_rounds;
+    MKD_RETURN_IF_ERROR(SendPages(
+        *dirty, [e](uint64_t) { return e; }, "round " + std::to_string(round), more));
+    r_->rounds.push_back(RoundStat{round, n, ch_->bytes_sent() - bytes0, Since(t0)});
     spdlog::debug("round {}: {} dirty pages, {:.3f} s at {:.1f} MB/s", round, n, need, rate / 1e6);
     if (need <= budget) return Status::Ok();
     // No progress: the guest dirties as much per round as the link carries. More rounds would
@@ -321,6 +376,7 @@ Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::s
 }
 
 Status SourceSession::StartSwitchover() {
+  StageTimer timer(&r_->pipe.switchover);
   std::filesystem::create_directories(o_.tunnel_dir);
   Result<std::unique_ptr<SourceTunnel>> tunnel =
       SourceTunnel::Listen(o_.tunnel_dir + "/mkd-migrate-" + def_.uuid.ToString() + ".sock");
@@ -343,7 +399,7 @@ Status SourceSession::Switchover() {
   MKD_RETURN_IF_ERROR(StartSwitchover());
   const auto t0 = Clock::now();
   const uint64_t bytes0 = ch_->bytes_sent();
-  Result<PageBitmap> last = ram_->Sync();
+  Result<PageBitmap> last = SyncAfterPause();
   if (!last.ok()) return last.status();
   const Epoch e = summary_.epoch;
   MKD_RETURN_IF_ERROR(SendPages(
@@ -355,6 +411,7 @@ Status SourceSession::Switchover() {
 }
 
 Status SourceSession::Verify(bool after_postcopy) {
+  StageTimer timer(&r_->pipe.verify);
   Report("verify", 0, 0);
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kVerify, {}));
   // Our digests while the destination computes its own. After a post-copy our memory is frozen
@@ -433,6 +490,7 @@ Status SourceSession::CompareDigests(const std::vector<uint64_t>& ours, bool ski
 }
 
 Status SourceSession::Commit() {
+  StageTimer timer(&r_->pipe.commit);
   // From here on, the source must never write pages in epoch e again: the destination holds
   // content tagged e. Should the VM resume here (the switchover fails after the commit), it
   // continues in a fresh epoch e + 2 (e + 1 is the destination's).
@@ -446,11 +504,13 @@ Status SourceSession::Commit() {
   Result<ResultMsg> res = ParseResult(f->payload);
   if (!res.ok()) return res.status();
   if (!res->ok) return Status::FailedPrecondition(o_.to_host + ": commit: " + res->message);
+  r_->pipe.destination = res->receive;
   committed_ = true;
   return FaultPoint("source.after_commit");
 }
 
 Status SourceSession::Finish() {
+  std::optional<StageTimer> timer(&r_->pipe.finish);
   Result<nlohmann::json> c = qmp_->Execute("migrate-continue", {{"state", "pre-switchover"}});
   if (!c.ok()) return c.status();
   r_->downtime_ours_ms =
@@ -480,6 +540,7 @@ Status SourceSession::Finish() {
     return Status::FailedPrecondition(o_.to_host + ": " + res->message);
   }
   // The VM runs there: the migration is done.
+  timer.reset();
   r_->total_seconds = Since(start_);
   RetireSource();
   return Status::Ok();

@@ -39,7 +39,7 @@ Status SourceSession::PreSync() {
 Status SourceSession::PostcopyMissing() {
   const auto t0 = Clock::now();
   const uint64_t bytes0 = ch_->bytes_sent();
-  Result<PageBitmap> last = ram_->Sync();
+  Result<PageBitmap> last = SyncAfterPause();
   if (!last.ok()) return last.status();
   const Epoch e = summary_.epoch;
   if (first_pass_done_) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,19 @@ using Clock = std::chrono::steady_clock;
 inline double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
+
+// Adds the seconds of its own lifetime to *into (a stage of PipeTimes).
+class StageTimer {
+ public:
+  explicit StageTimer(double* into) : into_(into) {}
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+  ~StageTimer() { *into_ += Since(t0_); }
+
+ private:
+  double* into_;
+  Clock::time_point t0_ = Clock::now();
+};
 
 // What the destination ends up holding for a page, as far as this migration knows.
 enum class PageFate : uint8_t { kZero, kReused, kSent, kZeroSent };
@@ -61,6 +75,16 @@ class SourceSession {
   // sends ZEROS where the destination's base holds something for a never-written page (counted
   // in *zero_pages) and returns the pages the destination lacks.
   Result<PageBitmap> SyncAndClassify(uint64_t* zero_pages);
+  // The pages of the sync started by StartSync (waiting for it), or of a sync now; the time
+  // waited is added to the report's pipe.sync. Every started sync's pages are taken exactly
+  // once: none can be lost between rounds.
+  Result<PageBitmap> TimedSync();
+  // Starts a sync on a thread of its own (unless one runs), so that it overlaps the sending of
+  // the pages before it: the rounds then cost max(sync, send) instead of their sum. Only the
+  // RAM file's sync runs there; the session's thread keeps reading pages from the mapping.
+  void StartSync();
+  // At the pause: the pages of a sync started before it (if any) and of a sync now.
+  Result<PageBitmap> SyncAfterPause();
   // A page's generation in the table read by SyncAndClassify (invalid: the current epoch).
   Generation TableGen(uint64_t page) const;
   Status FirstPass();
@@ -88,9 +112,10 @@ class SourceSession {
   Status Commit();
   Status Finish();
   // Sends the pages set in `pages` (their current content read through the mount); `gen_of`
-  // gives each page's generation.
+  // gives each page's generation. With `overlap_sync`, the next round's sync starts when what
+  // is left to send would take about as long as the last sync did.
   Status SendPages(const PageBitmap& pages, const std::function<Generation(uint64_t)>& gen_of,
-                   const std::string& phase);
+                   const std::string& phase, bool overlap_sync = false);
   Status SendZeros(uint64_t first, uint64_t count, Generation gen);
   // Records a frame of pages sent (fate and counters).
   void Sent(const SentRun& run);
@@ -114,6 +139,12 @@ class SourceSession {
   PageBitmap reusable_;
   std::vector<PageFate> fate_;
   double send_rate_ = 0;  // bytes/s measured while sending pages
+  struct TimedPages {
+    Result<PageBitmap> pages = Status::Ok();
+    double seconds = 0;
+  };
+  std::future<TimedPages> next_sync_;  // StartSync's, until TimedSync takes it
+  double last_sync_seconds_ = 0.05;     // how long the last sync took
   bool migrate_started_ = false;
   bool committed_ = false;
   bool dest_stopped_ = false;  // after the commit, the destination said its QEMU is stopped

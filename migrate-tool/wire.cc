@@ -344,16 +344,50 @@ Result<Hello> ParseHello(std::string_view json) {
 }
 
 std::string EncodeResult(const ResultMsg& r) {
-  return Dump(nlohmann::json{{"ok", r.ok}, {"message", r.message}});
+  nlohmann::json j{{"ok", r.ok}, {"message", r.message}};
+  if (r.receive) {
+    j["receive"] = {{"frames", r.receive->frames},
+                    {"writes", r.receive->writes},
+                    {"wait_seconds", r.receive->wait_seconds},
+                    {"write_seconds", r.receive->write_seconds}};
+  }
+  return Dump(j);
 }
 
 Result<ResultMsg> ParseResult(std::string_view json) {
-  Result<nlohmann::json> doc = ParseObject("RESULT", json, {"ok", "message"});
-  if (!doc.ok()) return doc.status();
-  if (!(*doc)["ok"].is_boolean() || !(*doc)["message"].is_string()) {
+  nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) return Bad("RESULT", "not a JSON object");
+  const bool with_receive = doc.contains("receive");
+  if (!doc.contains("ok") || !doc.contains("message") || doc.size() != 2u + with_receive) {
+    return Bad("RESULT", "unexpected or missing fields");
+  }
+  if (!doc["ok"].is_boolean() || !doc["message"].is_string()) {
     return Bad("RESULT", "a field has the wrong type");
   }
-  return ResultMsg{(*doc)["ok"].get<bool>(), (*doc)["message"].get<std::string>()};
+  ResultMsg out{doc["ok"].get<bool>(), doc["message"].get<std::string>(), std::nullopt};
+  if (with_receive) {
+    const nlohmann::json& r = doc["receive"];
+    if (!r.is_object() || r.size() != 4) return Bad("RESULT", "receive: unexpected fields");
+    ReceiveStats st;
+    for (auto [name, field] : {std::pair{"frames", &st.frames}, std::pair{"writes", &st.writes}}) {
+      if (!r.contains(name) || !r[name].is_number_unsigned()) {
+        return Bad("RESULT", std::string("receive: ") + name + " is not a count");
+      }
+      *field = r[name].get<uint64_t>();
+    }
+    for (auto [name, field] : {std::pair{"wait_seconds", &st.wait_seconds},
+                               std::pair{"write_seconds", &st.write_seconds}}) {
+      if (!r.contains(name) || !r[name].is_number()) {
+        return Bad("RESULT", std::string("receive: ") + name + " is not a number");
+      }
+      *field = r[name].get<double>();
+      if (!std::isfinite(*field) || *field < 0) {
+        return Bad("RESULT", std::string("receive: ") + name + " is out of range");
+      }
+    }
+    out.receive = st;
+  }
+  return out;
 }
 
 std::string EncodeStreamHello(const StreamHello& h) {

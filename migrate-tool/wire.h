@@ -8,8 +8,10 @@
 #define MKD_MIGRATE_TOOL_WIRE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "genstore/generation.h"
@@ -148,12 +150,27 @@ std::string EncodeHello(const Hello& hello);
 // block names) and 1..2^28 pages.
 Result<Hello> ParseHello(std::string_view json);
 
+// How the destination spent its time receiving pages (the RESULT of a COMMIT carries it): frames
+// of pages taken off the link, memfs receive writes made for them, seconds waited for the next
+// frame and seconds spent writing pages into memfs.
+struct ReceiveStats {
+  uint64_t frames = 0, writes = 0;
+  double wait_seconds = 0, write_seconds = 0;
+  bool operator==(const ReceiveStats&) const = default;
+};
+
 // RESULT: the destination's answer.
 struct ResultMsg {
+  ResultMsg() = default;
+  ResultMsg(bool ok_, std::string message_, std::optional<ReceiveStats> receive_ = std::nullopt)
+      : ok(ok_), message(std::move(message_)), receive(receive_) {}
   bool ok = false;
   std::string message;
+  std::optional<ReceiveStats> receive;  // only in the RESULT of a COMMIT
 };
 std::string EncodeResult(const ResultMsg& result);
+// Strict: "ok" (bool), "message" (string) and optionally "receive" (exactly frames and writes,
+// unsigned, wait_seconds and write_seconds, finite and >= 0).
 Result<ResultMsg> ParseResult(std::string_view json);
 
 // STREAM_HELLO: the VM whose QEMU stream follows on this connection, and the host sending it

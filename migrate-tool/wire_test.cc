@@ -112,6 +112,22 @@ TEST(WireTest, ResultAbortStreamHello) {
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->ok);
   EXPECT_FALSE(ParseResult("{\"ok\":1,\"message\":\"\"}").ok());
+  EXPECT_FALSE(r->receive.has_value());
+  // A COMMIT's RESULT carries the destination's receive statistics.
+  const ReceiveStats st{12, 40, 0.25, 1.5};
+  Result<ResultMsg> c = ParseResult(EncodeResult({true, "committed", st}));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(c->receive.has_value());
+  EXPECT_EQ(*c->receive, st);
+  for (const char* bad : {
+           R"({"ok":true,"message":"","receive":{}})",
+           R"({"ok":true,"message":"","receive":{"frames":1,"writes":1,"wait_seconds":-1,"write_seconds":0}})",
+           R"({"ok":true,"message":"","receive":{"frames":-1,"writes":1,"wait_seconds":0,"write_seconds":0}})",
+           R"({"ok":true,"message":"","receive":{"frames":1,"writes":1,"wait_seconds":0,"x":0}})",
+           R"({"ok":true,"message":"","other":1})",
+           R"({"ok":true,"message":"","receive":1})"}) {
+    EXPECT_FALSE(ParseResult(bad).ok()) << bad;
+  }
   const Uuid vm = Uuid::Random();
   Result<StreamHello> s = ParseStreamHello(EncodeStreamHello({vm, "host-a"}));
   ASSERT_TRUE(s.ok()) << s.status().ToString();

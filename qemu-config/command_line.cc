@@ -72,6 +72,7 @@ std::vector<std::string> BuildQemuCommandLine(const VmDefinition& vm,
     a.insert(a.end(), {"-netdev", netdev, "-device", device});
   }
   if (options.incoming) a.insert(a.end(), {"-incoming", "defer"});
+  if (options.paused) a.push_back("-S");
   if (options.daemonize) a.insert(a.end(), {"-daemonize", "-pidfile", paths.pid_file});
   a.insert(a.end(), vm.extra_args.begin(), vm.extra_args.end());
   return a;

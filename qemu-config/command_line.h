@@ -31,6 +31,7 @@ struct LaunchOptions {
   std::string qemu_binary = "qemu-system-x86_64";
   std::string accel = "tcg";  // "tcg" or "kvm"
   bool incoming = false;      // -incoming defer: wait for a migration
+  bool paused = false;        // -S: stay paused until `cont` (an incoming VM: after it arrived)
   bool daemonize = true;      // -daemonize -pidfile; false for a foreground QEMU
 };
 

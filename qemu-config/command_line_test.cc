@@ -55,6 +55,10 @@ TEST(CommandLineTest, IncomingAndForegroundAndKvm) {
   o.accel = "kvm";
   std::vector<std::string> argv = BuildQemuCommandLine(Vm(), o);
   EXPECT_EQ(After(argv, "-incoming"), "defer");
+  EXPECT_EQ(std::count(argv.begin(), argv.end(), "-S"), 0);
+  o.paused = true;
+  argv = BuildQemuCommandLine(Vm(), o);
+  EXPECT_EQ(std::count(argv.begin(), argv.end(), "-S"), 1);
   EXPECT_EQ(std::count(argv.begin(), argv.end(), "-daemonize"), 0);
   EXPECT_EQ(After(argv, "-accel"), "kvm");
 }

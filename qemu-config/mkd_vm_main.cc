@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
     cmd->add_flag("--incoming", start.incoming,
                   "start as a migration destination (-incoming defer)");
+    cmd->add_flag("--paused", start.paused,
+                  "stay paused until QMP `cont` (-S); with --incoming also after the migration "
+                  "arrived, so its memory can be compared with the source's");
     cmd->add_option("--qemu", start.qemu_binary, "QEMU binary");
   };
 

@@ -78,6 +78,7 @@ Result<PreparedLaunch> PrepareCommandLine(const VmDefinition& vm, const StartOpt
   LaunchOptions launch;
   launch.qemu_binary = options.qemu_binary;
   launch.incoming = options.incoming;
+  launch.paused = options.paused;
   launch.daemonize = daemonize;
   if (options.accel == "auto") {
     ProbeOptions probe;

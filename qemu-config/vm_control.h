@@ -20,6 +20,7 @@ namespace mkd::qemuconfig {
 struct StartOptions {
   std::string accel = "auto";  // "auto" (test boot, cached), "kvm" or "tcg"
   bool incoming = false;       // wait for a migration (-incoming defer)
+  bool paused = false;         // -S: stay paused until `cont` (an incoming VM: after it arrived)
   std::string qemu_binary = "qemu-system-x86_64";
   std::string accel_cache = "/run/miyakodori/accel.json";
   std::chrono::seconds timeout{30};  // for QEMU to start and answer on QMP

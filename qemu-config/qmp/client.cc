@@ -256,4 +256,10 @@ Result<MigrationInfo> QmpClient::QueryMigrate(std::chrono::milliseconds timeout)
   return DecodeMigrationInfo(*value);
 }
 
+Result<std::vector<VcpuInfo>> QmpClient::QueryCpusFast(std::chrono::milliseconds timeout) {
+  Result<json> value = Execute("query-cpus-fast", nullptr, timeout);
+  if (!value.ok()) return value.status();
+  return DecodeVcpus(*value);
+}
+
 }  // namespace mkd::qmp

@@ -126,9 +126,12 @@ class QmpClient {
   std::vector<Event> TakeEvents();
   size_t queued_events() const { return events_.size(); }
 
-  // query-status and query-migrate, decoded by queries.h.
+  // query-status, query-migrate and query-cpus-fast, decoded by queries.h.
   Result<VmStatus> QueryStatus(std::chrono::milliseconds timeout = kDefaultCommandTimeout);
   Result<MigrationInfo> QueryMigrate(std::chrono::milliseconds timeout = kDefaultCommandTimeout);
+  // The guest's vCPUs and the host threads that run them (e.g. to throttle those threads).
+  Result<std::vector<VcpuInfo>> QueryCpusFast(
+      std::chrono::milliseconds timeout = kDefaultCommandTimeout);
 
  private:
   struct QueuedEvent {

@@ -218,6 +218,33 @@ TEST(QmpClient, ConnectsNegotiatesAndQueriesStatus) {
   EXPECT_TRUE(s->running);
 }
 
+TEST(QmpClient, QueryCpusFastDecodesTheVcpuThreadsAndRefusesABadReply) {
+  FakeQmpServer server([](FakeQmpConnection& conn) {
+    ASSERT_TRUE(conn.Handshake());
+    std::optional<json> q = conn.ReadRequest();
+    ASSERT_TRUE(q.has_value());
+    EXPECT_EQ(q->value("execute", ""), "query-cpus-fast");
+    conn.Reply(*q, json::parse(R"([{"thread-id": 15119, "qom-path": "/machine/unattached/device[0]",
+        "cpu-index": 0, "target": "x86_64", "props": {"core-id": 0}}])"));
+    std::optional<json> again = conn.ReadRequest();
+    ASSERT_TRUE(again.has_value());
+    conn.Reply(*again, json::parse(R"([{"thread-id": 0, "cpu-index": 0}])"));
+    conn.WaitForClientClose();
+  });
+  Result<QmpClient> c = QmpClient::Connect(server.path(), kGenerous);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  Result<std::vector<VcpuInfo>> cpus = c->QueryCpusFast(kGenerous);
+  ASSERT_TRUE(cpus.ok()) << cpus.status().ToString();
+  ASSERT_EQ(cpus->size(), 1u);
+  EXPECT_EQ((*cpus)[0].thread_id, 15119);
+
+  Result<std::vector<VcpuInfo>> bad = c->QueryCpusFast(kGenerous);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), ErrorCode::kCorrupt);
+  EXPECT_THAT(bad.status().message(), HasSubstr("\"[0].thread-id\""));
+  EXPECT_TRUE(c->connected());  // a reply that decodes badly does not break the session
+}
+
 TEST(QmpClient, CommandErrorCarriesItsClassAndKeepsTheConnection) {
   FakeQmpServer server([](FakeQmpConnection& conn) {
     ASSERT_TRUE(conn.Handshake());

@@ -1,5 +1,7 @@
 #include "qemu-config/qmp/queries.h"
 
+#include <cstdint>
+#include <limits>
 #include <string>
 
 namespace mkd::qmp {
@@ -25,6 +27,24 @@ bool OptionalCount(const json& object, const char* key, std::optional<uint64_t>*
   if (!it->is_number_integer() || it->get<int64_t>() < 0) return false;
   *out = static_cast<uint64_t>(it->get<int64_t>());  // a value built in code, e.g. json(5)
   return true;
+}
+
+// Reads required integer `object[key]` within [min, max]; nullopt when missing, of another type
+// (a float, a string, a boolean) or out of range.
+std::optional<int64_t> RequiredInteger(const json& object, const char* key, int64_t min,
+                                       int64_t max) {
+  const auto it = object.find(key);
+  if (it == object.end() || !it->is_number_integer()) return std::nullopt;
+  int64_t v = 0;
+  if (it->is_number_unsigned()) {
+    const auto u = it->get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
+    v = static_cast<int64_t>(u);
+  } else {
+    v = it->get<int64_t>();
+  }
+  if (v < min || v > max) return std::nullopt;
+  return v;
 }
 
 }  // namespace
@@ -80,6 +100,31 @@ Result<MigrationInfo> DecodeMigrationInfo(const json& value) {
     }
   }
   out.raw = value;
+  return out;
+}
+
+Result<std::vector<VcpuInfo>> DecodeVcpus(const json& value) {
+  static constexpr std::string_view kCommand = "query-cpus-fast";
+  if (!value.is_array()) return Bad(kCommand, "return", "an array", true);
+  if (value.empty() || value.size() > kMaxVcpus) {
+    return Status::Corrupt("query-cpus-fast reply: " + std::to_string(value.size()) +
+                           " vCPUs, expected 1 to " + std::to_string(kMaxVcpus));
+  }
+  std::vector<VcpuInfo> out;
+  out.reserve(value.size());
+  for (size_t i = 0; i < value.size(); ++i) {
+    const json& cpu = value[i];
+    const std::string at = "[" + std::to_string(i) + "]";
+    if (!cpu.is_object()) return Bad(kCommand, at, "an object", true);
+    const std::optional<int64_t> index =
+        RequiredInteger(cpu, "cpu-index", 0, std::numeric_limits<int64_t>::max());
+    if (!index) return Bad(kCommand, at + ".cpu-index", "an integer >= 0", true);
+    // A Linux thread id is a positive pid_t (int).
+    const std::optional<int64_t> thread =
+        RequiredInteger(cpu, "thread-id", 1, std::numeric_limits<int32_t>::max());
+    if (!thread) return Bad(kCommand, at + ".thread-id", "a positive thread id", true);
+    out.push_back({.cpu_index = *index, .thread_id = *thread});
+  }
   return out;
 }
 

@@ -1,5 +1,6 @@
-// Typed views of the QMP query replies the launcher and the migration tool read: query-status
-// and query-migrate (QEMU 7.2's qapi/run-state.json and qapi/migration.json).
+// Typed views of the QMP query replies the launcher and the migration tool read: query-status,
+// query-migrate and query-cpus-fast (QEMU 7.2's qapi/run-state.json, qapi/migration.json and
+// qapi/machine.json).
 //
 // The Decode* functions take the "return" value of the command and check every field they read
 // by type; fields QEMU omits are std::nullopt, a field of the wrong type is a kCorrupt Status
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "genstore/status.h"
 
@@ -49,6 +51,21 @@ struct MigrationInfo {
 // Requires an object; every listed field is optional but type-checked ("status" string,
 // numbers non-negative integers, "ram" an object).
 Result<MigrationInfo> DecodeMigrationInfo(const nlohmann::json& value);
+
+// One element of query-cpus-fast, e.g. {"thread-id": 15119, "props": {...}, "qom-path":
+// "/machine/unattached/device[0]", "cpu-index": 0, "target": "x86_64"}.
+struct VcpuInfo {
+  int64_t cpu_index = 0;  // "cpu-index": QEMU's index of the vCPU, >= 0
+  int64_t thread_id = 0;  // "thread-id": the host thread (Linux tid) that runs it, > 0
+};
+
+// Caps what DecodeVcpus accepts: QEMU 7.2's x86 machines allow at most 1024 vCPUs (q35 maxcpus).
+inline constexpr size_t kMaxVcpus = 1024;
+
+// Requires an array of 1..kMaxVcpus objects, each with an integer "cpu-index" >= 0 and an
+// integer "thread-id" > 0; every other field ("qom-path", "target", "props", ...) is ignored.
+// Order is QEMU's. kCorrupt naming the element and field otherwise.
+Result<std::vector<VcpuInfo>> DecodeVcpus(const nlohmann::json& value);
 
 }  // namespace mkd::qmp
 

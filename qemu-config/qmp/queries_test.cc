@@ -94,5 +94,74 @@ TEST(QmpQueries, QueryMigrateChecksEveryFieldsType) {
   }
 }
 
+TEST(QmpQueries, DecodesQemu72QueryCpusFast) {
+  // QEMU 7.2.22's reply for `-machine pc -accel tcg -smp 2`.
+  const json value = json::parse(R"([{"thread-id": 15119, "props": {"core-id": 0, "thread-id": 0,
+      "socket-id": 0}, "qom-path": "/machine/unattached/device[0]", "cpu-index": 0, "target":
+      "x86_64"}, {"thread-id": 15120, "props": {"core-id": 1, "thread-id": 0, "socket-id": 0},
+      "qom-path": "/machine/unattached/device[2]", "cpu-index": 1, "target": "x86_64"}])");
+  Result<std::vector<VcpuInfo>> cpus = DecodeVcpus(value);
+  ASSERT_TRUE(cpus.ok()) << cpus.status().ToString();
+  ASSERT_EQ(cpus->size(), 2u);
+  EXPECT_EQ((*cpus)[0].cpu_index, 0);
+  EXPECT_EQ((*cpus)[0].thread_id, 15119);
+  EXPECT_EQ((*cpus)[1].cpu_index, 1);
+  EXPECT_EQ((*cpus)[1].thread_id, 15120);
+}
+
+TEST(QmpQueries, QueryCpusFastAcceptsIntegersBuiltInCodeAndTheCap) {
+  Result<std::vector<VcpuInfo>> one =
+      DecodeVcpus(json::array({{{"cpu-index", 3}, {"thread-id", 7}}}));
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ((*one)[0].cpu_index, 3);
+  EXPECT_EQ((*one)[0].thread_id, 7);
+
+  json many = json::array();
+  for (int i = 0; i < static_cast<int>(kMaxVcpus); ++i) {
+    many.push_back({{"cpu-index", i}, {"thread-id", 1000 + i}});
+  }
+  Result<std::vector<VcpuInfo>> all = DecodeVcpus(many);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->size(), kMaxVcpus);
+  EXPECT_EQ(all->back().thread_id, 1000 + static_cast<int64_t>(kMaxVcpus) - 1);
+}
+
+TEST(QmpQueries, QueryCpusFastChecksEveryElement) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"cpu-index": 0, "thread-id": 1})", "\"return\""},
+      {R"(null)", "\"return\""},
+      {R"([])", "0 vCPUs"},
+      {R"([1])", "\"[0]\""},
+      {R"([{"cpu-index": 0, "thread-id": 1}, []])", "\"[1]\""},
+      {R"([{"thread-id": 1}])", "\"[0].cpu-index\""},
+      {R"([{"cpu-index": -1, "thread-id": 1}])", "\"[0].cpu-index\""},
+      {R"([{"cpu-index": 1.0, "thread-id": 1}])", "\"[0].cpu-index\""},
+      {R"([{"cpu-index": "0", "thread-id": 1}])", "\"[0].cpu-index\""},
+      {R"([{"cpu-index": true, "thread-id": 1}])", "\"[0].cpu-index\""},
+      {R"([{"cpu-index": 18446744073709551615, "thread-id": 1}])", "\"[0].cpu-index\""},
+      {R"([{"cpu-index": 0}])", "\"[0].thread-id\""},
+      {R"([{"cpu-index": 0, "thread-id": 0}])", "\"[0].thread-id\""},
+      {R"([{"cpu-index": 0, "thread-id": -5}])", "\"[0].thread-id\""},
+      {R"([{"cpu-index": 0, "thread-id": 2147483648}])", "\"[0].thread-id\""},
+      {R"([{"cpu-index": 0, "thread-id": 15119.5}])", "\"[0].thread-id\""},
+      {R"([{"cpu-index": 0, "thread-id": null}])", "\"[0].thread-id\""},
+      {R"([{"cpu-index": 0, "thread-id": 1}, {"cpu-index": 1, "thread-id": "2"}])",
+       "\"[1].thread-id\""},
+  };
+  for (const auto& [text, what] : cases) {
+    Result<std::vector<VcpuInfo>> cpus = DecodeVcpus(json::parse(text));
+    ASSERT_FALSE(cpus.ok()) << text;
+    EXPECT_EQ(cpus.status().code(), ErrorCode::kCorrupt) << text;
+    EXPECT_THAT(cpus.status().message(), HasSubstr("query-cpus-fast reply")) << text;
+    EXPECT_THAT(cpus.status().message(), HasSubstr(what)) << text;
+  }
+
+  json too_many = json::array();
+  for (size_t i = 0; i <= kMaxVcpus; ++i) too_many.push_back({{"cpu-index", i}, {"thread-id", 1}});
+  Result<std::vector<VcpuInfo>> over = DecodeVcpus(too_many);
+  ASSERT_FALSE(over.ok());
+  EXPECT_THAT(over.status().message(), HasSubstr("1025 vCPUs, expected 1 to 1024"));
+}
+
 }  // namespace
 }  // namespace mkd::qmp

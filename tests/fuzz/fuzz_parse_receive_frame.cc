@@ -73,6 +73,14 @@ void ApplyToIncomingBlock(const mkd::memfs::ReceiveFrame& f) {
         check(b.ReceiveLater(r.first, r.count, r.gen), r.first, r.count, r.gen);
       }
       break;
+    case ReceiveKind::kRuns: {
+      const char* data = f.data.data();
+      for (const mkd::memfs::LaterRun& r : f.runs) {
+        check(b.ReceivePages(r.first, r.count, data, r.gen), r.first, r.count, r.gen);
+        data += size_t{r.count} * mkd::kPageSize;
+      }
+      break;
+    }
   }
   MKD_CHECK(b.state() == mkd::IncarnationState::kIncoming);
 }
@@ -96,6 +104,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       MKD_CHECK(r.count >= 1 && r.gen != mkd::kGenInvalid && r.gen != mkd::kGenNeverWritten);
     }
     MKD_CHECK(mkd::memfs::EncodeLaterFrame(f->runs) == bytes);
+    ApplyToIncomingBlock(*f);
+    return 0;
+  }
+  if (f->kind == ReceiveKind::kRuns) {
+    MKD_CHECK(f->runs.size() == f->count && f->count <= mkd::memfs::kMaxReceivePages);
+    size_t pages = 0;
+    for (const mkd::memfs::LaterRun& r : f->runs) {
+      MKD_CHECK(r.count >= 1 && r.gen != mkd::kGenInvalid && r.gen != mkd::kGenNeverWritten);
+      pages += r.count;
+    }
+    MKD_CHECK(pages <= mkd::memfs::kMaxReceivePages);
+    MKD_CHECK(f->data.size() == pages * mkd::kPageSize);
+    MKD_CHECK(mkd::memfs::EncodeRunsFrame(f->runs, f->data) == bytes);
     ApplyToIncomingBlock(*f);
     return 0;
   }

@@ -43,6 +43,13 @@ void CheckMessage(const Message& m) {
     if (!status.ok()) mkd::fuzz::CheckRejection(status.status());
     mkd::Result<mkd::qmp::MigrationInfo> migration = mkd::qmp::DecodeMigrationInfo(r->value);
     if (!migration.ok()) mkd::fuzz::CheckRejection(migration.status());
+    mkd::Result<std::vector<mkd::qmp::VcpuInfo>> vcpus = mkd::qmp::DecodeVcpus(r->value);
+    if (vcpus.ok()) {
+      MKD_CHECK(!vcpus->empty() && vcpus->size() <= mkd::qmp::kMaxVcpus);
+      for (const mkd::qmp::VcpuInfo& v : *vcpus) MKD_CHECK(v.cpu_index >= 0 && v.thread_id > 0);
+    } else {
+      mkd::fuzz::CheckRejection(vcpus.status());
+    }
   }
 }
 

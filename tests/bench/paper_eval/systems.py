@@ -59,10 +59,14 @@ class Ours:
     def send_line(self, i: int, text: str) -> None:
         self.c.send_line(i, text)
 
-    def migrate(self, src: int, dst: int, postcopy: bool = False, timeout: float = 300) -> dict:
+    def migrate(self, src: int, dst: int, postcopy: bool = False, timeout: float = 300,
+                extra: Sequence[str] = ()) -> dict:
+        """One hop; `extra`: more mkd-migrate arguments. The hop's record keeps mkd-migrate's
+        whole report under "report"."""
         self.c.wait_serve_idle(dst)
         before = self.c.link_bytes()
-        args = [*([] if self.reuse else ["--no-reuse"]), *(["--postcopy"] if postcopy else [])]
+        args = [*([] if self.reuse else ["--no-reuse"]), *(["--postcopy"] if postcopy else []),
+                *extra]
         try:
             cp = self.c.migrate(src, dst, *args, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -82,7 +86,8 @@ class Ours:
                "page_bytes": b["pages"], "qemu_stream_bytes": b["qemu_stream"],
                "pages_sent": r["pages"]["sent"], "pages_reused": r["pages"]["reused"],
                "pages_total": r["pages"]["total"], "dirtied_pages": dirtied,
-               "rounds": len(r["rounds"]), "converged": r["converged"], "mode": r["mode"]}
+               "rounds": len(r["rounds"]), "converged": r["converged"], "mode": r["mode"],
+               "report": r}
         if postcopy:
             pc = r["postcopy"]
             hop["seconds"] = running + pc["complete_seconds"]
@@ -120,9 +125,12 @@ class Stock:
     def send_line(self, i: int, text: str) -> None:
         self.vm.send_line(i, text)
 
-    def migrate(self, src: int, dst: int, postcopy: bool = False, timeout: float = 300) -> dict:
+    def migrate(self, src: int, dst: int, postcopy: bool = False, timeout: float = 300,
+                verify: bool = False) -> dict:
+        """One hop of QEMU's own migration; verify: compared page by page (StockVm.migrate),
+        the hop's "differing_pages" says how many pages the destination got wrong."""
         try:
-            hop = self.vm.migrate(src, dst, postcopy=postcopy, timeout=timeout)
+            hop = self.vm.migrate(src, dst, postcopy=postcopy, timeout=timeout, verify=verify)
         except RuntimeError as e:
             raise HopFailed(str(e)) from e
         hop.update({"pause_ms": None, "metadata_bytes": None, "dirtied_pages": None,

@@ -92,14 +92,40 @@ class StockVm:
         if os.path.exists(self.definition(i)):
             self.lab.exec(i, [self.c.mkd_vm, "stop", self.definition(i)], check=False, timeout=60)
 
+    def ram_file(self, i: int) -> str:
+        return os.path.join(self.lab.mount_dir(i), self.vm_uuid, "ram")
+
+    def compare_ram(self, src: int, dst: int) -> int:
+        """Pages whose content differs between the source's and the destination's RAM files
+        (both QEMUs paused)."""
+        differ = 0
+        chunk = 256 * 4096
+        with open(self.ram_file(src), "rb") as a, open(self.ram_file(dst), "rb") as b:
+            while True:
+                x, y = a.read(chunk), b.read(chunk)
+                if not x and not y:
+                    break
+                if x != y:
+                    for p in range(0, max(len(x), len(y)), 4096):
+                        differ += x[p:p + 4096] != y[p:p + 4096]
+        return differ
+
     def migrate(self, src: int, dst: int, postcopy: bool = False,
-                timeout: float = 300) -> dict:
+                timeout: float = 300, verify: bool = False) -> dict:
         """QEMU's migration src -> dst; the source QEMU is stopped afterwards. Returns the hop:
         bytes (QEMU's `ram.transferred`), link_bytes, seconds (from `migrate`, the destination
         QEMU was started before: pre-copy until the destination runs, post-copy until QEMU's
-        total-time), running_seconds (until the destination QEMU runs), downtime_ms."""
+        total-time), running_seconds (until the destination QEMU runs), downtime_ms.
+
+        verify (pre-copy): the destination is started paused (-S), so at completion both QEMUs
+        are paused; the RAM files are compared page by page before the destination continues.
+        The hop then has "differing_pages" (0: exact) and its times end at completion (the
+        destination would have run then)."""
+        if verify and postcopy:
+            raise ValueError("verify is for pre-copy hops")
         self.stop(dst)
-        self._mkd_vm(dst, "start", "--accel", "tcg", "--incoming", self.definition(dst))
+        self._mkd_vm(dst, "start", "--accel", "tcg", "--incoming",
+                     *(["--paused"] if verify else []), self.definition(dst))
         qd = QmpClient.connect(self.run_path(dst, "qmp.sock"))
         qs = QmpClient.connect(self.run_path(src, "qmp.sock"))
         try:
@@ -123,6 +149,8 @@ class StockVm:
                 if running_at is None and qd.execute("query-status").get("status") == "running":
                     running_at = time.monotonic()
                 if info.get("status") in ("completed", "failed", "cancelled"):
+                    if verify and info.get("status") == "completed":
+                        running_at = time.monotonic()  # it would run now; -S holds it
                     break
                 time.sleep(0.02)
             if info.get("status") in ("failed", "cancelled"):
@@ -131,6 +159,15 @@ class StockVm:
                 qs.execute("migrate_cancel")  # still iterating: did not converge in time
                 raise StockError(f"stock migration h{src}->h{dst} did not complete within "
                                  f"{timeout:.0f} s: {info}")
+            differing = None
+            if verify:
+                # Wait until the destination has loaded everything (paused, not inmigrate).
+                while qd.execute("query-status").get("status") == "inmigrate":
+                    if time.monotonic() > deadline:
+                        raise StockError(f"stock destination h{dst} never finished loading")
+                    time.sleep(0.02)
+                differing = self.compare_ram(src, dst)
+                qd.execute("cont")
             while running_at is None:
                 if qd.execute("query-status").get("status") == "running":
                     running_at = time.monotonic()
@@ -151,4 +188,5 @@ class StockVm:
                 "seconds": total if postcopy else running_at - started, "qemu_total_seconds": total,
                 "setup_seconds": 0.0,
                 "running_seconds": running_at - started, "downtime_ms": info.get("downtime", 0),
-                "mode": "postcopy" if postcopy else "precopy"}
+                "mode": "postcopy" if postcopy else "precopy",
+                **({"differing_pages": differing} if verify else {})}

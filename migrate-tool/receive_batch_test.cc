@@ -1,0 +1,89 @@
+// Tests for ReceiveBatch: received pages gathered into memfs receive writes of at most 15 pages,
+// every page written once, in order, with its generation.
+#include "migrate-tool/receive_batch.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace mkd::migrate {
+namespace {
+
+struct Written {
+  std::vector<std::vector<memfs::LaterRun>> writes;
+  std::map<uint64_t, std::pair<Generation, char>> pages;  // page -> generation, first byte
+};
+
+ReceiveBatch Recording(Written* w) {
+  return ReceiveBatch([w](const std::vector<memfs::LaterRun>& runs, std::string_view data) {
+    size_t pages = 0;
+    for (const memfs::LaterRun& r : runs) {
+      for (uint32_t i = 0; i < r.count; ++i) {
+        EXPECT_FALSE(w->pages.count(r.first + i)) << "page " << r.first + i << " written twice";
+        w->pages[r.first + i] = {r.gen, data[(pages + i) * kPageSize]};
+      }
+      pages += r.count;
+    }
+    EXPECT_EQ(data.size(), pages * kPageSize);
+    EXPECT_LE(pages, memfs::kMaxReceivePages);
+    EXPECT_LE(runs.size(), memfs::kMaxReceivePages);
+    // The writer's frame must be one memfs accepts.
+    EXPECT_TRUE(memfs::ParseReceiveFrame(memfs::EncodeRunsFrame(runs, data)).ok());
+    w->writes.push_back(runs);
+    return Status::Ok();
+  });
+}
+
+std::string Pages(uint64_t count, char first_byte) {
+  std::string s(count * kPageSize, '\0');
+  for (uint64_t i = 0; i < count; ++i) s[i * kPageSize] = static_cast<char>(first_byte + i);
+  return s;
+}
+
+TEST(ReceiveBatchTest, ScatteredPagesGoFifteenToAWrite) {
+  Written w;
+  ReceiveBatch b = Recording(&w);
+  for (uint64_t p = 0; p < 40; ++p) {
+    ASSERT_TRUE(b.Add(p * 7, 1, 5, Pages(1, static_cast<char>(p))).ok());
+  }
+  EXPECT_EQ(w.writes.size(), 2u) << "two full writes, 10 pages still gathered";
+  ASSERT_TRUE(b.Flush().ok());
+  EXPECT_EQ(w.writes.size(), 3u);
+  EXPECT_EQ(b.writes(), 3u);
+  ASSERT_EQ(w.pages.size(), 40u);
+  for (uint64_t p = 0; p < 40; ++p) {
+    EXPECT_EQ(w.pages[p * 7], std::make_pair(Generation{5}, static_cast<char>(p)));
+  }
+  ASSERT_TRUE(b.Flush().ok());
+  EXPECT_EQ(b.writes(), 3u) << "an empty batch writes nothing";
+}
+
+TEST(ReceiveBatchTest, RunsAreJoinedAndSplitAtFifteenPages) {
+  Written w;
+  ReceiveBatch b = Recording(&w);
+  ASSERT_TRUE(b.Add(100, 4, 3, Pages(4, 'a')).ok());
+  ASSERT_TRUE(b.Add(104, 20, 3, Pages(20, 'e')).ok());  // continues the run: joined
+  ASSERT_TRUE(b.Add(124, 2, 4, Pages(2, 'z')).ok());    // adjacent, another generation
+  ASSERT_TRUE(b.Flush().ok());
+  ASSERT_EQ(w.writes.size(), 2u);
+  ASSERT_EQ(w.writes[0].size(), 1u);
+  EXPECT_EQ(w.writes[0][0], (memfs::LaterRun{100, 15, 3}));
+  ASSERT_EQ(w.writes[1].size(), 2u);
+  EXPECT_EQ(w.writes[1][0], (memfs::LaterRun{115, 9, 3}));
+  EXPECT_EQ(w.writes[1][1], (memfs::LaterRun{124, 2, 4}));
+  EXPECT_EQ(w.pages[103].second, 'a' + 3);
+  EXPECT_EQ(w.pages[104].second, 'e');
+  EXPECT_EQ(w.pages[125], std::make_pair(Generation{4}, static_cast<char>('z' + 1)));
+}
+
+TEST(ReceiveBatchTest, AWriteErrorIsReturned) {
+  ReceiveBatch b([](const std::vector<memfs::LaterRun>&, std::string_view) {
+    return Status::Io("disk gone");
+  });
+  EXPECT_TRUE(b.Add(0, 3, 1, Pages(3, 'a')).ok()) << "gathered, nothing written yet";
+  EXPECT_EQ(b.Flush().code(), ErrorCode::kIo);
+  EXPECT_EQ(b.Add(0, 15, 1, Pages(15, 'a')).code(), ErrorCode::kIo);
+}
+
+}  // namespace
+}  // namespace mkd::migrate

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Where the time of a busy guest's return hop goes (issue 14): the page pipe, stage by stage.
+
+The micro-benchmark's shape (docs/evaluation.md): a guest whose page writer fills --mb MB with
+random data on A, A->B, rewrites --rate pages a second on B, B->A after --work seconds of
+writes, the writes going on during the hop. For the return hop it prints mkd-migrate's own split
+of the time (the report's "pipe": prepare, handshake, each sync, classify, reading pages,
+sending them, QEMU's switchover, verify, commit, finish; the destination's writes into memfs and
+its waits for frames), the sending rate of the first pass and of every round against the link
+rate measured with iperf3 in the same run, and the time until the first page left. Stock QEMU's
+return hop of the same guest is measured in the same run (verified page by page: a stock run
+whose destination differs from its source is counted apart, never averaged in) unless
+--no-stock.
+
+Usage: scripts/bench-pipe [--reps N] [--rate PAGES_PER_S] [--mib MIB] [--mb MB] [--work S]
+                          [--no-stock] [--out FILE]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
+sys.path.insert(0, HERE)
+from paper_eval.systems import Lab  # noqa: E402
+
+STAGES = ("prepare", "handshake", "sync", "classify", "read", "send", "switchover", "verify",
+          "commit", "finish")
+
+
+def hop_and_back(build_dir: str, system: str, a: argparse.Namespace) -> dict:
+    """One run: fill on A, A->B, writes on B, B->A; returns the return hop's record."""
+    with Lab(build_dir, system, a.mib, name="pipe") as s:
+        s.start(0, "pagewriter", ["--mb", str(a.mb), "--rate", str(a.rate), "--seconds",
+                                  "1000000", "--wait-input"])
+        s.serial(0).wait_for(r"^MKD pagewriter filled", timeout=900)
+        s.serial(0).wait_for(r"^MKD pagewriter waiting", timeout=30)
+        time.sleep(1)
+        link = s.c.lab.measure(0, 1, 3)
+        if system == "stock":
+            # Verified page by page (both ends paused at completion): stock QEMU under TCG
+            # sometimes delivers wrong pages here; such a run is counted apart.
+            out = s.migrate(0, 1, verify=True)
+        else:
+            out = s.migrate(0, 1)
+        s.send_line(1, "go")
+        s.serial(1).wait_for(r"^MKD pagewriter progress", timeout=30)
+        time.sleep(a.work)
+        if system == "stock":
+            back = s.migrate(1, 0, verify=True)
+        else:
+            back = s.migrate(1, 0, extra=["--verify"] if a.verify else [])
+        return {"link_mbs": link, "out": out, "back": back,
+                "broken": system == "stock" and (out["differing_pages"] > 0 or
+                                                 back["differing_pages"] > 0)}
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def show_ours(runs: list) -> None:
+    hops = [r["back"] for r in runs]
+    link = median([r["link_mbs"] for r in runs])
+    print(f"link (iperf3 h0 -> h1): {link:.1f} MB/s")
+    print(f"return hop, {len(hops)} run(s), medians:")
+    total = median([h["report"]["total_seconds"] for h in hops])
+    print(f"  total {total:.2f} s, {median([h['bytes'] for h in hops]) / 1e6:.1f} MB on the wire, "
+          f"first page {median([h['report']['pipe']['first_page'] for h in hops]):.3f} s after "
+          f"the start, {median([h['report']['pipe']['first_page'] - h['setup_seconds'] for h in hops]):.3f} s "
+          f"after the destination was ready (setup {median([h['setup_seconds'] for h in hops]):.3f} s)")
+    print(f"  syncs took {median([h['report']['pipe']['sync_total'] for h in hops]):.3f} s in all; "
+          f"the hop waited for them {median([h['report']['pipe']['sync'] for h in hops]):.3f} s")
+    for st in STAGES:
+        v = median([h["report"]["pipe"][st] for h in hops])
+        print(f"  {st:<11} {v:7.3f} s  {100 * v / total:5.1f} %")
+    dest = [h["report"]["pipe"].get("destination") for h in hops]
+    if all(dest):
+        print(f"  destination: writing {median([d['write'] for d in dest]):.3f} s, waiting for "
+              f"frames {median([d['wait'] for d in dest]):.3f} s, "
+              f"{median([d['frames'] for d in dest]):.0f} frames in "
+              f"{median([d['writes'] for d in dest]):.0f} memfs writes")
+    print("  rounds (first run): round, pages, MB, seconds, MB/s, % of the link")
+    for rd in hops[0]["report"]["rounds"]:
+        rate = rd["bytes"] / rd["seconds"] / 1e6 if rd["seconds"] > 0 else 0
+        mark = "" if rd["bytes"] < 10e6 else ("  ok" if rate >= 0.9 * link else "  < 90 %")
+        print(f"    {rd['round']:>3} {rd['pages']:>8} {rd['bytes'] / 1e6:8.1f} "
+              f"{rd['seconds']:7.3f} {rate:7.1f} {100 * rate / link:5.1f}{mark}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--rate", type=int, default=5000, help="pages/s the guest rewrites on B")
+    ap.add_argument("--mib", type=int, default=1024, help="guest RAM (MiB)")
+    ap.add_argument("--mb", type=int, default=500, help="MB the page writer fills")
+    ap.add_argument("--work", type=float, default=10.0, help="seconds of writes on B")
+    ap.add_argument("--no-stock", action="store_true", help="skip stock QEMU")
+    ap.add_argument("--verify", action="store_true", help="mkd-migrate --verify on the hop back")
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--out", help="write the results as JSON here")
+    a = ap.parse_args()
+    res = {"args": vars(a), "reuse": [], "stock": []}
+    res["stock_broken"] = []
+    for rep in range(a.reps):
+        for system in ("reuse",) + (() if a.no_stock else ("stock",)):
+            for attempt in range(4):
+                print(f"[{time.strftime('%H:%M:%S')}] {system} run {rep + 1}/{a.reps}"
+                      f"{f' (again: attempt {attempt + 1})' if attempt else ''}", flush=True)
+                run = hop_and_back(a.build_dir, system, a)
+                if not run["broken"]:
+                    res[system].append(run)
+                    break
+                print(f"  stock QEMU delivered wrong pages ({run['out']['differing_pages']} "
+                      f"out, {run['back']['differing_pages']} back): counted apart, run again",
+                      flush=True)
+                res["stock_broken"].append(run)
+    show_ours(res["reuse"])
+    if not a.no_stock:
+        print(f"stock runs with wrong pages (not averaged in): {len(res['stock_broken'])} of "
+              f"{len(res['stock_broken']) + len(res['stock'])}")
+    if res["stock"]:
+        t = median([r["back"]["seconds"] for r in res["stock"]])
+        ours = median([r["back"]["seconds"] for r in res["reuse"]])
+        print(f"stock QEMU return hop: {t:.2f} s, "
+              f"{median([r['back']['bytes'] for r in res['stock']]) / 1e6:.1f} MB; "
+              f"ours / stock = {ours / t:.2f}")
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(res, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
