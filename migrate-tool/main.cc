@@ -122,6 +122,19 @@ int main(int argc, char** argv) {
   app.add_option("--max-rounds", so.max_rounds, "rounds of sync-and-send before the switchover")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  bool no_auto_converge = false;
+  app.add_flag("--no-auto-converge", no_auto_converge,
+               "never slow the guest down: a guest that dirties memory faster than the link "
+               "carries it then switches over with a longer downtime");
+  app.add_option("--throttle-initial", so.throttle.initial_percent,
+                 "auto-converge: percent of the vCPUs' time taken away at the first rise")
+      ->capture_default_str();
+  app.add_option("--throttle-step", so.throttle.step_percent,
+                 "auto-converge: percent added at each further rise")
+      ->capture_default_str();
+  app.add_option("--max-throttle", so.throttle.max_percent,
+                 "auto-converge: the most of the vCPUs' time ever taken away (percent)")
+      ->capture_default_str();
   app.add_option("--bandwidth", bandwidth,
                  "cap on what is sent, bytes/s: 125M, 1G (default: none)");
   app.add_flag("--no-reuse", no_reuse,
@@ -241,6 +254,11 @@ int main(int argc, char** argv) {
     std::cerr << "mkd-migrate: --precopy-rounds and --postcopy-window go with --postcopy\n";
     return 2;
   }
+  if (mkd::Status t = mkd::migrate::CheckThrottleOptions(so.throttle); !t.ok()) {
+    std::cerr << "mkd-migrate: " << t.message() << "\n";
+    return 2;
+  }
+  so.auto_converge = !no_auto_converge;
   std::signal(SIGPIPE, SIG_IGN);
   so.definition = FindDefinition(vm, vm_dir);
   so.host_id = host_id;

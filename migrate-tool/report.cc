@@ -8,8 +8,11 @@ namespace mkd::migrate {
 nlohmann::json ToJson(const MigrationReport& r) {
   nlohmann::json rounds = nlohmann::json::array();
   for (const RoundStat& s : r.rounds) {
-    rounds.push_back(
-        {{"round", s.round}, {"pages", s.pages}, {"bytes", s.bytes}, {"seconds", s.seconds}});
+    rounds.push_back({{"round", s.round},
+                      {"pages", s.pages},
+                      {"bytes", s.bytes},
+                      {"seconds", s.seconds},
+                      {"throttle_percent", s.throttle_percent}});
   }
   nlohmann::json out = {
       {"vm", r.vm},
@@ -39,6 +42,12 @@ nlohmann::json ToJson(const MigrationReport& r) {
       {"epochs", {{"source", r.source_epoch}, {"destination", r.destination_epoch}}},
       {"outcome", r.outcome},
       {"mode", r.mode}};
+  out["throttle"] = {{"enabled", r.throttle.enabled},
+                     {"max_percent", r.throttle.max_percent},
+                     {"steps", r.throttle.steps},
+                     {"seconds", r.throttle.seconds},
+                     {"throttled_seconds", r.throttle.throttled_seconds},
+                     {"error", r.throttle.error}};
   const PipeTimes& p = r.pipe;
   out["pipe"] = {{"prepare", p.prepare},       {"handshake", p.handshake}, {"sync", p.sync}, {"sync_total", p.sync_total},
                  {"classify", p.classify},     {"read", p.read},           {"send", p.send},
@@ -89,6 +98,16 @@ std::string FormatReport(const MigrationReport& r) {
       "(ours {:.0f} ms){}\n",
       r.total_seconds, r.setup_seconds, r.downtime_qemu_ms, r.downtime_ours_ms,
       r.verified ? ", verified" : "");
+  if (r.throttle.max_percent > 0) {
+    s += fmt::format(
+        "  throttle     the guest's vCPUs got up to {} % less CPU time for {:.2f} s ({} steps; "
+        "held back {:.2f} s in all) so that pre-copy converged\n",
+        r.throttle.max_percent, r.throttle.seconds, r.throttle.steps,
+        r.throttle.throttled_seconds);
+  }
+  if (!r.throttle.error.empty()) {
+    s += fmt::format("  throttle     not applied: {}\n", r.throttle.error);
+  }
   const PipeTimes& p = r.pipe;
   s += fmt::format(
       "  time went to prepare {:.2f} s, handshake {:.2f} s, sync {:.2f} s ({:.2f} s with the "

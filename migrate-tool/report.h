@@ -21,6 +21,17 @@ struct RoundStat {
   uint64_t pages = 0;  // pages put on the wire in this round (content and zero)
   uint64_t bytes = 0;  // frame bytes sent in this round
   double seconds = 0;
+  uint32_t throttle_percent = 0;  // vCPU time taken away while this round ran (auto-converge)
+};
+
+// Auto-converge: how much the guest was slowed down to make pre-copy converge.
+struct ThrottleReport {
+  bool enabled = false;        // --no-auto-converge turns it off
+  uint32_t max_percent = 0;    // the most vCPU time taken away (0: the guest was never slowed)
+  uint32_t steps = 0;          // times the throttle rose
+  double seconds = 0;          // from the first rise until it was lifted at the pause
+  double throttled_seconds = 0;  // the kernel's count of time the vCPU threads were held back
+  std::string error;           // why it could not be applied (the migration went on without)
 };
 
 // Where a migration's time went on the source, in seconds summed over the migration (the "pipe"
@@ -60,6 +71,7 @@ struct MigrationReport {
   uint64_t wire_bytes = 0;         // everything both connections carried (frames, both ways)
   std::vector<RoundStat> rounds;
   PipeTimes pipe;
+  ThrottleReport throttle;
   double total_seconds = 0;     // from the start until the VM runs at the destination
   double setup_seconds = 0;     // until the destination was ready (its QEMU started)
   double retire_seconds = 0;    // stopping the source QEMU afterwards (not in total_seconds)

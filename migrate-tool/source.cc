@@ -268,6 +268,59 @@ Result<PageBitmap> SourceSession::TimedSync() {
   return std::move(done.pages);
 }
 
+void SourceSession::Converge(uint64_t dirtied_pages) {
+  if (!policy_ || r_->rounds.empty()) return;
+  const uint32_t want = policy_->AfterRound(dirtied_pages * kPageSize, r_->rounds.back().bytes);
+  if (want == 0 || !r_->throttle.error.empty() || (throttle_ && throttle_->percent() == want)) {
+    return;
+  }
+  if (!throttle_) {
+    Result<std::vector<qmp::VcpuInfo>> cpus = qmp_->QueryCpusFast();
+    std::optional<pid_t> pid = qemuconfig::RunningPid(def_);
+    Status s = cpus.ok() ? Status::Ok() : cpus.status();
+    if (s.ok() && !pid) s = Status::NotFound("the source QEMU's pid file");
+    if (s.ok()) {
+      std::vector<int> tids;
+      for (const qmp::VcpuInfo& c : *cpus) tids.push_back(static_cast<int>(c.thread_id));
+      Result<VcpuThrottle> t = VcpuThrottle::Create(
+          o_.throttle_fs, ThrottleGroupName(def_.uuid), static_cast<int>(*pid), tids);
+      if (t.ok()) {
+        throttle_ = std::move(*t);
+      } else {
+        s = t.status();
+      }
+    }
+    if (!s.ok()) {
+      r_->throttle.error = s.ToString();
+      spdlog::warn("auto-converge: cannot slow the guest down ({}); going on without",
+                   r_->throttle.error);
+      return;
+    }
+    throttled_since_ = Clock::now();
+  }
+  if (Status s = throttle_->Set(want); !s.ok()) {
+    r_->throttle.error = s.ToString();
+    spdlog::warn("auto-converge: {}; going on without", r_->throttle.error);
+    LiftThrottle();
+    return;
+  }
+  r_->throttle.max_percent = std::max(r_->throttle.max_percent, want);
+  r_->throttle.steps = policy_->steps();
+  spdlog::info("auto-converge: the guest dirties faster than the link carries; its vCPUs get {} "
+               "% less CPU time",
+               want);
+}
+
+void SourceSession::LiftThrottle() {
+  if (!throttle_) return;
+  r_->throttle.throttled_seconds = throttle_->ThrottledSeconds();
+  r_->throttle.seconds = Since(throttled_since_);
+  if (Status s = throttle_->Restore(); !s.ok()) {
+    spdlog::warn("auto-converge: lifting the throttle: {}", s.ToString());
+  }
+  throttle_.reset();
+}
+
 Result<PageBitmap> SourceSession::SyncAfterPause() {
   // A sync started before the pause (a round's overlap) holds pages not sent yet: they go too.
   std::optional<PageBitmap> before;
@@ -325,6 +378,7 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
     Result<PageBitmap> dirty = TimedSync();
     if (!dirty.ok()) return dirty.status();
     const uint64_t n = dirty->Count();
+    Converge(n);
     double rate = send_rate_;
     if (o_.bandwidth > 0 && (rate == 0 || rate > static_cast<double>(o_.bandwidth))) {
       rate = static_cast<double>(o_.bandwidth);
@@ -335,12 +389,18 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
     const bool more = need > budget && round < max_rounds;
     MKD_RETURN_IF_ERROR(SendPages(
         *dirty, [e](uint64_t) { return e; }, "round " + std::to_string(round), more));
-    r_->rounds.push_back(RoundStat{round, n, ch_->bytes_sent() - bytes0, Since(t0)});
+    r_->rounds.push_back(RoundStat{round, n, ch_->bytes_sent() - bytes0, Since(t0),
+                                   policy_ ? policy_->percent() : 0});
     spdlog::debug("round {}: {} dirty pages, {:.3f} s at {:.1f} MB/s", round, n, need, rate / 1e6);
     if (need <= budget) return Status::Ok();
     // No progress: the guest dirties as much per round as the link carries. More rounds would
     // only resend the same pages; go to the switchover now (longer downtime, fewer bytes).
-    if (round >= kStagnantRounds + 1 && Stagnant()) {
+    // While the throttle can still rise, or rose to its maximum only lately (its effect shows
+    // in the rounds after), the rounds go on: it slows the guest down further.
+    if (policy_ && policy_->percent() >= o_.throttle.max_percent) ++rounds_at_max_throttle_;
+    const bool can_throttle = policy_ && r_->throttle.error.empty() &&
+                              rounds_at_max_throttle_ <= kStagnantRounds;
+    if (round >= kStagnantRounds + 1 && Stagnant() && !can_throttle) {
       r_->converged = false;
       spdlog::warn(
           "round {}: {} dirty pages, no fewer than {} rounds ago: the guest dirties "
@@ -392,6 +452,7 @@ Status SourceSession::StartSwitchover() {
   Result<qmp::MigrationInfo> info = WaitMigration({"pre-switchover"});
   if (!info.ok()) return info.status();
   paused_at_ = Clock::now();  // the VM is stopped from here until migrate-continue
+  LiftThrottle();             // paused: no vCPU runs; should it resume here, at full speed
   return FaultPoint("source.pre_switchover");
 }
 
@@ -550,6 +611,8 @@ Status SourceSession::Run() {
   r_->from_host = o_.host_id;
   r_->to_host = o_.to_host;
   r_->reuse = o_.reuse;
+  r_->throttle.enabled = o_.auto_converge;
+  if (o_.auto_converge) policy_.emplace(o_.throttle);
   MKD_RETURN_IF_ERROR(Prepare());
   MKD_RETURN_IF_ERROR(Handshake());
   if (o_.postcopy) {
@@ -574,6 +637,7 @@ Status SourceSession::Run() {
 }
 
 void SourceSession::Fail(const Status& cause) {
+  LiftThrottle();  // whatever happens next, the guest is not left slowed down
   if (tunnel_ && !committed_) tunnel_->Cancel();
   if (!committed_) {
     // Before the commit point: the destination drops what it received, the VM stays here.
@@ -679,10 +743,15 @@ Status Recover(const std::string& definition, std::chrono::milliseconds timeout,
         "resumed, not even with --force. If the destination lost it, restart the VM from its "
         "disk; delete the marker only if you know the destination never ran it");
   }
-  if (!qemuconfig::RunningPid(*def)) {
+  const std::optional<pid_t> pid = qemuconfig::RunningPid(*def);
+  if (!pid) {
     *what = "VM " + def->name + " has no QEMU on this host: nothing to recover here";
     return Status::Ok();
   }
+  // A killed mkd-migrate may have left the guest's vCPUs throttled (auto-converge).
+  std::string released;
+  MKD_RETURN_IF_ERROR(ReleaseLeftoverThrottle(ThrottleFs{}, ThrottleGroupName(def->uuid),
+                                              static_cast<int>(*pid), &released));
   Result<qmp::QmpClient> q =
       qmp::QmpClient::Connect(qemuconfig::PathsFor(*def).qmp_socket, timeout);
   if (!q.ok()) return q.status();
@@ -694,7 +763,7 @@ Status Recover(const std::string& definition, std::chrono::milliseconds timeout,
         "if it does not, --force resumes it here";
     return Status::Ok();
   }
-  std::string done;
+  std::string done = released.empty() ? "" : released + "; ";
   const bool migrating = info->status == "setup" || info->status == "active" ||
                          info->status == "pre-switchover" || info->status == "device" ||
                          info->status == "cancelling";

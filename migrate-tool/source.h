@@ -12,8 +12,11 @@
 #include <string>
 
 #include "genstore/status.h"
+#include "genstore/uuid.h"
 #include "migrate-tool/peer/tls.h"
 #include "migrate-tool/report.h"
+#include "migrate-tool/throttle_policy.h"
+#include "migrate-tool/vcpu_throttle.h"
 
 namespace mkd::migrate {
 
@@ -28,6 +31,12 @@ struct SourceOptions {
   peer::TlsConfig tls;
   std::chrono::milliseconds downtime{300};  // budget for the last round
   uint32_t max_rounds = 30;
+  // Auto-converge (docs/migrate.md, "Convergence"): when the guest dirties memory faster than
+  // the link carries it, its vCPU threads get less CPU time (cgroup cpu controller), rising
+  // round by round as ThrottlePolicy says, lifted at the pause.
+  bool auto_converge = true;
+  ThrottleOptions throttle;
+  ThrottleFs throttle_fs;
   uint64_t bandwidth = 0;  // bytes/s, 0 = unlimited
   bool reuse = true;
   bool verify = false;
@@ -39,6 +48,9 @@ struct SourceOptions {
   uint32_t postcopy_window = 16;
   uint64_t postcopy_unacked = 256 * 1024;
 };
+
+// The cpu cgroup that throttles a VM's vCPUs during its migration: "mkd-throttle-<uuid>".
+inline std::string ThrottleGroupName(const Uuid& vm) { return "mkd-throttle-" + vm.ToString(); }
 
 // A line of progress: phase and the numbers so far (the CLI shows them).
 struct Progress {

@@ -90,6 +90,12 @@ class SourceSession {
   Status FirstPass();
   Status Rounds(uint32_t max_rounds);
   bool Stagnant() const;
+  // Auto-converge, at the start of each round: `dirtied_pages` were written while the round
+  // before ran; the policy's throttle is applied to the vCPU threads (created at the first rise).
+  // A throttle that cannot be applied is reported and the migration goes on without it.
+  void Converge(uint64_t dirtied_pages);
+  // Lifts the throttle (the VM is paused, or the migration failed and it runs on here).
+  void LiftThrottle();
   Status Switchover();
   // QEMU's migration into the tunnel, up to pre-switchover (the VM is paused from then on).
   Status StartSwitchover();
@@ -143,6 +149,10 @@ class SourceSession {
     Result<PageBitmap> pages = Status::Ok();
     double seconds = 0;
   };
+  std::optional<ThrottlePolicy> policy_;
+  std::optional<VcpuThrottle> throttle_;
+  Clock::time_point throttled_since_{};
+  uint32_t rounds_at_max_throttle_ = 0;  // rounds since the throttle reached --max-throttle
   std::future<TimedPages> next_sync_;  // StartSync's, until TimedSync takes it
   double last_sync_seconds_ = 0.05;     // how long the last sync took
   bool migrate_started_ = false;

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from paper_eval import experiments, plots, report  # noqa: E402
-from paper_eval.systems import SYSTEMS, Lab  # noqa: E402
+from paper_eval.systems import SYSTEMS, Lab, WrongPages  # noqa: E402
 
 EXPERIMENTS = ("login", "micro", "converge", "web", "speed")
 ATTEMPTS = 3  # a run whose destination guest broke (stock QEMU under TCG) is repeated this often
@@ -92,7 +92,7 @@ def run_one(fn) -> dict:
     for _ in range(ATTEMPTS):
         try:
             return {"result": fn(), "broken": broken}
-        except experiments.Broken as e:
+        except (experiments.Broken, WrongPages) as e:
             broken.append(str(e)[:400])
             log(f"  broken destination, again: {e}")
         except Exception as e:  # noqa: BLE001 - one failed run must not end the evaluation
