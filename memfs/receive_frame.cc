@@ -49,30 +49,55 @@ std::string EncodeReceiveFrame(ReceiveKind kind, uint64_t first, uint32_t count,
   return out;
 }
 
+namespace {
+
+// The 16-byte run records of kinds 2 and 3.
+void AppendRuns(std::string* out, const std::vector<LaterRun>& runs) {
+  for (const LaterRun& r : runs) {
+    Append<uint64_t>(out, r.first);
+    Append<uint32_t>(out, r.count);
+    Append<uint32_t>(out, r.gen);
+  }
+}
+
+}  // namespace
+
 std::string EncodeLaterFrame(const std::vector<LaterRun>& runs) {
   std::string data;
   data.reserve(runs.size() * kLaterRunSize);
-  for (const LaterRun& r : runs) {
-    Append<uint64_t>(&data, r.first);
-    Append<uint32_t>(&data, r.count);
-    Append<uint32_t>(&data, r.gen);
-  }
+  AppendRuns(&data, runs);
   return EncodeReceiveFrame(ReceiveKind::kLater, 0, static_cast<uint32_t>(runs.size()), 0, data);
 }
 
 std::string EncodeRunsFrame(const std::vector<LaterRun>& runs, std::string_view data) {
   std::string body;
   body.reserve(runs.size() * kLaterRunSize + data.size());
-  for (const LaterRun& r : runs) {
-    Append<uint64_t>(&body, r.first);
-    Append<uint32_t>(&body, r.count);
-    Append<uint32_t>(&body, r.gen);
-  }
+  AppendRuns(&body, runs);
   body.append(data);
   return EncodeReceiveFrame(ReceiveKind::kRuns, 0, static_cast<uint32_t>(runs.size()), 0, body);
 }
 
 namespace {
+
+// Reads `count` run records after the header into f->runs: each 1..max_pages pages, a generation
+// neither 0 nor invalid, not overflowing. `what` names them in errors ("run", "later run").
+Status ParseRunRecords(std::string_view bytes, uint32_t count, uint32_t max_pages,
+                       const std::string& what, ReceiveFrame* f) {
+  f->runs.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    const size_t at = kReceiveHeaderSize + size_t{i} * kLaterRunSize;
+    LaterRun r{Load<uint64_t>(bytes, at), Load<uint32_t>(bytes, at + 8),
+               Load<uint32_t>(bytes, at + 12)};
+    const std::string which = what + " " + std::to_string(i) + ": ";
+    if (r.count == 0 || r.count > max_pages) return Bad(which + "bad page count");
+    if (r.gen == kGenInvalid || r.gen == kGenNeverWritten) {
+      return Bad(which + "generation 0 or 0xFFFFFFFF is not allowed");
+    }
+    if (r.first > std::numeric_limits<uint64_t>::max() - r.count) return Bad(which + "overflows");
+    f->runs.push_back(r);
+  }
+  return Status::Ok();
+}
 
 Result<ReceiveFrame> ParseRuns(std::string_view bytes, uint64_t first, uint32_t count,
                                Generation gen) {
@@ -86,21 +111,9 @@ Result<ReceiveFrame> ParseRuns(std::string_view bytes, uint64_t first, uint32_t 
                " runs need");
   }
   ReceiveFrame f{ReceiveKind::kRuns, 0, count, 0, {}, {}};
-  f.runs.reserve(count);
+  MKD_RETURN_IF_ERROR(ParseRunRecords(bytes, count, kMaxReceivePages, "run", &f));
   uint64_t pages = 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    const size_t at = kReceiveHeaderSize + size_t{i} * kLaterRunSize;
-    LaterRun r{Load<uint64_t>(bytes, at), Load<uint32_t>(bytes, at + 8),
-               Load<uint32_t>(bytes, at + 12)};
-    const std::string which = "run " + std::to_string(i) + ": ";
-    if (r.count == 0 || r.count > kMaxReceivePages) return Bad(which + "bad page count");
-    if (r.gen == kGenInvalid || r.gen == kGenNeverWritten) {
-      return Bad(which + "generation 0 or 0xFFFFFFFF cannot carry content");
-    }
-    if (r.first > std::numeric_limits<uint64_t>::max() - r.count) return Bad(which + "overflows");
-    pages += r.count;
-    f.runs.push_back(r);
-  }
+  for (const LaterRun& r : f.runs) pages += r.count;
   if (pages > kMaxReceivePages) {
     return Bad("runs: " + std::to_string(pages) + " pages in all, more than 15");
   }
@@ -125,19 +138,7 @@ Result<ReceiveFrame> ParseLaterRuns(std::string_view bytes, uint64_t first, uint
                std::to_string(count) + " later runs");
   }
   ReceiveFrame f{ReceiveKind::kLater, 0, count, 0, bytes.substr(kReceiveHeaderSize), {}};
-  f.runs.reserve(count);
-  for (uint32_t i = 0; i < count; ++i) {
-    const size_t at = kReceiveHeaderSize + size_t{i} * kLaterRunSize;
-    LaterRun r{Load<uint64_t>(bytes, at), Load<uint32_t>(bytes, at + 8),
-               Load<uint32_t>(bytes, at + 12)};
-    const std::string which = "later run " + std::to_string(i) + ": ";
-    if (r.count == 0 || r.count > kMaxReceiveZeroPages) return Bad(which + "bad page count");
-    if (r.gen == kGenInvalid || r.gen == kGenNeverWritten) {
-      return Bad(which + "generation 0 or 0xFFFFFFFF cannot come later");
-    }
-    if (r.first > std::numeric_limits<uint64_t>::max() - r.count) return Bad(which + "overflows");
-    f.runs.push_back(r);
-  }
+  MKD_RETURN_IF_ERROR(ParseRunRecords(bytes, count, kMaxReceiveZeroPages, "later run", &f));
   return f;
 }
 

@@ -118,7 +118,8 @@ def main() -> int:
                     help="regenerate the report and plots from the results JSON")
     ap.add_argument("--merge", action="store_true",
                     help="keep the runs of the other experiments in the results JSON and redo "
-                         "only those of --only (e.g. after one experiment failed)")
+                         "only those of --only (e.g. after one experiment failed); the report "
+                         "shows the replaced runs beside the new ones (\"Before and after\")")
     args = ap.parse_args()
     scale = experiments.QUICK if args.quick else experiments.FULL
     reps = args.reps or (1 if args.quick else 3)
@@ -140,9 +141,13 @@ def main() -> int:
         if args.merge:
             with open(results_path) as f:
                 old = json.load(f)
-            if old["scale"] != results["scale"]:
+            if old["scale"] != json.loads(json.dumps(results["scale"])):  # tuples -> lists
                 ap.error(f"--merge: {results_path} was made with other sizes (--quick or not)")
             results["runs"] = [r for r in old["runs"] if r["experiment"] not in args.only]
+            # The replaced runs stay for the report's "Before and after".
+            results["previous"] = {"commit": old["machine"]["commit"],
+                                   "date": old["machine"]["date"],
+                                   "runs": [r for r in old["runs"] if r["experiment"] in args.only]}
             results["command"] = old["command"]
             results["merged"] = old.get("merged", []) + [command]
             results["minutes"] = old.get("minutes", 0)

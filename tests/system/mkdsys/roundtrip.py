@@ -64,7 +64,7 @@ class RoundTripTest(unittest.TestCase):
         return sweep
 
     def round_trips(self, modes: List[str], log_name: str) -> None:
-        """Hops A->B->A->B->A, hop n in modes[n-1] ("precopy" or "postcopy")."""
+        """Hops A->B->A->B->..., one per mode: hop n in modes[n-1] ("precopy" or "postcopy")."""
         c = self.cluster
         c.start_vm(0, run="checker",
                    args=["--mb", str(CHECKER_MB), "--sweep-interval-ms", str(SWEEP_INTERVAL_MS)])
@@ -73,7 +73,7 @@ class RoundTripTest(unittest.TestCase):
         self.serials[0].wait_for(rf"^MKD checker ready mb={CHECKER_MB} ", timeout=90)
         self.wait_checker_ok(0)
         hops = []
-        path = [0, 1, 0, 1, 0]
+        path = [n % 2 for n in range(len(modes) + 1)]
         for n, (src, dst) in enumerate(zip(path, path[1:]), start=1):
             mode = modes[n - 1]
             self.wait_checker_ok(src, sweeps=1)  # a sweep just ended: the guest is quiet now

@@ -95,11 +95,12 @@ class StockVm:
     def ram_file(self, i: int) -> str:
         return os.path.join(self.lab.mount_dir(i), self.vm_uuid, "ram")
 
-    def compare_ram(self, src: int, dst: int) -> int:
-        """Pages whose content differs between the source's and the destination's RAM files
-        (both QEMUs paused)."""
-        differ = 0
+    def compare_ram(self, src: int, dst: int) -> list:
+        """Page numbers whose content differs between the source's and the destination's RAM
+        files (both QEMUs paused)."""
+        differ = []
         chunk = 256 * 4096
+        at = 0
         with open(self.ram_file(src), "rb") as a, open(self.ram_file(dst), "rb") as b:
             while True:
                 x, y = a.read(chunk), b.read(chunk)
@@ -107,7 +108,9 @@ class StockVm:
                     break
                 if x != y:
                     for p in range(0, max(len(x), len(y)), 4096):
-                        differ += x[p:p + 4096] != y[p:p + 4096]
+                        if x[p:p + 4096] != y[p:p + 4096]:
+                            differ.append((at + p) // 4096)
+                at += chunk
         return differ
 
     def migrate(self, src: int, dst: int, postcopy: bool = False,
@@ -159,14 +162,16 @@ class StockVm:
                 qs.execute("migrate_cancel")  # still iterating: did not converge in time
                 raise StockError(f"stock migration h{src}->h{dst} did not complete within "
                                  f"{timeout:.0f} s: {info}")
-            differing = None
+            differing, first_differing = None, []
             if verify:
                 # Wait until the destination has loaded everything (paused, not inmigrate).
                 while qd.execute("query-status").get("status") == "inmigrate":
                     if time.monotonic() > deadline:
                         raise StockError(f"stock destination h{dst} never finished loading")
                     time.sleep(0.02)
-                differing = self.compare_ram(src, dst)
+                pages = self.compare_ram(src, dst)
+                differing = len(pages)
+                first_differing = pages[:20]
                 qd.execute("cont")
             while running_at is None:
                 if qd.execute("query-status").get("status") == "running":
@@ -189,4 +194,5 @@ class StockVm:
                 "setup_seconds": 0.0,
                 "running_seconds": running_at - started, "downtime_ms": info.get("downtime", 0),
                 "mode": "postcopy" if postcopy else "precopy",
-                **({"differing_pages": differing} if verify else {})}
+                **({"differing_pages": differing, "first_differing": first_differing}
+                   if verify else {})}
