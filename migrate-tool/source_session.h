@@ -146,7 +146,8 @@ class SourceSession {
   std::vector<PageFate> fate_;
   double send_rate_ = 0;  // bytes/s measured while sending pages
   struct TimedPages {
-    Result<PageBitmap> pages = Status::Ok();
+    Status status;  // the sync's error; pages only when ok
+    PageBitmap pages;
     double seconds = 0;
   };
   std::optional<ThrottlePolicy> policy_;

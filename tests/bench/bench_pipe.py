@@ -154,7 +154,7 @@ def main() -> int:
     res["stock_broken"] = []
     for rep in range(a.reps):
         for system in ("reuse",) + (() if a.no_stock else ("stock",)):
-            for attempt in range(4):
+            for attempt in range(3):
                 print(f"[{time.strftime('%H:%M:%S')}] {system} run {rep + 1}/{a.reps}"
                       f"{f' (again: attempt {attempt + 1})' if attempt else ''}", flush=True)
                 run = hop_and_back(a.build_dir, system, a)

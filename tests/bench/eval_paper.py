@@ -99,7 +99,8 @@ def run_one(fn) -> dict:
             log(f"  failed: {e}")
             return {"error": f"{type(e).__name__}: {str(e)[-1500:]}", "broken": broken,
                     "traceback": traceback.format_exc()[-3000:]}
-    return {"error": f"the destination guest broke in all {ATTEMPTS} attempts", "broken": broken}
+    return {"error": f"the destination guest broke, or stock QEMU delivered wrong pages, in all "
+                     f"{ATTEMPTS} attempts", "broken": broken}
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ their min-max), the paper's numbers where it gave them, the targets of issue 7 w
 for every missed target why and what would fix it. Pure function of the results; no I/O.
 """
 
+import re
 import statistics
 from typing import Callable, List, Optional
 
@@ -487,6 +488,19 @@ def section_overhead(res: dict) -> str:
     return "\n".join(out)
 
 
+def wrong_pages(run: dict) -> str:
+    """What the attempts of a run that stock QEMU got wrong had: pages that differed and the
+    hop's time (not averaged in anywhere)."""
+    hops = [(int(m.group(2)), m.group(1), float(t.group(1)) if t else None)
+            for b in run.get("broken", [])
+            for m in [re.search(r"stock QEMU (h\d->h\d): (\d+) pages of the destination differ", b)]
+            for t in [re.search(r"'seconds': ([\d.]+)", b)] if m]
+    if not hops:
+        return ""
+    return ("; each attempt delivered wrong pages: " +
+            ", ".join(f"{n} pages on {h}" + (f" (hop {s:.2f} s)" if s else "") for n, h, s in hops))
+
+
 def markdown(res: dict, figures: dict, fig_rel: str) -> str:
     m = res["machine"]
     t = Targets()
@@ -532,7 +546,7 @@ def markdown(res: dict, figures: dict, fig_rel: str) -> str:
     failures = ""
     if failed:
         failures = "\n\n## Failed runs\n\n" + "\n".join(
-            f"- {r['experiment']} {r['system']} rep {r['rep']}: {r['error'][:300]}"
-            for r in failed)
+            f"- {r['experiment']} {r.get('rate', '')} {r['system']} rep {r['rep']}: "
+            f"{r['error'][:300]}{wrong_pages(r)}" for r in failed)
     # The targets table is filled while the sections are made, so it is inserted last.
     return "\n".join(head) + t.table() + "\n\n" + "\n\n".join(b for b in body if b) + failures + "\n"

@@ -1,0 +1,105 @@
+// The source's page pipe around the rounds (see source_session.h): dirty-log syncs on a thread of
+// their own that overlap the sending of the pages before them, and auto-converge (the vCPU
+// throttle of docs/migrate.md, "Convergence"). Touches the RAM file's sync only from that thread,
+// the cgroup files through VcpuThrottle, QEMU through QMP (query-cpus-fast).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <future>
+#include <optional>
+
+#include "migrate-tool/source_session.h"
+#include "qemu-config/vm_control.h"
+
+namespace mkd::migrate::internal {
+
+void SourceSession::StartSync() {
+  if (next_sync_.valid()) return;
+  next_sync_ = std::async(std::launch::async, [this] {
+    const auto t0 = Clock::now();
+    TimedPages out;
+    Result<PageBitmap> pages = ram_->Sync();
+    if (pages.ok()) {
+      out.pages = std::move(*pages);
+    } else {
+      out.status = pages.status();
+    }
+    out.seconds = Since(t0);
+    return out;
+  });
+}
+
+Result<PageBitmap> SourceSession::TimedSync() {
+  StageTimer timer(&r_->pipe.sync);
+  if (!next_sync_.valid()) StartSync();
+  TimedPages done = next_sync_.get();  // leaves next_sync_ empty
+  last_sync_seconds_ = done.seconds;
+  r_->pipe.sync_total += done.seconds;
+  if (!done.status.ok()) return done.status;
+  return std::move(done.pages);
+}
+
+void SourceSession::Converge(uint64_t dirtied_pages) {
+  if (!policy_ || r_->rounds.empty()) return;
+  const uint32_t want = policy_->AfterRound(dirtied_pages * kPageSize, r_->rounds.back().bytes);
+  if (want == 0 || !r_->throttle.error.empty() || (throttle_ && throttle_->percent() == want)) {
+    return;
+  }
+  if (!throttle_) {
+    Result<std::vector<qmp::VcpuInfo>> cpus = qmp_->QueryCpusFast();
+    std::optional<pid_t> pid = qemuconfig::RunningPid(def_);
+    Status s = cpus.ok() ? Status::Ok() : cpus.status();
+    if (s.ok() && !pid) s = Status::NotFound("the source QEMU's pid file");
+    if (s.ok()) {
+      std::vector<int> tids;
+      for (const qmp::VcpuInfo& c : *cpus) tids.push_back(static_cast<int>(c.thread_id));
+      Result<VcpuThrottle> t = VcpuThrottle::Create(
+          o_.throttle_fs, ThrottleGroupName(def_.uuid), static_cast<int>(*pid), tids);
+      if (t.ok()) {
+        throttle_ = std::move(*t);
+      } else {
+        s = t.status();
+      }
+    }
+    if (!s.ok()) {
+      r_->throttle.error = s.ToString();
+      spdlog::warn("auto-converge: cannot slow the guest down ({}); going on without",
+                   r_->throttle.error);
+      return;
+    }
+    throttled_since_ = Clock::now();
+  }
+  if (Status s = throttle_->Set(want); !s.ok()) {
+    r_->throttle.error = s.ToString();
+    spdlog::warn("auto-converge: {}; going on without", r_->throttle.error);
+    LiftThrottle();
+    return;
+  }
+  r_->throttle.max_percent = std::max(r_->throttle.max_percent, want);
+  r_->throttle.steps = policy_->steps();
+  spdlog::info("auto-converge: the guest dirties faster than the link carries; its vCPUs get {} "
+               "% less CPU time",
+               want);
+}
+
+void SourceSession::LiftThrottle() {
+  if (!throttle_) return;
+  r_->throttle.throttled_seconds = throttle_->ThrottledSeconds();
+  r_->throttle.seconds = Since(throttled_since_);
+  if (Status s = throttle_->Restore(); !s.ok()) {
+    spdlog::warn("auto-converge: lifting the throttle: {}", s.ToString());
+  }
+  throttle_.reset();
+}
+
+Result<PageBitmap> SourceSession::SyncAfterPause() {
+  // A sync started before the pause (a round's overlap) holds pages not sent yet: they go too.
+  if (!next_sync_.valid()) return TimedSync();
+  Result<PageBitmap> before = TimedSync();
+  if (!before.ok()) return before;
+  Result<PageBitmap> last = TimedSync();
+  if (last.ok()) last->Or(*before);
+  return last;
+}
+
+}  // namespace mkd::migrate::internal
