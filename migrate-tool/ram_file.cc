@@ -278,19 +278,6 @@ Result<PageBitmap> RamFile::Reusable(std::string_view peer_table_blob) {
 
 Result<std::string> RamFile::DigestsBlob() { return GetChunked("user.mkd.digests"); }
 
-Status RamFile::ReceivePages(uint64_t first, uint64_t count, Generation gen,
-                             std::string_view data) {
-  for (uint64_t done = 0; done < count;) {
-    const uint64_t n = std::min<uint64_t>(memfs::kMaxReceivePages, count - done);
-    const std::string frame = memfs::EncodeReceiveFrame(
-        memfs::ReceiveKind::kPages, first + done, static_cast<uint32_t>(n), gen,
-        data.substr(done * kPageSize, n * kPageSize));
-    MKD_RETURN_IF_ERROR(Set("user.mkd.receive", frame));
-    done += n;
-  }
-  return Status::Ok();
-}
-
 Status RamFile::ReceiveZeros(uint64_t first, uint64_t count, Generation gen) {
   return Set("user.mkd.receive", memfs::EncodeReceiveFrame(memfs::ReceiveKind::kZero, first,
                                                            static_cast<uint32_t>(count), gen, {}));

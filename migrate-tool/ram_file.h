@@ -81,7 +81,6 @@ class RamFile {
   // One XXH3-64 per page of the page store (user.mkd.digests), encoded (genstore digests format).
   Result<std::string> DigestsBlob();
   // Writes received pages into an incoming block (user.mkd.receive frames).
-  Status ReceivePages(uint64_t first, uint64_t count, Generation gen, std::string_view data);
   Status ReceiveZeros(uint64_t first, uint64_t count, Generation gen);
   // Runs of pages (1..15 pages in all) and their content in run order, in one write (kind 3).
   Status ReceiveRuns(const std::vector<memfs::LaterRun>& runs, std::string_view data);

@@ -74,7 +74,13 @@ class Incoming {
   bool arrived_ = false;
   bool started_ = false;
   bool committed_ = false;
-  ReceiveStats received_;  // frames of pages so far and the time spent on them (to COMMIT's RESULT)
+  ReceiveStats received_;  // frames of pages so far and the time spent on them (writes: below)
+  // received_ with its memfs writes: the batch's and one per ZEROS frame (to COMMIT's RESULT).
+  ReceiveStats ReceivedSoFar() const {
+    ReceiveStats r = received_;
+    r.writes = batch_.writes() + zero_frames_;
+    return r;
+  }
   // Received pages on their way into memfs; flushed before any other frame is handled.
   ReceiveBatch batch_{[this](const std::vector<memfs::LaterRun>& runs, std::string_view data) {
     return ram_->ReceiveRuns(runs, data);
@@ -182,7 +188,7 @@ Status Incoming::Commit() {
   }
   spdlog::info("VM {} from {}: committed in epoch {}", def_.name, ch_.peer_host(),
                hello_.epoch + 1);
-  MKD_RETURN_IF_ERROR(ch_.Send(FrameType::kResult, EncodeResult({true, "committed", received_})));
+  MKD_RETURN_IF_ERROR(ch_.Send(FrameType::kResult, EncodeResult({true, "committed", ReceivedSoFar()})));
   return FaultPoint("serve.after_commit");
 }
 
@@ -258,22 +264,18 @@ Status Incoming::Receive() {
     if (!f.ok()) return f.status();
     const auto write0 = Clock::now();
     received_.wait_seconds += std::chrono::duration<double>(write0 - wait0).count();
-    if (f->type != FrameType::kPages) {
-      // Every page that came before this frame is in memfs before it is handled.
-      MKD_RETURN_IF_ERROR(batch_.Flush());
-      received_.writes = batch_.writes() + zero_frames_;
-      received_.write_seconds += std::chrono::duration<double>(Clock::now() - write0).count();
-    }
+    const bool pages = f->type == FrameType::kPages || f->type == FrameType::kZeros;
+    // Every page that came before another frame is in memfs before it is handled (ZEROS flush
+    // in ReceivePagesFrame).
+    MKD_RETURN_IF_ERROR(pages ? ReceivePagesFrame(*ram_, batch_, f->type, f->payload, block_pages_)
+                              : batch_.Flush());
+    received_.write_seconds += std::chrono::duration<double>(Clock::now() - write0).count();
     switch (f->type) {
       case FrameType::kPages:
-      case FrameType::kZeros: {
-        MKD_RETURN_IF_ERROR(ReceivePagesFrame(*ram_, batch_, f->type, f->payload, block_pages_));
+      case FrameType::kZeros:
         received_.frames += 1;
-        received_.writes = batch_.writes() + (zero_frames_ += f->type == FrameType::kZeros);
-        received_.write_seconds +=
-            std::chrono::duration<double>(Clock::now() - write0).count();
+        zero_frames_ += f->type == FrameType::kZeros;
         break;
-      }
       case FrameType::kLater: {
         if (committed_) return Status::InvalidArgument("LATER after COMMIT");
         Result<LaterFrame> later = ParseLater(f->payload, block_pages_);

@@ -39,6 +39,17 @@ Result<PageBitmap> SourceSession::TimedSync() {
   return std::move(done.pages);
 }
 
+Result<VcpuThrottle> SourceSession::CreateThrottle() {
+  Result<std::vector<qmp::VcpuInfo>> cpus = qmp_->QueryCpusFast();
+  if (!cpus.ok()) return cpus.status();
+  const std::optional<pid_t> pid = qemuconfig::RunningPid(def_);
+  if (!pid) return Status::NotFound("the source QEMU's pid file");
+  std::vector<int> tids;
+  for (const qmp::VcpuInfo& c : *cpus) tids.push_back(static_cast<int>(c.thread_id));
+  return VcpuThrottle::Create(o_.throttle_fs, ThrottleGroupName(def_.uuid),
+                              static_cast<int>(*pid), tids);
+}
+
 void SourceSession::Converge(uint64_t dirtied_pages) {
   if (!policy_ || r_->rounds.empty()) return;
   const uint32_t want = policy_->AfterRound(dirtied_pages * kPageSize, r_->rounds.back().bytes);
@@ -46,27 +57,14 @@ void SourceSession::Converge(uint64_t dirtied_pages) {
     return;
   }
   if (!throttle_) {
-    Result<std::vector<qmp::VcpuInfo>> cpus = qmp_->QueryCpusFast();
-    std::optional<pid_t> pid = qemuconfig::RunningPid(def_);
-    Status s = cpus.ok() ? Status::Ok() : cpus.status();
-    if (s.ok() && !pid) s = Status::NotFound("the source QEMU's pid file");
-    if (s.ok()) {
-      std::vector<int> tids;
-      for (const qmp::VcpuInfo& c : *cpus) tids.push_back(static_cast<int>(c.thread_id));
-      Result<VcpuThrottle> t = VcpuThrottle::Create(
-          o_.throttle_fs, ThrottleGroupName(def_.uuid), static_cast<int>(*pid), tids);
-      if (t.ok()) {
-        throttle_ = std::move(*t);
-      } else {
-        s = t.status();
-      }
-    }
-    if (!s.ok()) {
-      r_->throttle.error = s.ToString();
+    Result<VcpuThrottle> t = CreateThrottle();
+    if (!t.ok()) {
+      r_->throttle.error = t.status().ToString();
       spdlog::warn("auto-converge: cannot slow the guest down ({}); going on without",
                    r_->throttle.error);
       return;
     }
+    throttle_ = std::move(*t);
     throttled_since_ = Clock::now();
   }
   if (Status s = throttle_->Set(want); !s.ok()) {

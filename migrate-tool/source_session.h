@@ -94,6 +94,8 @@ class SourceSession {
   // before ran; the policy's throttle is applied to the vCPU threads (created at the first rise).
   // A throttle that cannot be applied is reported and the migration goes on without it.
   void Converge(uint64_t dirtied_pages);
+  // The throttle group of the source QEMU's vCPU threads (query-cpus-fast), unthrottled.
+  Result<VcpuThrottle> CreateThrottle();
   // Lifts the throttle (the VM is paused, or the migration failed and it runs on here).
   void LiftThrottle();
   Status Switchover();

@@ -34,6 +34,28 @@ Result<nlohmann::json> ParseObject(std::string_view what, std::string_view text,
   return doc;
 }
 
+// Unsigned counts and finite, non-negative numbers (seconds, milliseconds) of an object whose
+// keys were checked: the one reading of such fields for POSTCOPY_DONE and RESULT's receive.
+Status ReadCounts(std::string_view what, const nlohmann::json& d,
+                  std::initializer_list<std::pair<const char*, uint64_t*>> fields) {
+  for (auto [name, field] : fields) {
+    if (!d[name].is_number_unsigned()) return Bad(what, std::string(name) + " is not a count");
+    *field = d[name].get<uint64_t>();
+  }
+  return Status::Ok();
+}
+
+Status ReadAmounts(std::string_view what, const nlohmann::json& d,
+                   std::initializer_list<std::pair<const char*, double*>> fields) {
+  for (auto [name, field] : fields) {
+    if (!d[name].is_number()) return Bad(what, std::string(name) + " is not a number");
+    const double v = d[name].get<double>();
+    if (!std::isfinite(v) || v < 0) return Bad(what, std::string(name) + " is out of range");
+    *field = v;
+  }
+  return Status::Ok();
+}
+
 // JSON text; invalid UTF-8 in strings (error messages quote untrusted text) is replaced, never
 // thrown.
 std::string Dump(const nlohmann::json& j) {
@@ -258,23 +280,14 @@ Result<PostcopyDone> ParsePostcopyDone(std::string_view json) {
   if (!doc.ok()) return doc.status();
   const nlohmann::json& d = *doc;
   PostcopyDone out;
-  for (auto [name, field] :
-       {std::pair{"fetched", &out.fetched}, std::pair{"pushed", &out.pushed},
-        std::pair{"skipped", &out.skipped}, std::pair{"faults", &out.faults}}) {
-    if (!d[name].is_number_unsigned())
-      return Bad("POSTCOPY_DONE", std::string(name) + " is not a count");
-    *field = d[name].get<uint64_t>();
-  }
-  for (auto [name, field] :
-       {std::pair{"fault_median_ms", &out.fault_median_ms},
-        std::pair{"fault_p99_ms", &out.fault_p99_ms}, std::pair{"fault_max_ms", &out.fault_max_ms},
-        std::pair{"seconds", &out.seconds}}) {
-    if (!d[name].is_number()) return Bad("POSTCOPY_DONE", std::string(name) + " is not a number");
-    const double v = d[name].get<double>();
-    if (!std::isfinite(v) || v < 0)
-      return Bad("POSTCOPY_DONE", std::string(name) + " is out of range");
-    *field = v;
-  }
+  MKD_RETURN_IF_ERROR(ReadCounts("POSTCOPY_DONE", d,
+                                 {{"fetched", &out.fetched}, {"pushed", &out.pushed},
+                                  {"skipped", &out.skipped}, {"faults", &out.faults}}));
+  MKD_RETURN_IF_ERROR(ReadAmounts("POSTCOPY_DONE", d,
+                                  {{"fault_median_ms", &out.fault_median_ms},
+                                   {"fault_p99_ms", &out.fault_p99_ms},
+                                   {"fault_max_ms", &out.fault_max_ms},
+                                   {"seconds", &out.seconds}}));
   return out;
 }
 
@@ -367,24 +380,16 @@ Result<ResultMsg> ParseResult(std::string_view json) {
   ResultMsg out{doc["ok"].get<bool>(), doc["message"].get<std::string>(), std::nullopt};
   if (with_receive) {
     const nlohmann::json& r = doc["receive"];
-    if (!r.is_object() || r.size() != 4) return Bad("RESULT", "receive: unexpected fields");
+    if (!r.is_object() || r.size() != 4 || !r.contains("frames") || !r.contains("writes") ||
+        !r.contains("wait_seconds") || !r.contains("write_seconds")) {
+      return Bad("RESULT", "receive: unexpected or missing fields");
+    }
     ReceiveStats st;
-    for (auto [name, field] : {std::pair{"frames", &st.frames}, std::pair{"writes", &st.writes}}) {
-      if (!r.contains(name) || !r[name].is_number_unsigned()) {
-        return Bad("RESULT", std::string("receive: ") + name + " is not a count");
-      }
-      *field = r[name].get<uint64_t>();
-    }
-    for (auto [name, field] : {std::pair{"wait_seconds", &st.wait_seconds},
-                               std::pair{"write_seconds", &st.write_seconds}}) {
-      if (!r.contains(name) || !r[name].is_number()) {
-        return Bad("RESULT", std::string("receive: ") + name + " is not a number");
-      }
-      *field = r[name].get<double>();
-      if (!std::isfinite(*field) || *field < 0) {
-        return Bad("RESULT", std::string("receive: ") + name + " is out of range");
-      }
-    }
+    MKD_RETURN_IF_ERROR(
+        ReadCounts("RESULT receive", r, {{"frames", &st.frames}, {"writes", &st.writes}}));
+    MKD_RETURN_IF_ERROR(ReadAmounts(
+        "RESULT receive", r,
+        {{"wait_seconds", &st.wait_seconds}, {"write_seconds", &st.write_seconds}}));
     out.receive = st;
   }
   return out;
