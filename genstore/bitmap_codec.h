@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "genstore/codec_header.h"
 #include "genstore/page_bitmap.h"
-#include "genstore/status.h"
 
 namespace mkd {
 

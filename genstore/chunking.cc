@@ -5,8 +5,8 @@
 
 #include <algorithm>
 
-#include "genstore/byte_io.h"
-#include "genstore/check.h"
+#include "base/byte_io.h"
+#include "base/check.h"
 
 namespace mkd {
 namespace {

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd {
 

@@ -8,9 +8,10 @@
 #include <string>
 #include <string_view>
 
+#include "base/host_id.h"
+#include "base/status.h"
+#include "base/uuid.h"
 #include "genstore/generation.h"
-#include "genstore/status.h"
-#include "genstore/uuid.h"
 
 namespace mkd {
 
@@ -21,13 +22,6 @@ struct CodecHeader {
   uint64_t pages = 0;  // set by the decoders; the encoders take it from the object encoded
   bool operator==(const CodecHeader&) const = default;
 };
-
-// The characters allowed in names that become file names or keys (block names, host ids):
-// [A-Za-z0-9._-].
-constexpr bool IsSafeNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '-';
-}
 
 // Block names are 1..255 bytes of [A-Za-z0-9._-], not "." or "..": they become file names.
 inline constexpr size_t kMaxBlockNameLength = 255;

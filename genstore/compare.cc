@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <bit>
 
-#include "genstore/check.h"
+#include "base/check.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>

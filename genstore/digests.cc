@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "genstore/byte_io.h"
-#include "genstore/check.h"
+#include "base/byte_io.h"
+#include "base/check.h"
 #include "genstore/envelope.h"
 #include "genstore/generation.h"
 

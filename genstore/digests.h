@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "genstore/codec_header.h"
-#include "genstore/status.h"
 
 namespace mkd {
 

@@ -3,8 +3,8 @@
 
 #include <xxhash.h>
 
-#include "genstore/byte_io.h"
-#include "genstore/check.h"
+#include "base/byte_io.h"
+#include "base/check.h"
 
 namespace mkd {
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "genstore/codec_header.h"
-#include "genstore/status.h"
 
 namespace mkd::internal {
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <string>
 
-#include "genstore/check.h"
+#include "base/check.h"
 #include "genstore/huge_pages.h"
 
 namespace mkd {

@@ -21,9 +21,9 @@
 #include <span>
 #include <vector>
 
+#include "base/status.h"
 #include "genstore/generation.h"
 #include "genstore/page_bitmap.h"
-#include "genstore/status.h"
 
 namespace mkd {
 

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/host_id.h"
 #include "genstore/codec_header.h"
 
 namespace mkd {
@@ -56,17 +57,6 @@ std::string_view IncarnationStateName(IncarnationState state) {
       return "stored";
   }
   return "unknown";
-}
-
-Status ValidateHostId(std::string_view host_id) {
-  if (host_id.empty() || host_id.size() > 64) {
-    return Status::InvalidArgument("host id must be 1 to 64 characters");
-  }
-  for (char c : host_id) {
-    if (!IsSafeNameChar(c))
-      return Status::InvalidArgument("host id may only use letters, digits, '.', '_', '-'");
-  }
-  return Status::Ok();
 }
 
 std::string EncodeIncarnationMeta(const IncarnationMeta& m) {

@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
+#include "base/uuid.h"
 #include "genstore/generation.h"
-#include "genstore/status.h"
-#include "genstore/uuid.h"
 
 namespace mkd {
 
@@ -53,8 +53,6 @@ struct IncarnationMeta {
 
 // Documents of at most this size are accepted by the decoder.
 inline constexpr size_t kMaxIncarnationMetaSize = 4096;
-// The host id rule: 1..64 characters of [A-Za-z0-9._-].
-Status ValidateHostId(std::string_view host_id);
 
 // The document is format "mkd-incarnation" version 2 (docs/formats.md, "Incarnation metadata").
 // Negative times are written as 0.

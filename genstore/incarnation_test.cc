@@ -106,12 +106,5 @@ TEST(IncarnationTest, RejectsBadFields) {
   EXPECT_FALSE(DecodeIncarnationMeta(std::string(5000, ' ')).ok());
 }
 
-TEST(IncarnationTest, HostIdRule) {
-  EXPECT_TRUE(ValidateHostId("a").ok());
-  EXPECT_TRUE(ValidateHostId("lab-host_2.example").ok());
-  EXPECT_FALSE(ValidateHostId(std::string(65, 'a')).ok());
-  EXPECT_FALSE(ValidateHostId("a/b").ok());
-}
-
 }  // namespace
 }  // namespace mkd

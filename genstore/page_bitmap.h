@@ -12,7 +12,7 @@
 #include <span>
 #include <vector>
 
-#include "genstore/check.h"
+#include "base/check.h"
 #include "genstore/generation.h"
 
 namespace mkd {

@@ -17,8 +17,8 @@
 #include <string>
 #include <string_view>
 
-#include "genstore/byte_io.h"
-#include "genstore/status.h"
+#include "base/byte_io.h"
+#include "base/status.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>

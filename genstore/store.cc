@@ -12,6 +12,7 @@
 #include <rocksdb/write_batch.h>
 #include <sys/statvfs.h>
 
+#include "base/host_id.h"
 #include "genstore/codec_header.h"
 #include "genstore/digests.h"
 #include "genstore/table_codec.h"

@@ -23,10 +23,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "genstore/digests.h"
 #include "genstore/generation_table.h"
 #include "genstore/incarnation.h"
-#include "genstore/status.h"
 
 namespace rocksdb {
 class DB;

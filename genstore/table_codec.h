@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "genstore/codec_header.h"
 #include "genstore/generation_table.h"
-#include "genstore/status.h"
 
 namespace mkd {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
+#include "base/uuid.h"
 #include "genstore/generation.h"
-#include "genstore/status.h"
-#include "genstore/uuid.h"
 
 namespace mkd::memfs {
 

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd::memfs {
 

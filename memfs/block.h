@@ -32,11 +32,11 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "genstore/digests.h"
 #include "genstore/generation_table.h"
 #include "genstore/incarnation.h"
 #include "genstore/page_bitmap.h"
-#include "genstore/status.h"
 #include "memfs/page_file.h"
 #include "memfs/postcopy.h"
 

@@ -13,7 +13,7 @@
 
 #include <string>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd::memfs {
 

@@ -25,8 +25,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "genstore/page_bitmap.h"
-#include "genstore/status.h"
 
 namespace mkd::memfs {
 

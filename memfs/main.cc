@@ -4,7 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "genstore/incarnation.h"
+#include "base/host_id.h"
 #include "memfs/daemon.h"
 #include "memfs/options.h"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "genstore/status.h"
+#include "base/status.h"
 #include "memfs/bdi.h"
 
 namespace mkd::memfs {

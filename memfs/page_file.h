@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <string>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd::memfs {
 

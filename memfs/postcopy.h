@@ -27,8 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "genstore/page_bitmap.h"
-#include "genstore/status.h"
 #include "memfs/page_file.h"
 
 namespace mkd::memfs {

@@ -25,8 +25,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "genstore/generation.h"
-#include "genstore/status.h"
 
 namespace mkd::memfs {
 

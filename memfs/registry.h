@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "base/uuid.h"
 #include "genstore/store.h"
-#include "genstore/uuid.h"
 #include "memfs/access.h"
 #include "memfs/arrival.h"
 #include "memfs/block.h"

@@ -17,9 +17,9 @@
 #include <optional>
 #include <string>
 
+#include "base/status.h"
+#include "base/uuid.h"
 #include "genstore/page_bitmap.h"
-#include "genstore/status.h"
-#include "genstore/uuid.h"
 #include "memfs/block.h"
 #include "memfs/dirty_log.h"
 

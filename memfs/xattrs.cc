@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <charconv>
 
+#include "base/check.h"
 #include "genstore/bitmap_codec.h"
-#include "genstore/check.h"
 #include "genstore/chunking.h"
 #include "genstore/compare.h"
 #include "genstore/digests.h"

@@ -38,8 +38,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "genstore/generation_table.h"
-#include "genstore/status.h"
 #include "memfs/registry.h"
 #include "memfs/syncer.h"
 

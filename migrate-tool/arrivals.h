@@ -12,8 +12,8 @@
 #include <string>
 #include <string_view>
 
-#include "genstore/status.h"
-#include "genstore/uuid.h"
+#include "base/status.h"
+#include "base/uuid.h"
 
 namespace mkd::migrate {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "genstore/status.h"
+#include "base/status.h"
 #include "migrate-tool/peer/tls.h"
 #include "migrate-tool/wire.h"
 

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd::migrate {
 

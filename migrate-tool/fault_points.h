@@ -15,7 +15,7 @@
 
 #include <string_view>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd::migrate {
 

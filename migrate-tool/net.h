@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "genstore/status.h"
+#include "base/status.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/peer/tls.h"
 

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <functional>
 
+#include "base/status.h"
 #include "genstore/generation.h"
-#include "genstore/status.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/ram_file.h"
 #include "migrate-tool/report.h"

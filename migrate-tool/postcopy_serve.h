@@ -12,7 +12,7 @@
 #include <chrono>
 #include <string>
 
-#include "genstore/status.h"
+#include "base/status.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/ram_file.h"
 #include "qemu-config/qmp/client.h"

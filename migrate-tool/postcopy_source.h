@@ -15,8 +15,8 @@
 #include <deque>
 #include <functional>
 
+#include "base/status.h"
 #include "genstore/page_bitmap.h"
-#include "genstore/status.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/page_sender.h"
 #include "migrate-tool/ram_file.h"

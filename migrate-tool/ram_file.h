@@ -12,10 +12,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
+#include "base/uuid.h"
 #include "genstore/generation_table.h"
 #include "genstore/page_bitmap.h"
-#include "genstore/status.h"
-#include "genstore/uuid.h"
 #include "memfs/receive_frame.h"
 #include "migrate-tool/wire.h"
 

@@ -16,8 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
 #include "genstore/generation.h"
-#include "genstore/status.h"
 #include "memfs/receive_frame.h"
 #include "migrate-tool/ram_file.h"
 

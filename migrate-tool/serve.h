@@ -19,7 +19,7 @@
 #include <chrono>
 #include <string>
 
-#include "genstore/status.h"
+#include "base/status.h"
 #include "migrate-tool/peer/tls.h"
 #include "migrate-tool/wire.h"
 

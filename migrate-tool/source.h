@@ -11,8 +11,8 @@
 #include <functional>
 #include <string>
 
-#include "genstore/status.h"
-#include "genstore/uuid.h"
+#include "base/status.h"
+#include "base/uuid.h"
 #include "migrate-tool/peer/tls.h"
 #include "migrate-tool/report.h"
 #include "migrate-tool/throttle_policy.h"

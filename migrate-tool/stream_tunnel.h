@@ -14,8 +14,8 @@
 #include <string>
 #include <thread>
 
-#include "genstore/status.h"
-#include "genstore/uuid.h"
+#include "base/status.h"
+#include "base/uuid.h"
 #include "migrate-tool/channel.h"
 
 namespace mkd::migrate {

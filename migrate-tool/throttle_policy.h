@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd::migrate {
 

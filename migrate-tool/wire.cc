@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "genstore/byte_io.h"
+#include "base/byte_io.h"
 #include "genstore/codec_header.h"
 
 namespace mkd::migrate {

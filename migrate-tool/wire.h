@@ -14,9 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
+#include "base/uuid.h"
 #include "genstore/generation.h"
-#include "genstore/status.h"
-#include "genstore/uuid.h"
 
 namespace mkd::migrate {
 

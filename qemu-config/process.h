@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd::qemuconfig {
 

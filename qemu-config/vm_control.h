@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "genstore/status.h"
+#include "base/status.h"
 #include "qemu-config/command_line.h"
 #include "qemu-config/vm_definition.h"
 

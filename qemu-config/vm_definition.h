@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "genstore/status.h"
-#include "genstore/uuid.h"
+#include "base/status.h"
+#include "base/uuid.h"
 
 namespace mkd::qemuconfig {
 

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "genstore/incarnation.h"
+#include "base/host_id.h"
 
 namespace mkd::peer {
 namespace {

@@ -23,7 +23,7 @@
 #include <string>
 #include <string_view>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 struct ssl_ctx_st;  // SSL_CTX
 struct ssl_st;      // SSL

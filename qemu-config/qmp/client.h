@@ -39,7 +39,7 @@
 #include <string_view>
 #include <vector>
 
-#include "genstore/status.h"
+#include "base/status.h"
 #include "qemu-config/qmp/message.h"
 #include "qemu-config/qmp/message_reader.h"
 #include "qemu-config/qmp/queries.h"

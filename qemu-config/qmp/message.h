@@ -19,7 +19,7 @@
 #include <variant>
 #include <vector>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd::qmp {
 

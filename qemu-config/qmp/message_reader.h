@@ -21,7 +21,7 @@
 #include <string>
 #include <string_view>
 
-#include "genstore/status.h"
+#include "base/status.h"
 #include "qemu-config/qmp/message.h"
 
 namespace mkd::qmp {

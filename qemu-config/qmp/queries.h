@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd::qmp {
 

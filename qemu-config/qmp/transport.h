@@ -11,7 +11,7 @@
 #include <span>
 #include <string_view>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd::qmp {
 

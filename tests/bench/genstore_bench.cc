@@ -29,14 +29,14 @@
 #include <utility>
 #include <vector>
 
+#include "base/check.h"
+#include "base/status.h"
 #include "genstore/bitmap_codec.h"
-#include "genstore/check.h"
 #include "genstore/codec_header.h"
 #include "genstore/compare.h"
 #include "genstore/generation.h"
 #include "genstore/generation_table.h"
 #include "genstore/page_bitmap.h"
-#include "genstore/status.h"
 #include "genstore/table_codec.h"
 
 namespace mkd {

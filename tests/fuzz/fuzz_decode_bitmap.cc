@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/check.h"
 #include "genstore/bitmap_codec.h"
-#include "genstore/check.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {

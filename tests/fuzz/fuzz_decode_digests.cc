@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "genstore/check.h"
+#include "base/check.h"
 #include "genstore/digests.h"
 #include "genstore/generation.h"
 #include "tests/fuzz/fuzz_support.h"

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "genstore/check.h"
+#include "base/check.h"
 #include "migrate-tool/wire.h"
 #include "tests/fuzz/fuzz_support.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "genstore/check.h"
+#include "base/check.h"
 #include "genstore/incarnation.h"
 #include "tests/fuzz/fuzz_support.h"
 

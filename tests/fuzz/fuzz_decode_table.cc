@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "genstore/check.h"
+#include "base/check.h"
 #include "genstore/table_codec.h"
 #include "tests/fuzz/fuzz_support.h"
 

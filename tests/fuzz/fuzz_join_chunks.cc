@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "genstore/check.h"
+#include "base/check.h"
 #include "genstore/chunking.h"
 #include "tests/fuzz/fuzz_support.h"
 

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "genstore/check.h"
+#include "base/check.h"
 #include "memfs/arrival.h"
 #include "tests/fuzz/fuzz_support.h"
 

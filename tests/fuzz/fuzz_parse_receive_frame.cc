@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "genstore/check.h"
+#include "base/check.h"
 #include "memfs/block.h"
 #include "memfs/receive_frame.h"
 #include "tests/fuzz/fuzz_support.h"

@@ -15,7 +15,7 @@
 #include <variant>
 #include <vector>
 
-#include "genstore/check.h"
+#include "base/check.h"
 #include "qemu-config/qmp/message.h"
 #include "qemu-config/qmp/message_reader.h"
 #include "qemu-config/qmp/queries.h"

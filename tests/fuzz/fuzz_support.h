@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "genstore/check.h"
-#include "genstore/status.h"
+#include "base/check.h"
+#include "base/status.h"
 
 namespace mkd::fuzz {
 

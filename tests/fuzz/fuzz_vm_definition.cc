@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "genstore/check.h"
+#include "base/check.h"
 #include "qemu-config/vm_definition.h"
 #include "tests/fuzz/fuzz_support.h"
 

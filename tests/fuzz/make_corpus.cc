@@ -21,8 +21,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/check.h"
+#include "base/uuid.h"
 #include "genstore/bitmap_codec.h"
-#include "genstore/check.h"
 #include "genstore/chunking.h"
 #include "genstore/digests.h"
 #include "genstore/generation.h"
@@ -30,7 +31,6 @@
 #include "genstore/incarnation.h"
 #include "genstore/page_bitmap.h"
 #include "genstore/table_codec.h"
-#include "genstore/uuid.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {

@@ -2,10 +2,10 @@
 // that writes pages, and pre-copy migrations with rounds, random aborts, evictions and restarts.
 #include "migration_model.h"
 
+#include "base/uuid.h"
 #include "genstore/codec_header.h"
 #include "genstore/compare.h"
 #include "genstore/table_codec.h"
-#include "genstore/uuid.h"
 #include "memfs/dirty_log.h"
 
 namespace mkd::testing {

@@ -1,7 +1,7 @@
 // MKD_CHECK: aborts the process when a programming invariant is broken (in every build type).
 // Only for conditions that no input can cause; input errors are Status values (status.h).
-#ifndef MKD_GENSTORE_CHECK_H_
-#define MKD_GENSTORE_CHECK_H_
+#ifndef MKD_BASE_CHECK_H_
+#define MKD_BASE_CHECK_H_
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,4 +14,4 @@
     }                                                                                   \
   } while (false)
 
-#endif  // MKD_GENSTORE_CHECK_H_
+#endif  // MKD_BASE_CHECK_H_

@@ -1,5 +1,5 @@
 // Uuid: parsing, printing and generation.
-#include "genstore/uuid.h"
+#include "base/uuid.h"
 
 #include <random>
 

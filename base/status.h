@@ -3,8 +3,8 @@
 // A Status is either OK or an error code with a message written for the operator: what happened
 // and, where it is known, what to do about it. Result<T> holds a T or a non-OK Status.
 // Both are cheap to move, [[nodiscard]], and never throw. Thread-compatible (like std::string).
-#ifndef MKD_GENSTORE_STATUS_H_
-#define MKD_GENSTORE_STATUS_H_
+#ifndef MKD_BASE_STATUS_H_
+#define MKD_BASE_STATUS_H_
 
 #include <string>
 #include <string_view>
@@ -103,4 +103,18 @@ class [[nodiscard]] Result {
     if (!mkd_status_.ok()) return mkd_status_; \
   } while (false)
 
-#endif  // MKD_GENSTORE_STATUS_H_
+// Evaluates `rexpr` (a Result<T>); on error returns its Status from the enclosing function,
+// otherwise moves the value into `lhs`, which may be a declaration:
+//   MKD_ASSIGN_OR_RETURN(PageBitmap pages, ram.Sync());
+//   MKD_ASSIGN_OR_RETURN(summary_, ram_->Summary());
+// Expands to more than one statement: do not use it as the body of an unbraced if or loop.
+#define MKD_ASSIGN_OR_RETURN(lhs, rexpr) \
+  MKD_ASSIGN_OR_RETURN_IMPL_(MKD_STATUS_CONCAT_(mkd_result_, __LINE__), lhs, rexpr)
+#define MKD_ASSIGN_OR_RETURN_IMPL_(result, lhs, rexpr) \
+  auto result = (rexpr);                               \
+  if (!result.ok()) return result.status();            \
+  lhs = std::move(result).value()
+#define MKD_STATUS_CONCAT_(a, b) MKD_STATUS_CONCAT_INNER_(a, b)
+#define MKD_STATUS_CONCAT_INNER_(a, b) a##b
+
+#endif  // MKD_BASE_STATUS_H_

@@ -1,7 +1,7 @@
-// Little-endian byte writing and bounds-checked reading for the genstore encodings.
-// Internal to genstore. ByteReader never reads past its span: every Read* returns false instead.
-#ifndef MKD_GENSTORE_BYTE_IO_H_
-#define MKD_GENSTORE_BYTE_IO_H_
+// Little-endian byte writing and bounds-checked reading for our binary encodings (genstore's
+// codecs, the wire frames). ByteReader never reads past its span: every Read* returns false instead.
+#ifndef MKD_BASE_BYTE_IO_H_
+#define MKD_BASE_BYTE_IO_H_
 
 #include <bit>
 #include <cstdint>
@@ -55,4 +55,4 @@ class ByteReader {
 
 }  // namespace mkd::internal
 
-#endif  // MKD_GENSTORE_BYTE_IO_H_
+#endif  // MKD_BASE_BYTE_IO_H_

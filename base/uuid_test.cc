@@ -1,5 +1,5 @@
 // Tests for Uuid parsing and printing.
-#include "genstore/uuid.h"
+#include "base/uuid.h"
 
 #include <gtest/gtest.h>
 

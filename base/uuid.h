@@ -1,7 +1,7 @@
 // Uuid: a VM's identity (the same value as QEMU's -uuid), 16 bytes, parsed from and printed as
 // the canonical 8-4-4-4-12 lower-case hex form. A value type; thread-compatible.
-#ifndef MKD_GENSTORE_UUID_H_
-#define MKD_GENSTORE_UUID_H_
+#ifndef MKD_BASE_UUID_H_
+#define MKD_BASE_UUID_H_
 
 #include <array>
 #include <compare>
@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd {
 
@@ -28,4 +28,4 @@ struct Uuid {
 
 }  // namespace mkd
 
-#endif  // MKD_GENSTORE_UUID_H_
+#endif  // MKD_BASE_UUID_H_

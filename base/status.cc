@@ -1,5 +1,5 @@
 // Status: names of error codes and message formatting.
-#include "genstore/status.h"
+#include "base/status.h"
 
 namespace mkd {
 
