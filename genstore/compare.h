@@ -1,5 +1,5 @@
-// Reuse decision (DESIGN.md section 3): which pages of a migrating VM the destination already
-// holds.
+// Reuse decision (docs/architecture.md, "Generations"): which pages of a migrating VM the
+// destination already holds.
 //
 // Page p is reusable iff the destination's incarnation table `peer` has peer[p] == vm[p] and that
 // generation is neither kGenNeverWritten nor kGenInvalid. Pages with vm[p] == 0 are zero pages:

@@ -1,5 +1,5 @@
 // Tests for ComputeReusable and ComputeZeroFill against a page-by-page reference of the rule in
-// DESIGN.md section 3, on random tables of sizes that exercise the SIMD body and the scalar tail.
+// docs/architecture.md, on random tables of sizes that exercise the SIMD body and the scalar tail.
 #include "genstore/compare.h"
 
 #include <gtest/gtest.h>

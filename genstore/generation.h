@@ -1,4 +1,4 @@
-// The vocabulary of generations (DESIGN.md section 3): page size, generation values and epochs.
+// The vocabulary of generations (docs/architecture.md): page size, generation values and epochs.
 // Header-only constants and small predicates; no state.
 #ifndef MKD_GENSTORE_GENERATION_H_
 #define MKD_GENSTORE_GENERATION_H_

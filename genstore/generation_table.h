@@ -1,4 +1,4 @@
-// GenerationTable: the generation of every page of one RAM block (DESIGN.md section 3).
+// GenerationTable: the generation of every page of one RAM block (docs/architecture.md).
 //
 // Semantics:
 //  - A new table has every page at kGenNeverWritten (0).

@@ -1,4 +1,4 @@
-// Tests for GenerationTable: the generation semantics of DESIGN.md section 3, page by page.
+// Tests for GenerationTable: the generation semantics of docs/architecture.md, page by page.
 #include "genstore/generation_table.h"
 
 #include <gtest/gtest.h>
@@ -72,8 +72,8 @@ TEST(GenerationTableTest, SetProvisionalRejectsPagesOutside) {
   EXPECT_FALSE(t.has_provisional());
 }
 
-// DESIGN.md section 3: a page sent in round 1 and rewritten later in the same epoch must never be
-// reused after the migration aborts.
+// docs/architecture.md, "Generations": a page sent in round 1 and rewritten later in the same
+// epoch must never be reused after the migration aborts.
 TEST(GenerationTableTest, AbortLeavesEveryProvisionalPageInvalid) {
   GenerationTable dest(8);
   ASSERT_TRUE(dest.ApplyDirty(Dirty(8, {0, 1, 2, 3}), 1).ok());  // stored incarnation, epoch 1

@@ -1,5 +1,5 @@
 // Incarnation metadata: what a host records about the memory one VM block has (or had) there
-// (DESIGN.md sections 3 and 4). Stored as a small JSON document (readable with ordinary tools,
+// (docs/architecture.md, "States"). Stored as a small JSON document (readable with ordinary tools,
 // e.g. `mkd-genstore list`), beside the block's generation table in the per-host store (store.h).
 // Value types and pure functions; thread-safe.
 #ifndef MKD_GENSTORE_INCARNATION_H_
@@ -15,7 +15,7 @@
 
 namespace mkd {
 
-// The states of a RAM file (DESIGN.md section 4).
+// The states of a RAM file (docs/architecture.md, "States").
 enum class IncarnationState {
   kLive,      // a QEMU has it mapped; dirty tracking on
   kIncoming,  // receiving a migration; pages written are provisional

@@ -1,5 +1,5 @@
 // The value of the `user.mkd.arrive` xattr of a VM directory: which epoch and lineage an arriving
-// VM has (DESIGN.md section 3), e.g. {"epoch":3,"lineage":"6f1c...-..."}. Untrusted input (any
+// VM has (docs/architecture.md), e.g. {"epoch":3,"lineage":"6f1c...-..."}. Untrusted input (any
 // process that can set an xattr on the mount): parsed strictly, fuzzed. Pure functions.
 #ifndef MKD_MEMFS_ARRIVAL_H_
 #define MKD_MEMFS_ARRIVAL_H_

@@ -1,6 +1,6 @@
 // Block: one RAM block of one VM on this host (a file `<vm-uuid>/<block>` on the mount), with the
 // incarnation that holds its memory: state, generation table, dirty sets, page-store file and
-// counters (DESIGN.md sections 3 and 4).
+// counters (docs/architecture.md, "Generations" and "States").
 //
 // States (IncarnationState):
 //  - live: a QEMU maps the file. Every page the kernel writes back is dirty: it joins the dirty

@@ -1,5 +1,5 @@
 // PageFile: the pages of one incarnation in the page store, a sparse file in a tmpfs directory
-// (DESIGN.md section 4). A hole reads as zeros and holds no memory, so never-written and all-zero
+// (docs/memfs.md). A hole reads as zeros and holds no memory, so never-written and all-zero
 // pages cost nothing; resident pages are exactly the file's allocated blocks.
 //
 // Thin wrappers over pread/pwrite/fallocate that return negative errno (the FUSE layer's

@@ -1,5 +1,5 @@
-// Postcopy: the pages a live block still lacks after a post-copy switchover (DESIGN.md section 5,
-// docs/postcopy.md). The VM already runs here; the source holds the only copy of these pages.
+// Postcopy: the pages a live block still lacks after a post-copy switchover (docs/postcopy.md,
+// docs/architecture.md). The VM already runs here; the source holds the only copy of these pages.
 // A READ that touches a missing page is *parked* (not answered) and its pages are handed to the
 // post-copy driver (`mkd-migrate serve`) through user.mkd.wanted; the driver fetches them from
 // the source and writes them in through user.mkd.receive, which answers every parked read whose

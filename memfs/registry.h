@@ -1,6 +1,6 @@
 // Registry: everything mkd-memfs knows — the namespace (root, one directory per VM, one file per
 // RAM block, inode numbers and kernel lookup counts), the incarnation lifecycle of each block
-// (live, incoming, stored; DESIGN.md section 4), their persistence in the per-host Store, the
+// (live, incoming, stored; docs/architecture.md), their persistence in the per-host Store, the
 // memory budget of stored incarnations, and the restart check.
 //
 // It knows nothing of FUSE: methods return negative errno for namespace operations (the FUSE

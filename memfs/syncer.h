@@ -1,4 +1,4 @@
-// Syncer: the dirty-log sync of one RAM block (DESIGN.md section 4): fsync(2) on the file through
+// Syncer: the dirty-log sync of one RAM block (docs/memfs.md): fsync(2) on the file through
 // the mount makes the kernel write back every page the guest dirtied (each arrives as a FUSE
 // WRITE and is recorded by Block), then the dirty set gathered since the last sync is taken.
 //

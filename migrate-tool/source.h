@@ -1,8 +1,8 @@
-// The source side of a migration (mkd-migrate VM --to HOST): the sequence of DESIGN.md
-// section 5 driven from the host the VM runs on. It talks to the local memfs through the VM's RAM
-// file (ram_file.h), to the local QEMU over QMP, and to `mkd-migrate serve` on the destination
-// over mutual TLS (channel.h). Failure before the destination commits leaves the VM running here
-// with its memory untouched (the destination discards its provisional pages); see
+// The source side of a migration (mkd-migrate VM --to HOST): the sequence of docs/architecture.md
+// ("A pre-copy hop") driven from the host the VM runs on. It talks to the local memfs through the
+// VM's RAM file (ram_file.h), to the local QEMU over QMP, and to `mkd-migrate serve` on the
+// destination over mutual TLS (channel.h). Failure before the destination commits leaves the VM
+// running here with its memory untouched (the destination discards its provisional pages); see
 // docs/migrate.md for every failure point.
 #ifndef MKD_MIGRATE_TOOL_SOURCE_H_
 #define MKD_MIGRATE_TOOL_SOURCE_H_

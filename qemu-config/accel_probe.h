@@ -1,4 +1,4 @@
-// Choosing QEMU's accelerator by a short test boot (DESIGN.md section 6): on these machines
+// Choosing QEMU's accelerator by a short test boot (docs/architecture.md): on these machines
 // /dev/kvm exists but a KVM guest hangs in early Linux boot, so the device alone proves nothing.
 // The probe boots the VM's own kernel under KVM without a root file system (panic=-1,
 // -no-reboot): a working KVM reaches the kernel's "no root" panic and QEMU exits by itself within

@@ -8,7 +8,7 @@ int main(int argc, char** argv) {
       "mkd-genstore: inspect and demonstrate miyakodori's generation store.\n"
       "Generation tables record, per 4 KiB page of a VM's RAM, the epoch in which the VM last\n"
       "wrote it; a host that holds an older copy of the VM reuses every page whose generation\n"
-      "still matches. See docs/formats.md and DESIGN.md section 3."};
+      "still matches. See docs/formats.md and docs/architecture.md."};
   app.require_subcommand(1);
 
   mkd::cli::DemoOptions demo;

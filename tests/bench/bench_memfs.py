@@ -10,7 +10,7 @@ compared with guest RAM on an mkd-memfs mount (whose page store is a tmpfs):
              than the kernel's 30 s write-back period, so the steady state includes write-back).
              Variants: tmpfs; memfs with its default BDI limits (max_ratio 100, strict_limit 0);
              memfs with the kernel's FUSE defaults (max_ratio 1, strict_limit 1): the measurement
-             behind the default (DESIGN.md section 4).
+             behind the default (docs/memfs.md).
   host I/O   memfs_iobench on a 1 GiB file, no guest: first touch through a shared mapping, fsync
              (the write-back through the daemon), read(2) and page faults after the file's page
              cache was dropped. Variants: tmpfs (reference), memfs (defaults), memfs --threads 2.

@@ -1,5 +1,5 @@
 // A model of one VM migrating between hosts, driven by genstore exactly as memfs and mkd-migrate
-// will drive it (DESIGN.md sections 3 and 5), with page content simulated by a version counter
+// will drive it (docs/architecture.md), with page content simulated by a version counter
 // (0 = zero page). Used by the property test to check, after every comparison and every commit,
 // that the generation rules never let a host reuse a page whose content differs from the VM's.
 //

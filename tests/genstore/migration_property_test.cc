@@ -1,4 +1,4 @@
-// Property test of the generation rules (DESIGN.md section 3): a VM migrates at random between
+// Property test of the generation rules (docs/architecture.md): a VM migrates at random between
 // hosts with random writes, aborted migrations, evictions and restarts; a page reported reusable
 // must always hold, on that host, the content the VM has. The same model with one rule broken
 // must be caught, so the property has teeth.
@@ -46,7 +46,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ModelFault::kSameEpochOnArrival, ModelFault::kFreeWithoutInvalidate,
                       ModelFault::kSharedDirtyLog, ModelFault::kArrivalAtStoredEpoch));
 
-// The abort case of DESIGN.md section 3, step by step with the library alone.
+// The abort case of docs/architecture.md ("Generations"), step by step with the library alone.
 TEST(MigrationScenarioTest, PageSentInRoundOneAndRewrittenIsNotReusedAfterAbort) {
   const uint64_t kPages = 4;
   PageBitmap dirty(kPages);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """System test of mkd-memfs on a real FUSE mount, without a guest: host processes stand in for
-QEMU and write the RAM files with write(2) and through a shared mmap (DESIGN.md sections 3-4,
+QEMU and write the RAM files with write(2) and through a shared mmap (docs/architecture.md,
 docs/memfs.md).
 
 Every test starts its own daemon (mkdsys.Memfs: its own tmpfs page store, database directory and

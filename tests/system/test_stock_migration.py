@@ -2,7 +2,7 @@
 """System test: stock QEMU pre-copy migration between two lab hosts, RAM on tmpfs, VMs started
 with mkd-vm from definition files, the consistency checker running in the guest throughout.
 
-This is the baseline every later comparison is made against (DESIGN.md section 7): plain QEMU
+This is the baseline every later comparison is made against (docs/evaluation.md): plain QEMU
 migration over the lab's 1 Gbit/s link. The test prints its numbers as a line starting with
 "stock migration:" and writes them to $MKD_TEST_LOG_DIR/stock_migration.json (default: the
 meson log directory, or /tmp).

@@ -1,4 +1,4 @@
-"""The paper's evaluation (MIYAKODORI section 5; DESIGN.md section 7; issue 7), rerun in the lab.
+"""The paper's evaluation (MIYAKODORI section 5; docs/evaluation.md; issue 7), rerun in the lab.
 
 Modules, one responsibility each:
   systems      the three systems compared in every experiment, behind one interface: miyakodori
