@@ -31,7 +31,8 @@ The package, one concern a module (each module's docstring is its contract):
   owned       labs of this process, torn down at exit and on SIGTERM/SIGINT
   lab         the Lab class
   cli         the command line (mkd-lab)
-This file only re-exports the public interface.
+This file only re-exports the public interface; names with a leading underscore are internal to
+the package (shared between its modules, not for its users).
 """
 
 from .cli import main
