@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""System test of the lab (tests/lab/mkdlab.py): shaping, delay, isolation, teardown, crash safety.
+"""System test of the lab (tests/lab/mkdlab/): shaping, delay, isolation, teardown, crash safety.
 
 Needs root, iproute2, iperf3, ping and iptables; exits 77 (meson: skipped) without them.
 Run: python3 tests/lab/test_lab.py   (or meson test -C build --suite system lab)
@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import mkdlab  # noqa: E402
+from mkdlab import common as lab_common, state as lab_state  # noqa: E402
 
 TAG = f"t{os.getpid() % 100000}"  # lab names unique to this run
 
@@ -37,11 +37,11 @@ def root_addresses() -> list:
 
 
 def netns_named(prefix: str) -> list:
-    return [n for n in mkdlab._netns_list() if n.startswith(prefix)]
+    return [n for n in lab_common._netns_list() if n.startswith(prefix)]
 
 
 def alive(pid: int) -> bool:
-    return mkdlab._proc_start(pid) is not None
+    return lab_common._proc_start(pid) is not None
 
 
 class LabTest(unittest.TestCase):
@@ -50,7 +50,7 @@ class LabTest(unittest.TestCase):
 
     def assert_gone(self, name: str, pids=()):
         self.assertEqual(netns_named(f"mkd-{name}-"), [], "namespaces left behind")
-        self.assertFalse(os.path.exists(mkdlab._state_path(name)), "state file left behind")
+        self.assertFalse(os.path.exists(lab_state._state_path(name)), "state file left behind")
         self.assertFalse(os.path.exists(os.path.join(mkdlab.RUN_DIR, name)), "dirs left behind")
         self.assertEqual(root_links(), self.links_before, "root namespace links changed")
         for pid in pids:
@@ -150,7 +150,7 @@ class LabTest(unittest.TestCase):
         name = f"{TAG}c"
         for how in ("reap", "up"):
             proc, info = self.child(name)
-            state = mkdlab._load_state(name)
+            state = lab_state._load_state(name)
             daemon = [r["pid"] for r in state["resources"] if r["kind"] == "proc"]
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
@@ -187,7 +187,7 @@ class LabTest(unittest.TestCase):
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
         ready, _, _ = select.select([proc.stdout], [], [], 30)
         self.assertTrue(ready and proc.stdout.readline().strip() == "up")
-        pids = mkdlab._netns_pids(f"mkd-{name}-h0")
+        pids = lab_common._netns_pids(f"mkd-{name}-h0")
         self.assertEqual(len(pids), 1)
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(timeout=30), -signal.SIGTERM)

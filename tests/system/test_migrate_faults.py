@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import mkdsys  # noqa: E402
 from mkdsys.cluster import Cluster  # noqa: E402
+from mkdsys.logwait import LogMark  # noqa: E402
 from mkdsys.roundtrip import build_dir, table_runs  # noqa: E402
 
 GEN_INVALID = 0xFFFFFFFF
@@ -77,12 +78,18 @@ class MigrateFaultTest(unittest.TestCase):
         self.checker_ok(dst)
         return r
 
-    def fail_at(self, point: str, action: str, *, expect_paused: bool = False) -> dict:
-        """Migrates with fault point `point` doing `action`; checks the VM stays right here."""
+    def fail_at(self, point: str, action: str, *, expect_paused: bool = False,
+                in_serve: bool = False) -> dict:
+        """Migrates with fault point `point` doing `action`; checks the VM stays right here.
+        in_serve: the point is the destination serve's; serve is restarted with it for this
+        migration (and proven to have hit it), then restarted without it."""
         src, dst = self.here, 1 - self.here
+        fault = {"MKD_FAULT_POINTS": f"{point}={action}"}
+        if in_serve:
+            self.c.start_serve(dst, env=fault)  # returns once this new serve listens
         started = time.monotonic()
-        env = {"MKD_FAULT_POINTS": f"{point}={action}"} if point else None
-        cp = self.c.migrate(src, dst, "--verify", "--timeout", TIMEOUT, env=env)
+        cp = self.c.migrate(src, dst, "--verify", "--timeout", TIMEOUT,
+                            env=None if in_serve else fault)
         self.assertNotEqual(cp.returncode, 0, f"the migration should have failed at {point}")
         report = None
         try:
@@ -99,6 +106,11 @@ class MigrateFaultTest(unittest.TestCase):
         self.assertEqual(self.c.qemu_status(src), "running",
                          f"{cp.stdout}\n{cp.stderr}\nserve log:\n{self.c.serve_log(dst)[-2000:]}")
         self.checker_ok(src)
+        if in_serve:
+            # Only the faulty serve's own lines: the log holds those of the serve before it.
+            self.assertIn(f"fault point {point}: {action}", self.c.serve_marks[dst].text(),
+                          "the migration failed, but not at the serve's fault point")
+            self.c.start_serve(dst)
         self.log.append({"point": point, "action": action.split(":")[0], "rc": cp.returncode,
                          "seconds": round(time.monotonic() - started, 2),
                          "outcome": report["outcome"] if report else "killed"})
@@ -147,10 +159,8 @@ class MigrateFaultTest(unittest.TestCase):
 
         # During the commit, on the destination: its commit fails.
         dst = 1 - self.here
-        c.start_serve(dst, env={"MKD_FAULT_POINTS": "serve.commit=error"})
-        self.fail_at(None, "serve.commit=error")
+        self.fail_at("serve.commit", "error", in_serve=True)
         self.assertGreater(self.invalid_pages(dst), 0)
-        c.start_serve(dst)
         self.migrate_ok()
 
         # During the commit, on the source: mkd-migrate is killed with the VM paused.
@@ -243,14 +253,15 @@ class MigrateRefusalTest(unittest.TestCase):
         argv = [c.mkd_migrate, c.definition(0), "--to", c.lab.host_id(1), "--address",
                 f"{c.lab.address(1)}:7420", "--tls-dir", other, "--host-id", c.lab.host_id(0),
                 "--json", "--timeout", "5"]
+        refusals = LogMark(c.serve_log_path(1))
         cp = c.lab.exec(0, argv, check=False, timeout=60)
         self.assertNotEqual(cp.returncode, 0)
         self.assertIn("before the commit point", c.report(cp)["outcome"])
-        self.assertIn("refused a connection", c.serve_log(1))
+        refusals.wait_for(r"refused a connection", timeout=10, proc=c.serve[1])
         self.assert_vm_untouched()
 
         # A client without any certificate (plain TLS, as a curious scanner would do).
-        refused_before = c.serve_log(1).count("refused a connection")
+        refusals = LogMark(c.serve_log_path(1))
         probe = ("import socket, ssl\n"
                  "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
                  "ctx.check_hostname = False\n"
@@ -262,10 +273,7 @@ class MigrateRefusalTest(unittest.TestCase):
                  "    print('refused', e)\n")
         out = c.lab.exec(0, ["python3", "-c", probe], check=False, timeout=30)
         self.assertNotIn("MKDM", out.stdout)
-        deadline = time.monotonic() + 10
-        while c.serve_log(1).count("refused a connection") <= refused_before:
-            self.assertLess(time.monotonic(), deadline, c.serve_log(1)[-2000:])
-            time.sleep(0.1)
+        refusals.wait_for(r"refused a connection", timeout=10, proc=c.serve[1])
 
         # A VM the destination has no definition for: refused before anything is started there.
         hidden = c.definition(1) + ".hidden"

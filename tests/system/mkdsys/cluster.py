@@ -15,7 +15,6 @@ host, the serve processes (the lab kills what remains in its namespaces), the me
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import List, Optional, Sequence
 
 from . import procs
 from .image import build_guest_image, repo_root
+from .logwait import LogMark, LogWaitError
 from .memfs import Memfs
 from .qmp import QmpClient
 from .serial import SerialLog, send_line
@@ -73,6 +73,7 @@ class Cluster:
         self.lab: Optional[mkdlab.Lab] = None
         self.memfs: List[Memfs] = []
         self.serve: List[subprocess.Popen] = []
+        self.serve_marks: List[Optional[LogMark]] = []  # where each host's current serve began
         self.mkd_vm = os.path.join(build_dir, "qemu-config", "mkd-vm")
         self.mkd_migrate = os.path.join(build_dir, "migrate-tool", "mkd-migrate")
         for b in (self.mkd_vm, self.mkd_migrate):
@@ -109,15 +110,17 @@ class Cluster:
             os.makedirs(self.vm_dir(i), exist_ok=True)
             self.write_definition(i, run="idle", args=[])
             self.serve.append(None)
+            self.serve_marks.append(None)
             self.start_serve(i)
         return self
 
     def start_serve(self, i: int, env: Optional[dict] = None) -> None:
-        """Starts (or restarts) `mkd-migrate serve` in host i; env adds variables (fault points)."""
+        """Starts (or restarts) `mkd-migrate serve` in host i; env adds variables (fault points).
+        Returns once this run (not an earlier one: the log is appended to) is listening."""
         if self.serve[i] is not None:
             procs.stop(self.serve[i], term_timeout=5, kill_timeout=5)
-        start = len(self.serve_log(i))  # the log is appended to: only this run's lines count
-        with open(os.path.join(self.lab.state_dir(i), "serve.log"), "ab") as log:
+        self.serve_marks[i] = LogMark(self.serve_log_path(i))
+        with open(self.serve_log_path(i), "ab") as log:
             self.serve[i] = self.lab.popen(
                 i, [self.mkd_migrate, "serve", "--listen", f"{self.lab.address(i)}:7420",
                     "--vm-dir", self.vm_dir(i), "--tls-dir", self.ca_dir,
@@ -125,12 +128,11 @@ class Cluster:
                     str(self.serve_timeout), "--accel-cache",
                     os.path.join(self.lab.state_dir(i), "accel.json")],
                 env=dict(os.environ, **(env or {})), stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while "listening on" not in self.serve_log(i)[start:]:
-            if self.serve[i].poll() is not None or time.monotonic() > deadline:
-                raise ClusterError(f"mkd-migrate serve on h{i} did not start:\n"
-                                   f"{self.serve_log(i)[-2000:]}")
-            time.sleep(0.05)
+        try:
+            self.serve_marks[i].wait_for(r"listening on", timeout=10, proc=self.serve[i],
+                                         what=f"mkd-migrate serve on h{i}")
+        except LogWaitError as e:
+            raise ClusterError(f"mkd-migrate serve on h{i} did not start: {e}") from None
 
     def close(self) -> None:
         if self.lab is not None:
@@ -167,9 +169,15 @@ class Cluster:
         """Types a line on the console of the VM's QEMU on host i (the workload's stdin)."""
         send_line(self.run_path(i, "serial.sock"), text)
 
+    def serve_log_path(self, i: int) -> str:
+        """serve.log of host i: appended to by every serve started there (LogMark reads one
+        run's part, or what came after a point in a test)."""
+        return os.path.join(self.lab.state_dir(i), "serve.log")
+
     def serve_log(self, i: int) -> str:
+        """The whole serve.log of host i, every run's lines."""
         try:
-            with open(os.path.join(self.lab.state_dir(i), "serve.log"), "rb") as f:
+            with open(self.serve_log_path(i), "rb") as f:
                 return f.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
@@ -227,17 +235,18 @@ class Cluster:
             time.sleep(0.2)
 
     def wait_serve_idle(self, i: int, timeout: float = 60) -> None:
-        """Waits until every incoming session of `mkd-migrate serve` on host i has ended (an
-        aborted arrival is cleaned up before the next one can start)."""
+        """Waits until every incoming session of the current `mkd-migrate serve` on host i has
+        ended (an aborted arrival is cleaned up before the next one can start). Sessions of an
+        earlier serve there do not count: it was stopped, they ended with it."""
+        mark = self.serve_marks[i]
         deadline = time.monotonic() + timeout
         while True:
-            log = self.serve_log(i)
-            started = len(re.findall(r"incoming VM \S+ \(epoch", log))
-            ended = log.count(": session ended")
+            started = mark.count(r"incoming VM \S+ \(epoch")
+            ended = mark.count(r": session ended")
             if ended >= started:
                 return
             if time.monotonic() > deadline:
-                raise ClusterError(f"serve on h{i} still busy after {timeout} s:\n{log[-2000:]}")
+                raise ClusterError(f"serve on h{i} still busy after {timeout} s:\n{mark.tail()}")
             time.sleep(0.1)
 
     def link_bytes(self) -> int:

@@ -21,6 +21,7 @@ import time
 from typing import List, Optional, Sequence
 
 from . import procs
+from .logwait import LogMark, LogWaitError
 
 FUSE_SUPER_MAGIC = 0x65735546
 
@@ -96,6 +97,7 @@ class Memfs:
         self.extra_args = list(extra_args)
         self.command_prefix = list(command_prefix)
         self.proc: Optional[subprocess.Popen] = None
+        self.run_mark: Optional[LogMark] = None  # where the log of the current run begins
         self._log = None
         for d in (self.mountpoint, self.store, self.db):
             os.makedirs(d, exist_ok=True)
@@ -105,19 +107,24 @@ class Memfs:
 
     # ---- lifecycle
     def start(self, timeout: float = 20.0) -> "Memfs":
+        """Starts the daemon; returns once it is mounted and this run (not an earlier one: the
+        log is appended to) said it is ready. MemfsError, with the log's end, otherwise."""
+        self.run_mark = LogMark(self.log_path)
         self._log = open(self.log_path, "ab")
-        start = len(self.log())  # the log is appended to: only this run's lines count
         argv = self.command_prefix + [self.binary, self.mountpoint, "--store", self.store,
                                       "--db", self.db, "--host-id", self.host_id] + self.extra_args
         self.proc = procs.spawn(argv, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise MemfsError(f"mkd-memfs exited with {self.proc.returncode}:\n{self.log()}")
-            if is_mounted(self.mountpoint) and "mkd-memfs ready" in self.log()[start:]:
-                return self
+        try:
+            self.run_mark.wait_for(r"mkd-memfs ready", timeout, proc=self.proc, what="mkd-memfs")
+        except LogWaitError as e:
+            raise MemfsError(f"mkd-memfs did not start: {e}") from None
+        while not is_mounted(self.mountpoint):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise MemfsError(f"mkd-memfs said ready but {self.mountpoint} is not mounted "
+                                 f"(status {self.proc.poll()}):\n{self.run_mark.tail()}")
             time.sleep(0.05)
-        raise MemfsError(f"mkd-memfs did not mount within {timeout} s:\n{self.log()}")
+        return self
 
     def kill9(self) -> None:
         """SIGKILL, as a crash; the dead mount is detached so the daemon can be started again."""
@@ -166,11 +173,16 @@ class Memfs:
 
     # ---- inspection
     def log(self) -> str:
+        """The whole log, every run's lines (run_log(): the current run's)."""
         try:
             with open(self.log_path, "rb") as f:
                 return f.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def run_log(self) -> str:
+        """The lines the current (or last) run of the daemon logged: those after run_mark."""
+        return self.run_mark.text() if self.run_mark is not None else ""
 
     def vm_dir(self, vm: str) -> str:
         return os.path.join(self.mountpoint, vm)

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""System test: mkd-memfs's dirty log: user.mkd.sync reports exactly the pages written since the
+last sync, through a shared mmap and with write(2).
+
+Part of the system test of mkd-memfs on a real FUSE mount without a guest (the test_memfs_*.py
+files; the shared fixture is mkdsys.memfs_case: each test its own daemon, RAM files held open by
+writer processes, every call on the mount with a timeout, cleanup by pid and path, the daemon log
+scanned for error lines the test did not provoke).
+
+Run: meson test -C build --suite system (sets MKD_BUILD_DIR), or python3 <this file> -v
+(MKD_BUILD_DIR defaults to <repo>/build). Needs root (FUSE mount, tmpfs).
+"""
+
+import os
+import subprocess
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from mkdsys.memfs_case import FUSE_TIMEOUT, PAGE, MemfsCase, content  # noqa: E402
+
+
+class MemfsDirtyLogTest(MemfsCase):
+    def test_sync_reports_exactly_the_pages_written_through_mmap_since_the_last_sync(self):
+        fs = self.start_memfs()
+        vm = self.new_vm(fs)
+        w = self.new_ram(fs, vm)
+        path = os.path.join(fs.vm_dir(vm), "ram")
+        w.mmap()
+        w.mmap_read_all()  # like a guest that has read all of its memory
+        self.assertEqual(self.sync(path)["dirty_pages"], 0)
+        rounds = [{0, 1, 2, 17, 511, 512, 2048, 4095}, {1, 3, 1000}, set(range(300, 364))]
+        for i, pages in enumerate(rounds):
+            w.mmap_write(pages, f"r{i}")
+            result = self.sync(path)
+            self.assertEqual(result["dirty_pages"], len(pages), f"round {i}")
+            self.assertEqual(result["epoch"], 1)
+            self.assertEqual(self.bitmap(fs, path, "user.mkd.synced"), pages, f"round {i}")
+        self.assertEqual(self.sync(path)["dirty_pages"], 0)
+        self.assertEqual(self.bitmap(fs, path, "user.mkd.synced"), set())
+        everything = set().union(*rounds)
+        self.assertEqual(self.bitmap(fs, path, "user.mkd.dirty"), everything)
+        gens = self.table(fs, path)
+        self.assertEqual(self.pages_with(gens, 1), everything)
+        self.assertEqual(self.pages_with(gens, 0), set(range(4096)) - everything)
+        # getfattr runs exactly one sync too (it asks for the size first, which must not sync).
+        w.mmap_write({5, 6}, "cli")
+        cp = subprocess.run(["getfattr", "--only-values", "-n", "user.mkd.sync", path],
+                            capture_output=True, text=True, timeout=FUSE_TIMEOUT)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertRegex(cp.stdout, r"^dirty_pages=2 epoch=1 syncs=\d+")
+        self.assertEqual(self.read_pages(path, 5, 2), content("cli", 5 * PAGE, 2 * PAGE))
+
+    def test_sync_reports_exactly_the_pages_written_with_write2(self):
+        fs = self.start_memfs()
+        vm = self.new_vm(fs)
+        w = self.new_ram(fs, vm)
+        path = os.path.join(fs.vm_dir(vm), "ram")
+        self.assertEqual(w.pwrite(10 * PAGE + 100, 10, "p"), 10)            # inside page 10
+        self.assertEqual(w.pwrite(20 * PAGE + 4000, 2 * PAGE, "q"), 2 * PAGE)  # pages 20-22
+        w.write_pages(30, 4, "r")                                            # pages 30-33
+        expected = {10, 20, 21, 22, 30, 31, 32, 33}
+        self.assertEqual(self.sync(path)["dirty_pages"], len(expected))
+        self.assertEqual(self.bitmap(fs, path, "user.mkd.synced"), expected)
+        self.assertEqual(self.pages_with(self.table(fs, path), 1), expected)
+        self.assertEqual(self.sync(path)["dirty_pages"], 0)
+        page10 = bytearray(PAGE)
+        page10[100:110] = content("p", 10 * PAGE + 100, 10)
+        self.assertEqual(self.read_pages(path, 10, 1), bytes(page10))
+        self.assertEqual(self.read(path, 20 * PAGE + 4000, 2 * PAGE),
+                         content("q", 20 * PAGE + 4000, 2 * PAGE))
+        self.assertEqual(self.read_pages(path, 30, 4), content("r", 30 * PAGE, 4 * PAGE))
+        self.assertEqual(self.stat(path).st_blocks * 512, len(expected) * PAGE)
+
+
+if __name__ == "__main__":
+    unittest.main()
