@@ -15,13 +15,20 @@ using Clock = std::chrono::steady_clock;
 
 std::string_view IncomingPhaseName(Incoming::Phase phase) {
   switch (phase) {
-    case Incoming::Phase::kHello: return "kHello";
-    case Incoming::Phase::kRegistered: return "kRegistered";
-    case Incoming::Phase::kArrived: return "kArrived";
-    case Incoming::Phase::kQemuStarted: return "kQemuStarted";
-    case Incoming::Phase::kCommitted: return "kCommitted";
-    case Incoming::Phase::kQemuStopped: return "kQemuStopped";
-    case Incoming::Phase::kRunning: return "kRunning";
+    case Incoming::Phase::kHello:
+      return "kHello";
+    case Incoming::Phase::kRegistered:
+      return "kRegistered";
+    case Incoming::Phase::kArrived:
+      return "kArrived";
+    case Incoming::Phase::kQemuStarted:
+      return "kQemuStarted";
+    case Incoming::Phase::kCommitted:
+      return "kCommitted";
+    case Incoming::Phase::kQemuStopped:
+      return "kQemuStopped";
+    case Incoming::Phase::kRunning:
+      return "kRunning";
   }
   return "?";
 }
@@ -162,8 +169,7 @@ Status Incoming::WaitRunning() {
 
 Status Incoming::Postcopy() {
   PostcopyReceiveResult result;
-  Status s =
-      RunPostcopyReceiver(link_, *memfs_, block_pages_[0], *monitor_, timeout_, &result);
+  Status s = RunPostcopyReceiver(link_, *memfs_, block_pages_[0], *monitor_, timeout_, &result);
   if (s.ok()) {
     phase_ = Phase::kRunning;
     spdlog::info("VM {}: post-copy complete, every page is here", def_.name);

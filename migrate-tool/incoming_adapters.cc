@@ -25,9 +25,7 @@ class MountRam final : public IncomingRam {
   Status ReceiveRuns(const std::vector<memfs::LaterRun>& runs, std::string_view data) override {
     return ram_.ReceiveRuns(runs, data);
   }
-  Status ReceiveLater(const std::vector<GenRun>& runs) override {
-    return ram_.ReceiveLater(runs);
-  }
+  Status ReceiveLater(const std::vector<GenRun>& runs) override { return ram_.ReceiveLater(runs); }
   Result<std::string> DigestsBlob() override { return ram_.DigestsBlob(); }
   Result<std::string> DirtyBlob() override { return ram_.DirtyBlob(); }
   Status Fsync() override { return ram_.Fsync(); }
@@ -46,9 +44,9 @@ class MountVmDir final : public IncomingMemfs {
     std::error_code ec;
     std::filesystem::create_directories(paths_.memory_dir, ec);
     if (ec) return Status::Io(paths_.memory_dir + ": " + ec.message());
-    return SetVmDirXattr(paths_.memory_dir, "user.mkd.arrive",
-                         "{\"epoch\":" + std::to_string(epoch) + ",\"lineage\":\"" +
-                             lineage.ToString() + "\"}");
+    return SetVmDirXattr(
+        paths_.memory_dir, "user.mkd.arrive",
+        "{\"epoch\":" + std::to_string(epoch) + ",\"lineage\":\"" + lineage.ToString() + "\"}");
   }
   Status Commit() override { return SetVmDirXattr(paths_.memory_dir, "user.mkd.commit", "1"); }
   Status Abort() override { return SetVmDirXattr(paths_.memory_dir, "user.mkd.abort", "1"); }
@@ -66,8 +64,7 @@ class QmpMonitor final : public IncomingMonitor {
  public:
   explicit QmpMonitor(qmp::QmpClient qmp) : qmp_(std::move(qmp)) {}
   Status EnableIgnoreShared() override {
-    return qmp::SetMigrationCapabilities(
-        qmp_, {{qmp::MigrationCapability::kXIgnoreShared, true}});
+    return qmp::SetMigrationCapabilities(qmp_, {{qmp::MigrationCapability::kXIgnoreShared, true}});
   }
   Status ListenForMigration(const std::string& socket_path) override {
     ::unlink(socket_path.c_str());
@@ -89,8 +86,8 @@ class QemuConfigVm final : public IncomingQemu {
   Status StartIncoming() override { return qemuconfig::StartVm(def_, start_).status(); }
   Result<std::unique_ptr<IncomingMonitor>> ConnectMonitor(
       std::chrono::milliseconds timeout) override {
-    Result<qmp::QmpClient> q = qmp::QmpClient::Connect(qemuconfig::PathsFor(def_).qmp_socket,
-                                                       timeout);
+    Result<qmp::QmpClient> q =
+        qmp::QmpClient::Connect(qemuconfig::PathsFor(def_).qmp_socket, timeout);
     if (!q.ok()) return q.status();
     return std::unique_ptr<IncomingMonitor>(std::make_unique<QmpMonitor>(std::move(*q)));
   }

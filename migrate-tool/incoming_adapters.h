@@ -19,9 +19,7 @@ namespace mkd::migrate {
 class ChannelLink final : public IncomingLink {
  public:
   explicit ChannelLink(Channel& channel) : ch_(channel) {}
-  Status Send(FrameType type, std::string_view payload) override {
-    return ch_.Send(type, payload);
-  }
+  Status Send(FrameType type, std::string_view payload) override { return ch_.Send(type, payload); }
   Result<Frame> Receive() override { return ch_.Receive(); }
   bool Readable(std::chrono::milliseconds wait, int wake_fd) override {
     return ch_.Readable(wait, wake_fd);

@@ -254,7 +254,7 @@ class FakeMemfsDir final : public IncomingMemfs {
 // The destination QEMU: its process and monitor. query-status answers come from `statuses` in
 // turn (the last one repeats); "gone" answers as QMP does once QEMU died. Kill() makes it die.
 struct FakeQemu {
-  mutable std::mutex mu;  // guards everything below
+  mutable std::mutex mu;        // guards everything below
   bool running_before = false;  // a QEMU of this VM runs here already
   bool alive = false;
   int starts = 0, stops = 0, queries = 0;

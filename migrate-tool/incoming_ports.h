@@ -59,7 +59,7 @@ class IncomingRam {
   // Post-copy: waits (in memfs, up to 0.5 s) for the pages reads wait for; each call renews
   // memfs's lease on the post-copy.
   virtual Result<WantedPages> TakeWanted() = 0;
-  virtual Result<PostcopyStatus> Postcopy() = 0;                // user.mkd.postcopy
+  virtual Result<PostcopyStatus> Postcopy() = 0;             // user.mkd.postcopy
   virtual Status FailPostcopy(std::string_view reason) = 0;  // reads of missing pages fail
 };
 

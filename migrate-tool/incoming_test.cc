@@ -90,9 +90,8 @@ TEST_F(IncomingTest, APreCopyCommitsAndReportsTheVmRunning) {
   EXPECT_EQ(r[0].receive->writes, 3u) << "two batches (flushed by ZEROS and VERIFY), one ZEROS";
   EXPECT_EQ(r[1].message, "running");
   // The arrival in epoch e + 1, every page written before the commit, never aborted.
-  EXPECT_EQ(host_.memfs.calls,
-            (std::vector<std::string>{"arrive 5", "open", "runs", "zeros", "runs", "digests",
-                                      "fsync", "commit"}));
+  EXPECT_EQ(host_.memfs.calls, (std::vector<std::string>{"arrive 5", "open", "runs", "zeros",
+                                                         "runs", "digests", "fsync", "commit"}));
   EXPECT_EQ(host_.memfs.pages_received, 14u);
   EXPECT_EQ(host_.qemu.listen_socket, "/fake/run/" + hello_.vm.ToString() + "/incoming.sock");
   EXPECT_TRUE(QemuAlive());
@@ -105,8 +104,7 @@ TEST_F(IncomingTest, APreCopyCommitsAndReportsTheVmRunning) {
 TEST_F(IncomingTest, RefusesAVmThisHostHasNoDefinitionFor) {
   host_.definition.reset();
   EXPECT_EQ(Run(), Phase::kHello);
-  EXPECT_NE(LastResult().find("has no definition of VM " + hello_.vm.ToString()),
-            std::string::npos)
+  EXPECT_NE(LastResult().find("has no definition of VM " + hello_.vm.ToString()), std::string::npos)
       << LastResult();
   ExpectUntouched();
 }
@@ -159,8 +157,7 @@ TEST_F(IncomingTest, AnArrivalMemfsRefusesLeavesNothingToUndo) {
 TEST_F(IncomingTest, AQemuThatDoesNotStartAbortsTheArrival) {
   host_.qemu.start_error = Status::Io("qemu-system-x86_64: not found");
   EXPECT_EQ(Run(), Phase::kArrived);
-  EXPECT_NE(LastResult().find("starting the destination QEMU"), std::string::npos)
-      << LastResult();
+  EXPECT_NE(LastResult().find("starting the destination QEMU"), std::string::npos) << LastResult();
   EXPECT_TRUE(Aborted());
   EXPECT_EQ(QemuStops(), 0) << "nothing to stop";
 }
@@ -204,8 +201,7 @@ TEST_F(IncomingTest, AQemuNoLongerInmigrateIsNotCommittedTo) {
   host_.qemu.statuses = {"shutdown"};
   link_.Push(FrameType::kCommit);
   Run();
-  EXPECT_NE(LastResult().find("QEMU is shutdown, not waiting"), std::string::npos)
-      << LastResult();
+  EXPECT_NE(LastResult().find("QEMU is shutdown, not waiting"), std::string::npos) << LastResult();
   EXPECT_FALSE(Committed());
   EXPECT_TRUE(Aborted());
 }
@@ -269,7 +265,8 @@ TEST_F(IncomingTest, FramesOutOfOrderOrMalformedAreRefusedAndAbort) {
   const std::vector<Case> cases = {
       {FrameType::kWaitRunning, "", "WAIT_RUNNING before COMMIT"},
       {FrameType::kTable, "", "unexpected TABLE"},
-      {FrameType::kPages, PagesPayload(kPages, 1), "invalid argument: migration protocol"},  // beyond the block
+      {FrameType::kPages, PagesPayload(kPages, 1),
+       "invalid argument: migration protocol"},  // beyond the block
       {FrameType::kPages, "short", "invalid argument: migration protocol"},
       {FrameType::kLater, "\x01", "invalid argument: migration protocol"},
   };
@@ -434,8 +431,7 @@ TEST_F(IncomingPostcopyTest, ASilentLinkFailsThePostcopyWithinTheTimeout) {
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(took, kTimeout);
   EXPECT_LT(took, 5 * kTimeout);
-  EXPECT_NE(host_.memfs.fail_reason.find("the source sent nothing for 100 ms"),
-            std::string::npos)
+  EXPECT_NE(host_.memfs.fail_reason.find("the source sent nothing for 100 ms"), std::string::npos)
       << host_.memfs.fail_reason;
   EXPECT_FALSE(QemuAlive());
   EXPECT_NE(LastResult().find("stopped and lost"), std::string::npos) << LastResult();
@@ -464,8 +460,7 @@ TEST_F(IncomingPostcopyTest, AMemfsFailingDuringThePostcopyStopsQemu) {
     }
   };
   EXPECT_EQ(Run(), Phase::kQemuStopped);
-  EXPECT_NE(host_.memfs.fail_reason.find("ENOTCONN"), std::string::npos)
-      << host_.memfs.fail_reason;
+  EXPECT_NE(host_.memfs.fail_reason.find("ENOTCONN"), std::string::npos) << host_.memfs.fail_reason;
   EXPECT_FALSE(QemuAlive());
 }
 

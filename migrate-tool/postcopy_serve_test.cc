@@ -121,8 +121,7 @@ TEST_F(PostcopyServeTest, TheSourceGoneAfterTheVmRanIsAnErrorWithTheVmRun) {
   };
   Status s = Run();
   EXPECT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("the peer closed the connection"), std::string::npos)
-      << s.ToString();
+  EXPECT_NE(s.message().find("the peer closed the connection"), std::string::npos) << s.ToString();
   EXPECT_TRUE(result_.ran);
 }
 
@@ -140,8 +139,7 @@ TEST_F(PostcopyServeTest, ASilentSourceFailsWithinTheTimeout) {
 TEST_F(PostcopyServeTest, TheSourceGivingUpIsAnError) {
   link_.Push(FrameType::kAbort, EncodeAbort("reading the RAM file failed"));
   Status s = Run();
-  EXPECT_NE(s.message().find("the source gave up: reading the RAM file failed"),
-            std::string::npos)
+  EXPECT_NE(s.message().find("the source gave up: reading the RAM file failed"), std::string::npos)
       << s.ToString();
 }
 

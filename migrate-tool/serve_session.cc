@@ -46,9 +46,8 @@ void ServeSession(const Result<Frame>& first, IncomingLink& link, const std::str
     Incoming(link, ports.host, ports.arrivals, ports.timeout).Run(*hello);
   } else if (first->type == FrameType::kStreamHello) {
     Result<StreamHello> hello = ParseStreamHello(first->payload);
-    Status s = hello.ok()
-                   ? CheckSourceHost("STREAM_HELLO", hello->source_host, link.peer_host())
-                   : hello.status();
+    Status s = hello.ok() ? CheckSourceHost("STREAM_HELLO", hello->source_host, link.peer_host())
+                          : hello.status();
     Result<std::string> socket = s;
     if (s.ok()) socket = ports.arrivals.ClaimStream(hello->vm, link.peer_host());
     if (!socket.ok()) {

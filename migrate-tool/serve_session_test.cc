@@ -78,8 +78,7 @@ TEST_F(ServeSessionTest, AnOversizedFirstFrameIsAnsweredAndASilentPeerIsNot) {
   Serve(Status::InvalidArgument("migration protocol: host-a announced a PAGES frame of 67108864 "
                                 "bytes, over this host's limit of 1048596"),
         big);
-  EXPECT_NE(LastResult(big).find("over this host's limit"), std::string::npos)
-      << LastResult(big);
+  EXPECT_NE(LastResult(big).find("over this host's limit"), std::string::npos) << LastResult(big);
   FakeLink silent("host-a");
   Serve(Status::Io("no frame within 10000 ms"), silent);
   EXPECT_TRUE(silent.sent().empty());
