@@ -21,7 +21,7 @@ using Clock = std::chrono::steady_clock;
 // Waits on user.mkd.wanted in a thread of its own; the loop takes the pages.
 class WantedPoller {
  public:
-  explicit WantedPoller(RamFile ram)
+  explicit WantedPoller(std::unique_ptr<IncomingRam> ram)
       : ram_(std::move(ram)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     thread_ = std::thread([this] { Run(); });
   }
@@ -43,7 +43,7 @@ class WantedPoller {
  private:
   void Run() {
     while (!stop_) {
-      Result<WantedPages> w = ram_.TakeWanted();
+      Result<WantedPages> w = ram_->TakeWanted();
       std::lock_guard lock(mu_);
       if (!w.ok()) {
         error_ = w.status().WithContext("waiting for wanted pages");
@@ -58,7 +58,7 @@ class WantedPoller {
     }
   }
 
-  RamFile ram_;
+  std::unique_ptr<IncomingRam> ram_;
   int wake_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;  // guards pages_ and error_
@@ -72,8 +72,8 @@ class WantedPoller {
 // fetched that page, so the loop must never wait for QMP.
 class RunningWatcher {
  public:
-  RunningWatcher(qmp::QmpClient& qmp, std::chrono::milliseconds timeout)
-      : qmp_(qmp), timeout_(timeout) {
+  RunningWatcher(IncomingMonitor& monitor, std::chrono::milliseconds timeout)
+      : monitor_(monitor), timeout_(timeout) {
     thread_ = std::thread([this] { Run(); });
   }
   ~RunningWatcher() {
@@ -98,7 +98,7 @@ class RunningWatcher {
   void Run() {
     const auto deadline = Clock::now() + timeout_;
     while (!stop_) {
-      Result<qmp::VmStatus> st = qmp_.QueryStatus();
+      Result<qmp::VmStatus> st = monitor_.QueryStatus();
       if (!st.ok()) return Fail(st.status().WithContext("the destination QEMU"));
       if (st->running) {
         state_ = kRunning;
@@ -116,7 +116,7 @@ class RunningWatcher {
     }
   }
 
-  qmp::QmpClient& qmp_;
+  IncomingMonitor& monitor_;
   std::chrono::milliseconds timeout_;
   std::atomic<bool> stop_{false};
   std::atomic<int> state_{kWaiting};
@@ -127,22 +127,22 @@ class RunningWatcher {
 
 }  // namespace
 
-Status RunPostcopyReceiver(Channel& ch, const std::string& ram_path, uint64_t pages,
-                           qmp::QmpClient& qmp, std::chrono::milliseconds timeout,
+Status RunPostcopyReceiver(IncomingLink& ch, IncomingMemfs& memfs, uint64_t pages,
+                           IncomingMonitor& monitor, std::chrono::milliseconds timeout,
                            PostcopyReceiveResult* result) {
-  Result<RamFile> ram = RamFile::Open(ram_path);
+  Result<std::unique_ptr<IncomingRam>> ram = memfs.OpenRam();
   if (!ram.ok()) return ram.status();
-  Result<RamFile> poll_ram = RamFile::Open(ram_path);
+  Result<std::unique_ptr<IncomingRam>> poll_ram = memfs.OpenRam();
   if (!poll_ram.ok()) return poll_ram.status();
   WantedPoller poller(std::move(*poll_ram));
-  RunningWatcher watcher(qmp, timeout);
+  RunningWatcher watcher(monitor, timeout);
   const std::vector<uint64_t> block_pages = {pages};
   const auto start = Clock::now();
   auto last_frame = start;
   bool end = false;
   uint64_t frames = 0;
   ReceiveBatch batch([&ram](const std::vector<memfs::LaterRun>& runs, std::string_view data) {
-    return ram->ReceiveRuns(runs, data);
+    return (*ram)->ReceiveRuns(runs, data);
   });
   while (true) {
     const bool readable = ch.Readable(std::chrono::milliseconds(20), poller.wake_fd());
@@ -165,7 +165,7 @@ Status RunPostcopyReceiver(Channel& ch, const std::string& ram_path, uint64_t pa
         case FrameType::kPages:
         case FrameType::kZeros: {
           // Each frame goes into memfs at once: a read may wait for its pages.
-          MKD_RETURN_IF_ERROR(ReceivePagesFrame(*ram, batch, f->type, f->payload, block_pages));
+          MKD_RETURN_IF_ERROR(ReceivePagesFrame(**ram, batch, f->type, f->payload, block_pages));
           MKD_RETURN_IF_ERROR(batch.Flush());
           if (++frames == 100) MKD_RETURN_IF_ERROR(FaultPoint("serve.postcopy"));
           break;
@@ -196,7 +196,7 @@ Status RunPostcopyReceiver(Channel& ch, const std::string& ram_path, uint64_t pa
       }
     }
     if (end && result->ran) {
-      Result<PostcopyStatus> st = ram->Postcopy();
+      Result<PostcopyStatus> st = (*ram)->Postcopy();
       if (!st.ok()) return st.status();
       if (st->missing > 0 || st->state != "complete") {
         return Status::Corrupt("the source sent everything but " + std::to_string(st->missing) +

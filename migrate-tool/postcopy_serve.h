@@ -4,8 +4,10 @@
 // the source (WANT), writes every page that arrives into the RAM file (which answers the parked
 // reads), tells the source once QEMU runs, and ends when the source sent everything and memfs
 // holds every page (POSTCOPY_DONE with memfs's statistics).
-// A poller thread waits on user.mkd.wanted (its own RamFile) and wakes the loop through an
-// eventfd; everything else, the channel included, is used by the calling thread only.
+// A poller thread waits on user.mkd.wanted (a RAM file handle of its own) and wakes the loop
+// through an eventfd; a watcher thread asks the monitor until QEMU runs; everything else, the
+// link included, is used by the calling thread only. It reaches memfs, QEMU and the source
+// through the ports of incoming_ports.h (fakes in unit tests).
 #ifndef MKD_MIGRATE_TOOL_POSTCOPY_SERVE_H_
 #define MKD_MIGRATE_TOOL_POSTCOPY_SERVE_H_
 
@@ -13,9 +15,7 @@
 #include <string>
 
 #include "base/status.h"
-#include "migrate-tool/channel.h"
-#include "migrate-tool/ram_file.h"
-#include "qemu-config/qmp/client.h"
+#include "migrate-tool/incoming_ports.h"
 
 namespace mkd::migrate {
 
@@ -23,11 +23,12 @@ struct PostcopyReceiveResult {
   bool ran = false;  // the destination QEMU ran (from then on the VM cannot go back)
 };
 
-// Runs the loop for the RAM file at `ram_path` (block 0 of `pages` pages). `timeout` bounds the
-// source's silence while pages are missing and the wait for QEMU to run. On an error the caller
-// fails the post-copy in memfs and stops QEMU; `result->ran` says whether the VM is lost.
-Status RunPostcopyReceiver(Channel& ch, const std::string& ram_path, uint64_t pages,
-                           qmp::QmpClient& qmp, std::chrono::milliseconds timeout,
+// Runs the loop for the VM's RAM file in `memfs` (block 0 of `pages` pages), with the source at
+// the other end of `link` and the destination QEMU's `monitor`. `timeout` bounds the source's
+// silence while pages are missing and the wait for QEMU to run. On an error the caller fails the
+// post-copy in memfs and stops QEMU; `result->ran` says whether the VM is lost.
+Status RunPostcopyReceiver(IncomingLink& link, IncomingMemfs& memfs, uint64_t pages,
+                           IncomingMonitor& monitor, std::chrono::milliseconds timeout,
                            PostcopyReceiveResult* result);
 
 }  // namespace mkd::migrate

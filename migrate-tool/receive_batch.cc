@@ -34,7 +34,7 @@ Status ReceiveBatch::Flush() {
   return s;
 }
 
-Status ReceivePagesFrame(RamFile& ram, ReceiveBatch& batch, FrameType type,
+Status ReceivePagesFrame(IncomingRam& ram, ReceiveBatch& batch, FrameType type,
                          std::string_view payload, const std::vector<uint64_t>& block_pages) {
   const bool zeros = type == FrameType::kZeros;
   Result<PagesFrame> p = ParsePages(payload, zeros, block_pages);

@@ -4,7 +4,8 @@
 // than the link). Gathered, up to 15 pages of any runs go in one kind-3 receive frame
 // (memfs/receive_frame.h). The destination flushes before anything else it does with the file
 // (zeros, LATER, digests, commit), so memfs sees the pages in the order they came.
-// Owns no file: writes through the function it is given (RamFile::ReceiveRuns; a test's fake).
+// Owns no file: writes through the function it is given (IncomingRam::ReceiveRuns; a test's
+// fake).
 // Thread-compatible.
 #ifndef MKD_MIGRATE_TOOL_RECEIVE_BATCH_H_
 #define MKD_MIGRATE_TOOL_RECEIVE_BATCH_H_
@@ -19,7 +20,8 @@
 #include "base/status.h"
 #include "genstore/generation.h"
 #include "memfs/receive_frame.h"
-#include "migrate-tool/ram_file.h"
+#include "migrate-tool/incoming_ports.h"
+#include "migrate-tool/wire.h"
 
 namespace mkd::migrate {
 
@@ -47,7 +49,7 @@ class ReceiveBatch {
 
 // Writes a PAGES or ZEROS frame's pages (checked against `block_pages` first) into `ram`
 // through `batch`: PAGES are gathered, ZEROS flush the batch first.
-Status ReceivePagesFrame(RamFile& ram, ReceiveBatch& batch, FrameType type,
+Status ReceivePagesFrame(IncomingRam& ram, ReceiveBatch& batch, FrameType type,
                          std::string_view payload, const std::vector<uint64_t>& block_pages);
 
 }  // namespace mkd::migrate

@@ -6,7 +6,9 @@
 // --verify with its digests, commits, and reports once the VM runs. Anything that goes wrong
 // before the commit stops that QEMU and aborts the arrival: the provisional pages become invalid.
 // One thread per connection, joined as soon as the connection ends; sessions are keyed by VM (one
-// arrival per VM at a time).
+// arrival per VM at a time). This file's RunServe owns the socket, the bound and the handshakes;
+// a connection's session is serve_session.h, a VM's arrival incoming.h (both behind the ports
+// of incoming_ports.h, tested with fakes).
 // Against peers (docs/migrate.md, "Limits"): at most max_sessions connections are served at once,
 // one more is closed at once; a connection must finish its TLS handshake and first frame within
 // handshake_timeout; no frame over max_frame_bytes is read (buffers grow as bytes arrive); every

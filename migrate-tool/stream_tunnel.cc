@@ -120,7 +120,30 @@ void SourceTunnel::Cancel() {
   (void)Join();
 }
 
-Status PumpIntoQemu(Channel& channel, const std::string& qemu_socket) {
+namespace {
+
+// QEMU's incoming socket, connected; closing it ends QEMU's stream.
+class UnixQemuStreamSocket final : public QemuStreamSocket {
+ public:
+  explicit UnixQemuStreamSocket(int fd) : fd_(fd) {}
+  ~UnixQemuStreamSocket() override {
+    ::shutdown(fd_, SHUT_WR);
+    ::close(fd_);
+  }
+  UnixQemuStreamSocket(const UnixQemuStreamSocket&) = delete;
+  UnixQemuStreamSocket& operator=(const UnixQemuStreamSocket&) = delete;
+  Status Write(std::string_view bytes) override {
+    return WriteAllFd(fd_, bytes.data(), bytes.size());
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<QemuStreamSocket>> UnixQemuStreamConnector::Connect(
+    const std::string& qemu_socket) {
   Result<sockaddr_un> addr = UnixAddress(qemu_socket);
   if (!addr.ok()) return addr.status();
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -131,25 +154,7 @@ Status PumpIntoQemu(Channel& channel, const std::string& qemu_socket) {
     return Status::Io("connecting to the destination QEMU at " + qemu_socket + ": " +
                       std::strerror(err));
   }
-  Status s;
-  while (true) {
-    Result<Frame> f = channel.Receive();
-    if (!f.ok()) {
-      s = f.status();
-      break;
-    }
-    if (f->type == FrameType::kStreamEnd) break;
-    if (f->type != FrameType::kStreamData) {
-      s = Status::InvalidArgument("stream tunnel: unexpected " +
-                                  std::string(FrameTypeName(f->type)));
-      break;
-    }
-    s = WriteAllFd(fd, f->payload.data(), f->payload.size());
-    if (!s.ok()) break;
-  }
-  ::shutdown(fd, SHUT_WR);
-  ::close(fd);
-  return s;
+  return std::unique_ptr<QemuStreamSocket>(std::make_unique<UnixQemuStreamSocket>(fd));
 }
 
 }  // namespace mkd::migrate

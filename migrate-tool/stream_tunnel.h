@@ -4,7 +4,8 @@
 // this tunnel listens on; the destination side writes the bytes into the destination QEMU's
 // incoming unix socket.
 // Source side: SourceTunnel owns the listening socket and one pump thread. Destination side:
-// PumpIntoQemu runs on the connection's thread.
+// UnixQemuStreamConnector connects to the destination QEMU's incoming socket; the frames are
+// pumped into it by serve_session.h's PumpIntoQemu on the connection's thread.
 #ifndef MKD_MIGRATE_TOOL_STREAM_TUNNEL_H_
 #define MKD_MIGRATE_TOOL_STREAM_TUNNEL_H_
 
@@ -17,6 +18,7 @@
 #include "base/status.h"
 #include "base/uuid.h"
 #include "migrate-tool/channel.h"
+#include "migrate-tool/incoming_ports.h"
 
 namespace mkd::migrate {
 
@@ -55,9 +57,12 @@ class SourceTunnel {
   Status result_;
 };
 
-// Destination side: connects to the QEMU incoming socket at `qemu_socket` and writes every
-// STREAM_DATA payload from `channel` into it until STREAM_END.
-Status PumpIntoQemu(Channel& channel, const std::string& qemu_socket);
+// Destination side: the real QemuStreamConnector (a unix socket; closing it shuts the stream
+// down for QEMU).
+class UnixQemuStreamConnector final : public QemuStreamConnector {
+ public:
+  Result<std::unique_ptr<QemuStreamSocket>> Connect(const std::string& qemu_socket) override;
+};
 
 }  // namespace mkd::migrate
 

@@ -1,0 +1,136 @@
+// The real destination ports: mount, qemu-config, QMP (see incoming_adapters.h).
+#include "migrate-tool/incoming_adapters.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <utility>
+
+#include "qemu-config/command_line.h"
+#include "qemu-config/qmp/client.h"
+#include "qemu-config/qmp/migration.h"
+#include "qemu-config/vm_control.h"
+
+namespace mkd::migrate {
+namespace {
+
+class MountRam final : public IncomingRam {
+ public:
+  explicit MountRam(RamFile ram) : ram_(std::move(ram)) {}
+  Result<RamFileSummary> Summary() override { return ram_.Summary(); }
+  Result<std::string> TableBlob() override { return ram_.TableBlob(); }
+  Status ReceiveZeros(uint64_t first, uint64_t count, Generation gen) override {
+    return ram_.ReceiveZeros(first, count, gen);
+  }
+  Status ReceiveRuns(const std::vector<memfs::LaterRun>& runs, std::string_view data) override {
+    return ram_.ReceiveRuns(runs, data);
+  }
+  Status ReceiveLater(const std::vector<GenRun>& runs) override { return ram_.ReceiveLater(runs); }
+  Result<std::string> DigestsBlob() override { return ram_.DigestsBlob(); }
+  Result<std::string> DirtyBlob() override { return ram_.DirtyBlob(); }
+  Status Fsync() override { return ram_.Fsync(); }
+  Result<WantedPages> TakeWanted() override { return ram_.TakeWanted(); }
+  Result<PostcopyStatus> Postcopy() override { return ram_.Postcopy(); }
+  Status FailPostcopy(std::string_view reason) override { return ram_.FailPostcopy(reason); }
+
+ private:
+  RamFile ram_;
+};
+
+class MountVmDir final : public IncomingMemfs {
+ public:
+  explicit MountVmDir(qemuconfig::VmPaths paths) : paths_(std::move(paths)) {}
+  Status Arrive(Epoch epoch, const Uuid& lineage) override {
+    std::error_code ec;
+    std::filesystem::create_directories(paths_.memory_dir, ec);
+    if (ec) return Status::Io(paths_.memory_dir + ": " + ec.message());
+    return SetVmDirXattr(
+        paths_.memory_dir, "user.mkd.arrive",
+        "{\"epoch\":" + std::to_string(epoch) + ",\"lineage\":\"" + lineage.ToString() + "\"}");
+  }
+  Status Commit() override { return SetVmDirXattr(paths_.memory_dir, "user.mkd.commit", "1"); }
+  Status Abort() override { return SetVmDirXattr(paths_.memory_dir, "user.mkd.abort", "1"); }
+  Result<std::unique_ptr<IncomingRam>> OpenRam() override {
+    Result<RamFile> ram = RamFile::Open(paths_.memory_file);
+    if (!ram.ok()) return ram.status();
+    return std::unique_ptr<IncomingRam>(std::make_unique<MountRam>(std::move(*ram)));
+  }
+
+ private:
+  qemuconfig::VmPaths paths_;
+};
+
+class QmpMonitor final : public IncomingMonitor {
+ public:
+  explicit QmpMonitor(qmp::QmpClient qmp) : qmp_(std::move(qmp)) {}
+  Status EnableIgnoreShared() override {
+    return qmp::SetMigrationCapabilities(qmp_, {{qmp::MigrationCapability::kXIgnoreShared, true}});
+  }
+  Status ListenForMigration(const std::string& socket_path) override {
+    ::unlink(socket_path.c_str());
+    return qmp::MigrateIncoming(qmp_, "unix:" + socket_path);
+  }
+  Result<qmp::VmStatus> QueryStatus() override { return qmp_.QueryStatus(); }
+  bool connected() const override { return qmp_.connected(); }
+  void Close() override { qmp_.Close(); }
+
+ private:
+  qmp::QmpClient qmp_;
+};
+
+class QemuConfigVm final : public IncomingQemu {
+ public:
+  QemuConfigVm(qemuconfig::VmDefinition def, qemuconfig::StartOptions start)
+      : def_(std::move(def)), start_(std::move(start)) {}
+  bool Running() override { return qemuconfig::RunningPid(def_).has_value(); }
+  Status StartIncoming() override { return qemuconfig::StartVm(def_, start_).status(); }
+  Result<std::unique_ptr<IncomingMonitor>> ConnectMonitor(
+      std::chrono::milliseconds timeout) override {
+    Result<qmp::QmpClient> q =
+        qmp::QmpClient::Connect(qemuconfig::PathsFor(def_).qmp_socket, timeout);
+    if (!q.ok()) return q.status();
+    return std::unique_ptr<IncomingMonitor>(std::make_unique<QmpMonitor>(std::move(*q)));
+  }
+  Status Stop() override { return qemuconfig::StopVm(def_, std::chrono::seconds(5)); }
+
+ private:
+  qemuconfig::VmDefinition def_;
+  qemuconfig::StartOptions start_;
+};
+
+class LocalHost final : public IncomingHost {
+ public:
+  explicit LocalHost(LocalHostOptions o) : o_(std::move(o)) {}
+  std::string DefinitionPath(const Uuid& vm) const override {
+    return o_.vm_dir + "/" + vm.ToString() + ".json";
+  }
+  Result<std::optional<qemuconfig::VmDefinition>> LoadDefinition(const Uuid& vm) override {
+    const std::string path = DefinitionPath(vm);
+    if (!std::filesystem::exists(path)) return std::optional<qemuconfig::VmDefinition>();
+    Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(path);
+    if (!def.ok()) return def.status();
+    return std::optional<qemuconfig::VmDefinition>(std::move(*def));
+  }
+  std::unique_ptr<IncomingMemfs> MemfsFor(const qemuconfig::VmDefinition& def) override {
+    return std::make_unique<MountVmDir>(qemuconfig::PathsFor(def));
+  }
+  std::unique_ptr<IncomingQemu> QemuFor(const qemuconfig::VmDefinition& def) override {
+    qemuconfig::StartOptions so;
+    so.incoming = true;
+    so.accel = o_.accel;
+    so.accel_cache = o_.accel_cache;
+    so.qemu_binary = o_.qemu_binary;
+    return std::make_unique<QemuConfigVm>(def, so);
+  }
+
+ private:
+  LocalHostOptions o_;
+};
+
+}  // namespace
+
+std::unique_ptr<IncomingHost> NewLocalHost(LocalHostOptions options) {
+  return std::make_unique<LocalHost>(std::move(options));
+}
+
+}  // namespace mkd::migrate

@@ -1,0 +1,65 @@
+// One connection to serve after its handshake (see serve_session.h).
+#include "migrate-tool/serve_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include "migrate-tool/incoming.h"
+
+namespace mkd::migrate {
+
+Status PumpIntoQemu(IncomingLink& link, QemuStreamConnector& connector,
+                    const std::string& qemu_socket) {
+  Result<std::unique_ptr<QemuStreamSocket>> qemu = connector.Connect(qemu_socket);
+  if (!qemu.ok()) return qemu.status();
+  while (true) {
+    Result<Frame> f = link.Receive();
+    if (!f.ok()) return f.status();
+    if (f->type == FrameType::kStreamEnd) return Status::Ok();
+    if (f->type != FrameType::kStreamData) {
+      return Status::InvalidArgument("stream tunnel: unexpected " +
+                                     std::string(FrameTypeName(f->type)));
+    }
+    MKD_RETURN_IF_ERROR((*qemu)->Write(f->payload));
+  }
+}
+
+void ServeSession(const Result<Frame>& first, IncomingLink& link, const std::string& address,
+                  const SessionPorts& ports) {
+  if (!first.ok()) {
+    spdlog::warn("{} ({}): no first frame within the handshake limit of {} ms, or a bad one: {}",
+                 link.peer_host(), address, ports.handshake_timeout.count(),
+                 first.status().ToString());
+    if (first.status().code() == ErrorCode::kInvalidArgument) {
+      (void)link.Send(FrameType::kResult, EncodeResult({false, first.status().ToString()}));
+    }
+    return;
+  }
+  if (first->type == FrameType::kHello) {
+    Result<Hello> hello = ParseHello(first->payload);
+    Status s = hello.ok() ? CheckSourceHost("HELLO", hello->source_host, link.peer_host())
+                          : hello.status();
+    if (!s.ok()) {
+      spdlog::warn("{} ({}): {}", link.peer_host(), address, s.ToString());
+      (void)link.Send(FrameType::kResult, EncodeResult({false, s.ToString()}));
+      return;
+    }
+    Incoming(link, ports.host, ports.arrivals, ports.timeout).Run(*hello);
+  } else if (first->type == FrameType::kStreamHello) {
+    Result<StreamHello> hello = ParseStreamHello(first->payload);
+    Status s = hello.ok() ? CheckSourceHost("STREAM_HELLO", hello->source_host, link.peer_host())
+                          : hello.status();
+    Result<std::string> socket = s;
+    if (s.ok()) socket = ports.arrivals.ClaimStream(hello->vm, link.peer_host());
+    if (!socket.ok()) {
+      spdlog::warn("{} ({}): {}", link.peer_host(), address, socket.status().ToString());
+      return;
+    }
+    s = PumpIntoQemu(link, ports.streams, *socket);
+    if (!s.ok()) spdlog::warn("QEMU stream of VM {}: {}", hello->vm.ToString(), s.ToString());
+  } else {
+    spdlog::warn("{} ({}): first frame {} refused", link.peer_host(), address,
+                 FrameTypeName(first->type));
+  }
+}
+
+}  // namespace mkd::migrate
