@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "genstore/log_limiter.h"
+#include "memfs-protocol/arrival.h"
+#include "memfs-protocol/names.h"
 #include "migrate-tool/arrivals.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/connection_pool.h"
@@ -82,9 +84,8 @@ class Incoming {
     return r;
   }
   // Received pages on their way into memfs; flushed before any other frame is handled.
-  ReceiveBatch batch_{[this](const std::vector<memfs::LaterRun>& runs, std::string_view data) {
-    return ram_->ReceiveRuns(runs, data);
-  }};
+  ReceiveBatch batch_{[this](const std::vector<memfs_protocol::LaterRun>& runs,
+                             std::string_view data) { return ram_->ReceiveRuns(runs, data); }};
   uint64_t zero_frames_ = 0;
   bool stopped_after_commit_ = false;  // WaitRunning or Postcopy stopped QEMU, told the source
   bool postcopy_ = false;              // the source sent LATER pages: a post-copy arrival
@@ -127,9 +128,9 @@ Status Incoming::Prepare() {
   std::error_code ec;
   std::filesystem::create_directories(paths_.memory_dir, ec);
   if (ec) return Status::Io(paths_.memory_dir + ": " + ec.message());
-  MKD_RETURN_IF_ERROR(SetVmDirXattr(paths_.memory_dir, "user.mkd.arrive",
-                                    "{\"epoch\":" + std::to_string(hello_.epoch + 1) +
-                                        ",\"lineage\":\"" + hello_.lineage.ToString() + "\"}"));
+  MKD_RETURN_IF_ERROR(SetVmDirXattr(
+      paths_.memory_dir, memfs_protocol::kArrive,
+      memfs_protocol::FormatArrival({static_cast<Epoch>(hello_.epoch + 1), hello_.lineage})));
   arrived_ = true;
   MKD_RETURN_IF_ERROR(FaultPoint("serve.prepare"));
   qemuconfig::StartOptions so;
@@ -179,7 +180,8 @@ Status Incoming::Commit() {
   // Pages QEMU itself touched while starting are written back now (and refused, counted), so
   // the commit can drop every page of the file from the page cache.
   MKD_RETURN_IF_ERROR(ram_->Fsync());
-  MKD_RETURN_IF_ERROR(SetVmDirXattr(paths_.memory_dir, "user.mkd.commit", "1"));
+  MKD_RETURN_IF_ERROR(
+      SetVmDirXattr(paths_.memory_dir, memfs_protocol::kCommit, memfs_protocol::kTriggerValue));
   committed_ = true;
   Result<RamFileSummary> s = ram_->Summary();
   if (s.ok() && s->refused_writes > 0) {
@@ -324,7 +326,8 @@ void Incoming::Abort(const std::string& why) {
     if (!s.ok()) spdlog::warn("stopping the destination QEMU: {}", s.ToString());
   }
   if (arrived_) {
-    Status s = SetVmDirXattr(paths_.memory_dir, "user.mkd.abort", "1");
+    Status s =
+        SetVmDirXattr(paths_.memory_dir, memfs_protocol::kAbort, memfs_protocol::kTriggerValue);
     if (!s.ok()) spdlog::warn("aborting the arrival: {}", s.ToString());
   }
 }
