@@ -5,9 +5,14 @@
 #include <cerrno>
 #include <string>
 
+#include "memfs-protocol/names.h"
+#include "memfs-protocol/postcopy_values.h"
+#include "memfs-protocol/sync_reply.h"
 #include "memfs/fuse_ops.h"
 
 namespace mkd::memfs {
+
+namespace mp = memfs_protocol;
 
 namespace {
 // Replies with a value, or its size when the caller asks for it (size 0).
@@ -28,7 +33,7 @@ namespace {
 // control; the rest of a VM's attributes are inspection.
 Need NeedToGet(const NodeRef& node, std::string_view name) {
   if (node.kind == NodeRef::Kind::kRoot) return Need::kHostInspect;
-  if (IsSyncName(name) || name == kWantedXattr) return Need::kControl;
+  if (mp::IsSyncName(name) || name == mp::kWanted) return Need::kControl;
   return Need::kInspect;
 }
 
@@ -58,16 +63,16 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     fuse_reply_err(req, -rc);
     return;
   }
-  if (size == 0 && IsSyncName(name)) {
+  if (size == 0 && mp::IsSyncName(name)) {
     // A size query must not run a sync (getfattr asks for the size, then for the value): answer
     // with the bound every sync reply fits in.
-    fuse_reply_xattr(req, kSyncValueMax);
+    fuse_reply_xattr(req, mp::kSyncValueMax);
     return;
   }
-  if (std::string_view(name) == kWantedXattr) {
+  if (std::string_view(name) == mp::kWanted) {
     // Post-copy: a size query is answered at once; a read waits for wanted pages.
     if (size == 0) {
-      fuse_reply_xattr(req, kWantedValueMax);
+      fuse_reply_xattr(req, mp::kWantedValueMax);
       return;
     }
     Result<std::string> w = Ctx(req).xattrs->Wanted(ino, size);

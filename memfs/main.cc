@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 
 #include "base/host_id.h"
+#include "genstore/incarnation.h"
+#include "memfs-protocol/names.h"
 #include "memfs/daemon.h"
 #include "memfs/options.h"
 
@@ -32,8 +34,10 @@ int main(int argc, char** argv) {
                  "--admin-group)")
       ->capture_default_str();
   app.add_option("--admin-group", o.admin_group,
-                 "members may use the control attributes (user.mkd.*: syncs, arrivals, "
-                 "commits), mkdir/rm, and read RAM files (default: root only)");
+                 "members may use the control attributes (" +
+                     std::string(mkd::memfs_protocol::kPrefix) +
+                     "*: syncs, arrivals, commits), mkdir/rm, and read RAM files (default: root "
+                     "only)");
   app.add_option("--budget", budget,
                  "memory stored incarnations may hold (e.g. 4G); coldest pages are evicted "
                  "beyond it (default: no limit)");

@@ -29,6 +29,7 @@
 
 #include "base/status.h"
 #include "genstore/page_bitmap.h"
+#include "memfs-protocol/postcopy_values.h"
 #include "memfs/page_file.h"
 
 namespace mkd::memfs {
@@ -45,20 +46,8 @@ struct ParkedRead {
   PostcopyClock::time_point since{};
 };
 
-// What user.mkd.postcopy shows.
-struct PostcopyStats {
-  std::string state;     // "active", "complete", "failed"
-  std::string reason;    // why it failed
-  uint64_t missing = 0;  // pages still missing
-  uint64_t total = 0;    // pages missing at the commit
-  uint64_t fetched = 0;  // received after a read asked for them
-  uint64_t pushed = 0;   // received before any read asked
-  uint64_t skipped = 0;  // received but already present (written here, or a duplicate)
-  uint64_t faults = 0;   // reads that waited
-  uint64_t parked = 0;   // reads waiting now
-  double fault_median_ms = 0, fault_p99_ms = 0, fault_max_ms = 0;
-  double seconds = 0;  // since the commit, until complete (or until now)
-};
+// What user.mkd.postcopy shows (memfs-protocol/postcopy_values.h formats it).
+using PostcopyStats = memfs_protocol::PostcopyStats;
 
 class Postcopy {
  public:

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "genstore/codec_header.h"
+#include "memfs-protocol/names.h"
 
 namespace mkd::memfs {
 namespace {
@@ -754,7 +755,8 @@ Status Registry::Commit(const Uuid& vm_id) {
       // report a VM that is not here.
       return Status::FailedPrecondition("VM " + vm_id.ToString() +
                                         ": no RAM block is incoming, nothing to commit (abort "
-                                        "the arrival, user.mkd.abort)");
+                                        "the arrival, " +
+                                        std::string(memfs_protocol::kAbort) + ")");
     }
     for (auto& [name, b] : vm->second.blocks) {
       if (b.block->state() != IncarnationState::kIncoming) continue;

@@ -31,13 +31,14 @@
 
 #include "base/uuid.h"
 #include "genstore/store.h"
+#include "memfs-protocol/arrival.h"
 #include "memfs/access.h"
-#include "memfs/arrival.h"
 #include "memfs/block.h"
 
 namespace mkd::memfs {
 
 using Ino = uint64_t;
+using memfs_protocol::Arrival;  // the value of user.mkd.arrive
 inline constexpr Ino kRootIno = 1;
 
 // What an inode is.

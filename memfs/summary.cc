@@ -1,72 +1,63 @@
-// Formatting of the user.mkd.summary values (see summary.h).
+// Filling the user.mkd.summary structs from memfs's state (see summary.h).
 #include "memfs/summary.h"
-
-#include <fmt/format.h>
-
-#include "memfs/arrival.h"
 
 namespace mkd::memfs {
 
-std::string HumanBytes(uint64_t bytes) {
-  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int unit = 0;
-  while (v >= 1024 && unit < 4) {
-    v /= 1024;
-    ++unit;
-  }
-  if (unit == 0) return fmt::format("{}B", bytes);
-  std::string s = fmt::format("{:.1f}", v);
-  if (s.size() > 2 && s.substr(s.size() - 2) == ".0") s.resize(s.size() - 2);
-  return s + kUnits[unit];
-}
-
-std::string BlockSummary(const Block& block) {
+memfs_protocol::BlockSummary BlockSummaryOf(const Block& block) {
   const IncarnationMeta m = block.meta();
   const BlockCounters c = block.counters();
   Result<uint64_t> resident = block.ResidentPages();
-  const uint64_t res = resident.ok() ? *resident : 0;
-  std::string s = fmt::format(
-      "state={} vm={} block={} incarnation={} epoch={} lineage={} pages={} size={} "
-      "resident={} held={}",
-      IncarnationStateName(m.state), m.key.vm.ToString(), m.key.block, m.key.incarnation, m.epoch,
-      m.lineage.ToString(), m.pages, HumanBytes(m.pages * kPageSize), res,
-      HumanBytes(res * kPageSize));
-  s += fmt::format(" dirty_since_sync={} dirty_since_arrival={} lost={} syncs={}",
-                   block.dirty_since_sync_count(), block.dirty_since_arrival_count(),
-                   block.lost_pages(), c.syncs);
-  s += fmt::format(
-      " writes={} pages_written={} zero_pages_written={} refused_writes={} failed_writes={} "
-      "pages_received={} pages_punched={} pages_evicted={}",
-      c.write_requests, c.pages_written, c.zero_pages_written, c.refused_writes, c.failed_writes,
-      c.pages_received, c.pages_punched, c.pages_evicted);
-  if (m.left_unix_ms > 0) s += fmt::format(" left_unix_ms={}", m.left_unix_ms);
-  // Whether the database holds this state: "saving" while the record of a VM that left is being
-  // written, "failed" when that write failed (retried; a restart now would drop the memory).
+  memfs_protocol::BlockSummary s;
+  s.state = IncarnationStateName(m.state);
+  s.vm = m.key.vm;
+  s.block = m.key.block;
+  s.incarnation = m.key.incarnation;
+  s.epoch = m.epoch;
+  s.lineage = m.lineage;
+  s.pages = m.pages;
+  s.resident = resident.ok() ? *resident : 0;
+  s.dirty_since_sync = block.dirty_since_sync_count();
+  s.dirty_since_arrival = block.dirty_since_arrival_count();
+  s.lost = block.lost_pages();
+  s.syncs = c.syncs;
+  s.writes = c.write_requests;
+  s.pages_written = c.pages_written;
+  s.zero_pages_written = c.zero_pages_written;
+  s.refused_writes = c.refused_writes;
+  s.failed_writes = c.failed_writes;
+  s.pages_received = c.pages_received;
+  s.pages_punched = c.pages_punched;
+  s.pages_evicted = c.pages_evicted;
+  s.left_unix_ms = m.left_unix_ms > 0 ? static_cast<uint64_t>(m.left_unix_ms) : 0;
   static constexpr const char* kRecord[] = {"saved", "saving", "failed"};
-  s += fmt::format(" record={}", kRecord[static_cast<int>(block.record_state())]);
+  s.record = kRecord[static_cast<int>(block.record_state())];
   return s;
 }
 
-std::string VmSummary(const Uuid& vm,
-                      const std::vector<std::pair<std::string, std::string>>& block_states,
-                      const std::optional<Arrival>& arrival) {
-  std::string blocks;
-  for (const auto& [name, state] : block_states) {
-    if (!blocks.empty()) blocks += ",";
-    blocks += name + ":" + state;
+memfs_protocol::VmSummary VmSummaryOf(const Uuid& vm, const Registry& registry) {
+  memfs_protocol::VmSummary s;
+  s.vm = vm;
+  for (const auto& [name, b] : registry.Blocks(vm)) {
+    s.blocks.emplace_back(name, std::string(IncarnationStateName(b->state())));
   }
-  return fmt::format("vm={} blocks={} arrival={}", vm.ToString(), blocks.empty() ? "none" : blocks,
-                     arrival ? FormatArrival(*arrival) : "none");
+  s.arrival = registry.PendingArrival(vm);
+  return s;
 }
 
-std::string HostSummary(const std::string& host_id, const HostTotals& t, uint64_t budget_bytes) {
-  return fmt::format(
-      "host={} vms={} live={} incoming={} stored={} stored_held={} budget={} live_held={} "
-      "unsaved={} max_file_size={}",
-      host_id, t.vms, t.live, t.incoming, t.stored, HumanBytes(t.stored_resident_pages * kPageSize),
-      budget_bytes == UINT64_MAX ? "none" : HumanBytes(budget_bytes),
-      HumanBytes(t.live_resident_pages * kPageSize), t.unsaved, t.max_file_bytes);
+memfs_protocol::HostSummary HostSummaryOf(const Registry& registry) {
+  const HostTotals t = registry.Totals();
+  memfs_protocol::HostSummary s;
+  s.host_id = registry.host_id();
+  s.vms = t.vms;
+  s.live = t.live;
+  s.incoming = t.incoming;
+  s.stored = t.stored;
+  s.stored_held_bytes = t.stored_resident_pages * kPageSize;
+  if (registry.budget_bytes() != UINT64_MAX) s.budget_bytes = registry.budget_bytes();
+  s.live_held_bytes = t.live_resident_pages * kPageSize;
+  s.unsaved = t.unsaved;
+  s.max_file_size = t.max_file_bytes;
+  return s;
 }
 
 }  // namespace mkd::memfs

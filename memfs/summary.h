@@ -1,6 +1,6 @@
-// The readable summaries behind `user.mkd.summary` (docs/memfs.md): one line of key=value pairs
-// per object, so `getfattr -d -m user.mkd` prints something an operator reads at a glance and a
-// script splits on spaces. Pure formatting; thread-safe.
+// The user.mkd.summary values of memfs's objects: fills memfs-protocol's summary structs from a
+// Block's and the Registry's state; the line format belongs to memfs-protocol/summary.h.
+// Thread-safe (reads each object's state under its own locks).
 #ifndef MKD_MEMFS_SUMMARY_H_
 #define MKD_MEMFS_SUMMARY_H_
 
@@ -8,23 +8,18 @@
 #include <string>
 #include <vector>
 
+#include "memfs-protocol/summary.h"
 #include "memfs/block.h"
 #include "memfs/registry.h"
 
 namespace mkd::memfs {
 
-// "state=live vm=... block=ram incarnation=1 epoch=1 lineage=... pages=65536 size=256MiB
-//  resident=29184 held=114MiB dirty_since_sync=12 dirty_since_arrival=29184 lost=0 ..."
-std::string BlockSummary(const Block& block);
-// "vm=... blocks=ram:live arrival=none"
-std::string VmSummary(const Uuid& vm,
-                      const std::vector<std::pair<std::string, std::string>>& block_states,
-                      const std::optional<Arrival>& arrival);
-// "host=... vms=2 live=1 incoming=0 stored=1 stored_held=100MiB budget=1GiB live_held=..."
-std::string HostSummary(const std::string& host_id, const HostTotals& totals,
-                        uint64_t budget_bytes);
-// 268435456 -> "256MiB", 1536 -> "1.5KiB".
-std::string HumanBytes(uint64_t bytes);
+// The RAM file's summary (state, counters, resident pages, record state).
+memfs_protocol::BlockSummary BlockSummaryOf(const Block& block);
+// The VM directory's summary: its blocks' states and a pending arrival.
+memfs_protocol::VmSummary VmSummaryOf(const Uuid& vm, const Registry& registry);
+// The mount root's summary: the host's totals and budget.
+memfs_protocol::HostSummary HostSummaryOf(const Registry& registry);
 
 }  // namespace mkd::memfs
 

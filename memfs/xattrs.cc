@@ -1,11 +1,10 @@
-// The user.mkd.* extended attributes (see xattrs.h).
+// The user.mkd.* extended attributes (see xattrs.h; names and values: memfs-protocol/).
 #include "memfs/xattrs.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
-#include <charconv>
 
 #include "base/check.h"
 #include "genstore/bitmap_codec.h"
@@ -13,23 +12,21 @@
 #include "genstore/compare.h"
 #include "genstore/digests.h"
 #include "genstore/table_codec.h"
-#include "memfs/arrival.h"
-#include "memfs/receive_frame.h"
+#include "memfs-protocol/arrival.h"
+#include "memfs-protocol/names.h"
+#include "memfs-protocol/receive_frame.h"
+#include "memfs-protocol/summary.h"
+#include "memfs-protocol/sync_reply.h"
 #include "memfs/summary.h"
 
 namespace mkd::memfs {
+
+namespace mp = memfs_protocol;
+
 namespace {
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
-}
-
-// The N of "<name>.N": decimal digits only; nullopt for anything else (also empty).
-std::optional<uint32_t> ParseChunkIndex(std::string_view digits) {
-  uint32_t v = 0;
-  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-  if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
-  return v;
 }
 
 CodecHeader HeaderOf(const IncarnationMeta& m) {
@@ -44,9 +41,6 @@ CodecHeader HeaderOf(const IncarnationMeta& m) {
 Status UnknownName(std::string_view name) {
   return Status::NotFound("no attribute " + std::string(name) + " (see docs/memfs.md)");
 }
-
-constexpr std::string_view kChunkedNames[] = {"user.mkd.table", "user.mkd.dirty", "user.mkd.synced",
-                                              "user.mkd.reusable", "user.mkd.digests"};
 
 }  // namespace
 
@@ -73,22 +67,22 @@ int ErrnoFor(const Status& s) {
 }
 
 std::vector<std::string> Xattrs::List(Ino ino, const NodeRef& node) {
-  std::vector<std::string> names = {"user.mkd.summary"};
+  std::vector<std::string> names = {std::string(mp::kSummary)};
   if (node.kind == NodeRef::Kind::kVm && registry_->PendingArrival(node.vm)) {
-    names.push_back("user.mkd.arrive");
+    names.emplace_back(mp::kArrive);
   }
   if (node.kind == NodeRef::Kind::kBlock) {
-    names.push_back("user.mkd.table");
-    names.push_back("user.mkd.dirty");
+    names.emplace_back(mp::kTable);
+    names.emplace_back(mp::kDirty);
     if (std::shared_ptr<Block> b = registry_->FindBlock(ino); b && b->postcopy()) {
-      names.push_back("user.mkd.postcopy");
+      names.emplace_back(mp::kPostcopy);
     }
     // user.mkd.digests is not listed: computing it reads the whole page store, which an
     // innocent `getfattr -d` should not make a running VM's write-backs wait for.
-    if (syncer_->LastSync(ino, "")) names.push_back("user.mkd.synced");
+    if (syncer_->LastSync(ino, "")) names.emplace_back(mp::kSynced);
     std::lock_guard lock(mu_);
     auto peer = peers_.find(ino);
-    if (peer != peers_.end() && peer->second.table) names.push_back("user.mkd.reusable");
+    if (peer != peers_.end() && peer->second.table) names.emplace_back(mp::kReusable);
   }
   return names;
 }
@@ -99,7 +93,7 @@ Result<std::string> Xattrs::Chunked(Ino ino, std::string_view base, std::string_
   auto key = std::make_pair(ino, std::string(base));
   std::optional<uint32_t> index;
   if (!suffix.empty()) {
-    index = ParseChunkIndex(suffix.substr(1));  // suffix is ".N"
+    index = mp::ParseChunkIndex(suffix.substr(1));  // suffix is ".N"
     if (!index) return UnknownName(std::string(base) + std::string(suffix));
   }
   bool have_snapshot = false;
@@ -119,9 +113,7 @@ Result<std::string> Xattrs::Chunked(Ino ino, std::string_view base, std::string_
     std::lock_guard lock(mu_);
     if (keep_snapshot) snapshots_[key] = std::move(chunks);
     if (!index) {
-      return fmt::format(
-          "chunks={} bytes={} (read {}.0 .. {}.{}; join and decode with mkd-genstore decode)",
-          count, blob->size(), base, base, count - 1);
+      return mp::FormatChunkDescription(base, count, blob->size());
     }
   }
   std::lock_guard lock(mu_);
@@ -135,41 +127,38 @@ Result<std::string> Xattrs::Chunked(Ino ino, std::string_view base, std::string_
 Result<std::string> Xattrs::GetFile(Ino ino, const NodeRef& node, std::string_view name) {
   std::shared_ptr<Block> block = registry_->FindBlock(ino);
   if (!block) return Status::NotFound("the file is gone");
-  if (name == "user.mkd.summary") return BlockSummary(*block);
-  if (name == "user.mkd.postcopy") return GetPostcopy(*block);
-  if (IsSyncName(name)) {
-    const std::string consumer(name.size() > kSyncXattr.size() ? name.substr(kSyncXattr.size() + 1)
-                                                               : std::string_view());
-    return RunSync(ino, node, *block, consumer);
+  if (name == mp::kSummary) return mp::FormatBlockSummary(BlockSummaryOf(*block));
+  if (name == mp::kPostcopy) return GetPostcopy(*block);
+  if (mp::IsSyncName(name)) {
+    return RunSync(ino, node, *block, std::string(mp::SyncConsumer(name)));
   }
-  constexpr std::string_view kSyncedOf = "user.mkd.synced.";
-  if (StartsWith(name, kSyncedOf) && name.size() > kSyncedOf.size() &&
-      name[kSyncedOf.size()] >= 'a' && name[kSyncedOf.size()] <= 'z') {
+  const std::string synced_of = std::string(mp::kSynced) + ".";
+  if (StartsWith(name, synced_of) && name.size() > synced_of.size() &&
+      name[synced_of.size()] >= 'a' && name[synced_of.size()] <= 'z') {
     // user.mkd.synced.<consumer>[.N]: the pages of that consumer's last sync. Not kept as a
     // snapshot (their number would follow the names callers make up): the value changes only
     // at that consumer's own next sync, so its chunks are read from fresh encodings of it.
-    const std::string_view rest = name.substr(kSyncedOf.size());
+    const std::string_view rest = name.substr(synced_of.size());
     const size_t dot = rest.find('.');
     const std::string consumer(rest.substr(0, dot));
     return Chunked(
-        ino, std::string(kSyncedOf) + consumer,
-        dot == std::string_view::npos ? "" : rest.substr(dot),
+        ino, mp::SyncedName(consumer), dot == std::string_view::npos ? "" : rest.substr(dot),
         [&] { return EncodeSynced(ino, *block, consumer); }, /*keep_snapshot=*/false);
   }
-  for (std::string_view base : kChunkedNames) {
+  for (std::string_view base : mp::kChunkedNames) {
     if (!StartsWith(name, base)) continue;
     std::string_view suffix = name.substr(base.size());
     if (!suffix.empty() && suffix[0] != '.') continue;
     return Chunked(ino, base, suffix, [&]() -> Result<std::string> {
       const IncarnationMeta m = block->meta();
-      if (base == "user.mkd.table") return EncodeTable(HeaderOf(m), block->TableSnapshot());
-      if (base == "user.mkd.dirty") return EncodeBitmap(HeaderOf(m), block->DirtySinceArrival());
-      if (base == "user.mkd.digests") {
+      if (base == mp::kTable) return EncodeTable(HeaderOf(m), block->TableSnapshot());
+      if (base == mp::kDirty) return EncodeBitmap(HeaderOf(m), block->DirtySinceArrival());
+      if (base == mp::kDigests) {
         Result<PageDigests> digests = block->ComputeDigests();
         if (!digests.ok()) return digests.status();
         return EncodeDigests(HeaderOf(m), *digests);
       }
-      if (base == "user.mkd.synced") return EncodeSynced(ino, *block, "");
+      if (base == mp::kSynced) return EncodeSynced(ino, *block, "");
       // user.mkd.reusable
       std::optional<GenerationTable> peer;
       {
@@ -177,7 +166,9 @@ Result<std::string> Xattrs::GetFile(Ino ino, const NodeRef& node, std::string_vi
         auto it = peers_.find(ino);
         if (it != peers_.end()) peer = it->second.table;
       }
-      if (!peer) return Status::NotFound("no peer table was set (user.mkd.peer_table.N)");
+      if (!peer) {
+        return Status::NotFound(fmt::format("no peer table was set ({}.N)", mp::kPeerTable));
+      }
       const GenerationTable own = block->TableSnapshot();
       PageBitmap reusable(own.pages());
       ComputeReusable(own, *peer, &reusable);
@@ -188,25 +179,17 @@ Result<std::string> Xattrs::GetFile(Ino ino, const NodeRef& node, std::string_vi
 }
 
 Result<std::string> Xattrs::Get(Ino ino, const NodeRef& node, std::string_view name) {
-  if (!StartsWith(name, kXattrPrefix)) return Status::NotFound("not a miyakodori attribute");
+  if (!StartsWith(name, mp::kPrefix)) return Status::NotFound("not a miyakodori attribute");
   switch (node.kind) {
     case NodeRef::Kind::kRoot:
-      if (name == "user.mkd.summary") {
-        return HostSummary(registry_->host_id(), registry_->Totals(), registry_->budget_bytes());
-      }
+      if (name == mp::kSummary) return mp::FormatHostSummary(HostSummaryOf(*registry_));
       return UnknownName(name);
     case NodeRef::Kind::kVm: {
-      if (name == "user.mkd.summary") {
-        std::vector<std::pair<std::string, std::string>> states;
-        for (const auto& [n, b] : registry_->Blocks(node.vm)) {
-          states.emplace_back(n, std::string(IncarnationStateName(b->state())));
-        }
-        return VmSummary(node.vm, states, registry_->PendingArrival(node.vm));
-      }
-      if (name == "user.mkd.arrive") {
+      if (name == mp::kSummary) return mp::FormatVmSummary(VmSummaryOf(node.vm, *registry_));
+      if (name == mp::kArrive) {
         std::optional<Arrival> a = registry_->PendingArrival(node.vm);
         if (!a) return Status::NotFound("no arrival is pending");
-        return FormatArrival(*a);
+        return mp::FormatArrival(*a);
       }
       return UnknownName(name);
     }
@@ -218,11 +201,12 @@ Result<std::string> Xattrs::Get(Ino ino, const NodeRef& node, std::string_view n
 
 Status Xattrs::SetPeerChunk(Ino ino, const NodeRef& node, std::string_view index_text,
                             std::string_view value) {
+  const std::string peer_table(mp::kPeerTable);
   Result<ChunkInfo> info = ParseChunk(value);
-  if (!info.ok()) return info.status().WithContext("user.mkd.peer_table");
-  std::optional<uint32_t> index = ParseChunkIndex(index_text);
+  if (!info.ok()) return info.status().WithContext(peer_table);
+  std::optional<uint32_t> index = mp::ParseChunkIndex(index_text);
   if (!index || *index != info->index) {
-    return Status::InvalidArgument("user.mkd.peer_table." + std::string(index_text) +
+    return Status::InvalidArgument(peer_table + "." + std::string(index_text) +
                                    ": the chunk says it is chunk " + std::to_string(info->index));
   }
   std::shared_ptr<Block> block = registry_->FindBlock(ino);
@@ -242,11 +226,11 @@ Status Xattrs::SetPeerChunk(Ino ino, const NodeRef& node, std::string_view index
   for (auto& c : up.chunks) all.push_back(*c);
   up.chunks.clear();
   Result<std::string> blob = JoinChunks(all);
-  if (!blob.ok()) return blob.status().WithContext("user.mkd.peer_table");
+  if (!blob.ok()) return blob.status().WithContext(peer_table);
   Result<DecodedTable> table = DecodeTable(*blob);
-  if (!table.ok()) return table.status().WithContext("user.mkd.peer_table");
+  if (!table.ok()) return table.status().WithContext(peer_table);
   if (table->header.vm != node.vm || table->header.block != node.block) {
-    return Status::InvalidArgument("user.mkd.peer_table: the table is of VM " +
+    return Status::InvalidArgument(peer_table + ": the table is of VM " +
                                    table->header.vm.ToString() + " block " + table->header.block +
                                    ", not of this file");
   }
@@ -256,7 +240,7 @@ Status Xattrs::SetPeerChunk(Ino ino, const NodeRef& node, std::string_view index
 
 Status Xattrs::Receive(Ino ino, const NodeRef& node, std::string_view value) {
   const std::string file = node.vm.ToString() + "/" + node.block;
-  Result<ReceiveFrame> frame = ParseReceiveFrame(value);
+  Result<mp::ReceiveFrame> frame = mp::ParseReceiveFrame(value);
   if (!frame.ok()) return frame.status().WithContext(file);
   std::shared_ptr<Block> block = registry_->FindBlock(ino);
   if (!block) return Status::NotFound("the file is gone");
@@ -265,21 +249,21 @@ Status Xattrs::Receive(Ino ino, const NodeRef& node, std::string_view value) {
   }
   Status s;
   switch (frame->kind) {
-    case ReceiveKind::kPages:
+    case mp::ReceiveKind::kPages:
       s = block->ReceivePages(frame->first, frame->count, frame->data.data(), frame->gen);
       break;
-    case ReceiveKind::kZero:
+    case mp::ReceiveKind::kZero:
       s = block->ReceiveZero(frame->first, frame->count, frame->gen);
       break;
-    case ReceiveKind::kLater:
-      for (const LaterRun& r : frame->runs) {
+    case mp::ReceiveKind::kLater:
+      for (const mp::LaterRun& r : frame->runs) {
         s = block->ReceiveLater(r.first, r.count, r.gen);
         if (!s.ok()) break;
       }
       break;
-    case ReceiveKind::kRuns: {
+    case mp::ReceiveKind::kRuns: {
       const char* data = frame->data.data();
-      for (const LaterRun& r : frame->runs) {
+      for (const mp::LaterRun& r : frame->runs) {
         s = block->ReceivePages(r.first, r.count, data, r.gen);
         if (!s.ok()) break;
         data += size_t{r.count} * kPageSize;
@@ -289,40 +273,39 @@ Status Xattrs::Receive(Ino ino, const NodeRef& node, std::string_view value) {
   }
   if (s.code() == ErrorCode::kFailedPrecondition) {
     return Status::FailedPrecondition(
-        fmt::format("{}: user.mkd.receive: {} (set user.mkd.arrive on the VM directory and open "
-                    "the file for writing first)",
-                    file, s.message()));
+        fmt::format("{}: {}: {} (set {} on the VM directory and open the file for writing first)",
+                    file, mp::kReceive, s.message(), mp::kArrive));
   }
-  return s.WithContext(file + ": user.mkd.receive");
+  return s.WithContext(fmt::format("{}: {}", file, mp::kReceive));
 }
 
 Status Xattrs::Set(Ino ino, const NodeRef& node, std::string_view name, std::string_view value) {
-  if (!StartsWith(name, kXattrPrefix)) {
-    return Status::Unsupported("only user.mkd.* attributes exist here");
+  if (!StartsWith(name, mp::kPrefix)) {
+    return Status::Unsupported(fmt::format("only {}* attributes exist here", mp::kPrefix));
   }
   if (node.kind == NodeRef::Kind::kVm) {
-    if (name == "user.mkd.arrive") {
-      Result<Arrival> a = ParseArrival(value);
+    if (name == mp::kArrive) {
+      Result<Arrival> a = mp::ParseArrival(value);
       if (!a.ok()) return a.status();
       return registry_->Arrive(node.vm, *a);
     }
-    if (name == "user.mkd.commit") return registry_->Commit(node.vm);
-    if (name == "user.mkd.abort") return registry_->Abort(node.vm);
-    if (name == "user.mkd.advance") {
-      Result<Epoch> e = ParseAdvance(value);
+    if (name == mp::kCommit) return registry_->Commit(node.vm);
+    if (name == mp::kAbort) return registry_->Abort(node.vm);
+    if (name == mp::kAdvance) {
+      Result<Epoch> e = mp::ParseAdvance(value);
       if (!e.ok()) return e.status();
       return registry_->AdvanceEpoch(node.vm, *e);
     }
   }
-  if (node.kind == NodeRef::Kind::kBlock && name == kReceiveXattr) {
+  if (node.kind == NodeRef::Kind::kBlock && name == mp::kReceive) {
     return Receive(ino, node, value);
   }
-  if (node.kind == NodeRef::Kind::kBlock && name == "user.mkd.postcopy") {
+  if (node.kind == NodeRef::Kind::kBlock && name == mp::kPostcopy) {
     return SetPostcopy(node, value);
   }
-  if (node.kind == NodeRef::Kind::kBlock && StartsWith(name, "user.mkd.peer_table.")) {
-    return SetPeerChunk(ino, node, name.substr(std::string_view("user.mkd.peer_table.").size()),
-                        value);
+  const std::string peer_chunk = std::string(mp::kPeerTable) + ".";
+  if (node.kind == NodeRef::Kind::kBlock && StartsWith(name, peer_chunk)) {
+    return SetPeerChunk(ino, node, name.substr(peer_chunk.size()), value);
   }
   return Status::InvalidArgument(std::string(name) + " cannot be set here (see docs/memfs.md)");
 }
@@ -332,29 +315,21 @@ Result<std::string> Xattrs::RunSync(Ino ino, const NodeRef& node, Block& block,
   MKD_RETURN_IF_ERROR(DirtyLog::ValidateName(consumer));
   Result<DirtyLog::Delivery> d = syncer_->Sync(ino, node.vm, node.block, block, consumer);
   if (!d.ok()) return d.status();
-  const uint64_t count = d->pages.Count();
-  const IncarnationMeta m = block.meta();
-  std::string v =
-      fmt::format("dirty_pages={} epoch={} syncs={}", count, m.epoch, block.counters().syncs);
+  mp::SyncReply reply{d->pages.Count(), block.meta().epoch, block.counters().syncs, std::nullopt};
   // A named consumer learns whether this sync started its view: a migration whose view was
   // replaced (more than DirtyLog::kMaxConsumers consumers) must not trust it.
-  if (!consumer.empty()) v += d->new_consumer ? " new=1" : " new=0";
-  MKD_CHECK(v.size() <= kSyncValueMax);
+  if (!consumer.empty()) reply.new_consumer = d->new_consumer;
+  std::string v = mp::FormatSyncReply(reply);
+  MKD_CHECK(v.size() <= mp::kSyncValueMax);
   return v;
 }
 
 Result<std::string> Xattrs::EncodeSynced(Ino ino, Block& block, const std::string& consumer) {
   std::optional<PageBitmap> last = syncer_->LastSync(ino, consumer);
   if (!last) {
-    return Status::NotFound("no sync was made through " + std::string(kSyncXattr) +
-                            (consumer.empty() ? "" : "." + consumer) + " yet");
+    return Status::NotFound("no sync was made through " + mp::SyncName(consumer) + " yet");
   }
   return EncodeBitmap(HeaderOf(block.meta()), *last);
-}
-
-bool IsSyncName(std::string_view name) {
-  return name == kSyncXattr || (name.size() > kSyncXattr.size() + 1 &&
-                                StartsWith(name, kSyncXattr) && name[kSyncXattr.size()] == '.');
 }
 
 void Xattrs::Forget(Ino ino) {

@@ -1,25 +1,30 @@
-// Xattrs: the `user.mkd.*` extended attributes of the mount (docs/memfs.md lists every name with
-// real output). Operators read them with getfattr; mkd-migrate and tests use them as the
-// control interface that needs no extra socket.
+// Xattrs: answers the `user.mkd.*` extended attributes of the mount (docs/memfs.md lists every
+// name with real output). Operators read them with getfattr; mkd-migrate and tests use them as the
+// control interface that needs no extra socket. The names and the format of every value belong to
+// memfs-protocol/ (names.h and one header per value); this class reads and changes memfs's state.
 //
-//   every node     user.mkd.summary        get: one line of key=value (summary.h)
+//   every node     user.mkd.summary        get: one line of key=value (summary.h fills it)
 //   RAM file       user.mkd.table          get: how to read the table; .0, .1, ...: its chunks
 //                  user.mkd.dirty          ... pages written since the VM arrived (bitmap chunks)
 //                  user.mkd.synced         ... pages of the last sync made through user.mkd.sync
 //                  user.mkd.sync           get: runs a dirty-log sync (fsync), returns its counts
+//                                          (memfs-protocol/sync_reply.h)
 //                  user.mkd.sync.C         ... the same for dirty-log consumer C (dirty_log.h),
 //                  user.mkd.synced.C       ... whose pages no other consumer's sync takes
 //                  user.mkd.peer_table.N   set: chunk N of a peer's table to compare against
 //                  user.mkd.reusable       get: reusable pages vs the peer table (bitmap chunks)
 //                  user.mkd.digests        get: XXH3-64 of every page in the page store (chunks)
-//                  user.mkd.receive        set: a frame of received pages (receive_frame.h);
+//                  user.mkd.receive        set: a frame of received pages (memfs-protocol/
+//                                          receive_frame.h) into a block that is
 //                                          incoming, or live with pages still missing after a
 //                                          post-copy commit; no value (get: ENODATA), not listed
 //                  user.mkd.wanted         get: post-copy: waits up to 0.5 s for pages reads
-//                                          wait for; JSON (xattrs_postcopy.cc); not listed
+//                                          wait for; JSON (memfs-protocol/postcopy_values.h);
+//                                          not listed
 //                  user.mkd.postcopy       get: post-copy statistics (JSON); set:
 //                                          {"fail":"<reason>"} fails it (docs/postcopy.md)
 //   VM directory   user.mkd.arrive         set: {"epoch":E,"lineage":"<uuid>"}; get: pending one
+//                                          (memfs-protocol/arrival.h, as the advance value)
 //                  user.mkd.commit         set: the arrival commits (incoming -> live)
 //                  user.mkd.abort          set: the arrival aborts (incoming -> stored)
 //                  user.mkd.advance        set: {"epoch":N}: the running VM goes on in epoch N
@@ -40,21 +45,11 @@
 
 #include "base/status.h"
 #include "genstore/generation_table.h"
+#include "memfs-protocol/receive_frame.h"
 #include "memfs/registry.h"
 #include "memfs/syncer.h"
 
 namespace mkd::memfs {
-
-inline constexpr std::string_view kXattrPrefix = "user.mkd.";
-inline constexpr std::string_view kSyncXattr = "user.mkd.sync";
-// True for user.mkd.sync and user.mkd.sync.<consumer>: getxattr names that run a sync.
-bool IsSyncName(std::string_view name);
-// The value of user.mkd.sync is at most this long (less than the 128 bytes CPython's
-// os.getxattr tries first, so one call is one sync).
-inline constexpr size_t kSyncValueMax = 120;
-inline constexpr std::string_view kWantedXattr = "user.mkd.wanted";
-// The value of user.mkd.wanted is at most this long (a size query gets it without waiting).
-inline constexpr size_t kWantedValueMax = 8192;
 
 class Xattrs {
  public:
@@ -65,9 +60,9 @@ class Xattrs {
   std::vector<std::string> List(Ino ino, const NodeRef& node);
   Result<std::string> Get(Ino ino, const NodeRef& node, std::string_view name);
   Status Set(Ino ino, const NodeRef& node, std::string_view name, std::string_view value);
-  // user.mkd.wanted of a RAM file, read into a buffer of `size` bytes (>= 256): waits, see
-  // xattrs_postcopy.cc. Separate from Get because the value must fit the caller's buffer (pages
-  // handed out are not handed out again).
+  // user.mkd.wanted of a RAM file, read into a buffer of `size` bytes (at least
+  // memfs_protocol::kWantedMinBuffer): waits, see xattrs_postcopy.cc. Separate from Get because the
+  // value must fit the caller's buffer (pages handed out are not handed out again).
   Result<std::string> Wanted(Ino ino, size_t size);
   // Forgets per-file state (peer table, chunk snapshots) of a released inode.
   void Forget(Ino ino);
@@ -93,7 +88,8 @@ class Xattrs {
   Status Receive(Ino ino, const NodeRef& node, std::string_view value);
   // ---- Post-copy (xattrs_postcopy.cc) ----
   // user.mkd.receive on a live block with missing pages: answers the reads it completes.
-  Status ReceiveMissing(Block& block, const std::string& file, const struct ReceiveFrame& frame);
+  Status ReceiveMissing(Block& block, const std::string& file,
+                        const memfs_protocol::ReceiveFrame& frame);
   // user.mkd.wanted (get, waits) and user.mkd.postcopy (get and set).
   Result<std::string> GetPostcopy(Block& block);
   Status SetPostcopy(const NodeRef& node, std::string_view value);

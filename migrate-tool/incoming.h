@@ -95,9 +95,8 @@ class Incoming {
   std::vector<uint64_t> block_pages_;
   ReceiveStats received_;  // frames of pages so far and the time spent on them (writes: above)
   // Received pages on their way into memfs; flushed before any other frame is handled.
-  ReceiveBatch batch_{[this](const std::vector<memfs::LaterRun>& runs, std::string_view data) {
-    return ram_->ReceiveRuns(runs, data);
-  }};
+  ReceiveBatch batch_{[this](const std::vector<memfs_protocol::LaterRun>& runs,
+                             std::string_view data) { return ram_->ReceiveRuns(runs, data); }};
   uint64_t zero_frames_ = 0;
 };
 

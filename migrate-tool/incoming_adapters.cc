@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <utility>
 
+#include "memfs-protocol/arrival.h"
+#include "memfs-protocol/names.h"
 #include "qemu-config/command_line.h"
 #include "qemu-config/qmp/client.h"
 #include "qemu-config/qmp/migration.h"
@@ -22,7 +24,8 @@ class MountRam final : public IncomingRam {
   Status ReceiveZeros(uint64_t first, uint64_t count, Generation gen) override {
     return ram_.ReceiveZeros(first, count, gen);
   }
-  Status ReceiveRuns(const std::vector<memfs::LaterRun>& runs, std::string_view data) override {
+  Status ReceiveRuns(const std::vector<memfs_protocol::LaterRun>& runs,
+                     std::string_view data) override {
     return ram_.ReceiveRuns(runs, data);
   }
   Status ReceiveLater(const std::vector<GenRun>& runs) override { return ram_.ReceiveLater(runs); }
@@ -44,12 +47,15 @@ class MountVmDir final : public IncomingMemfs {
     std::error_code ec;
     std::filesystem::create_directories(paths_.memory_dir, ec);
     if (ec) return Status::Io(paths_.memory_dir + ": " + ec.message());
-    return SetVmDirXattr(
-        paths_.memory_dir, "user.mkd.arrive",
-        "{\"epoch\":" + std::to_string(epoch) + ",\"lineage\":\"" + lineage.ToString() + "\"}");
+    return SetVmDirXattr(paths_.memory_dir, memfs_protocol::kArrive,
+                         memfs_protocol::FormatArrival({epoch, lineage}));
   }
-  Status Commit() override { return SetVmDirXattr(paths_.memory_dir, "user.mkd.commit", "1"); }
-  Status Abort() override { return SetVmDirXattr(paths_.memory_dir, "user.mkd.abort", "1"); }
+  Status Commit() override {
+    return SetVmDirXattr(paths_.memory_dir, memfs_protocol::kCommit, memfs_protocol::kTriggerValue);
+  }
+  Status Abort() override {
+    return SetVmDirXattr(paths_.memory_dir, memfs_protocol::kAbort, memfs_protocol::kTriggerValue);
+  }
   Result<std::unique_ptr<IncomingRam>> OpenRam() override {
     Result<RamFile> ram = RamFile::Open(paths_.memory_file);
     if (!ram.ok()) return ram.status();

@@ -69,10 +69,10 @@ class FakeRam final : public IncomingRam {
     m_.pages_received += count;
     return Status::Ok();
   }
-  Status ReceiveRuns(const std::vector<memfs::LaterRun>& runs, std::string_view) override {
+  Status ReceiveRuns(const std::vector<memfs_protocol::LaterRun>& runs, std::string_view) override {
     MKD_RETURN_IF_ERROR(m_.Call("runs"));
     std::lock_guard lock(m_.mu);
-    for (const memfs::LaterRun& r : runs) m_.pages_received += r.count;
+    for (const memfs_protocol::LaterRun& r : runs) m_.pages_received += r.count;
     return Status::Ok();
   }
   Status ReceiveLater(const std::vector<GenRun>&) override { return m_.Call("later"); }

@@ -20,7 +20,7 @@
 #include "base/status.h"
 #include "base/uuid.h"
 #include "genstore/generation.h"
-#include "memfs/receive_frame.h"
+#include "memfs-protocol/receive_frame.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/ram_file.h"
 #include "migrate-tool/wire.h"
@@ -51,7 +51,8 @@ class IncomingRam {
   virtual Result<RamFileSummary> Summary() = 0;
   virtual Result<std::string> TableBlob() = 0;  // user.mkd.table
   virtual Status ReceiveZeros(uint64_t first, uint64_t count, Generation gen) = 0;
-  virtual Status ReceiveRuns(const std::vector<memfs::LaterRun>& runs, std::string_view data) = 0;
+  virtual Status ReceiveRuns(const std::vector<memfs_protocol::LaterRun>& runs,
+                             std::string_view data) = 0;
   virtual Status ReceiveLater(const std::vector<GenRun>& runs) = 0;  // post-copy's LATER
   virtual Result<std::string> DigestsBlob() = 0;                     // user.mkd.digests
   virtual Result<std::string> DirtyBlob() = 0;                       // user.mkd.dirty

@@ -141,9 +141,8 @@ Status RunPostcopyReceiver(IncomingLink& ch, IncomingMemfs& memfs, uint64_t page
   auto last_frame = start;
   bool end = false;
   uint64_t frames = 0;
-  ReceiveBatch batch([&ram](const std::vector<memfs::LaterRun>& runs, std::string_view data) {
-    return (*ram)->ReceiveRuns(runs, data);
-  });
+  ReceiveBatch batch([&ram](const std::vector<memfs_protocol::LaterRun>& runs,
+                            std::string_view data) { return (*ram)->ReceiveRuns(runs, data); });
   while (true) {
     const bool readable = ch.Readable(std::chrono::milliseconds(20), poller.wake_fd());
     // Pages reads wait for go to the source first.

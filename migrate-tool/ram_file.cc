@@ -7,26 +7,28 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
-#include <cmath>
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "genstore/bitmap_codec.h"
 #include "genstore/chunking.h"
 #include "genstore/table_codec.h"
-#include "memfs/receive_frame.h"
+#include "memfs-protocol/names.h"
+#include "memfs-protocol/receive_frame.h"
+#include "memfs-protocol/sync_reply.h"
 
 namespace mkd::migrate {
+
+namespace mp = memfs_protocol;
+
 namespace {
 
 std::string Errno(int err) { return std::strerror(err); }
 
 // A refused setxattr on the mount as a Status: memfs answers EBUSY for a wrong state (xattrs.h),
 // EINVAL for a bad value.
-Status SetxattrError(int err, const std::string& path, const std::string& name, const char* what) {
-  const std::string m = path + ": setxattr " + name + ": " + Errno(err);
+Status SetxattrError(int err, const std::string& path, std::string_view name, const char* what) {
+  const std::string m = path + ": setxattr " + std::string(name) + ": " + Errno(err);
   if (err == EBUSY) {
     return Status::FailedPrecondition(m + " (wrong state of " + std::string(what) + ")");
   }
@@ -34,99 +36,22 @@ Status SetxattrError(int err, const std::string& path, const std::string& name, 
   return Status::Io(m);
 }
 
-bool ParseU64(std::string_view s, uint64_t* out) {
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
-}
-
 }  // namespace
 
-Result<RamFileSummary> ParseSummary(std::string_view line) {
-  RamFileSummary s;
-  size_t pos = 0;
-  while (pos < line.size()) {
-    size_t end = line.find(' ', pos);
-    if (end == std::string_view::npos) end = line.size();
-    std::string_view field = line.substr(pos, end - pos);
-    pos = end + 1;
-    const size_t eq = field.find('=');
-    if (eq == std::string_view::npos || eq == 0) continue;
-    s.fields[std::string(field.substr(0, eq))] = std::string(field.substr(eq + 1));
-  }
-  auto need = [&](const char* key) -> const std::string* {
-    auto it = s.fields.find(key);
-    return it == s.fields.end() ? nullptr : &it->second;
-  };
-  const std::string *state = need("state"), *epoch = need("epoch"), *lineage = need("lineage"),
-                    *pages = need("pages");
-  uint64_t e = 0;
-  if (!state || !epoch || !lineage || !pages || !ParseU64(*epoch, &e) || e > kMaxEpoch ||
-      !ParseU64(*pages, &s.pages)) {
-    return Status::Corrupt(
-        "user.mkd.summary: missing or malformed state/epoch/lineage/pages in \"" +
-        std::string(line.substr(0, 200)) + "\" (is this a mkd-memfs mount?)");
-  }
-  Result<Uuid> l = Uuid::Parse(*lineage);
-  if (!l.ok()) return Status::Corrupt("user.mkd.summary: malformed lineage");
-  s.state = *state;
-  s.epoch = static_cast<Epoch>(e);
-  s.lineage = *l;
-  if (const std::string* r = need("refused_writes")) ParseU64(*r, &s.refused_writes);
-  return s;
-}
-
-Result<WantedPages> ParseWanted(std::string_view json, uint64_t block_pages) {
-  auto bad = [](const std::string& why) {
-    return Status::Corrupt("user.mkd.wanted: " + why + " (is this a mkd-memfs mount?)");
-  };
-  nlohmann::json d = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (d.is_discarded() || !d.is_object() || d.size() != 3 || !d.contains("state") ||
-      !d.contains("missing") || !d.contains("pages")) {
-    return bad("not {\"state\", \"missing\", \"pages\"}");
-  }
-  WantedPages w;
-  if (!d["state"].is_string() || !d["missing"].is_number_unsigned() || !d["pages"].is_array() ||
-      d["pages"].size() > kMaxWantPages) {
-    return bad("a field has the wrong type or size");
-  }
-  w.state = d["state"].get<std::string>();
-  if (w.state != "active" && w.state != "complete" && w.state != "failed") {
-    return bad("unknown state");
-  }
-  w.missing = d["missing"].get<uint64_t>();
-  for (const nlohmann::json& p : d["pages"]) {
-    if (!p.is_number_unsigned() || p.get<uint64_t>() >= block_pages) return bad("bad page");
-    w.pages.push_back(p.get<uint64_t>());
-  }
-  return w;
-}
-
-Result<PostcopyStatus> ParsePostcopyStatus(std::string_view json) {
-  auto bad = [](const std::string& why) { return Status::Corrupt("user.mkd.postcopy: " + why); };
-  nlohmann::json d = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (d.is_discarded() || !d.is_object()) return bad("not a JSON object");
-  PostcopyStatus st;
-  auto count = [&](const char* name, uint64_t* out) {
-    if (!d.contains(name) || !d[name].is_number_unsigned()) return false;
-    *out = d[name].get<uint64_t>();
-    return true;
-  };
-  auto number = [&](const char* name, double* out) {
-    if (!d.contains(name) || !d[name].is_number()) return false;
-    *out = d[name].get<double>();
-    return std::isfinite(*out) && *out >= 0;
-  };
-  if (!d.contains("state") || !d["state"].is_string()) return bad("no state");
-  st.state = d["state"].get<std::string>();
-  if (d.contains("reason") && d["reason"].is_string()) st.reason = d["reason"].get<std::string>();
-  PostcopyDone& x = st.done;
-  if (!count("missing", &st.missing) || !count("fetched", &x.fetched) ||
-      !count("pushed", &x.pushed) || !count("skipped", &x.skipped) || !count("faults", &x.faults) ||
-      !number("fault_median_ms", &x.fault_median_ms) || !number("fault_p99_ms", &x.fault_p99_ms) ||
-      !number("fault_max_ms", &x.fault_max_ms) || !number("seconds", &x.seconds)) {
-    return bad("a field is missing or malformed");
-  }
-  return st;
+PostcopyStatus PostcopyStatusOf(const mp::PostcopyStats& st) {
+  PostcopyStatus out;
+  out.state = st.state;
+  out.reason = st.reason;
+  out.missing = st.missing;
+  out.done.fetched = st.fetched;
+  out.done.pushed = st.pushed;
+  out.done.skipped = st.skipped;
+  out.done.faults = st.faults;
+  out.done.fault_median_ms = st.fault_median_ms;
+  out.done.fault_p99_ms = st.fault_p99_ms;
+  out.done.fault_max_ms = st.fault_max_ms;
+  out.done.seconds = st.seconds;
+  return out;
 }
 
 Result<RamFile> RamFile::Open(const std::string& path) {
@@ -189,7 +114,8 @@ Status RamFile::MapForReading(uint64_t pages) {
   return Status::Ok();
 }
 
-Result<std::string> RamFile::Get(const std::string& name) {
+Result<std::string> RamFile::Get(std::string_view name_view) {
+  const std::string name(name_view);
   std::string value(kMaxChunkSize, '\0');
   ssize_t n = ::fgetxattr(fd_, name.c_str(), value.data(), value.size());
   if (n < 0) {
@@ -202,123 +128,130 @@ Result<std::string> RamFile::Get(const std::string& name) {
   return value;
 }
 
-Status RamFile::Set(const std::string& name, std::string_view value) {
-  if (::fsetxattr(fd_, name.c_str(), value.data(), value.size(), 0) != 0) {
+Status RamFile::Set(std::string_view name, std::string_view value) {
+  if (::fsetxattr(fd_, std::string(name).c_str(), value.data(), value.size(), 0) != 0) {
     return SetxattrError(errno, path_, name, "the file");
   }
   return Status::Ok();
 }
 
-Result<std::string> RamFile::GetChunked(const std::string& base) {
+Result<std::string> RamFile::GetChunked(std::string_view base) {
+  const std::string context = path_ + ": " + std::string(base);
   std::vector<std::string> chunks;
-  Result<std::string> first = Get(base + ".0");
+  Result<std::string> first = Get(mp::ChunkName(base, 0));
   if (!first.ok()) return first.status();
   Result<ChunkInfo> info = ParseChunk(*first);
-  if (!info.ok()) return info.status().WithContext(path_ + ": " + base);
+  if (!info.ok()) return info.status().WithContext(context);
   chunks.push_back(std::move(*first));
   for (uint32_t i = 1; i < info->count; ++i) {
-    Result<std::string> c = Get(base + "." + std::to_string(i));
+    Result<std::string> c = Get(mp::ChunkName(base, i));
     if (!c.ok()) return c.status();
     chunks.push_back(std::move(*c));
   }
   Result<std::string> blob = JoinChunks(chunks);
-  if (!blob.ok()) return blob.status().WithContext(path_ + ": " + base);
+  if (!blob.ok()) return blob.status().WithContext(context);
   return blob;
 }
 
-Result<PageBitmap> RamFile::GetBitmap(const std::string& base) {
+Result<PageBitmap> RamFile::GetBitmap(std::string_view base) {
   Result<std::string> blob = GetChunked(base);
   if (!blob.ok()) return blob.status();
   Result<DecodedBitmap> bitmap = DecodeBitmap(*blob);
-  if (!bitmap.ok()) return bitmap.status().WithContext(path_ + ": " + base);
+  if (!bitmap.ok()) return bitmap.status().WithContext(path_ + ": " + std::string(base));
   return std::move(bitmap->bitmap);
 }
 
 Result<RamFileSummary> RamFile::Summary() {
-  Result<std::string> line = Get("user.mkd.summary");
+  Result<std::string> line = Get(mp::kSummary);
   if (!line.ok()) return line.status();
-  return ParseSummary(*line);
+  Result<RamFileSummary> s = mp::ParseBlockSummary(*line);
+  if (!s.ok()) return s.status().WithContext(path_);
+  return s;
 }
 
 Result<PageBitmap> RamFile::Sync() {
-  Result<std::string> counts = Get("user.mkd.sync." + consumer_);
+  const std::string name = mp::SyncName(consumer_);
+  Result<std::string> counts = Get(name);
   if (!counts.ok()) return counts.status();
-  const bool is_new = counts->find(" new=1") != std::string::npos;
-  if (counts->find(is_new ? " new=1" : " new=0") == std::string::npos) {
-    return Status::Corrupt(path_ + ": user.mkd.sync." + consumer_ + " answered '" + *counts +
+  Result<mp::SyncReply> reply = mp::ParseSyncReply(*counts);
+  if (!reply.ok()) return reply.status().WithContext(path_);
+  if (!reply->new_consumer) {
+    return Status::Corrupt(path_ + ": " + name + " answered '" + *counts +
                            "' without new=0/1 (is mkd-memfs older than mkd-migrate?)");
   }
-  if (is_new && syncs_ > 0) {
+  if (*reply->new_consumer && syncs_ > 0) {
     return Status::FailedPrecondition(
         path_ +
         ": mkd-memfs lost this migration's dirty-log view (more processes than it keeps "
         "views for synced the file meanwhile): pages may be missing; retry the migration");
   }
   ++syncs_;
-  return GetBitmap("user.mkd.synced." + consumer_);
+  return GetBitmap(mp::SyncedName(consumer_));
 }
 
-Result<std::string> RamFile::TableBlob() { return GetChunked("user.mkd.table"); }
+Result<std::string> RamFile::TableBlob() { return GetChunked(mp::kTable); }
 
 Result<GenerationTable> RamFile::Table() {
   Result<std::string> blob = TableBlob();
   if (!blob.ok()) return blob.status();
   Result<DecodedTable> t = DecodeTable(*blob);
-  if (!t.ok()) return t.status().WithContext(path_ + ": user.mkd.table");
+  if (!t.ok()) return t.status().WithContext(path_ + ": " + std::string(mp::kTable));
   return std::move(t->table);
 }
 
 Result<PageBitmap> RamFile::Reusable(std::string_view peer_table_blob) {
   const std::vector<std::string> chunks = SplitIntoChunks(peer_table_blob);
   for (size_t i = 0; i < chunks.size(); ++i) {
-    MKD_RETURN_IF_ERROR(Set("user.mkd.peer_table." + std::to_string(i), chunks[i]));
+    MKD_RETURN_IF_ERROR(Set(mp::ChunkName(mp::kPeerTable, i), chunks[i]));
   }
-  return GetBitmap("user.mkd.reusable");
+  return GetBitmap(mp::kReusable);
 }
 
-Result<std::string> RamFile::DigestsBlob() { return GetChunked("user.mkd.digests"); }
+Result<std::string> RamFile::DigestsBlob() { return GetChunked(mp::kDigests); }
 
 Status RamFile::ReceiveZeros(uint64_t first, uint64_t count, Generation gen) {
-  return Set("user.mkd.receive", memfs::EncodeReceiveFrame(memfs::ReceiveKind::kZero, first,
-                                                           static_cast<uint32_t>(count), gen, {}));
+  return Set(mp::kReceive, mp::EncodeReceiveFrame(mp::ReceiveKind::kZero, first,
+                                                  static_cast<uint32_t>(count), gen, {}));
 }
 
-Status RamFile::ReceiveRuns(const std::vector<memfs::LaterRun>& runs, std::string_view data) {
-  return Set("user.mkd.receive", memfs::EncodeRunsFrame(runs, data));
+Status RamFile::ReceiveRuns(const std::vector<mp::LaterRun>& runs, std::string_view data) {
+  return Set(mp::kReceive, mp::EncodeRunsFrame(runs, data));
 }
 
 Status RamFile::ReceiveLater(const std::vector<GenRun>& runs) {
-  for (size_t at = 0; at < runs.size(); at += memfs::kMaxLaterRuns) {
-    std::vector<memfs::LaterRun> batch;
-    for (size_t i = at; i < std::min(runs.size(), at + memfs::kMaxLaterRuns); ++i) {
+  for (size_t at = 0; at < runs.size(); at += mp::kMaxLaterRuns) {
+    std::vector<mp::LaterRun> batch;
+    for (size_t i = at; i < std::min(runs.size(), at + mp::kMaxLaterRuns); ++i) {
       batch.push_back({runs[i].first, runs[i].count, runs[i].gen});
     }
-    MKD_RETURN_IF_ERROR(Set("user.mkd.receive", memfs::EncodeLaterFrame(batch)));
+    MKD_RETURN_IF_ERROR(Set(mp::kReceive, mp::EncodeLaterFrame(batch)));
   }
   return Status::Ok();
 }
 
 Result<WantedPages> RamFile::TakeWanted() {
-  Result<std::string> v = Get("user.mkd.wanted");
+  Result<std::string> v = Get(mp::kWanted);
   if (!v.ok()) return v.status();
   Result<RamFileSummary> s = Summary();
   if (!s.ok()) return s.status();
-  return ParseWanted(*v, s->pages);
+  Result<WantedPages> w = mp::ParseWanted(*v, s->pages);
+  if (!w.ok()) return w.status().WithContext(path_);
+  return w;
 }
 
 Result<PostcopyStatus> RamFile::Postcopy() {
-  Result<std::string> v = Get("user.mkd.postcopy");
+  Result<std::string> v = Get(mp::kPostcopy);
   if (!v.ok()) return v.status();
-  return ParsePostcopyStatus(*v);
+  Result<mp::PostcopyStats> st = mp::ParsePostcopyStats(*v);
+  if (!st.ok()) return st.status().WithContext(path_);
+  return PostcopyStatusOf(*st);
 }
 
 Status RamFile::FailPostcopy(std::string_view reason) {
-  nlohmann::json doc = {{"fail", std::string(reason.substr(0, 500))}};
-  return Set("user.mkd.postcopy",
-             doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return Set(mp::kPostcopy, mp::FormatPostcopyFail(reason));
 }
 
-Result<std::string> RamFile::DirtyBlob() { return GetChunked("user.mkd.dirty"); }
+Result<std::string> RamFile::DirtyBlob() { return GetChunked(mp::kDirty); }
 
 Status RamFile::ReadPages(uint64_t first, uint64_t count, char* out) {
   if (map_ != nullptr) {
@@ -350,8 +283,8 @@ Status RamFile::Fsync() {
   return Status::Ok();
 }
 
-Status SetVmDirXattr(const std::string& vm_dir, const std::string& name, std::string_view value) {
-  if (::setxattr(vm_dir.c_str(), name.c_str(), value.data(), value.size(), 0) != 0) {
+Status SetVmDirXattr(const std::string& vm_dir, std::string_view name, std::string_view value) {
+  if (::setxattr(vm_dir.c_str(), std::string(name).c_str(), value.data(), value.size(), 0) != 0) {
     return SetxattrError(errno, vm_dir, name, "the VM");
   }
   return Status::Ok();

@@ -1,13 +1,13 @@
 // RamFile: one RAM block file of a VM on the local memfs mount, seen through the mount only: the
-// user.mkd.* xattrs (docs/memfs.md) for summary, sync, tables, bitmaps, digests, received pages,
-// and pread(2) for page content. The migration tool never reaches into memfs otherwise, so what
-// it does is what an operator can do with getfattr/setfattr.
+// user.mkd.* xattrs (docs/memfs.md; names and values from memfs-protocol/) for summary, sync,
+// tables, bitmaps, digests, received pages, and pread(2) for page content. The migration tool
+// never reaches into memfs otherwise, so what it does is what an operator can do with
+// getfattr/setfattr.
 // Owns a read-only file descriptor. Thread-compatible (one thread at a time).
 #ifndef MKD_MIGRATE_TOOL_RAM_FILE_H_
 #define MKD_MIGRATE_TOOL_RAM_FILE_H_
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,32 +16,17 @@
 #include "base/uuid.h"
 #include "genstore/generation_table.h"
 #include "genstore/page_bitmap.h"
-#include "memfs/receive_frame.h"
+#include "memfs-protocol/postcopy_values.h"
+#include "memfs-protocol/receive_frame.h"
+#include "memfs-protocol/summary.h"
 #include "migrate-tool/wire.h"
 
 namespace mkd::migrate {
 
-// The fields of user.mkd.summary this tool uses.
-struct RamFileSummary {
-  std::string state;  // live, incoming, stored
-  Epoch epoch = 0;
-  Uuid lineage;
-  uint64_t pages = 0;
-  uint64_t refused_writes = 0;
-  std::map<std::string, std::string> fields;  // every key=value of the line
-};
-// Parses the one-line summary; kCorrupt when a field this tool needs is missing or malformed.
-Result<RamFileSummary> ParseSummary(std::string_view line);
-
+// user.mkd.summary of a RAM file (memfs-protocol/summary.h parses it).
+using RamFileSummary = memfs_protocol::BlockSummary;
 // user.mkd.wanted: the pages reads wait for (post-copy, docs/postcopy.md).
-struct WantedPages {
-  std::string state;  // "active", "complete", "failed"
-  uint64_t missing = 0;
-  std::vector<uint64_t> pages;
-};
-// kCorrupt unless an object with exactly state (one of the three), missing and pages (at most
-// 1024 page numbers below `block_pages`).
-Result<WantedPages> ParseWanted(std::string_view json, uint64_t block_pages);
+using WantedPages = memfs_protocol::Wanted;
 
 // user.mkd.postcopy: the post-copy's statistics.
 struct PostcopyStatus {
@@ -50,8 +35,9 @@ struct PostcopyStatus {
   uint64_t missing = 0;
   PostcopyDone done;  // counts and fault latencies as the wire carries them
 };
-// kCorrupt unless the fields this tool uses are there with the right types.
-Result<PostcopyStatus> ParsePostcopyStatus(std::string_view json);
+// The statistics memfs returns (memfs-protocol/postcopy_values.h parsed them) as this tool uses
+// them.
+PostcopyStatus PostcopyStatusOf(const memfs_protocol::PostcopyStats& stats);
 
 class RamFile {
  public:
@@ -83,7 +69,7 @@ class RamFile {
   // Writes received pages into an incoming block (user.mkd.receive frames).
   Status ReceiveZeros(uint64_t first, uint64_t count, Generation gen);
   // Runs of pages (1..15 pages in all) and their content in run order, in one write (kind 3).
-  Status ReceiveRuns(const std::vector<memfs::LaterRun>& runs, std::string_view data);
+  Status ReceiveRuns(const std::vector<memfs_protocol::LaterRun>& runs, std::string_view data);
   // Post-copy: runs of pages whose content comes after the commit (one receive frame of kind
   // "later" per kMaxLaterRuns runs).
   Status ReceiveLater(const std::vector<GenRun>& runs);
@@ -109,10 +95,10 @@ class RamFile {
  private:
   RamFile(std::string path, int fd, std::string consumer)
       : path_(std::move(path)), fd_(fd), consumer_(std::move(consumer)) {}
-  Result<std::string> Get(const std::string& name);
-  Status Set(const std::string& name, std::string_view value);
-  Result<std::string> GetChunked(const std::string& base);
-  Result<PageBitmap> GetBitmap(const std::string& base);  // chunks joined, decoded
+  Result<std::string> Get(std::string_view name);
+  Status Set(std::string_view name, std::string_view value);
+  Result<std::string> GetChunked(std::string_view base);
+  Result<PageBitmap> GetBitmap(std::string_view base);  // chunks joined, decoded
   void Unmap();
 
   std::string path_;
@@ -123,9 +109,8 @@ class RamFile {
   uint64_t map_pages_ = 0;
 };
 
-
-// Sets a VM directory's lifecycle xattr (user.mkd.arrive / commit / abort).
-Status SetVmDirXattr(const std::string& vm_dir, const std::string& name, std::string_view value);
+// Sets a VM directory's lifecycle xattr (memfs_protocol::kArrive, kCommit, kAbort, kAdvance).
+Status SetVmDirXattr(const std::string& vm_dir, std::string_view name, std::string_view value);
 
 }  // namespace mkd::migrate
 

@@ -1,5 +1,5 @@
-// Tests for the parsing of user.mkd.summary in ram_file.h (the rest of RamFile needs a mount:
-// tests/system/test_migrate.py).
+// Tests of what ram_file.h does without a mount (the rest needs one: tests/system/test_migrate.py;
+// the values it parses are tested in memfs-protocol/).
 #include "migrate-tool/ram_file.h"
 
 #include <gtest/gtest.h>
@@ -7,24 +7,33 @@
 namespace mkd::migrate {
 namespace {
 
-TEST(RamFileTest, ParsesTheSummaryLine) {
-  Result<RamFileSummary> s = ParseSummary(
-      "state=live vm=0b5e3bb6-6a4f-4b4e-9f5a-2d7d4c1e8a10 block=ram incarnation=2 epoch=3 "
-      "lineage=5b0f7c1e-1d2a-4c7e-8a33-1f2e3d4c5b6a pages=65536 size=256MiB refused_writes=4");
-  ASSERT_TRUE(s.ok()) << s.status().ToString();
-  EXPECT_EQ(s->state, "live");
-  EXPECT_EQ(s->epoch, 3u);
-  EXPECT_EQ(s->pages, 65536u);
-  EXPECT_EQ(s->refused_writes, 4u);
-  EXPECT_EQ(s->fields.at("size"), "256MiB");
-}
-
-TEST(RamFileTest, RefusesASummaryWithoutItsFields) {
-  EXPECT_FALSE(ParseSummary("").ok());
-  EXPECT_FALSE(
-      ParseSummary("state=live epoch=x lineage=5b0f7c1e-1d2a-4c7e-8a33-1f2e3d4c5b6a pages=1").ok());
-  EXPECT_FALSE(ParseSummary("state=live epoch=1 lineage=nope pages=1").ok());
-  EXPECT_FALSE(ParseSummary("state=live epoch=1 pages=1").ok());
+TEST(RamFileTest, PostcopyStatusCarriesEveryCountTheWireSends) {
+  memfs_protocol::PostcopyStats st;
+  st.state = "failed";
+  st.reason = "link down";
+  st.missing = 1;
+  st.total = 2;
+  st.fetched = 3;
+  st.pushed = 4;
+  st.skipped = 5;
+  st.faults = 6;
+  st.parked = 7;
+  st.fault_median_ms = 8.5;
+  st.fault_p99_ms = 9.5;
+  st.fault_max_ms = 10.5;
+  st.seconds = 11.5;
+  const PostcopyStatus s = PostcopyStatusOf(st);
+  EXPECT_EQ(s.state, "failed");
+  EXPECT_EQ(s.reason, "link down");
+  EXPECT_EQ(s.missing, 1u);
+  EXPECT_EQ(s.done.fetched, 3u);
+  EXPECT_EQ(s.done.pushed, 4u);
+  EXPECT_EQ(s.done.skipped, 5u);
+  EXPECT_EQ(s.done.faults, 6u);
+  EXPECT_EQ(s.done.fault_median_ms, 8.5);
+  EXPECT_EQ(s.done.fault_p99_ms, 9.5);
+  EXPECT_EQ(s.done.fault_max_ms, 10.5);
+  EXPECT_EQ(s.done.seconds, 11.5);
 }
 
 }  // namespace

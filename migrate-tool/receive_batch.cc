@@ -8,7 +8,7 @@ namespace mkd::migrate {
 Status ReceiveBatch::Add(uint64_t first, uint64_t count, Generation gen,
                          std::string_view data) {
   for (uint64_t done = 0; done < count;) {
-    const uint64_t n = std::min<uint64_t>(count - done, memfs::kMaxReceivePages - pages_);
+    const uint64_t n = std::min<uint64_t>(count - done, memfs_protocol::kMaxReceivePages - pages_);
     const uint64_t at = first + done;
     if (!runs_.empty() && runs_.back().gen == gen &&
         runs_.back().first + runs_.back().count == at) {
@@ -19,7 +19,7 @@ Status ReceiveBatch::Add(uint64_t first, uint64_t count, Generation gen,
     data_.append(data.substr(done * kPageSize, n * kPageSize));
     pages_ += static_cast<uint32_t>(n);
     done += n;
-    if (pages_ == memfs::kMaxReceivePages) MKD_RETURN_IF_ERROR(Flush());
+    if (pages_ == memfs_protocol::kMaxReceivePages) MKD_RETURN_IF_ERROR(Flush());
   }
   return Status::Ok();
 }

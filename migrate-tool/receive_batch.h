@@ -2,10 +2,9 @@
 // user.mkd.receive writes as possible. A PAGES frame of scattered dirty pages carries one page;
 // written alone, each costs a FUSE round trip (127 us a page on a busy host, measured: slower
 // than the link). Gathered, up to 15 pages of any runs go in one kind-3 receive frame
-// (memfs/receive_frame.h). The destination flushes before anything else it does with the file
-// (zeros, LATER, digests, commit), so memfs sees the pages in the order they came.
-// Owns no file: writes through the function it is given (IncomingRam::ReceiveRuns; a test's
-// fake).
+// (memfs-protocol/receive_frame.h). The destination flushes before anything else it does with the
+// file (zeros, LATER, digests, commit), so memfs sees the pages in the order they came. Owns no
+// file: writes through the function it is given (IncomingRam::ReceiveRuns; a test's fake).
 // Thread-compatible.
 #ifndef MKD_MIGRATE_TOOL_RECEIVE_BATCH_H_
 #define MKD_MIGRATE_TOOL_RECEIVE_BATCH_H_
@@ -19,16 +18,17 @@
 
 #include "base/status.h"
 #include "genstore/generation.h"
-#include "memfs/receive_frame.h"
+#include "memfs-protocol/receive_frame.h"
 #include "migrate-tool/incoming_ports.h"
+#include "migrate-tool/ram_file.h"
 #include "migrate-tool/wire.h"
 
 namespace mkd::migrate {
 
 class ReceiveBatch {
  public:
-  using Writer =
-      std::function<Status(const std::vector<memfs::LaterRun>& runs, std::string_view data)>;
+  using Writer = std::function<Status(const std::vector<memfs_protocol::LaterRun>& runs,
+                                      std::string_view data)>;
   explicit ReceiveBatch(Writer write) : write_(std::move(write)) {}
 
   // Adds `count` pages from `first` with generation `gen` (content: count * 4 KiB); writes
@@ -41,7 +41,7 @@ class ReceiveBatch {
 
  private:
   Writer write_;
-  std::vector<memfs::LaterRun> runs_;
+  std::vector<memfs_protocol::LaterRun> runs_;
   std::string data_;
   uint32_t pages_ = 0;
   uint64_t writes_ = 0;

@@ -10,28 +10,30 @@ namespace mkd::migrate {
 namespace {
 
 struct Written {
-  std::vector<std::vector<memfs::LaterRun>> writes;
+  std::vector<std::vector<memfs_protocol::LaterRun>> writes;
   std::map<uint64_t, std::pair<Generation, char>> pages;  // page -> generation, first byte
 };
 
 ReceiveBatch Recording(Written* w) {
-  return ReceiveBatch([w](const std::vector<memfs::LaterRun>& runs, std::string_view data) {
-    size_t pages = 0;
-    for (const memfs::LaterRun& r : runs) {
-      for (uint32_t i = 0; i < r.count; ++i) {
-        EXPECT_FALSE(w->pages.count(r.first + i)) << "page " << r.first + i << " written twice";
-        w->pages[r.first + i] = {r.gen, data[(pages + i) * kPageSize]};
-      }
-      pages += r.count;
-    }
-    EXPECT_EQ(data.size(), pages * kPageSize);
-    EXPECT_LE(pages, memfs::kMaxReceivePages);
-    EXPECT_LE(runs.size(), memfs::kMaxReceivePages);
-    // The writer's frame must be one memfs accepts.
-    EXPECT_TRUE(memfs::ParseReceiveFrame(memfs::EncodeRunsFrame(runs, data)).ok());
-    w->writes.push_back(runs);
-    return Status::Ok();
-  });
+  return ReceiveBatch(
+      [w](const std::vector<memfs_protocol::LaterRun>& runs, std::string_view data) {
+        size_t pages = 0;
+        for (const memfs_protocol::LaterRun& r : runs) {
+          for (uint32_t i = 0; i < r.count; ++i) {
+            EXPECT_FALSE(w->pages.count(r.first + i)) << "page " << r.first + i << " written twice";
+            w->pages[r.first + i] = {r.gen, data[(pages + i) * kPageSize]};
+          }
+          pages += r.count;
+        }
+        EXPECT_EQ(data.size(), pages * kPageSize);
+        EXPECT_LE(pages, memfs_protocol::kMaxReceivePages);
+        EXPECT_LE(runs.size(), memfs_protocol::kMaxReceivePages);
+        // The writer's frame must be one memfs accepts.
+        EXPECT_TRUE(
+            memfs_protocol::ParseReceiveFrame(memfs_protocol::EncodeRunsFrame(runs, data)).ok());
+        w->writes.push_back(runs);
+        return Status::Ok();
+      });
 }
 
 std::string Pages(uint64_t count, char first_byte) {
@@ -67,17 +69,17 @@ TEST(ReceiveBatchTest, RunsAreJoinedAndSplitAtFifteenPages) {
   ASSERT_TRUE(b.Flush().ok());
   ASSERT_EQ(w.writes.size(), 2u);
   ASSERT_EQ(w.writes[0].size(), 1u);
-  EXPECT_EQ(w.writes[0][0], (memfs::LaterRun{100, 15, 3}));
+  EXPECT_EQ(w.writes[0][0], (memfs_protocol::LaterRun{100, 15, 3}));
   ASSERT_EQ(w.writes[1].size(), 2u);
-  EXPECT_EQ(w.writes[1][0], (memfs::LaterRun{115, 9, 3}));
-  EXPECT_EQ(w.writes[1][1], (memfs::LaterRun{124, 2, 4}));
+  EXPECT_EQ(w.writes[1][0], (memfs_protocol::LaterRun{115, 9, 3}));
+  EXPECT_EQ(w.writes[1][1], (memfs_protocol::LaterRun{124, 2, 4}));
   EXPECT_EQ(w.pages[103].second, 'a' + 3);
   EXPECT_EQ(w.pages[104].second, 'e');
   EXPECT_EQ(w.pages[125], std::make_pair(Generation{4}, static_cast<char>('z' + 1)));
 }
 
 TEST(ReceiveBatchTest, AWriteErrorIsReturned) {
-  ReceiveBatch b([](const std::vector<memfs::LaterRun>&, std::string_view) {
+  ReceiveBatch b([](const std::vector<memfs_protocol::LaterRun>&, std::string_view) {
     return Status::Io("disk gone");
   });
   EXPECT_TRUE(b.Add(0, 3, 1, Pages(3, 'a')).ok()) << "gathered, nothing written yet";

@@ -12,6 +12,8 @@
 #include <optional>
 
 #include "genstore/log_limiter.h"
+#include "memfs-protocol/arrival.h"
+#include "memfs-protocol/names.h"
 #include "migrate-tool/arrivals.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/connection_pool.h"

@@ -12,6 +12,8 @@
 #include "genstore/bitmap_codec.h"
 #include "genstore/digests.h"
 #include "genstore/table_codec.h"
+#include "memfs-protocol/arrival.h"
+#include "memfs-protocol/names.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/fault_points.h"
 #include "migrate-tool/net.h"
@@ -470,8 +472,8 @@ Status SourceSession::Commit() {
   // content tagged e. Should the VM resume here (the switchover fails after the commit), it
   // continues in a fresh epoch e + 2 (e + 1 is the destination's).
   const qemuconfig::VmPaths paths = qemuconfig::PathsFor(def_);
-  MKD_RETURN_IF_ERROR(SetVmDirXattr(paths.memory_dir, "user.mkd.advance",
-                                    "{\"epoch\":" + std::to_string(summary_.epoch + 2) + "}"));
+  MKD_RETURN_IF_ERROR(SetVmDirXattr(paths.memory_dir, memfs_protocol::kAdvance,
+                                    memfs_protocol::FormatAdvance(summary_.epoch + 2)));
   MKD_RETURN_IF_ERROR(FaultPoint("source.commit"));
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kCommit, {}));
   Result<Frame> f = ch_->Expect(FrameType::kResult);

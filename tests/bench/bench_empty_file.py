@@ -32,6 +32,7 @@ import uuid
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "system"))
+from mkdsys import memfs_protocol as mp  # noqa: E402
 from mkdsys.memfs import Memfs  # noqa: E402
 
 UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -106,7 +107,7 @@ def main() -> int:
                 samples["stat"].append(time.monotonic() - t)
                 samples.setdefault("stat_at", []).append(t)
                 t = time.monotonic()
-                os.getxattr(other, "user.mkd.summary")
+                os.getxattr(other, mp.SUMMARY)
                 samples["summary"].append(time.monotonic() - t)
                 time.sleep(0.01)
 

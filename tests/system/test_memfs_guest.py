@@ -28,6 +28,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import mkdsys  # noqa: E402
+from mkdsys import memfs_protocol as mp  # noqa: E402
 from mkdsys.memfs import Memfs, decode_chunks  # noqa: E402
 
 MEMORY_MIB = 256
@@ -100,8 +101,7 @@ class MemfsGuestTest(unittest.TestCase):
         return cp.stdout
 
     def sync(self, ram: str) -> dict:
-        text = os.getxattr(ram, "user.mkd.sync").decode()
-        return dict(kv.split("=", 1) for kv in text.split())
+        return mp.parse_sync_reply(os.getxattr(ram, mp.SYNC).decode())
 
     def test_guest_writes_are_dirty_with_the_epoch_and_the_store_holds_what_the_guest_sees(self):
         started = time.monotonic()
@@ -127,8 +127,8 @@ class MemfsGuestTest(unittest.TestCase):
         qmp.execute("stop")
         second = self.sync(ram)
         dirty = pages_of_runs(decode_chunks(self.mkd_genstore,
-                                            self.fs.chunks(ram, "user.mkd.synced"))["runs"])
-        self.assertEqual(len(dirty), int(second["dirty_pages"]))
+                                            self.fs.chunks(ram, mp.SYNCED))["runs"])
+        self.assertEqual(len(dirty), second["dirty_pages"])
 
         # The checker's pages, found by their tag in the daemon's page store.
         summary = self.fs.summary(ram)
@@ -145,7 +145,7 @@ class MemfsGuestTest(unittest.TestCase):
         self.assertLessEqual(len(others), MAX_OTHER_DIRTY,
                              f"{len(others)} pages besides the checker's were dirty")
 
-        table = decode_chunks(self.mkd_genstore, self.fs.chunks(ram, "user.mkd.table"))
+        table = decode_chunks(self.mkd_genstore, self.fs.chunks(ram, mp.TABLE))
         self.assertEqual(table["epoch"], epoch)
         self.assertEqual(checker - pages_of_runs(table["runs"], gen=epoch), set(),
                          "the checker's pages have the VM's epoch")

@@ -28,6 +28,7 @@ import unittest
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from mkdsys import memfs_protocol as mp  # noqa: E402
 from mkdsys.cluster import Cluster  # noqa: E402
 from mkdsys.logwait import LogMark  # noqa: E402
 from mkdsys.roundtrip import build_dir, table_runs  # noqa: E402
@@ -107,7 +108,7 @@ class PostcopyFaultTest(unittest.TestCase):
         # The destination stops its QEMU (or a failed read kills it); memfs failed the post-copy.
         self.c.wait_no_qemu(dst, timeout=40)
         stopped_after = time.monotonic() - started
-        pc = json.loads(self.c.memfs[dst].xattr(self.c.ram_file(dst), "user.mkd.postcopy"))
+        pc = json.loads(self.c.memfs[dst].xattr(self.c.ram_file(dst), mp.POSTCOPY))
         self.assertEqual(pc["state"], "failed", pc)
         self.assertGreater(pc["missing"], 0, pc)
         # Pages that never arrived are invalid and read as errors, never as old content.

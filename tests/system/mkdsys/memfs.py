@@ -3,7 +3,7 @@ a mount point; start, wait until mounted, stop, and a certain cleanup even when 
 
     with mkdsys.Memfs(build_dir, workdir, host_id="host-a") as fs:
         os.mkdir(fs.vm_dir(uuid))          # then put RAM files there (QEMU, or by hand)
-        fs.xattr(path, "user.mkd.sync")
+        fs.xattr(path, mp.SYNC)          # names: mkdsys.memfs_protocol
 
 Cleanup order on stop(): SIGTERM twice (the daemon refuses the first while RAM files are in use),
 SIGKILL after a timeout; if the mount is still there (a stuck daemon), the FUSE connection is
@@ -20,6 +20,7 @@ import tempfile
 import time
 from typing import List, Optional, Sequence
 
+from . import memfs_protocol as mp
 from . import procs
 from .logwait import LogMark, LogWaitError
 
@@ -191,12 +192,10 @@ class Memfs:
         return os.getxattr(path, name)
 
     def summary(self, path: str) -> dict:
-        """user.mkd.summary as a dict of its key=value pairs."""
-        text = os.getxattr(path, "user.mkd.summary").decode()
-        return dict(kv.split("=", 1) for kv in text.split() if "=" in kv)
+        """user.mkd.summary as a dict of its key=value pairs (memfs_protocol.parse_summary)."""
+        return mp.parse_summary(os.getxattr(path, mp.SUMMARY).decode())
 
     def chunks(self, path: str, base: str) -> List[bytes]:
         """All chunks of a chunked attribute (user.mkd.table, .dirty, .synced, .reusable)."""
-        desc = os.getxattr(path, base).decode()
-        count = int(desc.split()[0].split("=")[1])
-        return [os.getxattr(path, f"{base}.{i}") for i in range(count)]
+        count = mp.parse_chunk_description(os.getxattr(path, base).decode())
+        return [os.getxattr(path, mp.chunk_name(base, i)) for i in range(count)]

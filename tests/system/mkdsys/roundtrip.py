@@ -21,6 +21,7 @@ from typing import List
 
 from . import repo_root
 from .cluster import Cluster
+from . import memfs_protocol as mp
 from .memfs import decode_chunks
 
 PAGE = 4096
@@ -40,7 +41,7 @@ def log_dir() -> str:
 
 def table_runs(mkd_genstore: str, memfs, path: str) -> list:
     """The generation table of a RAM file, as runs [first, count, gen]."""
-    return decode_chunks(mkd_genstore, memfs.chunks(path, "user.mkd.table"))["runs"]
+    return decode_chunks(mkd_genstore, memfs.chunks(path, mp.TABLE))["runs"]
 
 
 class RoundTripTest(unittest.TestCase):

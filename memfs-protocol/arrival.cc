@@ -1,9 +1,9 @@
-// Parsing and formatting of the arrival document (see arrival.h).
-#include "memfs/arrival.h"
+// Formatting and parsing of the arrival and advance values (see arrival.h).
+#include "memfs-protocol/arrival.h"
 
 #include <nlohmann/json.hpp>
 
-namespace mkd::memfs {
+namespace mkd::memfs_protocol {
 namespace {
 Status Bad(const std::string& why) {
   return Status::InvalidArgument(
@@ -46,26 +46,14 @@ Result<Epoch> ParseAdvance(std::string_view text) {
   return static_cast<Epoch>(e);
 }
 
-Result<std::string> ParsePostcopyFail(std::string_view text) {
-  auto bad = [](const std::string& why) {
-    return Status::InvalidArgument("user.mkd.postcopy: " + why +
-                                   " (expected {\"fail\": \"<reason>\"})");
-  };
-  if (text.size() > kMaxArrivalSize) return bad("value longer than 1024 bytes");
-  nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) return bad("not a JSON object");
-  auto fail = doc.find("fail");
-  if (doc.size() != 1 || fail == doc.end() || !fail->is_string()) {
-    return bad("exactly the string field 'fail' is expected");
-  }
-  std::string reason = fail->get<std::string>();
-  if (reason.empty() || reason.size() > 512) return bad("'fail' must be 1..512 bytes");
-  return reason;
-}
-
 std::string FormatArrival(const Arrival& arrival) {
   nlohmann::json doc = {{"epoch", arrival.epoch}, {"lineage", arrival.lineage.ToString()}};
   return doc.dump();
 }
 
-}  // namespace mkd::memfs
+std::string FormatAdvance(Epoch epoch) {
+  nlohmann::json doc = {{"epoch", epoch}};
+  return doc.dump();
+}
+
+}  // namespace mkd::memfs_protocol

@@ -1,11 +1,11 @@
 // Encoding and strict parsing of receive frames (see receive_frame.h).
-#include "memfs/receive_frame.h"
+#include "memfs-protocol/receive_frame.h"
 
 #include <bit>
 #include <cstring>
 #include <limits>
 
-namespace mkd::memfs {
+namespace mkd::memfs_protocol {
 namespace {
 
 static_assert(std::endian::native == std::endian::little,
@@ -191,4 +191,4 @@ Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes) {
   return ReceiveFrame{kind, first, count, gen, bytes.substr(kReceiveHeaderSize), {}};
 }
 
-}  // namespace mkd::memfs
+}  // namespace mkd::memfs_protocol

@@ -1,9 +1,10 @@
-// Tests of the user.mkd.arrive parser: strict, every field checked.
-#include "memfs/arrival.h"
+// Tests of the user.mkd.arrive and user.mkd.advance values: exact formats, round trips, strict
+// parsers (every field checked).
+#include "memfs-protocol/arrival.h"
 
 #include <gtest/gtest.h>
 
-namespace mkd::memfs {
+namespace mkd::memfs_protocol {
 namespace {
 
 constexpr char kLineage[] = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
@@ -14,6 +15,29 @@ TEST(ArrivalTest, RoundTrips) {
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(back->epoch, 7u);
   EXPECT_EQ(back->lineage, a.lineage);
+}
+
+TEST(ArrivalTest, FormatsWithoutSpaces) {
+  // Byte-exact: mkd-migrate built this by hand before, and the VM summary embeds it.
+  EXPECT_EQ(FormatArrival({7, *Uuid::Parse(kLineage)}),
+            std::string("{\"epoch\":7,\"lineage\":\"") + kLineage + "\"}");
+  EXPECT_EQ(FormatAdvance(9), "{\"epoch\":9}");
+}
+
+TEST(AdvanceTest, RoundTripsAndRefusesMalformedValues) {
+  for (Epoch e : {Epoch{1}, Epoch{5}, kMaxEpoch}) {
+    Result<Epoch> back = ParseAdvance(FormatAdvance(e));
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    EXPECT_EQ(*back, e);
+  }
+  for (std::string_view bad : {"", "{}", "{\"epoch\":0}", "{\"epoch\":4294967295}",
+                               "{\"epoch\":1,\"x\":1}", "{\"epoch\":\"1\"}", "[1]"}) {
+    Result<Epoch> e = ParseAdvance(bad);
+    EXPECT_FALSE(e.ok()) << bad;
+    if (!e.ok()) {
+      EXPECT_NE(e.status().message().find("user.mkd.advance"), std::string::npos);
+    }
+  }
 }
 
 TEST(ArrivalTest, RejectsMalformedValues) {
@@ -40,4 +64,4 @@ TEST(ArrivalTest, RejectsMalformedValues) {
 }
 
 }  // namespace
-}  // namespace mkd::memfs
+}  // namespace mkd::memfs_protocol

@@ -1,12 +1,12 @@
 // Tests of the user.mkd.receive frame: round trips, and a refusal for every field.
-#include "memfs/receive_frame.h"
+#include "memfs-protocol/receive_frame.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <limits>
 
-namespace mkd::memfs {
+namespace mkd::memfs_protocol {
 namespace {
 
 std::string Pages(uint32_t count, char c) { return std::string(size_t{count} * kPageSize, c); }
@@ -116,8 +116,7 @@ TEST(ReceiveFrameTest, RefusesMalformedRuns) {
   ExpectRefused(EncodeRunsFrame({{7, 0, 9}}, ""), "run 0: bad page count");
   ExpectRefused(EncodeRunsFrame({{7, 1, 9}, {8, 1, 0}}, page + page), "run 1: generation 0");
   ExpectRefused(EncodeRunsFrame({{7, 1, kGenInvalid}}, page), "run 0: generation 0");
-  ExpectRefused(EncodeRunsFrame({{std::numeric_limits<uint64_t>::max(), 1, 9}}, page),
-                "overflows");
+  ExpectRefused(EncodeRunsFrame({{std::numeric_limits<uint64_t>::max(), 1, 9}}, page), "overflows");
   ExpectRefused(EncodeRunsFrame({{7, 10, 9}, {30, 6, 9}}, std::string(15 * kPageSize, 'p')),
                 "16 pages in all");
   ExpectRefused(EncodeRunsFrame({{7, 2, 9}}, page), "expected exactly");
@@ -158,4 +157,4 @@ TEST(ReceiveFrameTest, RefusesEveryMalformedField) {
 }
 
 }  // namespace
-}  // namespace mkd::memfs
+}  // namespace mkd::memfs_protocol

@@ -15,9 +15,9 @@
 // input (any process that can set an xattr on the mount): ParseReceiveFrame checks every field
 // before anything is used, and is fuzzed (tests/fuzz/fuzz_parse_receive_frame.cc). Whether the
 // pages lie inside the block is the Block's check (OutOfRange), not the parser's.
-// Pure functions; thread-safe.
-#ifndef MKD_MEMFS_RECEIVE_FRAME_H_
-#define MKD_MEMFS_RECEIVE_FRAME_H_
+// The name is names.h kReceive. Pure functions; thread-safe.
+#ifndef MKD_MEMFS_PROTOCOL_RECEIVE_FRAME_H_
+#define MKD_MEMFS_PROTOCOL_RECEIVE_FRAME_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -28,9 +28,7 @@
 #include "base/status.h"
 #include "genstore/generation.h"
 
-namespace mkd::memfs {
-
-inline constexpr std::string_view kReceiveXattr = "user.mkd.receive";
+namespace mkd::memfs_protocol {
 
 enum class ReceiveKind : uint8_t {
   kPages = 0,  // count pages of content follow the header
@@ -90,6 +88,6 @@ std::string EncodeRunsFrame(const std::vector<LaterRun>& runs, std::string_view 
 // Errors are InvalidArgument, their message starting with "user.mkd.receive:" and naming the field.
 Result<ReceiveFrame> ParseReceiveFrame(std::string_view bytes);
 
-}  // namespace mkd::memfs
+}  // namespace mkd::memfs_protocol
 
-#endif  // MKD_MEMFS_RECEIVE_FRAME_H_
+#endif  // MKD_MEMFS_PROTOCOL_RECEIVE_FRAME_H_
