@@ -28,7 +28,11 @@ struct FakeMemfs {
   mutable std::mutex mu;  // guards everything below
   std::vector<std::string> calls;
   std::map<std::string, Status> errors;
-  RamFileSummary summary{"incoming", 0, Uuid(), 0, 0, {}};  // pages: set by the test
+  RamFileSummary summary = [] {
+    RamFileSummary s;
+    s.state = "incoming";
+    return s;
+  }();  // pages: set by the test
   std::string table = "table-blob", digests = "digests-blob", dirty = "dirty-blob";
   uint64_t pages_received = 0;  // by runs and zeros
   // Post-copy: the batches of wanted pages TakeWanted hands out, then empty answers.
