@@ -127,12 +127,10 @@ int64_t PageFile::Seek(int64_t offset, bool data) const {
   return r < 0 ? -errno : r;
 }
 
-int PageFile::Unlink() { return ::unlink(path_.c_str()) == 0 ? 0 : -errno; }
-
-int PageFile::Rename(const std::string& new_path) {
-  if (::rename(path_.c_str(), new_path.c_str()) != 0) return -errno;
-  path_ = new_path;
-  return 0;
+int64_t PageFile::SizeBytes() const {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return -errno;
+  return static_cast<int64_t>(st.st_size);
 }
 
 }  // namespace mkd::memfs

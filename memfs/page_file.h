@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "base/status.h"
 
@@ -22,8 +23,12 @@ namespace mkd::memfs {
 class PageFile {
  public:
   PageFile() = default;
-  // Opens `path`, creating an empty file when `create` (an existing one is kept as it is).
+  // Opens `path`, creating an empty file when `create` (an existing one is kept as it is). Only
+  // a PageStore (page_store.h) calls it: it alone names the files of the page store.
   static Result<PageFile> Open(const std::string& path, bool create);
+  // Takes ownership of an open descriptor (e.g. a memfd of an in-memory page store) that
+  // messages call `path`.
+  static PageFile Adopt(int fd, std::string path) { return PageFile(fd, std::move(path)); }
   ~PageFile();
   PageFile(PageFile&& other) noexcept;
   PageFile& operator=(PageFile&& other) noexcept;
@@ -52,10 +57,10 @@ class PageFile {
   template <typename Fn>
   int ForEachResidentRun(uint64_t pages, Fn&& fn) const;
 
-  // Removes the file from the page store (the descriptor stays valid until destruction).
-  int Unlink();
-  // Renames the file inside the page store (the descriptor stays valid).
-  int Rename(const std::string& new_path);
+  // The file's size in bytes (fstat), or -errno.
+  int64_t SizeBytes() const;
+  // The PageStore renamed the file (the descriptor stays valid).
+  void set_path(std::string path) { path_ = std::move(path); }
 
  private:
   PageFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}

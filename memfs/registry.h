@@ -1,19 +1,25 @@
-// Registry: everything mkd-memfs knows — the namespace (root, one directory per VM, one file per
-// RAM block, inode numbers and kernel lookup counts), the incarnation lifecycle of each block
-// (live, incoming, stored; docs/architecture.md), their persistence in the per-host Store, the
-// memory budget of stored incarnations, and the restart check.
+// Registry: everything mkd-memfs knows, composed of its parts — the namespace (root, one
+// directory per VM, one file per RAM block; inode numbers in an InodeTable, inode_table.h), the
+// incarnation lifecycle of each block (live, incoming, stored; docs/memfs.md), with the
+// reuse-or-reset rule of an open in reuse_rule.h, their records in the per-host Store
+// (records.h), their files in the page store (page_store.h, the only code that creates, renames
+// or deletes page-store files), the memory budget of stored incarnations (budget.h) and the
+// restart (recovery.h). The Registry holds the one lock and applies what those parts decide.
+// Code: registry.cc (composition, records, memory), registry_namespace.cc (the FUSE-facing
+// namespace), registry_lifecycle.cc (arrive, commit, abort, advance), registry_postcopy.cc.
 //
 // It knows nothing of FUSE: methods return negative errno for namespace operations (the FUSE
 // layer replies with them) and Status for lifecycle operations. The one thing it asks of the
 // FUSE layer is to drop the kernel's page cache of a file (SetCacheInvalidator), which it calls
 // without holding any lock.
 //
-// Thread-safe. mu_ guards the maps and lifecycle transitions; Block has its own lock, and a
-// record lock (Block::persist_mu) that orders writes of its record to the Store.
-// Lock order: mu_, then Block::persist_mu, then Block::mu_. mu_ is never held across a call into
-// the kernel's FUSE interface (cache invalidation), so a request that the kernel issues meanwhile
-// can be served, nor while the record of a VM that left is computed and written (digests of its
-// page store, the database write): other VMs' requests do not wait for that.
+// Thread-safe. mu_ guards the maps, the inode table, the page store and lifecycle transitions;
+// Block has its own lock, and a record lock (Block::persist_mu) that orders writes of its record
+// to the Store. Lock order: mu_, then Block::persist_mu, then Block::mu_. mu_ is never held
+// across a call into the kernel's FUSE interface (cache invalidation), so a request that the
+// kernel issues meanwhile can be served, nor while the record of a VM that left is computed and
+// written (digests of its page store, the database write): other VMs' requests do not wait for
+// that.
 #ifndef MKD_MEMFS_REGISTRY_H_
 #define MKD_MEMFS_REGISTRY_H_
 
@@ -34,20 +40,14 @@
 #include "memfs-protocol/arrival.h"
 #include "memfs/access.h"
 #include "memfs/block.h"
+#include "memfs/budget.h"
+#include "memfs/inode_table.h"
+#include "memfs/page_store.h"
+#include "memfs/reuse_rule.h"
 
 namespace mkd::memfs {
 
-using Ino = uint64_t;
 using memfs_protocol::Arrival;  // the value of user.mkd.arrive
-inline constexpr Ino kRootIno = 1;
-
-// What an inode is.
-struct NodeRef {
-  enum class Kind { kRoot, kVm, kBlock };
-  Kind kind = Kind::kRoot;
-  Uuid vm;
-  std::string block;
-};
 
 // Result of a lookup or create: the inode and its attributes.
 struct Entry {
@@ -83,14 +83,17 @@ struct HostTotals {
 
 class Registry {
  public:
+  // The page store is the directory options.store_dir.
   Registry(Store* store, RegistryOptions options);
+  // The page store is `pages` (a FakePageStore in tests; null: the directory
+  // options.store_dir, which is reported by store_dir() either way).
+  Registry(Store* store, std::unique_ptr<PageStore> pages, RegistryOptions options);
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
-  // At start: rebuilds the namespace from the store. Incarnations that were live or incoming
-  // when the daemon stopped are dropped (their content is not trustworthy); stored ones are
-  // checked page by page against their digests (mismatching pages become invalid); page-store
-  // files no record names are deleted. Logs what it did.
+  // At start: rebuilds the namespace from the store (recovery.h: incarnations that were live or
+  // incoming when the daemon stopped are dropped; stored ones are checked page by page against
+  // their digests; page-store files no record names are deleted). Logs what it did.
   Status Recover();
 
   // Called with an inode whose page cache the kernel must drop; set by the FUSE layer.
@@ -164,47 +167,37 @@ class Registry {
     std::optional<Arrival> arrival;
     std::map<std::string, BlockEntry> blocks;
   };
-  struct Node {
-    NodeRef ref;
-    uint64_t nlookup = 0;
-    bool removed = false;
-  };
 
-  std::string StorePath(const IncarnationKey& key) const;
   uint64_t NextIncarnationLocked(const Uuid& vm, const std::string& block);
-  Ino NewInodeLocked(NodeRef ref);
-  void FillAttrLocked(Ino ino, const Node& node, struct stat* st) const;
-  // Persists the block's record with the digests it holds (under its persist lock; mu_ may or
-  // may not be held). Sets the block's record state.
-  Status PersistRecord(Block& block);
-  // Computes the digests of a block that left (stored incarnation `key`) and persists it; called
-  // without mu_. Does nothing when the block was dropped or opened again meanwhile.
-  Status StoreLeftBlock(Block& block, const IncarnationKey& key);
-  // StoreLeftBlock, then one log line: stored (with the time it took), or why not (retried).
-  // `event` says what made the block stored ("the VM left", "arrival aborted").
-  void StoreAndLog(Block& block, const IncarnationKey& key, std::string_view event);
-  // Deletes the record and the page-store file; no record of the block is written afterwards.
-  Status DropLocked(Block& block);
-  // The block's page-store file takes the name of incarnation `key`.
-  Status RenameStoreFile(Block& block, const IncarnationKey& key) const;
+  // The block entry of inode `ino`, or null when `ino` is not a current RAM file.
+  BlockEntry* FindBlockLocked(Ino ino);
+  const BlockEntry* FindBlockLocked(Ino ino) const;
+  // The metadata of every block of `vm` (for the reuse-or-reset rule).
+  static std::vector<IncarnationMeta> MetasOf(const VmEntry& vm);
+  // The kernel is told about inode `ino` (one more lookup): fills `out`.
+  void ReplyEntryLocked(Ino ino, Entry* out);
+  void FillAttrLocked(Ino ino, const InodeTable::Node& node, struct stat* st) const;
   // Persists the block (now a new incarnation) and deletes the record of `old_key`.
   Status ReplaceRecordLocked(Block& block, const IncarnationKey& old_key);
   void InvalidateCache(const std::vector<Ino>& inos);
-  bool MaybeRemoveNodeLocked(Ino ino);
   Result<std::shared_ptr<Block>> NewBlockLocked(const Uuid& vm, const std::string& name,
-                                                IncarnationState state, Epoch epoch,
-                                                const Uuid& lineage);
-  uint64_t EvictLocked(uint64_t pages);
+                                                const BlockStart& start);
+  // The stored incarnations as the budget sees them, and their blocks (same indexes).
+  void StoredLocked(std::vector<StoredUsage>* usage, std::vector<Block*>* blocks) const;
+  // Evicts `pages` pages from the stored incarnations (budget.h's order); returns those freed.
+  uint64_t EvictLocked(const std::vector<StoredUsage>& usage, const std::vector<Block*>& blocks,
+                       uint64_t pages);
 
   Store* store_;
   RegistryOptions options_;
+  Budget budget_;
   std::function<void(Ino)> invalidate_;
   std::function<void(const ParkedRead&, int)> complete_read_;
 
   mutable std::mutex mu_;
+  std::unique_ptr<PageStore> pages_;  // guarded by mu_ (see page_store.h)
   std::map<Uuid, VmEntry> vms_;
-  std::map<Ino, Node> nodes_;
-  Ino next_ino_ = kRootIno + 1;
+  InodeTable inodes_;
   std::map<std::pair<Uuid, std::string>, uint64_t> last_incarnation_;
   int64_t start_unix_ms_ = 0;
 };

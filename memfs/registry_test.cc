@@ -1,5 +1,8 @@
 // Tests of Registry against a real Store: lifecycle (create, leave, arrive, commit, abort, cold
-// boot), refusal of a second writer, restart recovery with digest checks, and the budget.
+// boot), refusal of a second writer, restart recovery with digest checks, and the budget, on a
+// real page-store directory; and, with a FakePageStore, what the page store sees and what a
+// failure of it does. The parts alone: inode_table_test, page_store_test, budget_test,
+// reuse_rule_test, recovery_test.
 #include "memfs/registry.h"
 
 #include <fcntl.h>
@@ -9,6 +12,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "memfs/fake_page_store.h"
 #include "memfs/test_util.h"
 
 namespace mkd::memfs {
@@ -300,6 +304,91 @@ TEST_F(RegistryTest, BudgetEvictsTheLeastRecentlyLeftIncarnationFirstAndNeverALi
   uint64_t invalid = 0;
   for (Generation g : inc->table.generations()) invalid += g == kGenInvalid;
   EXPECT_EQ(invalid, 2u);
+}
+
+// The Registry on a FakePageStore: which files the page store is asked for, and failures.
+class RegistryOnFakePagesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<std::unique_ptr<Store>> s = Store::Open(dir_.path() + "/db", "host-a");
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    store_ = std::move(*s);
+    auto pages = std::make_unique<FakePageStore>();
+    pages_ = pages.get();
+    registry_ = std::make_unique<Registry>(store_.get(), std::move(pages), RegistryOptions{});
+    ASSERT_TRUE(registry_->Recover().ok());
+    Entry e;
+    ASSERT_EQ(registry_->Mkdir(kRootIno, kVm, &e), 0);
+    vm_dir_ = e.ino;
+  }
+  // Boots kVm cold, writes a page and leaves: a stored incarnation 1.
+  Ino BootAndLeave() {
+    Entry e;
+    OpenResult o;
+    EXPECT_EQ(registry_->Create(vm_dir_, "ram", &e, &o), 0);
+    EXPECT_EQ(registry_->SetSize(e.ino, 4 * kP), 0);
+    std::vector<char> page(kP, 'x');
+    EXPECT_EQ(o.block->Write(0, page.data(), kP), 0);
+    registry_->Release(e.ino, true);
+    return e.ino;
+  }
+  std::string Path(const char* name) const { return std::string("fake:") + kVm + "/" + name; }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+  FakePageStore* pages_ = nullptr;
+  std::unique_ptr<Registry> registry_;
+  Ino vm_dir_ = 0;
+};
+
+TEST_F(RegistryOnFakePagesTest, EachIncarnationGetsItsOwnFileAndRmRemovesIt) {
+  const Ino ino = BootAndLeave();
+  OpenResult o;
+  ASSERT_EQ(registry_->Open(ino, O_RDWR, &o), 0);  // cold boot over the stored incarnation
+  registry_->Release(ino, true);
+  ASSERT_EQ(registry_->Unlink(vm_dir_, "ram"), 0);
+  EXPECT_EQ(pages_->log(), (std::vector<std::string>{
+                               "create " + Path("ram.1"),
+                               "rename " + Path("ram.1") + " " + Path("ram.2"),
+                               "remove " + Path("ram.2"),
+                           }));
+  EXPECT_TRUE(pages_->List().empty());
+}
+
+TEST_F(RegistryOnFakePagesTest, AFailedRenameFailsTheOpenAndKeepsTheStoredIncarnation) {
+  const Ino ino = BootAndLeave();
+  const IncarnationMeta before = registry_->FindBlock(ino)->meta();
+  ASSERT_TRUE(registry_->Arrive(*Uuid::Parse(kVm), Arrival{2, before.lineage}).ok());
+  pages_->FailNext(FakePageStore::Op::kRename);
+  OpenResult o;
+  EXPECT_EQ(registry_->Open(ino, O_RDWR, &o), -EIO);
+  const IncarnationMeta after = registry_->FindBlock(ino)->meta();
+  EXPECT_EQ(after.state, IncarnationState::kStored);
+  EXPECT_EQ(after.key, before.key);
+  Result<std::vector<IncarnationMeta>> records = store_->List();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].key, before.key);
+  // The page store works again: the arrival reuses the stored incarnation.
+  ASSERT_EQ(registry_->Open(ino, O_RDWR, &o), 0);
+  EXPECT_EQ(o.block->state(), IncarnationState::kIncoming);
+  EXPECT_EQ(o.block->TableSnapshot().Get(0), kFirstEpoch);
+}
+
+TEST_F(RegistryOnFakePagesTest, ACreateThePageStoreRefusesIsEioAndLeavesNoFile) {
+  pages_->FailNext(FakePageStore::Op::kCreate);
+  Entry e;
+  OpenResult o;
+  EXPECT_EQ(registry_->Create(vm_dir_, "ram", &e, &o), -EIO);
+  EXPECT_EQ(registry_->Lookup(vm_dir_, "ram", &e), -ENOENT);
+  EXPECT_TRUE(store_->List()->empty());
+  EXPECT_EQ(registry_->Create(vm_dir_, "ram", &e, &o), 0) << "works once the store does";
+}
+
+TEST_F(RegistryOnFakePagesTest, ARemovedFileAlreadyGoneStillLetsRmSucceed) {
+  BootAndLeave();
+  pages_->Vanish(PageStoreEntry{*Uuid::Parse(kVm), "ram.1"});
+  EXPECT_EQ(registry_->Unlink(vm_dir_, "ram"), 0);
+  EXPECT_TRUE(store_->List()->empty());
 }
 
 }  // namespace
