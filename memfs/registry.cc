@@ -9,7 +9,6 @@
 #include <algorithm>
 
 #include "genstore/codec_header.h"
-#include "memfs-protocol/names.h"
 #include "memfs/records.h"
 #include "memfs/recovery.h"
 
