@@ -79,17 +79,20 @@ Result<Frame> Channel::Receive() {
   return f;
 }
 
-Result<Frame> Channel::Expect(FrameType type) {
-  Result<Frame> f = Receive();
-  if (!f.ok()) return f.status();
-  if (f->type == type) return f;
-  if (f->type == FrameType::kResult) {
-    Result<ResultMsg> r = ParseResult(f->payload);
-    if (r.ok() && !r->ok) return Status::FailedPrecondition(peer_host() + ": " + r->message);
+Result<Frame> RequireFrameType(Result<Frame> received, FrameType type, const std::string& peer) {
+  if (!received.ok()) return received.status();
+  if (received->type == type) return received;
+  if (received->type == FrameType::kResult) {
+    Result<ResultMsg> r = ParseResult(received->payload);
+    if (r.ok() && !r->ok) return Status::FailedPrecondition(peer + ": " + r->message);
   }
-  return Status::InvalidArgument("migration protocol: " + peer_host() + " sent " +
-                                 std::string(FrameTypeName(f->type)) + " where " +
+  return Status::InvalidArgument("migration protocol: " + peer + " sent " +
+                                 std::string(FrameTypeName(received->type)) + " where " +
                                  std::string(FrameTypeName(type)) + " was due");
+}
+
+Result<Frame> Channel::Expect(FrameType type) {
+  return RequireFrameType(Receive(), type, peer_host());
 }
 
 }  // namespace mkd::migrate

@@ -25,6 +25,11 @@ struct Frame {
   std::string payload;
 };
 
+// `received` if it is a frame of `type`; a RESULT with ok=false in its place becomes
+// kFailedPrecondition carrying the peer's message, another frame kInvalidArgument. Channel::Expect
+// and the source's PeerLink (source_ports.h) share it.
+Result<Frame> RequireFrameType(Result<Frame> received, FrameType type, const std::string& peer);
+
 class Channel {
  public:
   explicit Channel(peer::TlsStream stream) : stream_(std::move(stream)) {}

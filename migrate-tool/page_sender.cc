@@ -7,7 +7,7 @@
 
 namespace mkd::migrate {
 
-Status SendPageRange(Channel& ch, RamFile& ram, uint64_t first, uint64_t count, char* buf,
+Status SendPageRange(PeerLink& ch, SourceRam& ram, uint64_t first, uint64_t count, char* buf,
                      const std::function<Generation(uint64_t)>& gen_of,
                      const std::function<void(const SentRun&)>& on_sent, PipeTimes* times) {
   using Clock = std::chrono::steady_clock;

@@ -2,7 +2,7 @@
 // through the RAM file (the guest's page cache), neighbouring pages with the same generation and
 // zero-ness grouped into one PAGES or ZEROS frame. The first pass, the rounds, the last pages of
 // a pre-copy and the post-copy push and fetch all send pages this way.
-// Thread-compatible: the caller owns the channel and the RAM file for the call.
+// Thread-compatible: the caller owns the link and the RAM file for the call.
 #ifndef MKD_MIGRATE_TOOL_PAGE_SENDER_H_
 #define MKD_MIGRATE_TOOL_PAGE_SENDER_H_
 
@@ -14,6 +14,7 @@
 #include "migrate-tool/channel.h"
 #include "migrate-tool/ram_file.h"
 #include "migrate-tool/report.h"
+#include "migrate-tool/source_ports.h"
 
 namespace mkd::migrate {
 
@@ -26,8 +27,8 @@ struct SentRun {
 // Sends pages [first, first + count) of block 0 (count <= kMaxPagesPerFrame); `buf` holds at
 // least count pages. `gen_of` gives each page's generation; `on_sent` hears of every frame sent.
 // With `times`, the seconds spent reading and sending are added to times->read and ->send.
-// The frames are queued on the channel (Channel::Queue): the caller flushes.
-Status SendPageRange(Channel& ch, RamFile& ram, uint64_t first, uint64_t count, char* buf,
+// The frames are queued on the link (PeerLink::Queue): the caller flushes.
+Status SendPageRange(PeerLink& ch, SourceRam& ram, uint64_t first, uint64_t count, char* buf,
                      const std::function<Generation(uint64_t)>& gen_of,
                      const std::function<void(const SentRun&)>& on_sent,
                      PipeTimes* times = nullptr);

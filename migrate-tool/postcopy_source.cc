@@ -9,7 +9,7 @@
 
 namespace mkd::migrate {
 
-PostcopySender::PostcopySender(Channel& ch, RamFile& ram, PageBitmap missing,
+PostcopySender::PostcopySender(PeerLink& ch, SourceRam& ram, PageBitmap missing,
                                std::function<Generation(uint64_t)> gen_of,
                                std::function<void(const SentRun&)> on_sent,
                                std::function<void()> on_running,

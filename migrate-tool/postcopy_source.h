@@ -4,7 +4,7 @@
 // the missing pages right after it (the window); in between, the rest is pushed in page order.
 // The push keeps at most `max_unacked` bytes queued in the socket, so that a wanted page never
 // waits behind much of it. Runs until the destination says it holds every page (POSTCOPY_DONE).
-// Thread: the only user of the channel and the RAM file while Run runs (its own thread, while
+// Thread: the only user of the link and the RAM file while Run runs (its own thread, while
 // the caller drives QEMU's switchover).
 #ifndef MKD_MIGRATE_TOOL_POSTCOPY_SOURCE_H_
 #define MKD_MIGRATE_TOOL_POSTCOPY_SOURCE_H_
@@ -19,7 +19,7 @@
 #include "genstore/page_bitmap.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/page_sender.h"
-#include "migrate-tool/ram_file.h"
+#include "migrate-tool/source_ports.h"
 #include "migrate-tool/wire.h"
 
 namespace mkd::migrate {
@@ -43,11 +43,11 @@ class PostcopySender {
   // `missing`: the pages the destination lacks; `gen_of` their generations; `on_sent` hears of
   // every frame of pages sent; `on_running` is called once the destination's QEMU runs;
   // `on_progress(sent, total)` about every 200 ms. All are called on Run's thread.
-  PostcopySender(Channel& ch, RamFile& ram, PageBitmap missing,
+  PostcopySender(PeerLink& ch, SourceRam& ram, PageBitmap missing,
                  std::function<Generation(uint64_t)> gen_of,
                  std::function<void(const SentRun&)> on_sent, std::function<void()> on_running,
                  std::function<void(uint64_t, uint64_t)> on_progress, PostcopySendOptions options);
-  // Until POSTCOPY_DONE. Errors: the channel's; FailedPrecondition when the destination says
+  // Until POSTCOPY_DONE. Errors: the link's; FailedPrecondition when the destination says
   // its QEMU did not take over (its RESULT message).
   Status Run();
   const PostcopySendStats& stats() const { return stats_; }
@@ -56,8 +56,8 @@ class PostcopySender {
   Status Handle(const Frame& f);
   Status SendRange(uint64_t first, uint64_t count, bool demanded);
 
-  Channel& ch_;
-  RamFile& ram_;
+  PeerLink& ch_;
+  SourceRam& ram_;
   PageBitmap missing_;  // not sent yet
   std::function<Generation(uint64_t)> gen_of_;
   std::function<void(const SentRun&)> on_sent_;

@@ -1,9 +1,9 @@
-// The source side of a migration (see source.h and docs/migrate.md).
+// The source side of a migration, its pre-copy sequence (see source.h and docs/migrate.md):
+// SourceSession's steps from Prepare to Finish, through its ports only (source_ports.h); and
+// RunSource, which opens the real ports and runs a session.
 #include "migrate-tool/source.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <optional>
@@ -16,15 +16,10 @@
 #include "memfs-protocol/names.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/fault_points.h"
-#include "migrate-tool/net.h"
 #include "migrate-tool/page_sender.h"
-#include "migrate-tool/ram_file.h"
+#include "migrate-tool/source_adapters.h"
 #include "migrate-tool/source_session.h"
-#include "migrate-tool/stream_tunnel.h"
 #include "qemu-config/command_line.h"
-#include "qemu-config/qmp/client.h"
-#include "qemu-config/vm_control.h"
-#include "qemu-config/vm_definition.h"
 
 namespace mkd::migrate {
 namespace internal {
@@ -41,26 +36,12 @@ void SourceSession::Report(const std::string& phase, uint64_t done, uint64_t tot
 
 Status SourceSession::Prepare() {
   StageTimer timer(&r_->pipe.prepare);
-  Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(o_.definition);
-  if (!def.ok()) return def.status();
-  def_ = std::move(*def);
-  if (def_.backing != qemuconfig::MemoryBacking::kMemfs) {
-    return Status::FailedPrecondition("VM " + def_.name +
-                                      ": its RAM is not on mkd-memfs (memory_backing), so "
-                                      "mkd-migrate cannot move it; use QEMU's own migration");
-  }
-  const qemuconfig::VmPaths paths = qemuconfig::PathsFor(def_);
-  if (!qemuconfig::RunningPid(def_)) {
-    return Status::FailedPrecondition("VM " + def_.name + " is not running on this host");
-  }
-  Result<RamFile> ram = RamFile::Open(paths.memory_file);
-  if (!ram.ok()) return ram.status();
-  ram_ = std::move(*ram);
+  const std::string memory_file = qemuconfig::PathsFor(def_).memory_file;
   Result<RamFileSummary> s = ram_->Summary();
   if (!s.ok()) return s.status();
   summary_ = *s;
   if (summary_.state != "live") {
-    return Status::FailedPrecondition(paths.memory_file + " is " + summary_.state +
+    return Status::FailedPrecondition(memory_file + " is " + summary_.state +
                                       ", not live: is the VM running here?");
   }
   MKD_RETURN_IF_ERROR(ram_->MapForReading(summary_.pages));
@@ -74,10 +55,8 @@ Status SourceSession::Prepare() {
   r_->pages_total = summary_.pages;
   r_->source_epoch = summary_.epoch;
   r_->destination_epoch = summary_.epoch + 1;
-  Result<qmp::QmpClient> q = qmp::QmpClient::Connect(paths.qmp_socket, o_.timeout);
-  if (!q.ok()) return q.status().WithContext("QMP of the source QEMU");
-  qmp_ = std::move(*q);
-  Result<qmp::VmStatus> st = qmp_->QueryStatus();
+  phase_ = SourcePhase::kCopying;  // from here on a failure puts QEMU back: running, caps off
+  Result<qmp::VmStatus> st = monitor_->QueryStatus();
   if (!st.ok()) return st.status();
   if (st->status != "running") {
     return Status::FailedPrecondition(
@@ -85,26 +64,14 @@ Status SourceSession::Prepare() {
         ", not running (after an interrupted migration: mkd-migrate recover " + def_.name + ")");
   }
   // RAM is ours to move: QEMU skips shared RAM blocks and waits for us before the switchover.
-  Result<nlohmann::json> caps =
-      qmp_->Execute("migrate-set-capabilities",
-                    {{"capabilities",
-                      {{{"capability", "x-ignore-shared"}, {"state", true}},
-                       {{"capability", "pause-before-switchover"}, {"state", true}}}}});
-  if (!caps.ok()) return caps.status();
-  Result<nlohmann::json> params =
-      qmp_->Execute("migrate-set-parameters", {{"max-bandwidth", uint64_t{1} << 40}});
-  if (!params.ok()) return params.status();
-  Result<peer::TlsContext> tls = peer::TlsContext::Create(o_.tls, /*server=*/false);
-  if (!tls.ok()) return tls.status();
-  tls_ = std::move(*tls);
-  return Status::Ok();
+  MKD_RETURN_IF_ERROR(monitor_->SetCapabilities(MkdCapabilities(true)));
+  return monitor_->SetMaxBandwidth(uint64_t{1} << 40);
 }
 
 Status SourceSession::Handshake() {
   StageTimer timer(&r_->pipe.handshake);
   Report("connecting", 0, 0);
-  const std::string address = o_.address.empty() ? o_.to_host : o_.address;
-  Result<std::unique_ptr<Channel>> ch = DialPeer(*tls_, address, o_.to_host, o_.timeout);
+  Result<std::shared_ptr<PeerLink>> ch = dial_();
   if (!ch.ok()) return ch.status();
   ch_ = std::move(*ch);
   ch_->SetBandwidth(o_.bandwidth);
@@ -270,7 +237,6 @@ Status SourceSession::FirstPass() {
   stat.bytes = ch_->bytes_sent() - bytes0;
   stat.seconds = Since(t0);
   r_->rounds.push_back(stat);
-  first_pass_done_ = true;
   return FaultPoint("source.first_pass");
 }
 
@@ -337,7 +303,7 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
 Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::string>& states) {
   const auto deadline = Clock::now() + o_.timeout;
   while (Clock::now() < deadline) {
-    Result<qmp::MigrationInfo> info = qmp_->QueryMigrate();
+    Result<qmp::MigrationInfo> info = monitor_->QueryMigrate();
     if (!info.ok()) return info.status();
     for (const std::string& s : states) {
       if (info->status == s) return info;
@@ -354,17 +320,14 @@ Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::s
 Status SourceSession::StartSwitchover() {
   StageTimer timer(&r_->pipe.switchover);
   std::filesystem::create_directories(o_.tunnel_dir);
-  Result<std::unique_ptr<SourceTunnel>> tunnel =
-      SourceTunnel::Listen(o_.tunnel_dir + "/mkd-migrate-" + def_.uuid.ToString() + ".sock");
+  Result<std::unique_ptr<QemuStream>> tunnel =
+      vm_->OpenStream(o_.tunnel_dir + "/mkd-migrate-" + def_.uuid.ToString() + ".sock",
+                      StreamHello{def_.uuid, o_.host_id});
   if (!tunnel.ok()) return tunnel.status();
   tunnel_ = std::move(*tunnel);
-  const std::string address = o_.address.empty() ? o_.to_host : o_.address;
-  tunnel_->Start([this, address]() { return DialPeer(*tls_, address, o_.to_host, o_.timeout); },
-                 StreamHello{def_.uuid, o_.host_id});
   Report("switchover", 0, 0);
-  Result<nlohmann::json> m = qmp_->Execute("migrate", {{"uri", "unix:" + tunnel_->path()}});
-  if (!m.ok()) return m.status();
-  migrate_started_ = true;
+  MKD_RETURN_IF_ERROR(monitor_->Migrate("unix:" + tunnel_->path()));
+  phase_ = SourcePhase::kSwitchingOver;
   Result<qmp::MigrationInfo> info = WaitMigration({"pre-switchover"});
   if (!info.ok()) return info.status();
   paused_at_ = Clock::now();  // the VM is stopped from here until migrate-continue
@@ -404,8 +367,8 @@ void SourceSession::RetireSource() {
   // The VM runs at the destination: the source QEMU goes; its RAM file becomes the VM's stored
   // incarnation here when QEMU closes it (timed apart: it is cleanup).
   const auto retire = Clock::now();
-  qmp_->Close();
-  Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(10));
+  monitor_->Close();  // QEMU serves one QMP client: the stop asks it to quit over its own
+  Status stop = vm_->Stop();
   if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
   r_->retire_seconds = Since(retire);
 }
@@ -471,9 +434,7 @@ Status SourceSession::Commit() {
   // From here on, the source must never write pages in epoch e again: the destination holds
   // content tagged e. Should the VM resume here (the switchover fails after the commit), it
   // continues in a fresh epoch e + 2 (e + 1 is the destination's).
-  const qemuconfig::VmPaths paths = qemuconfig::PathsFor(def_);
-  MKD_RETURN_IF_ERROR(SetVmDirXattr(paths.memory_dir, memfs_protocol::kAdvance,
-                                    memfs_protocol::FormatAdvance(summary_.epoch + 2)));
+  MKD_RETURN_IF_ERROR(ram_->Advance(summary_.epoch + 2));
   MKD_RETURN_IF_ERROR(FaultPoint("source.commit"));
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kCommit, {}));
   Result<Frame> f = ch_->Expect(FrameType::kResult);
@@ -482,14 +443,13 @@ Status SourceSession::Commit() {
   if (!res.ok()) return res.status();
   if (!res->ok) return Status::FailedPrecondition(o_.to_host + ": commit: " + res->message);
   r_->pipe.destination = res->receive;
-  committed_ = true;
+  phase_ = SourcePhase::kCommitted;
   return FaultPoint("source.after_commit");
 }
 
 Status SourceSession::Finish() {
   std::optional<StageTimer> timer(&r_->pipe.finish);
-  Result<nlohmann::json> c = qmp_->Execute("migrate-continue", {{"state", "pre-switchover"}});
-  if (!c.ok()) return c.status();
+  MKD_RETURN_IF_ERROR(monitor_->MigrateContinue());
   r_->downtime_ours_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - paused_at_).count();
   Result<qmp::MigrationInfo> info = WaitMigration({"completed"});
@@ -502,7 +462,7 @@ Status SourceSession::Finish() {
   ch_->SetTimeout(o_.timeout + std::chrono::seconds(30));
   Result<Frame> f = ch_->Expect(FrameType::kResult);
   if (!f.ok()) {
-    if (f.status().code() == ErrorCode::kFailedPrecondition) dest_stopped_ = true;
+    if (f.status().code() == ErrorCode::kFailedPrecondition) phase_ = SourcePhase::kDestStopped;
     return f.status();
   }
   Result<ResultMsg> res = ParseResult(f->payload);
@@ -513,7 +473,7 @@ Status SourceSession::Finish() {
         (info.ok() ? tunnel : info.status()).ToString() + "): check both hosts");
   }
   if (!res->ok) {
-    dest_stopped_ = true;  // a definite answer: its QEMU is stopped, resuming here is safe
+    phase_ = SourcePhase::kDestStopped;  // a definite answer: resuming here is safe
     return Status::FailedPrecondition(o_.to_host + ": " + res->message);
   }
   // The VM runs there: the migration is done.
@@ -524,10 +484,6 @@ Status SourceSession::Finish() {
 }
 
 Status SourceSession::Run() {
-  r_->from_host = o_.host_id;
-  r_->to_host = o_.to_host;
-  r_->reuse = o_.reuse;
-  r_->throttle.enabled = o_.auto_converge;
   if (o_.auto_converge) policy_.emplace(o_.throttle);
   MKD_RETURN_IF_ERROR(Prepare());
   MKD_RETURN_IF_ERROR(Handshake());
@@ -552,171 +508,26 @@ Status SourceSession::Run() {
   return Status::Ok();
 }
 
-void SourceSession::Fail(const Status& cause) {
-  LiftThrottle();  // whatever happens next, the guest is not left slowed down
-  if (tunnel_ && !committed_) tunnel_->Cancel();
-  if (!committed_) {
-    // Before the commit point: the destination drops what it received, the VM stays here.
-    if (ch_) (void)ch_->Send(FrameType::kAbort, EncodeAbort(cause.ToString()));
-    if (qmp_ && qmp_->connected() && migrate_started_) {
-      (void)qmp_->Execute("migrate_cancel");
-      (void)WaitMigration({"cancelled", "failed", "completed"});
-    }
-    if (qmp_ && qmp_->connected()) {
-      Result<qmp::VmStatus> st = qmp_->QueryStatus();
-      if (st.ok() && !st->running) (void)qmp_->Execute("cont");
-      // Leave QEMU as we found it: a later stock `migrate` must neither skip RAM nor pause.
-      (void)qmp_->Execute("migrate-set-capabilities",
-                          {{"capabilities",
-                            {{{"capability", "x-ignore-shared"}, {"state", false}},
-                             {{"capability", "pause-before-switchover"}, {"state", false}}}}});
-    }
-    r_->outcome = "failed before the commit point; the VM runs on " + o_.host_id +
-                  " with its memory unchanged: " + cause.ToString();
-    return;
-  }
-  if (dest_running_) {
-    // Post-copy after the VM ran at the destination: its memory there is newer than ours for
-    // every page it wrote, and some pages never got there. Neither copy can go on.
-    if (tunnel_) tunnel_->Cancel();
-    if (qmp_) qmp_->Close();
-    Status stop = qemuconfig::StopVm(def_, std::chrono::seconds(10));
-    if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
-    if (!postcopy_marker_.empty()) ::unlink(postcopy_marker_.c_str());
-    r_->outcome = "post-copy failed after the VM started on " + o_.to_host + " (it lacked " +
-                  std::to_string(missing_.Count()) +
-                  " pages at the switchover, not all arrived): the VM is lost (the destination "
-                  "stops it, the source QEMU is stopped; restart the VM from its disk): " +
-                  cause.ToString();
-    return;
-  }
-  // After the commit: the destination holds the memory. If QEMU's switchover did not complete,
-  // QEMU resumes the VM here by itself (in the fresh epoch set before the commit). If QEMU sent
-  // everything but the destination says its QEMU did not take over and is stopped, we resume it
-  // here. Without such an answer (link down) two copies could run: the operator decides.
-  std::string where = "unknown: check both hosts";
-  if (qmp_ && qmp_->connected()) {
-    Result<qmp::VmStatus> st = qmp_->QueryStatus();
-    if (st.ok() && !st->running && dest_stopped_) {
-      (void)WaitMigration({"completed"});
-      Result<nlohmann::json> c = qmp_->Execute("cont");
-      st = qmp_->QueryStatus();
-      if (!c.ok()) spdlog::error("resuming the VM here: {}", c.status().ToString());
-    }
-    if (st.ok() && st->running) {
-      where = "the VM resumed on " + o_.host_id;
-      // It never ran there (the destination said so): this copy is the VM again.
-      if (!postcopy_marker_.empty()) ::unlink(postcopy_marker_.c_str());
-    } else if (st.ok()) {
-      where = "the source QEMU is " + st->status + " and " + o_.to_host +
-              " did not confirm that the VM runs there: check it; if it does not run the VM, "
-              "`mkd-migrate recover --force` resumes it here";
-    }
-  }
-  if (tunnel_) tunnel_->Cancel();
-  r_->outcome = "failed after the commit point (" + where + "): " + cause.ToString();
-}
-
-void SourceSession::Account() {
-  r_->pages_sent = r_->pages_reused = r_->pages_zero = 0;
-  for (PageFate f : fate_) {
-    switch (f) {
-      case PageFate::kSent:
-        ++r_->pages_sent;
-        break;
-      case PageFate::kReused:
-        ++r_->pages_reused;
-        break;
-      case PageFate::kZero:
-      case PageFate::kZeroSent:
-        ++r_->pages_zero;
-        break;
-    }
-  }
-  if (ch_) {
-    r_->control_bytes_sent = ch_->bytes_sent();
-    r_->control_bytes_received = ch_->bytes_received();
-  }
-  if (tunnel_) r_->qemu_stream_bytes = tunnel_->bytes();
-  r_->wire_bytes = WireBytes();
-}
-
-}  // namespace internal
-
-using internal::Clock;
-using internal::Since;
-using internal::SourceSession;
-
-Status Recover(const std::string& definition, std::chrono::milliseconds timeout, bool force,
-               std::string* what, const std::string& run_dir) {
-  Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(definition);
-  if (!def.ok()) return def.status();
-  const std::string marker = run_dir + "/mkd-migrate-" + def->uuid.ToString() + ".postcopy";
-  if (std::filesystem::exists(marker)) {
-    return Status::FailedPrecondition(
-        "VM " + def->name + " was moved by post-copy (" + marker +
-        "): it ran at the destination, so this host's copy of its memory is stale and is never "
-        "resumed, not even with --force. If the destination lost it, restart the VM from its "
-        "disk; delete the marker only if you know the destination never ran it");
-  }
-  const std::optional<pid_t> pid = qemuconfig::RunningPid(*def);
-  if (!pid) {
-    *what = "VM " + def->name + " has no QEMU on this host: nothing to recover here";
-    return Status::Ok();
-  }
-  // A killed mkd-migrate may have left the guest's vCPUs throttled (auto-converge).
-  std::string released;
-  MKD_RETURN_IF_ERROR(ReleaseLeftoverThrottle(ThrottleFs{}, ThrottleGroupName(def->uuid),
-                                              static_cast<int>(*pid), &released));
-  Result<qmp::QmpClient> q =
-      qmp::QmpClient::Connect(qemuconfig::PathsFor(*def).qmp_socket, timeout);
-  if (!q.ok()) return q.status();
-  Result<qmp::MigrationInfo> info = q->QueryMigrate();
-  if (!info.ok()) return info.status();
-  if (info->status == "completed" && !force) {
-    *what =
-        "QEMU completed the migration: the VM should run at the destination (check it); "
-        "if it does not, --force resumes it here";
-    return Status::Ok();
-  }
-  std::string done = released.empty() ? "" : released + "; ";
-  const bool migrating = info->status == "setup" || info->status == "active" ||
-                         info->status == "pre-switchover" || info->status == "device" ||
-                         info->status == "cancelling";
-  if (migrating) {
-    Result<nlohmann::json> c = q->Execute("migrate_cancel");
-    if (!c.ok()) return c.status();
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      info = q->QueryMigrate();
-      if (!info.ok()) return info.status();
-      if (info->status == "cancelled" || info->status == "failed") break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    done = "cancelled QEMU's migration (it was " + info->status + "); ";
-  }
-  Result<qmp::VmStatus> st = q->QueryStatus();
-  if (!st.ok()) return st.status();
-  if (!st->running && (st->status != "postmigrate" || force)) {
-    Result<nlohmann::json> c = q->Execute("cont");
-    if (!c.ok()) return c.status();
-    done += "resumed the VM (it was " + st->status + ")";
-  } else {
-    done += st->running ? "the VM runs here" : "the VM is " + st->status;
-  }
-  *what = done;
-  return Status::Ok();
-}
-
-Status RunSource(const SourceOptions& options, MigrationReport* report,
-                 const std::function<void(const Progress&)>& progress) {
-  SourceSession s(options, report, progress);
+Status RunSourceWith(const SourceOptions& options, qemuconfig::VmDefinition def,
+                     Result<SourcePorts> ports, MigrationReport* report,
+                     const std::function<void(const Progress&)>& progress) {
   const auto start = Clock::now();
-  Status status = s.Run();
+  SourceSession s(options, std::move(def), ports.ok() ? std::move(*ports) : SourcePorts{}, report,
+                  progress);
+  Status status = ports.ok() ? s.Run() : ports.status();
   if (!status.ok()) s.Fail(status);
   if (!status.ok() || report->total_seconds == 0) report->total_seconds = Since(start);
   s.Account();
   return status;
+}
+
+}  // namespace internal
+
+Status RunSource(const SourceOptions& options, MigrationReport* report,
+                 const std::function<void(const Progress&)>& progress) {
+  qemuconfig::VmDefinition def;
+  Result<SourcePorts> ports = OpenSourcePorts(options, &def);
+  return internal::RunSourceWith(options, std::move(def), std::move(ports), report, progress);
 }
 
 }  // namespace mkd::migrate

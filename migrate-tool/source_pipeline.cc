@@ -1,7 +1,7 @@
 // The source's page pipe around the rounds (see source_session.h): dirty-log syncs on a thread of
 // their own that overlap the sending of the pages before them, and auto-converge (the vCPU
 // throttle of docs/migrate.md, "Convergence"). Touches the RAM file's sync only from that thread,
-// the cgroup files through VcpuThrottle, QEMU through QMP (query-cpus-fast).
+// the vCPU throttle through SourceVm::Throttle, QEMU through its monitor (query-cpus-fast).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,7 +9,6 @@
 #include <optional>
 
 #include "migrate-tool/source_session.h"
-#include "qemu-config/vm_control.h"
 
 namespace mkd::migrate::internal {
 
@@ -39,15 +38,12 @@ Result<PageBitmap> SourceSession::TimedSync() {
   return std::move(done.pages);
 }
 
-Result<VcpuThrottle> SourceSession::CreateThrottle() {
-  Result<std::vector<qmp::VcpuInfo>> cpus = qmp_->QueryCpusFast();
+Result<std::unique_ptr<CpuThrottle>> SourceSession::CreateThrottle() {
+  Result<std::vector<qmp::VcpuInfo>> cpus = monitor_->QueryCpusFast();
   if (!cpus.ok()) return cpus.status();
-  const std::optional<pid_t> pid = qemuconfig::RunningPid(def_);
-  if (!pid) return Status::NotFound("the source QEMU's pid file");
   std::vector<int> tids;
   for (const qmp::VcpuInfo& c : *cpus) tids.push_back(static_cast<int>(c.thread_id));
-  return VcpuThrottle::Create(o_.throttle_fs, ThrottleGroupName(def_.uuid),
-                              static_cast<int>(*pid), tids);
+  return vm_->Throttle(tids);
 }
 
 void SourceSession::Converge(uint64_t dirtied_pages) {
@@ -57,7 +53,7 @@ void SourceSession::Converge(uint64_t dirtied_pages) {
     return;
   }
   if (!throttle_) {
-    Result<VcpuThrottle> t = CreateThrottle();
+    Result<std::unique_ptr<CpuThrottle>> t = CreateThrottle();
     if (!t.ok()) {
       r_->throttle.error = t.status().ToString();
       spdlog::warn("auto-converge: cannot slow the guest down ({}); going on without",

@@ -11,7 +11,6 @@
 #include "migrate-tool/fault_points.h"
 #include "migrate-tool/postcopy_source.h"
 #include "migrate-tool/source_session.h"
-#include "qemu-config/vm_control.h"
 
 namespace mkd::migrate::internal {
 namespace {
@@ -42,7 +41,7 @@ Status SourceSession::PostcopyMissing() {
   Result<PageBitmap> last = SyncAfterPause();
   if (!last.ok()) return last.status();
   const Epoch e = summary_.epoch;
-  if (first_pass_done_) {
+  if (Precopied()) {
     // Pre-copy sent every page once; what the guest wrote since the last round is missing.
     missing_ = std::move(*last);
     missing_gens_.assign(summary_.pages, e);
@@ -104,16 +103,16 @@ Status SourceSession::FinishPostcopy() {
       [this](const SentRun& run) { Sent(run); },
       [&running_ns, this] {
         running_ns = (Clock::now() - start_).count();
-        dest_running_ = true;
+        phase_ = SourcePhase::kDestRunning;
       },
       [this](uint64_t sent, uint64_t total) { Report("post-copy", sent, total); }, so);
   Status send_status;
   std::thread sender_thread([&] { send_status = sender.Run(); });
-  Result<nlohmann::json> c = qmp_->Execute("migrate-continue", {{"state", "pre-switchover"}});
+  const Status c = monitor_->MigrateContinue();
   resumed = Clock::now();
   r_->downtime_ours_ms = std::chrono::duration<double, std::milli>(resumed - paused_at_).count();
   Result<qmp::MigrationInfo> info =
-      c.ok() ? WaitMigration({"completed"}) : Result<qmp::MigrationInfo>(c.status());
+      c.ok() ? WaitMigration({"completed"}) : Result<qmp::MigrationInfo>(c);
   if (info.ok() && info->downtime_ms)
     r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
   const Status tunnel = tunnel_->Join();
@@ -124,8 +123,9 @@ Status SourceSession::FinishPostcopy() {
   sender_thread.join();
   const PostcopySendStats& st = sender.stats();
   if (!send_status.ok()) {
-    if (send_status.code() == ErrorCode::kFailedPrecondition && !dest_running_) {
-      dest_stopped_ = true;  // a definite answer: its QEMU is stopped, resuming here is safe
+    if (send_status.code() == ErrorCode::kFailedPrecondition &&
+        phase_ != SourcePhase::kDestRunning) {
+      phase_ = SourcePhase::kDestStopped;  // a definite answer: resuming here is safe
     }
     return send_status;
   }

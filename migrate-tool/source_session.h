@@ -1,7 +1,9 @@
 // SourceSession: the state of one migration on the source host, shared by source.cc (the
-// pre-copy sequence, failure handling, accounting) and source_postcopy.cc (the post-copy
-// switchover). Internal to mkd-migrate: RunSource (source.h) is the interface.
-// Thread-compatible; during a post-copy the PostcopySender's thread owns the channel and the RAM
+// pre-copy sequence), source_pipeline.cc (syncs, auto-converge), source_postcopy.cc (the
+// post-copy switchover) and source_fail.cc (failure handling, accounting). It reaches the world
+// only through its ports (source_ports.h), so unit tests drive it with fakes (source_fakes.h).
+// Internal to mkd-migrate: RunSource (source.h) is the interface.
+// Thread-compatible; during a post-copy the PostcopySender's thread owns the link and the RAM
 // file while the session's thread drives QEMU (see FinishPostcopy).
 #ifndef MKD_MIGRATE_TOOL_SOURCE_SESSION_H_
 #define MKD_MIGRATE_TOOL_SOURCE_SESSION_H_
@@ -17,14 +19,11 @@
 
 #include "genstore/generation_table.h"
 #include "genstore/page_bitmap.h"
-#include "migrate-tool/channel.h"
 #include "migrate-tool/page_sender.h"
-#include "migrate-tool/peer/tls.h"
-#include "migrate-tool/ram_file.h"
 #include "migrate-tool/report.h"
 #include "migrate-tool/source.h"
-#include "migrate-tool/stream_tunnel.h"
-#include "qemu-config/qmp/client.h"
+#include "migrate-tool/source_ports.h"
+#include "migrate-tool/throttle_policy.h"
 #include "qemu-config/vm_definition.h"
 
 namespace mkd::migrate::internal {
@@ -56,17 +55,57 @@ inline constexpr size_t kStagnantRounds = 3;
 
 inline constexpr uint32_t kBlock = 0;  // memory-backend-file: one shared RAM block per VM, "ram"
 
+// Where a migration is, as far as a failure is concerned (Fail decides from it alone). It only
+// moves forward, in this order.
+enum class SourcePhase : uint8_t {
+  // Checking the RAM file: nothing was asked of QEMU yet, a failure leaves it alone.
+  kPreparing,
+  // Before QEMU's migration: the VM runs here; the destination holds provisional pages only.
+  kCopying,
+  // QEMU's `migrate` was accepted: its stream goes to the destination and the VM pauses at
+  // pre-switchover. A failure cancels it.
+  kSwitchingOver,
+  // The destination committed (the commit point): it holds the memory. Only its word that its
+  // QEMU is stopped makes resuming the VM here safe.
+  kCommitted,
+  // After the commit, the destination said its QEMU did not take over and is stopped.
+  kDestStopped,
+  // Post-copy: the VM ran at the destination; this host's copy is stale, for good.
+  kDestRunning,
+};
+
+std::string_view PhaseName(SourcePhase phase);
+
+// The QEMU migration capabilities the source sets at the start (`on`) and clears on a failure
+// before the commit point: x-ignore-shared, pause-before-switchover.
+std::vector<qmp::CapabilitySetting> MkdCapabilities(bool on);
+
 class SourceSession {
  public:
-  SourceSession(const SourceOptions& o, MigrationReport* r,
-                const std::function<void(const Progress&)>& progress)
-      : o_(o), r_(r), progress_(progress) {}
+  // `def`: the VM (its name, uuid); `ports`: what the session runs on (null ports: opening them
+  // failed; only Fail and Account may then be called).
+  SourceSession(const SourceOptions& o, qemuconfig::VmDefinition def, SourcePorts ports,
+                MigrationReport* r, const std::function<void(const Progress&)>& progress)
+      : o_(o),
+        r_(r),
+        progress_(progress),
+        def_(std::move(def)),
+        dial_(std::move(ports.dial)),
+        ram_(std::move(ports.ram)),
+        monitor_(std::move(ports.monitor)),
+        vm_(std::move(ports.vm)) {
+    r_->from_host = o_.host_id;
+    r_->to_host = o_.to_host;
+    r_->reuse = o_.reuse;
+    r_->throttle.enabled = o_.auto_converge;
+  }
 
   Status Run();
-  // Cleans up after a failure at any step; fills the outcome.
+  // Cleans up after a failure at any step, as the phase says; fills the outcome.
   void Fail(const Status& cause);
   // Fills the page and byte totals of the report from what was sent.
   void Account();
+  SourcePhase phase() const { return phase_.load(); }
 
  private:
   Status Prepare();
@@ -95,7 +134,7 @@ class SourceSession {
   // A throttle that cannot be applied is reported and the migration goes on without it.
   void Converge(uint64_t dirtied_pages);
   // The throttle group of the source QEMU's vCPU threads (query-cpus-fast), unthrottled.
-  Result<VcpuThrottle> CreateThrottle();
+  Result<std::unique_ptr<CpuThrottle>> CreateThrottle();
   // Lifts the throttle (the VM is paused, or the migration failed and it runs on here).
   void LiftThrottle();
   Status Switchover();
@@ -131,17 +170,21 @@ class SourceSession {
   void Report(const std::string& phase, uint64_t done, uint64_t total);
   uint64_t WireBytes() const;
 
+  // Post-copy after pre-copy rounds: every page was sent once before the pause.
+  bool Precopied() const { return o_.precopy_rounds > 0; }
+
   const SourceOptions& o_;
   MigrationReport* r_;
   const std::function<void(const Progress&)>& progress_;
   Clock::time_point start_ = Clock::now();
   qemuconfig::VmDefinition def_;
-  std::optional<RamFile> ram_;
+  std::function<Result<std::shared_ptr<PeerLink>>()> dial_;
+  std::shared_ptr<SourceRam> ram_;
+  std::shared_ptr<VmMonitor> monitor_;
+  std::shared_ptr<SourceVm> vm_;
   RamFileSummary summary_;
-  std::optional<peer::TlsContext> tls_;
-  std::unique_ptr<Channel> ch_;
-  std::optional<qmp::QmpClient> qmp_;
-  std::unique_ptr<SourceTunnel> tunnel_;
+  std::shared_ptr<PeerLink> ch_;
+  std::unique_ptr<QemuStream> tunnel_;
   GenerationTable table_, peer_table_;
   std::string peer_table_blob_;
   PageBitmap reusable_;
@@ -153,21 +196,30 @@ class SourceSession {
     double seconds = 0;
   };
   std::optional<ThrottlePolicy> policy_;
-  std::optional<VcpuThrottle> throttle_;
+  std::unique_ptr<CpuThrottle> throttle_;
   Clock::time_point throttled_since_{};
   uint32_t rounds_at_max_throttle_ = 0;  // rounds since the throttle reached --max-throttle
-  std::future<TimedPages> next_sync_;  // StartSync's, until TimedSync takes it
-  double last_sync_seconds_ = 0.05;     // how long the last sync took
-  bool migrate_started_ = false;
-  bool committed_ = false;
-  bool dest_stopped_ = false;  // after the commit, the destination said its QEMU is stopped
-  bool first_pass_done_ = false;
-  PageBitmap missing_;                     // post-copy: pages the destination lacks at the pause
-  std::vector<Generation> missing_gens_;   // ... and their generations
-  std::atomic<bool> dest_running_{false};  // post-copy: the VM ran at the destination
-  std::string postcopy_marker_;            // file that tells `recover` not to resume here
+  std::future<TimedPages> next_sync_;    // StartSync's, until TimedSync takes it
+  double last_sync_seconds_ = 0.05;      // how long the last sync took
+  // Set by the session's thread, and by the PostcopySender's (kDestRunning) while it runs.
+  std::atomic<SourcePhase> phase_{SourcePhase::kPreparing};
+  PageBitmap missing_;                    // post-copy: pages the destination lacks at the pause
+  std::vector<Generation> missing_gens_;  // ... and their generations
+  std::string postcopy_marker_;           // file that tells `recover` not to resume here
   Clock::time_point paused_at_{};
 };
+
+// RunSource over given ports: runs a session, Fail on an error (also when opening the ports
+// failed: `ports` holds that error), then Account. Tests pass fakes.
+Status RunSourceWith(const SourceOptions& options, qemuconfig::VmDefinition def,
+                     Result<SourcePorts> ports, MigrationReport* report,
+                     const std::function<void(const Progress&)>& progress);
+
+// `mkd-migrate recover` once QEMU's monitor is reached (source_recover.cc): cancels a migration
+// QEMU still runs and resumes the VM unless QEMU completed it (or `force`). `released` says what
+// was done to a leftover throttle ("" for nothing).
+Status RecoverWithMonitor(VmMonitor& monitor, std::chrono::milliseconds timeout, bool force,
+                          const std::string& released, std::string* what);
 
 }  // namespace mkd::migrate::internal
 

@@ -1,0 +1,398 @@
+// Fakes of the source's ports, for unit tests (see source_fakes.h).
+#include "migrate-tool/source_fakes.h"
+
+#include <cstring>
+
+#include "genstore/bitmap_codec.h"
+#include "genstore/digests.h"
+#include "genstore/table_codec.h"
+#include "genstore/zero_page.h"
+#include "memfs-protocol/names.h"
+
+namespace mkd::migrate::fakes {
+
+// ---- FakeRam
+
+FakeRam::FakeRam(uint64_t pages, Epoch epoch)
+    : content(pages * kPageSize, '\0'), table(pages), reusable(pages) {
+  summary.state = "live";
+  summary.epoch = epoch;
+  summary.lineage = Uuid::Random();
+  summary.pages = pages;
+}
+
+int FakeRam::sync_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return syncs_done_;
+}
+
+Result<PostcopyStatus> FakeRam::Postcopy() {
+  if (!postcopy) return Status::NotFound(std::string(memfs_protocol::kPostcopy));
+  return *postcopy;
+}
+
+Status FakeRam::MapForReading(uint64_t pages) {
+  if (pages != summary.pages) return Status::InvalidArgument("mapping of the wrong size");
+  return Status::Ok();
+}
+
+Result<PageBitmap> FakeRam::Sync() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++syncs_done_;
+  if (!sync_error.ok()) return sync_error;
+  if (syncs.empty()) return PageBitmap(summary.pages);
+  PageBitmap next = std::move(syncs.front());
+  syncs.pop_front();
+  return next;
+}
+
+Result<PageBitmap> FakeRam::Reusable(std::string_view peer_table_blob) {
+  if (peer_table_blob.empty()) return Status::InvalidArgument("no peer table");
+  return reusable;
+}
+
+Status FakeRam::ReadPages(uint64_t first, uint64_t count, char* out) {
+  if (first + count > summary.pages) return Status::InvalidArgument("read past the end");
+  std::memcpy(out, content.data() + first * kPageSize, count * kPageSize);
+  return Status::Ok();
+}
+
+Status FakeRam::Advance(Epoch epoch) {
+  if (!advance_error.ok()) return advance_error;
+  advanced_to = epoch;
+  return Status::Ok();
+}
+
+// ---- FakeMonitor
+
+bool FakeMonitor::Did(const std::string& command) const {
+  for (const std::string& c : log) {
+    if (c == command || c.rfind(command + " ", 0) == 0) return true;
+  }
+  return false;
+}
+
+Status FakeMonitor::Command(const std::string& name) {
+  if (!is_connected) return Status::FailedPrecondition("QMP connection closed");
+  log.push_back(name);
+  if (on_command) on_command(name);
+  const auto it = refuse.find(name.substr(0, name.find(' ')));
+  if (it != refuse.end()) return it->second;
+  return Status::Ok();
+}
+
+void FakeMonitor::Close() {
+  log.push_back("close");
+  is_connected = false;
+}
+
+Result<qmp::VmStatus> FakeMonitor::QueryStatus() {
+  if (!is_connected) return Status::FailedPrecondition("QMP connection closed");
+  return qmp::VmStatus{run_status, running};
+}
+
+Result<qmp::MigrationInfo> FakeMonitor::QueryMigrate() {
+  if (!is_connected) return Status::FailedPrecondition("QMP connection closed");
+  qmp::MigrationInfo info;
+  info.status = migration;
+  if (migration == "completed") info.downtime_ms = 7;
+  if (migration == "failed") info.error_desc = "Unable to write to socket: Broken pipe";
+  return info;
+}
+
+Result<std::vector<qmp::VcpuInfo>> FakeMonitor::QueryCpusFast() {
+  if (!is_connected) return Status::FailedPrecondition("QMP connection closed");
+  return std::vector<qmp::VcpuInfo>{{0, 101}, {1, 102}};
+}
+
+Status FakeMonitor::SetCapabilities(const std::vector<qmp::CapabilitySetting>& settings) {
+  std::string line = "migrate-set-capabilities";
+  for (const qmp::CapabilitySetting& c : settings) {
+    line += " " + std::string(qmp::CapabilityName(c.capability)) + "=" + (c.state ? "on" : "off");
+  }
+  MKD_RETURN_IF_ERROR(Command(line));
+  for (const qmp::CapabilitySetting& c : settings) {
+    capabilities[std::string(qmp::CapabilityName(c.capability))] = c.state;
+  }
+  return Status::Ok();
+}
+
+Status FakeMonitor::SetMaxBandwidth(uint64_t bytes_per_second) {
+  return Command("migrate-set-parameters max-bandwidth=" + std::to_string(bytes_per_second));
+}
+
+Status FakeMonitor::Migrate(std::string_view uri) {
+  MKD_RETURN_IF_ERROR(Command("migrate " + std::string(uri)));
+  migration = "pre-switchover";
+  run_status = "finish-migrate";
+  running = false;
+  return Status::Ok();
+}
+
+Status FakeMonitor::MigrateContinue() {
+  MKD_RETURN_IF_ERROR(Command("migrate-continue"));
+  if (migration != "pre-switchover") return Status::Ok();
+  if (continue_fails) {
+    migration = "failed";
+    run_status = "running";
+    running = true;
+  } else {
+    migration = "completed";
+    run_status = "postmigrate";
+  }
+  return Status::Ok();
+}
+
+Status FakeMonitor::MigrateCancel() {
+  MKD_RETURN_IF_ERROR(Command("migrate_cancel"));
+  if (migration == "setup" || migration == "active" || migration == "pre-switchover") {
+    migration = "cancelled";
+    run_status = "running";
+    running = true;
+  }
+  return Status::Ok();
+}
+
+Status FakeMonitor::Cont() {
+  MKD_RETURN_IF_ERROR(Command("cont"));
+  run_status = "running";
+  running = true;
+  return Status::Ok();
+}
+
+// ---- FakeLink
+
+void FakeLink::Reply(FrameType type, std::string payload) {
+  std::lock_guard<std::mutex> lock(mu_);
+  inbox_.push_back(Frame{type, std::move(payload)});
+}
+
+void FakeLink::GoDown() {
+  std::lock_guard<std::mutex> lock(mu_);
+  down_ = true;
+}
+
+std::vector<Frame> FakeLink::sent() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sent_;
+}
+
+Status FakeLink::Down() const { return Status::Io(peer_ + ": connection reset by peer"); }
+
+Status FakeLink::Queue(FrameType type, std::string_view head, std::string_view body) {
+  Frame f{type, std::string(head)};
+  f.payload.append(body);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (down_) return Down();
+    sent_.push_back(f);
+    bytes_sent_ += kFrameHeaderSize + f.payload.size();
+  }
+  on_frame_(f);  // outside the lock: the script replies
+  return Status::Ok();
+}
+
+Status FakeLink::Send(FrameType type, std::string_view head, std::string_view body) {
+  MKD_RETURN_IF_ERROR(Queue(type, head, body));
+  return Flush();
+}
+
+Status FakeLink::Flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return down_ ? Down() : Status::Ok();
+}
+
+Result<Frame> FakeLink::Receive() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (down_) return Down();
+  if (inbox_.empty()) return Status::Io(peer_ + " sent nothing within the timeout");
+  Frame f = std::move(inbox_.front());
+  inbox_.pop_front();
+  bytes_received_ += kFrameHeaderSize + f.payload.size();
+  return f;
+}
+
+bool FakeLink::Readable(std::chrono::milliseconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return down_ || !inbox_.empty();
+}
+
+uint64_t FakeLink::bytes_sent() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_sent_;
+}
+
+uint64_t FakeLink::bytes_received() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_received_;
+}
+
+// ---- FakeDestination
+
+FakeDestination::FakeDestination(const Uuid& vm, uint64_t pages)
+    : memory(pages * kPageSize, '\0'), table(pages), vm_(vm), pages_(pages), dirty_(pages) {
+  link_ = std::make_shared<FakeLink>([this](const Frame& f) { Handle(f); });
+}
+
+std::function<Result<std::shared_ptr<PeerLink>>()> FakeDestination::Dialer() {
+  return [link = link_]() -> Result<std::shared_ptr<PeerLink>> {
+    return std::shared_ptr<PeerLink>(link);
+  };
+}
+
+bool FakeDestination::Saw(FrameType type) const { return Count(type) > 0; }
+
+size_t FakeDestination::Count(FrameType type) const {
+  size_t n = 0;
+  for (FrameType t : frames) n += t == type;
+  return n;
+}
+
+void FakeDestination::Apply(const Frame& f) {
+  const bool zeros = f.type == FrameType::kZeros;
+  Result<PagesFrame> p = ParsePages(f.payload, zeros, {pages_});
+  if (!p.ok()) return;  // a test sees it in the digests
+  for (uint64_t i = 0; i < p->count; ++i) {
+    const uint64_t page = p->first + i;
+    if (dirty_.Test(page)) continue;  // the VM wrote it here: newer than what comes
+    char* to = memory.data() + page * kPageSize;
+    if (zeros) {
+      std::memset(to, 0, kPageSize);
+    } else {
+      std::memcpy(to, p->data.data() + i * kPageSize, kPageSize);
+    }
+  }
+}
+
+void FakeDestination::Handle(const Frame& f) {
+  frames.push_back(f.type);
+  const int nth = ++seen_[f.type];
+  if (down_at == f.type && nth == down_at_nth) {
+    link_->GoDown();
+    return;
+  }
+  if (silent_at == f.type || failed) return;
+  auto result = [this](bool ok, const std::string& message) {
+    link_->Reply(FrameType::kResult, EncodeResult(ResultMsg(ok, message)));
+  };
+  switch (f.type) {
+    case FrameType::kHello: {
+      CodecHeader h{vm_, "ram", 0, 0};
+      link_->Reply(FrameType::kTable, EncodeBlob(0, EncodeTable(h, table)));
+      link_->Reply(FrameType::kReady, "{}");
+      return;
+    }
+    case FrameType::kPages:
+    case FrameType::kZeros:
+      if (armed && fail_after_pause) {
+        failed = true;
+        result(false, *fail_after_pause);
+        return;
+      }
+      Apply(f);
+      return;
+    case FrameType::kLater: {
+      Result<LaterFrame> l = ParseLater(f.payload, {pages_});
+      if (l.ok()) later.insert(later.end(), l->runs.begin(), l->runs.end());
+      return;
+    }
+    case FrameType::kVerify: {
+      std::vector<uint64_t> digests(pages_);
+      for (uint64_t p = 0; p < pages_; ++p) {
+        digests[p] = PageDigest(memory.data() + p * kPageSize);
+      }
+      if (corrupt_page) digests[*corrupt_page] ^= 1;
+      CodecHeader h{vm_, "ram", 0, 0};
+      link_->Reply(FrameType::kDigests, EncodeBlob(0, EncodeDigests(h, digests)));
+      if (postcopy) link_->Reply(FrameType::kDirty, EncodeBlob(0, EncodeBitmap(h, dirty_)));
+      return;
+    }
+    case FrameType::kCommit:
+      if (refuse_commit) {
+        result(false, *refuse_commit);
+        return;
+      }
+      committed = true;
+      link_->Reply(FrameType::kResult,
+                   EncodeResult(ResultMsg(true, "committed", ReceiveStats{3, 2, 0.0, 0.0})));
+      if (postcopy) {
+        if (postcopy_not_running) {
+          result(false, *postcopy_not_running);
+        } else {
+          if (write_during_postcopy) {
+            dirty_.Set(*write_during_postcopy);
+            std::memset(memory.data() + *write_during_postcopy * kPageSize, 0x5a, kPageSize);
+          }
+          result(true, "running");
+        }
+      }
+      return;
+    case FrameType::kPostcopyEnd:
+      link_->Reply(FrameType::kPostcopyDone, EncodePostcopyDone(PostcopyDone{}));
+      return;
+    case FrameType::kWaitRunning:
+      if (not_running) {
+        result(false, *not_running);
+      } else {
+        result(true, "running");
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+// ---- FakeVm
+
+namespace {
+
+class Stream final : public QemuStream {
+ public:
+  Stream(std::string path, FakeVm* vm) : path_(std::move(path)), vm_(vm) {}
+  const std::string& path() const override { return path_; }
+  Status Join() override { return vm_->stream_join; }
+  void Cancel() override { vm_->stream_cancelled = true; }
+  uint64_t bytes() const override { return FakeVm::kStreamBytes; }
+  uint64_t wire_bytes() const override { return FakeVm::kStreamWireBytes; }
+
+ private:
+  std::string path_;
+  FakeVm* vm_;
+};
+
+class Throttle final : public CpuThrottle {
+ public:
+  explicit Throttle(FakeVm* vm) : vm_(vm) {}
+  Status Set(uint32_t percent) override {
+    vm_->throttle_percents.push_back(percent);
+    vm_->throttle_restored = false;
+    percent_ = percent;
+    return Status::Ok();
+  }
+  uint32_t percent() const override { return percent_; }
+  Status Restore() override {
+    vm_->throttle_restored = true;
+    return Status::Ok();
+  }
+  double ThrottledSeconds() const override { return 0.5; }
+
+ private:
+  FakeVm* vm_;
+  uint32_t percent_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<QemuStream>> FakeVm::OpenStream(const std::string& path,
+                                                       const StreamHello&) {
+  stream_opened = true;
+  return std::unique_ptr<QemuStream>(std::make_unique<Stream>(path, this));
+}
+
+Result<std::unique_ptr<CpuThrottle>> FakeVm::Throttle(const std::vector<int>& tids) {
+  if (!throttle_error.ok()) return throttle_error;
+  if (tids.empty()) return Status::InvalidArgument("no vCPU threads");
+  return std::unique_ptr<CpuThrottle>(std::make_unique<fakes::Throttle>(this));
+}
+
+}  // namespace mkd::migrate::fakes

@@ -1,0 +1,517 @@
+// The source side of a migration driven through fakes (source_fakes.h): every source-visible row
+// of the failure tables of docs/migrate.md and docs/postcopy.md ("When something fails"), what
+// becomes of the VM, what the destination was told, and the report's accounting. Each test runs
+// in milliseconds; tests/system/test_migrate*.py and test_postcopy*.py are the end-to-end proof.
+#include "migrate-tool/source_session.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "migrate-tool/source_fakes.h"
+
+namespace mkd::migrate {
+namespace {
+
+using fakes::FakeDestination;
+using fakes::FakeMonitor;
+using fakes::FakeRam;
+using fakes::FakeVm;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// The VM: 64 pages in epoch 5. Pages 0-7 were never written (0-3 hold something at the
+// destination, so they go as ZEROS), 8-15 are reusable (the destination holds them), 16-19 are
+// zero pages, 20-63 hold content and go as PAGES.
+constexpr uint64_t kPages = 64;
+constexpr Epoch kEpoch = 5;
+
+PageBitmap Pages(uint64_t first, uint64_t count) {
+  PageBitmap b(kPages);
+  b.SetRange(first, count);
+  return b;
+}
+
+class SourceSessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mkd-source-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    def_.uuid = Uuid::Random();
+    def_.name = "vm1";
+    o_.host_id = "src";
+    o_.to_host = "dst";
+    o_.timeout = std::chrono::milliseconds(30);
+    o_.tunnel_dir = dir_;
+
+    ram_ = std::make_shared<FakeRam>(kPages, kEpoch);
+    std::vector<Generation> gens(kPages, kEpoch);
+    for (uint64_t p = 0; p < 8; ++p) gens[p] = kGenNeverWritten;
+    for (uint64_t p = 8; p < 16; ++p) gens[p] = 3;
+    ram_->table = GenerationTable::FromGenerations(gens);
+    ram_->reusable = Pages(8, 8);
+    for (uint64_t p = 8; p < kPages; ++p) {
+      if (p >= 16 && p < 20) continue;  // zero pages
+      Fill(&ram_->content, p, static_cast<char>(p + 1));
+    }
+    ram_->syncs = {PageBitmap(kPages), Pages(20, 2), Pages(22, 1)};
+
+    dest_ = std::make_unique<FakeDestination>(def_.uuid, kPages);
+    std::vector<Generation> theirs(kPages, 1);
+    for (uint64_t p = 0; p < 4; ++p) theirs[p] = 2;
+    for (uint64_t p = 4; p < 8; ++p) theirs[p] = kGenNeverWritten;
+    for (uint64_t p = 8; p < 16; ++p) theirs[p] = 3;
+    dest_->table = GenerationTable::FromGenerations(theirs);
+    for (uint64_t p = 0; p < kPages; ++p) {
+      if (p >= 4 && p < 8) continue;  // never written there: zeros
+      Fill(&dest_->memory, p, p >= 8 && p < 16 ? static_cast<char>(p + 1) : '\x77');
+    }
+    monitor_ = std::make_shared<FakeMonitor>();
+    vm_ = std::make_shared<FakeVm>();
+  }
+
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static void Fill(std::string* memory, uint64_t page, char byte) {
+    memory->replace(page * kPageSize, kPageSize, kPageSize, byte);
+  }
+
+  Status Run() {
+    SourcePorts ports{dest_->Dialer(), ram_, monitor_, vm_};
+    return internal::RunSourceWith(o_, def_, std::move(ports), &report_, progress_);
+  }
+
+  std::string Marker() const { return dir_ + "/mkd-migrate-" + def_.uuid.ToString() + ".postcopy"; }
+
+  // The frames the destination saw after its COMMIT (nothing but the switchover's may follow).
+  std::vector<FrameType> AfterCommit() const {
+    std::vector<FrameType> after;
+    bool seen = false;
+    for (FrameType t : dest_->frames) {
+      if (seen) after.push_back(t);
+      seen = seen || t == FrameType::kCommit;
+    }
+    return after;
+  }
+
+  void ExpectCapabilitiesCleared() const {
+    EXPECT_EQ(monitor_->capabilities.at("x-ignore-shared"), false);
+    EXPECT_EQ(monitor_->capabilities.at("pause-before-switchover"), false);
+  }
+
+  // Before the commit point: the VM runs here, the destination was told to drop everything (if
+  // the link still worked), QEMU is as we found it.
+  void ExpectAbortedBeforeTheCommit(bool link_up = true) const {
+    EXPECT_TRUE(monitor_->running);
+    EXPECT_EQ(monitor_->run_status, "running");
+    EXPECT_FALSE(vm_->stopped);
+    EXPECT_EQ(dest_->aborted(), link_up);
+    ExpectCapabilitiesCleared();
+    EXPECT_THAT(report_.outcome,
+                StartsWith("failed before the commit point; the VM runs on src with its memory "
+                           "unchanged: "));
+  }
+
+  // Sent + reused + zero = total, and the report's bytes are the frames the link carried.
+  void ExpectAccountingAddsUp() const {
+    EXPECT_EQ(report_.pages_sent + report_.pages_reused + report_.pages_zero, kPages);
+    uint64_t sent = 0, page_frames = 0, zero_frames = 0, page_bytes = 0;
+    for (const Frame& f : dest_->link().sent()) {
+      sent += kFrameHeaderSize + f.payload.size();
+      if (f.type == FrameType::kPages || f.type == FrameType::kZeros) {
+        Result<PagesFrame> p = ParsePages(f.payload, f.type == FrameType::kZeros, {kPages});
+        ASSERT_TRUE(p.ok()) << p.status().ToString();
+        (f.type == FrameType::kPages ? page_frames : zero_frames) += p->count;
+        page_bytes += p->data.size();
+      }
+    }
+    EXPECT_EQ(report_.control_bytes_sent, sent);
+    EXPECT_EQ(report_.control_bytes_received, dest_->link().bytes_received());
+    EXPECT_EQ(report_.page_transfers, page_frames);
+    EXPECT_EQ(report_.zero_transfers, zero_frames);
+    EXPECT_EQ(report_.page_bytes, page_bytes);
+    EXPECT_EQ(report_.wire_bytes, report_.control_bytes_sent + report_.control_bytes_received +
+                                      (vm_->stream_opened ? FakeVm::kStreamWireBytes : 0));
+  }
+
+  std::string dir_;
+  qemuconfig::VmDefinition def_;
+  SourceOptions o_;
+  MigrationReport report_;
+  std::function<void(const Progress&)> progress_;
+  std::shared_ptr<FakeRam> ram_;
+  std::unique_ptr<FakeDestination> dest_;
+  std::shared_ptr<FakeMonitor> monitor_;
+  std::shared_ptr<FakeVm> vm_;
+};
+
+// ---- pre-copy that succeeds
+
+TEST_F(SourceSessionTest, PrecopyMovesTheVmAndTheDestinationHoldsItsMemory) {
+  o_.verify = true;
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_TRUE(report_.verified);
+  EXPECT_EQ(dest_->memory, ram_->content);
+  EXPECT_TRUE(dest_->committed);
+  EXPECT_FALSE(dest_->aborted());
+  EXPECT_EQ(ram_->advanced_to, kEpoch + 2);
+  EXPECT_TRUE(monitor_->Did("migrate-continue"));
+  EXPECT_FALSE(monitor_->Did("cont"));
+  EXPECT_TRUE(vm_->stopped);         // retired: the VM runs at the destination
+  EXPECT_EQ(report_.outcome, "ok");  // the report's default: Fail never ran
+  EXPECT_EQ(monitor_->log.front(),
+            "migrate-set-capabilities x-ignore-shared=on pause-before-switchover=on");
+}
+
+TEST_F(SourceSessionTest, AccountingAddsUpAfterAPrecopy) {
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_EQ(report_.pages_reused, 8u);
+  EXPECT_EQ(report_.pages_zero, 12u);  // 8 never written, 4 zero pages
+  EXPECT_EQ(report_.pages_sent, 44u);
+  EXPECT_EQ(report_.page_transfers, 44u + 2 + 1);  // first pass, round 1, last pages
+  EXPECT_EQ(report_.zero_transfers, 4u + 4);
+  EXPECT_EQ(report_.qemu_stream_bytes, FakeVm::kStreamBytes);
+  ExpectAccountingAddsUp();
+}
+
+// ---- docs/migrate.md, "When something fails"
+
+TEST_F(SourceSessionTest, DestinationQemuKilledAfterTheFirstPassRefusesTheCommit) {
+  dest_->refuse_commit = "no QEMU waits for the device state (it exited)";
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition);
+  ExpectAbortedBeforeTheCommit();
+  EXPECT_TRUE(monitor_->Did("migrate_cancel"));
+  EXPECT_TRUE(vm_->stream_cancelled);
+  EXPECT_THAT(report_.outcome, HasSubstr("no QEMU waits for the device state"));
+}
+
+TEST_F(SourceSessionTest, LinkDownDuringTheRoundsAborts) {
+  dest_->down_at = FrameType::kPages;
+  dest_->down_at_nth = 2;  // round 1's pages
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kIo);
+  ExpectAbortedBeforeTheCommit(/*link_up=*/false);
+  EXPECT_FALSE(monitor_->Did("migrate"));  // QEMU's migration never started
+  EXPECT_FALSE(monitor_->Did("migrate_cancel"));
+}
+
+TEST_F(SourceSessionTest, SilentDestinationAtPreSwitchoverResumesTheVmPausedMeanwhile) {
+  o_.verify = true;
+  dest_->silent_at = FrameType::kVerify;  // no digests within the timeout
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kIo);
+  EXPECT_TRUE(monitor_->Did("migrate_cancel"));
+  ExpectAbortedBeforeTheCommit();
+  EXPECT_FALSE(dest_->Saw(FrameType::kCommit));
+}
+
+TEST_F(SourceSessionTest, DestinationMemfsKilledAtPreSwitchoverAborts) {
+  dest_->fail_after_pause = "writing pages: Transport endpoint is not connected";
+  monitor_->on_command = [this](const std::string& c) {
+    if (c.rfind("migrate unix:", 0) == 0) dest_->armed = true;
+  };
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("Transport endpoint is not connected"));
+  EXPECT_FALSE(dest_->committed);
+  EXPECT_TRUE(monitor_->Did("migrate_cancel"));
+  ExpectAbortedBeforeTheCommit();
+}
+
+TEST_F(SourceSessionTest, DestinationCommitFailingAborts) {
+  dest_->refuse_commit = "commit: setxattr user.mkd.commit: Input/output error";
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition);
+  ExpectAbortedBeforeTheCommit();
+  // The epoch moved on before the COMMIT: the VM goes on here in e + 2, whatever the
+  // destination did with e.
+  EXPECT_EQ(ram_->advanced_to, kEpoch + 2);
+}
+
+TEST_F(SourceSessionTest, LinkDownDuringTheCommitResumesTheVmHereInTheAdvancedEpoch) {
+  dest_->down_at = FrameType::kCommit;
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kIo);
+  EXPECT_EQ(ram_->advanced_to, kEpoch + 2);
+  EXPECT_TRUE(monitor_->Did("migrate_cancel"));
+  ExpectAbortedBeforeTheCommit(/*link_up=*/false);
+}
+
+TEST_F(SourceSessionTest, AdvanceFailingAbortsBeforeTheCommit) {
+  ram_->advance_error = Status::Io("setxattr user.mkd.advance: Input/output error");
+  EXPECT_EQ(Run().code(), ErrorCode::kIo);
+  EXPECT_FALSE(dest_->Saw(FrameType::kCommit));
+  ExpectAbortedBeforeTheCommit();
+}
+
+TEST_F(SourceSessionTest, DestinationQemuKilledAfterTheCommitResumesTheVmHere) {
+  // QEMU sent everything; the destination says its QEMU did not take over and is stopped.
+  dest_->not_running = "its QEMU exited before it ran the VM; it is stopped";
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(monitor_->Did("cont"));
+  EXPECT_TRUE(monitor_->running);
+  EXPECT_FALSE(vm_->stopped);
+  EXPECT_EQ(AfterCommit(), std::vector<FrameType>{FrameType::kWaitRunning});  // no ABORT
+  EXPECT_THAT(report_.outcome,
+              StartsWith("failed after the commit point (the VM resumed on src): "));
+  EXPECT_EQ(ram_->advanced_to, kEpoch + 2);
+}
+
+TEST_F(SourceSessionTest, SwitchoverFailingAfterTheCommitLeavesTheVmResumedByQemu) {
+  // The destination QEMU died mid-stream: QEMU's migration fails and QEMU resumes the VM itself.
+  monitor_->continue_fails = true;
+  vm_->stream_join = Status::Io("stream: connection reset");
+  dest_->not_running = "its QEMU exited before it ran the VM; it is stopped";
+  EXPECT_FALSE(Run().ok());
+  EXPECT_TRUE(monitor_->running);
+  EXPECT_FALSE(monitor_->Did("cont"));  // QEMU did it
+  EXPECT_EQ(AfterCommit(), std::vector<FrameType>{FrameType::kWaitRunning});
+  EXPECT_THAT(report_.outcome, HasSubstr("(the VM resumed on src)"));
+}
+
+// The commit-point rule: after the commit, without the destination's word that its QEMU is
+// stopped, the VM is never resumed here (two copies could run).
+TEST_F(SourceSessionTest, LinkDownAfterTheCommitLeavesTheVmPausedAndSaysSo) {
+  dest_->down_at = FrameType::kWaitRunning;
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kIo);
+  EXPECT_FALSE(monitor_->Did("cont"));
+  EXPECT_FALSE(monitor_->running);
+  EXPECT_FALSE(vm_->stopped);
+  EXPECT_FALSE(dest_->aborted());
+  EXPECT_THAT(report_.outcome,
+              HasSubstr("the source QEMU is postmigrate and dst did not confirm that the VM runs "
+                        "there: check it; if it does not run the VM, `mkd-migrate recover "
+                        "--force` resumes it here"));
+}
+
+TEST_F(SourceSessionTest, SilentDestinationAfterTheCommitLeavesTheVmPaused) {
+  dest_->silent_at = FrameType::kWaitRunning;
+  EXPECT_EQ(Run().code(), ErrorCode::kIo);
+  EXPECT_FALSE(monitor_->Did("cont"));
+  EXPECT_FALSE(monitor_->running);
+  EXPECT_THAT(report_.outcome, StartsWith("failed after the commit point (the source QEMU is "));
+}
+
+TEST_F(SourceSessionTest, FailingSyncAbortsAndTheVmRunsHere) {
+  ram_->sync_error = Status::FailedPrecondition(
+      "dirty log: this consumer's view was replaced (too many consumers): pages may be missing");
+  EXPECT_EQ(Run().code(), ErrorCode::kFailedPrecondition);
+  ExpectAbortedBeforeTheCommit();
+  EXPECT_FALSE(dest_->Saw(FrameType::kPages));
+}
+
+TEST_F(SourceSessionTest, VerifyMismatchAbortsAndTheVmStaysHere) {
+  o_.verify = true;
+  dest_->corrupt_page = 30;
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kCorrupt);
+  EXPECT_THAT(s.message(), HasSubstr("1 pages differ between source and destination (first: "
+                                     "page 30); the VM stays here"));
+  EXPECT_FALSE(dest_->Saw(FrameType::kCommit));
+  EXPECT_TRUE(monitor_->Did("migrate_cancel"));
+  ExpectAbortedBeforeTheCommit();
+}
+
+TEST_F(SourceSessionTest, DestinationUnreachableLeavesQemuAsFound) {
+  SourcePorts ports{[]() -> Result<std::shared_ptr<PeerLink>> {
+                      return Status::Io("dst:7420: Connection refused");
+                    },
+                    ram_, monitor_, vm_};
+  EXPECT_EQ(internal::RunSourceWith(o_, def_, std::move(ports), &report_, progress_).code(),
+            ErrorCode::kIo);
+  ExpectAbortedBeforeTheCommit(/*link_up=*/false);
+}
+
+TEST_F(SourceSessionTest, RamFileNotLiveLeavesQemuAlone) {
+  ram_->summary.state = "stored";
+  monitor_->run_status = "paused";  // e.g. an operator paused it: not ours to resume
+  monitor_->running = false;
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("is stored, not live"));
+  EXPECT_TRUE(monitor_->log.empty());
+  EXPECT_FALSE(monitor_->running);
+  EXPECT_FALSE(dest_->Saw(FrameType::kHello));
+}
+
+TEST_F(SourceSessionTest, OpeningFailedLeavesEverythingAlone) {
+  EXPECT_EQ(internal::RunSourceWith(o_, def_, Status::FailedPrecondition("VM vm1 is not running"),
+                                    &report_, progress_)
+                .code(),
+            ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(report_.outcome, HasSubstr("VM vm1 is not running"));
+  EXPECT_EQ(report_.from_host, "src");
+}
+
+TEST_F(SourceSessionTest, ThrottleIsLiftedWhenTheMigrationFails) {
+  // Every round the guest dirties 40 pages: the rounds never fit the budget, the throttle rises
+  // after two hot rounds; the link goes down in round 3.
+  o_.downtime = std::chrono::milliseconds(0);
+  ram_->syncs = {PageBitmap(kPages), Pages(24, 40), Pages(24, 40), Pages(24, 40)};
+  dest_->down_at = FrameType::kPages;
+  dest_->down_at_nth = 4;
+  EXPECT_EQ(Run().code(), ErrorCode::kIo);
+  EXPECT_EQ(vm_->throttle_percents, std::vector<uint32_t>{20});
+  EXPECT_TRUE(vm_->throttle_restored);
+  EXPECT_EQ(report_.throttle.max_percent, 20u);
+  ExpectAbortedBeforeTheCommit(/*link_up=*/false);
+}
+
+// ---- mkd-migrate killed: what `recover` does with QEMU as it was left
+
+TEST_F(SourceSessionTest, RecoverAfterAKillDuringTheCommitCancelsAndTheVmRuns) {
+  monitor_->migration = "pre-switchover";
+  monitor_->run_status = "finish-migrate";
+  monitor_->running = false;
+  std::string what;
+  ASSERT_TRUE(internal::RecoverWithMonitor(*monitor_, o_.timeout, false, "", &what).ok());
+  EXPECT_TRUE(monitor_->Did("migrate_cancel"));
+  EXPECT_TRUE(monitor_->running);
+  EXPECT_THAT(what, StartsWith("cancelled QEMU's migration"));
+}
+
+TEST_F(SourceSessionTest, RecoverResumesAPausedVmQemuLeftStopped) {
+  monitor_->migration = "cancelled";
+  monitor_->run_status = "paused";
+  monitor_->running = false;
+  std::string what;
+  ASSERT_TRUE(internal::RecoverWithMonitor(*monitor_, o_.timeout, false, "released", &what).ok());
+  EXPECT_TRUE(monitor_->Did("cont"));
+  EXPECT_TRUE(monitor_->running);
+  EXPECT_EQ(what, "released; resumed the VM (it was paused)");
+}
+
+TEST_F(SourceSessionTest, RecoverAfterAKillAfterACompletedSwitchoverTouchesNothingWithoutForce) {
+  monitor_->migration = "completed";
+  monitor_->run_status = "postmigrate";
+  monitor_->running = false;
+  std::string what;
+  ASSERT_TRUE(internal::RecoverWithMonitor(*monitor_, o_.timeout, false, "", &what).ok());
+  EXPECT_TRUE(monitor_->log.empty());
+  EXPECT_FALSE(monitor_->running);
+  EXPECT_THAT(what, HasSubstr("the VM should run at the destination"));
+
+  ASSERT_TRUE(internal::RecoverWithMonitor(*monitor_, o_.timeout, true, "", &what).ok());
+  EXPECT_TRUE(monitor_->Did("cont"));
+  EXPECT_TRUE(monitor_->running);
+  EXPECT_EQ(what, "resumed the VM (it was postmigrate)");
+}
+
+TEST_F(SourceSessionTest, RecoverWhenNoMigrationRanLeavesTheVmAlone) {
+  std::string what;
+  ASSERT_TRUE(internal::RecoverWithMonitor(*monitor_, o_.timeout, false, "", &what).ok());
+  EXPECT_TRUE(monitor_->log.empty());
+  EXPECT_EQ(what, "the VM runs here");
+}
+
+// ---- post-copy (docs/postcopy.md)
+
+class PostcopySessionTest : public SourceSessionTest {
+ protected:
+  void SetUp() override {
+    SourceSessionTest::SetUp();
+    o_.postcopy = true;
+    dest_->postcopy = true;
+    ram_->syncs = {PageBitmap(kPages), Pages(22, 2)};  // the pre-sync, the pause
+  }
+};
+
+TEST_F(PostcopySessionTest, PostcopyMovesTheVmAndEveryPageArrives) {
+  bool marker_at_continue = false;
+  monitor_->on_command = [&](const std::string& c) {
+    if (c == "migrate-continue") marker_at_continue = std::filesystem::exists(Marker());
+  };
+  o_.verify = true;
+  dest_->write_during_postcopy = 40;  // the VM wrote it there: skipped by --verify
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_TRUE(marker_at_continue);  // `recover` must never resume this copy from then on
+  EXPECT_FALSE(std::filesystem::exists(Marker()));
+  EXPECT_TRUE(report_.verified);
+  EXPECT_EQ(report_.verify_skipped, 1u);
+  Fill(&ram_->content, 40, '\x5a');
+  EXPECT_EQ(dest_->memory, ram_->content);
+  EXPECT_TRUE(vm_->stopped);
+  EXPECT_EQ(report_.postcopy_missing, 44u + 4);  // sent pages and zero pages; 22-23 among them
+  uint64_t later = 0;
+  for (const GenRun& r : dest_->later) later += r.count;
+  EXPECT_EQ(later, report_.postcopy_missing);
+}
+
+TEST_F(PostcopySessionTest, AccountingAddsUpAfterAPostcopy) {
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_EQ(report_.pages_reused, 8u);
+  ExpectAccountingAddsUp();
+}
+
+TEST_F(PostcopySessionTest, FailureBeforeTheCommitIsHandledAsInPrecopy) {
+  dest_->refuse_commit = "commit: setxattr user.mkd.commit: Input/output error";
+  EXPECT_EQ(Run().code(), ErrorCode::kFailedPrecondition);
+  ExpectAbortedBeforeTheCommit();
+  EXPECT_FALSE(std::filesystem::exists(Marker()));
+}
+
+TEST_F(PostcopySessionTest, DestinationQemuNotTakingOverResumesTheVmHere) {
+  dest_->postcopy_not_running = "its QEMU did not take over; it is stopped";
+  EXPECT_EQ(Run().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(monitor_->Did("cont"));
+  EXPECT_TRUE(monitor_->running);
+  EXPECT_FALSE(vm_->stopped);
+  EXPECT_FALSE(std::filesystem::exists(Marker()));  // it never ran there: this copy is the VM
+  EXPECT_FALSE(dest_->aborted());
+  EXPECT_THAT(report_.outcome, StartsWith("failed after the commit point (the VM resumed on src)"));
+}
+
+TEST_F(PostcopySessionTest, LinkDownAfterTheVmRanThereStopsTheSourceQemu) {
+  dest_->down_at = FrameType::kPages;  // the first pushed pages
+  EXPECT_EQ(Run().code(), ErrorCode::kIo);
+  EXPECT_TRUE(vm_->stopped);
+  EXPECT_FALSE(monitor_->Did("cont"));
+  EXPECT_FALSE(dest_->aborted());
+  EXPECT_FALSE(std::filesystem::exists(Marker()));
+  EXPECT_THAT(report_.outcome,
+              StartsWith("post-copy failed after the VM started on dst (it lacked 48 pages at the "
+                         "switchover, not all arrived): the VM is lost"));
+}
+
+TEST_F(PostcopySessionTest, SilentDestinationAfterTheLastPageStopsTheSourceQemu) {
+  dest_->silent_at = FrameType::kPostcopyEnd;  // serve died: no POSTCOPY_DONE
+  EXPECT_EQ(Run().code(), ErrorCode::kIo);
+  EXPECT_TRUE(vm_->stopped);
+  EXPECT_FALSE(monitor_->Did("cont"));
+  EXPECT_THAT(report_.outcome, HasSubstr("the VM is lost"));
+}
+
+TEST_F(PostcopySessionTest, VerifyMismatchAfterTheVmRanThereFailsLoudlyAndStopsTheSourceQemu) {
+  o_.verify = true;
+  dest_->corrupt_page = 30;
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kCorrupt);
+  EXPECT_THAT(s.message(), HasSubstr("1 pages differ"));
+  EXPECT_TRUE(vm_->stopped);
+  EXPECT_FALSE(monitor_->Did("cont"));
+}
+
+TEST_F(PostcopySessionTest, RecoverRefusesAVmMovedByPostcopyEvenWithForce) {
+  const std::string definition = dir_ + "/vm.json";
+  std::ofstream(definition) << R"({"uuid": ")" << def_.uuid.ToString() << R"(", "name": "vm1",
+      "memory_mib": 64, "vcpus": 1, "boot": {"kernel": "/guest/vmlinuz"},
+      "memory_backing": {"type": "memfs", "dir": "/run/miyakodori/mem"}})";
+  std::ofstream(Marker()) << "switched over\n";
+  std::string what;
+  for (bool force : {false, true}) {
+    const Status s = Recover(definition, o_.timeout, force, &what, dir_);
+    EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition) << s.ToString();
+    EXPECT_THAT(s.message(), HasSubstr("never resumed, not even with --force"));
+  }
+}
+
+}  // namespace
+}  // namespace mkd::migrate
