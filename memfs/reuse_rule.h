@@ -18,9 +18,11 @@
 #include "base/uuid.h"
 #include "genstore/generation.h"
 #include "genstore/incarnation.h"
-#include "memfs/arrival.h"
+#include "memfs-protocol/arrival.h"
 
 namespace mkd::memfs {
+
+using memfs_protocol::Arrival;  // the value of user.mkd.arrive
 
 // The lineage of a block that boots cold, given the metadata of the VM's blocks. A VM's RAM
 // blocks share one lineage (an arrival names one for all of them), and QEMU opens them one after
