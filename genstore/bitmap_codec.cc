@@ -25,20 +25,20 @@ std::string EncodeBitmap(const CodecHeader& header, const PageBitmap& bitmap) {
 }
 
 Result<DecodedBitmap> DecodeBitmap(std::string_view bytes) {
-  Result<internal::EnvelopeView> env = internal::OpenEnvelope(bytes, kBitmapMagic, kWhat);
-  if (!env.ok()) return env.status();
+  MKD_ASSIGN_OR_RETURN(internal::EnvelopeView env,
+                       internal::OpenEnvelope(bytes, kBitmapMagic, kWhat));
   MKD_RETURN_IF_ERROR((internal::CheckBodyCanHold<uint64_t, kBitmapBlockWords>(
-      env->body.size(), PageBitmap::WordsFor(env->header.pages), kWhat)));
-  PageBitmap bitmap(env->header.pages);
+      env.body.size(), PageBitmap::WordsFor(env.header.pages), kWhat)));
+  PageBitmap bitmap(env.header.pages);
   std::span<uint64_t> words = bitmap.mutable_words();
   MKD_RETURN_IF_ERROR(
-      (internal::DecodeRunBlocks<uint64_t, kBitmapBlockWords>(env->body, words, kWhat)));
-  const uint64_t tail = env->header.pages % 64;
+      (internal::DecodeRunBlocks<uint64_t, kBitmapBlockWords>(env.body, words, kWhat)));
+  const uint64_t tail = env.header.pages % 64;
   if (tail != 0 && (words.back() >> tail) != 0) {
-    return Status::Corrupt("page bitmap: bits set past its " + std::to_string(env->header.pages) +
+    return Status::Corrupt("page bitmap: bits set past its " + std::to_string(env.header.pages) +
                            " pages");
   }
-  return DecodedBitmap{env->header, std::move(bitmap)};
+  return DecodedBitmap{env.header, std::move(bitmap)};
 }
 
 }  // namespace mkd

@@ -104,25 +104,24 @@ Result<std::string> JoinChunks(std::span<const std::string> chunks) {
   infos.reserve(std::min<size_t>(chunks.size(), kMaxChunks));
   uint64_t payload_bytes = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {
-    Result<ChunkInfo> info = ParseChunk(chunks[i]);
-    if (!info.ok()) return info.status();
-    const ChunkInfo& first = i == 0 ? *info : infos.front();
+    MKD_ASSIGN_OR_RETURN(ChunkInfo info, ParseChunk(chunks[i]));
+    const ChunkInfo& first = i == 0 ? info : infos.front();
     if (i == 0 && first.count != chunks.size()) {
       return Status::Corrupt("chunks announce " + std::to_string(first.count) + " chunks but " +
                              std::to_string(chunks.size()) + " were given");
     }
-    if (info->count != first.count || info->total_size != first.total_size ||
-        info->blob_hash != first.blob_hash) {
+    if (info.count != first.count || info.total_size != first.total_size ||
+        info.blob_hash != first.blob_hash) {
       return Status::Corrupt("chunk " + std::to_string(i) +
                              " belongs to another version of the object (it changed while being "
                              "read; read all chunks again)");
     }
-    if (info->index != i) {
+    if (info.index != i) {
       return Status::Corrupt("chunk at position " + std::to_string(i) + " has index " +
-                             std::to_string(info->index));
+                             std::to_string(info.index));
     }
-    payload_bytes += info->payload.size();
-    infos.push_back(*info);
+    payload_bytes += info.payload.size();
+    infos.push_back(info);
   }
   // ParseChunk checked each payload size against its index, the count and the total size.
   MKD_CHECK(payload_bytes == infos.front().total_size);

@@ -187,25 +187,23 @@ std::string internal::EncodeDigestsV1(const CodecHeader& header,
 }
 
 Result<PageDigests> DecodePageDigests(std::string_view bytes, CodecHeader* header) {
-  Result<internal::EnvelopeView> env =
-      internal::OpenEnvelope(bytes, kDigestsMagic, kWhat, kSparseVersion);
-  if (!env.ok()) return env.status();
-  Result<PageDigests> out = env->version == kRawVersion ? DecodeRaw(*env) : DecodeSparse(*env);
-  if (out.ok() && header != nullptr) *header = std::move(env->header);
+  MKD_ASSIGN_OR_RETURN(internal::EnvelopeView env,
+                       internal::OpenEnvelope(bytes, kDigestsMagic, kWhat, kSparseVersion));
+  Result<PageDigests> out = env.version == kRawVersion ? DecodeRaw(env) : DecodeSparse(env);
+  if (out.ok() && header != nullptr) *header = std::move(env.header);
   return out;
 }
 
 Result<std::vector<uint64_t>> DecodeDigests(std::string_view bytes, CodecHeader* header,
                                             uint64_t max_pages) {
   CodecHeader h;
-  Result<PageDigests> d = DecodePageDigests(bytes, &h);
-  if (!d.ok()) return d.status();
-  if (d->pages() > max_pages) {
-    return Bad(std::to_string(d->pages()) + " pages, more than the " + std::to_string(max_pages) +
+  MKD_ASSIGN_OR_RETURN(PageDigests d, DecodePageDigests(bytes, &h));
+  if (d.pages() > max_pages) {
+    return Bad(std::to_string(d.pages()) + " pages, more than the " + std::to_string(max_pages) +
                " expected");
   }
   if (header != nullptr) *header = std::move(h);
-  return d->ToDense();
+  return d.ToDense();
 }
 
 }  // namespace mkd

@@ -40,14 +40,14 @@ Result<DecodedTable> DecodeTable(std::string_view bytes) {
 }
 
 Status DecodeTableInto(std::string_view bytes, DecodedTable* out) {
-  Result<internal::EnvelopeView> env = internal::OpenEnvelope(bytes, kTableMagic, kWhat);
-  if (!env.ok()) return env.status();
+  MKD_ASSIGN_OR_RETURN(internal::EnvelopeView env,
+                       internal::OpenEnvelope(bytes, kTableMagic, kWhat));
   MKD_RETURN_IF_ERROR((internal::CheckBodyCanHold<Generation, kTableBlockPages>(
-      env->body.size(), env->header.pages, kWhat)));
-  std::span<Generation> gens = out->table.ResetForOverwrite(env->header.pages);
+      env.body.size(), env.header.pages, kWhat)));
+  std::span<Generation> gens = out->table.ResetForOverwrite(env.header.pages);
   MKD_RETURN_IF_ERROR(
-      (internal::DecodeRunBlocks<Generation, kTableBlockPages>(env->body, gens, kWhat)));
-  out->header = std::move(env->header);
+      (internal::DecodeRunBlocks<Generation, kTableBlockPages>(env.body, gens, kWhat)));
+  out->header = std::move(env.header);
   return Status::Ok();
 }
 

@@ -136,26 +136,25 @@ std::string FormatBlockSummary(const BlockSummary& s) {
 }
 
 Result<BlockSummary> ParseBlockSummary(std::string_view line) {
-  Result<Fields> f = Split(line);
-  if (!f.ok()) return f.status();
+  MKD_ASSIGN_OR_RETURN(Fields f, Split(line));
   BlockSummary s;
-  std::optional<std::string_view> state = f->Take("state");
+  std::optional<std::string_view> state = f.Take("state");
   if (!state || !IsState(*state)) return Bad(line, "no state live, incoming or stored");
   s.state = *state;
-  std::optional<std::string_view> block = f->Take("block");
-  if (!f->Id("vm", &s.vm) || !block || !ValidateBlockName(*block).ok()) {
+  std::optional<std::string_view> block = f.Take("block");
+  if (!f.Id("vm", &s.vm) || !block || !ValidateBlockName(*block).ok()) {
     return Bad(line, "malformed vm or block");
   }
   s.block = *block;
   uint64_t epoch = 0;
-  if (!f->Number("incarnation", &s.incarnation) || !f->Number("epoch", &epoch) ||
-      epoch > kMaxEpoch || !f->Id("lineage", &s.lineage) || !f->Number("pages", &s.pages) ||
-      s.pages > kMaxPages || !f->Number("resident", &s.resident)) {
+  if (!f.Number("incarnation", &s.incarnation) || !f.Number("epoch", &epoch) || epoch > kMaxEpoch ||
+      !f.Id("lineage", &s.lineage) || !f.Number("pages", &s.pages) || s.pages > kMaxPages ||
+      !f.Number("resident", &s.resident)) {
     return Bad(line, "missing or malformed incarnation/epoch/lineage/pages/resident");
   }
   s.epoch = static_cast<Epoch>(epoch);
-  if (f->Take("size") != HumanBytes(s.pages * kPageSize) ||
-      f->Take("held") != HumanBytes(s.resident * kPageSize)) {
+  if (f.Take("size") != HumanBytes(s.pages * kPageSize) ||
+      f.Take("held") != HumanBytes(s.resident * kPageSize)) {
     return Bad(line, "size or held does not match pages or resident");
   }
   const std::pair<const char*, uint64_t*> counts[] = {
@@ -173,19 +172,19 @@ Result<BlockSummary> ParseBlockSummary(std::string_view line) {
       {"pages_evicted", &s.pages_evicted},
   };
   for (const auto& [key, out] : counts) {
-    if (!f->Number(key, out)) return Bad(line, std::string("missing or malformed ") + key);
+    if (!f.Number(key, out)) return Bad(line, std::string("missing or malformed ") + key);
   }
-  if (std::optional<std::string_view> left = f->Take("left_unix_ms")) {
+  if (std::optional<std::string_view> left = f.Take("left_unix_ms")) {
     std::optional<uint64_t> ms = internal::ParseDecimal(*left);
     if (!ms || *ms == 0) return Bad(line, "malformed left_unix_ms");
     s.left_unix_ms = *ms;
   }
-  std::optional<std::string_view> record = f->Take("record");
+  std::optional<std::string_view> record = f.Take("record");
   if (!record || (*record != "saved" && *record != "saving" && *record != "failed")) {
     return Bad(line, "no record saved, saving or failed");
   }
   s.record = *record;
-  if (!f->Done()) return Bad(line, "unknown field");
+  if (!f.Done()) return Bad(line, "unknown field");
   return s;
 }
 
@@ -201,12 +200,11 @@ std::string FormatVmSummary(const VmSummary& s) {
 }
 
 Result<VmSummary> ParseVmSummary(std::string_view line) {
-  Result<Fields> f = Split(line);
-  if (!f.ok()) return f.status();
+  MKD_ASSIGN_OR_RETURN(Fields f, Split(line));
   VmSummary s;
-  std::optional<std::string_view> blocks = f->Take("blocks");
-  std::optional<std::string_view> arrival = f->Take("arrival");
-  if (!f->Id("vm", &s.vm) || !blocks || !arrival || !f->Done()) {
+  std::optional<std::string_view> blocks = f.Take("blocks");
+  std::optional<std::string_view> arrival = f.Take("arrival");
+  if (!f.Id("vm", &s.vm) || !blocks || !arrival || !f.Done()) {
     return Bad(line, "not exactly vm, blocks and arrival");
   }
   if (*blocks != "none") {
@@ -242,28 +240,27 @@ std::string FormatHostSummary(const HostSummary& s) {
 }
 
 Result<HostSummary> ParseHostSummary(std::string_view line) {
-  Result<Fields> f = Split(line);
-  if (!f.ok()) return f.status();
+  MKD_ASSIGN_OR_RETURN(Fields f, Split(line));
   HostSummary s;
-  std::optional<std::string_view> host = f->Take("host");
+  std::optional<std::string_view> host = f.Take("host");
   if (!host || host->empty()) return Bad(line, "no host");
   s.host_id = *host;
   auto human = [&](std::string_view key, uint64_t* out) {
-    std::optional<std::string_view> v = f->Take(key);
+    std::optional<std::string_view> v = f.Take(key);
     std::optional<uint64_t> n = v ? ParseHumanBytes(*v) : std::nullopt;
     if (n) *out = *n;
     return n.has_value();
   };
-  std::optional<std::string_view> budget = f->Take("budget");
+  std::optional<std::string_view> budget = f.Take("budget");
   if (budget && *budget != "none") {
     s.budget_bytes = ParseHumanBytes(*budget);
     if (!s.budget_bytes) budget.reset();
   }
-  if (!f->Number("vms", &s.vms) || !f->Number("live", &s.live) ||
-      !f->Number("incoming", &s.incoming) || !f->Number("stored", &s.stored) ||
+  if (!f.Number("vms", &s.vms) || !f.Number("live", &s.live) ||
+      !f.Number("incoming", &s.incoming) || !f.Number("stored", &s.stored) ||
       !human("stored_held", &s.stored_held_bytes) || !budget ||
-      !human("live_held", &s.live_held_bytes) || !f->Number("unsaved", &s.unsaved) ||
-      !f->Number("max_file_size", &s.max_file_size) || !f->Done()) {
+      !human("live_held", &s.live_held_bytes) || !f.Number("unsaved", &s.unsaved) ||
+      !f.Number("max_file_size", &s.max_file_size) || !f.Done()) {
     return Bad(line, "not exactly the host's fields, each well-formed");
   }
   return s;

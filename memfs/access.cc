@@ -74,13 +74,11 @@ Result<AccessPolicy> ResolveAccessPolicy(const std::string& vm_user, const std::
     }
     p.vm_uid = pw->pw_uid;
   }
-  Result<gid_t> g = ResolveGroup(vm_group, "--vm-group");
-  if (!g.ok()) return g.status();
-  p.vm_gid = *g;
+  MKD_ASSIGN_OR_RETURN(gid_t g, ResolveGroup(vm_group, "--vm-group"));
+  p.vm_gid = g;
   if (!admin_group.empty()) {
-    Result<gid_t> a = ResolveGroup(admin_group, "--admin-group");
-    if (!a.ok()) return a.status();
-    p.admin_gid = *a;
+    MKD_ASSIGN_OR_RETURN(gid_t a, ResolveGroup(admin_group, "--admin-group"));
+    p.admin_gid = a;
   }
   return p;
 }

@@ -51,15 +51,14 @@ Result<std::string> BdiDirOf(const std::string& mountpoint) {
 }
 
 Result<std::string> ApplyBdiLimits(const std::string& mountpoint, const BdiLimits& limits) {
-  Result<std::string> dir = BdiDirOf(mountpoint);
-  if (!dir.ok()) return dir.status();
+  MKD_ASSIGN_OR_RETURN(std::string dir, BdiDirOf(mountpoint));
   // max_ratio first: lowering strict_limit with a 1 % ratio would briefly be the worst of both.
-  if (limits.max_ratio) MKD_RETURN_IF_ERROR(WriteValue(*dir + "/max_ratio", *limits.max_ratio));
+  if (limits.max_ratio) MKD_RETURN_IF_ERROR(WriteValue(dir + "/max_ratio", *limits.max_ratio));
   if (limits.strict_limit) {
-    MKD_RETURN_IF_ERROR(WriteValue(*dir + "/strict_limit", *limits.strict_limit));
+    MKD_RETURN_IF_ERROR(WriteValue(dir + "/strict_limit", *limits.strict_limit));
   }
-  Result<std::string> ratio = ReadValue(*dir + "/max_ratio");
-  Result<std::string> strict = ReadValue(*dir + "/strict_limit");
+  Result<std::string> ratio = ReadValue(dir + "/max_ratio");
+  Result<std::string> strict = ReadValue(dir + "/strict_limit");
   return "max_ratio=" + (ratio.ok() ? *ratio : "?") +
          " strict_limit=" + (strict.ok() ? *strict : "?");
 }

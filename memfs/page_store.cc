@@ -41,9 +41,8 @@ Result<PageFile> DirPageStore::Create(const IncarnationKey& key) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return Status::Io("page store: creating " + dir + ": " + std::strerror(errno));
   }
-  Result<PageFile> file = PageFile::Open(PathOf(key), /*create=*/true);
-  if (!file.ok()) return file.status();
-  if (file->Resize(0) < 0) return Status::Io("page store: truncating " + file->path());
+  MKD_ASSIGN_OR_RETURN(PageFile file, PageFile::Open(PathOf(key), /*create=*/true));
+  if (file.Resize(0) < 0) return Status::Io("page store: truncating " + file.path());
   return file;
 }
 

@@ -20,27 +20,25 @@ void DropIncarnation(Store& store, PageStore& pages, const IncarnationKey& key) 
 // The stored incarnation `meta` as a Block, or why it cannot be recovered.
 Result<std::shared_ptr<Block>> RecoverOne(Store& store, PageStore& pages,
                                           const IncarnationMeta& meta, uint64_t* mismatching) {
-  Result<Incarnation> inc = store.Get(meta.key);
-  if (!inc.ok()) return inc.status();
-  if (std::optional<std::string> why = CheckRecord(*inc)) return Status::Corrupt(*why);
+  MKD_ASSIGN_OR_RETURN(Incarnation inc, store.Get(meta.key));
+  if (std::optional<std::string> why = CheckRecord(inc)) return Status::Corrupt(*why);
   Result<PageFile> file = pages.Open(meta.key);
   if (!file.ok()) {
     return Status::NotFound(
         "its page-store file is missing (was the host or the tmpfs restarted?)");
   }
-  if (std::optional<std::string> why = CheckFileSize(*inc, file->SizeBytes())) {
+  if (std::optional<std::string> why = CheckFileSize(inc, file->SizeBytes())) {
     return Status::Corrupt(*why);
   }
-  auto block = std::make_shared<Block>(inc->meta, std::move(inc->table), std::move(*file));
-  Result<uint64_t> bad = block->VerifyDigests(*inc->digests);
-  if (!bad.ok()) return bad.status();
-  block->SetDigests(std::move(*inc->digests));
-  if (*bad > 0) {
+  auto block = std::make_shared<Block>(inc.meta, std::move(inc.table), std::move(*file));
+  MKD_ASSIGN_OR_RETURN(uint64_t bad, block->VerifyDigests(*inc.digests));
+  block->SetDigests(std::move(*inc.digests));
+  if (bad > 0) {
     spdlog::warn("{}: {} pages did not match their digests; they are invalid now",
-                 DescribeIncarnation(meta.key), *bad);
+                 DescribeIncarnation(meta.key), bad);
     MKD_RETURN_IF_ERROR(PersistRecord(store, *block));
   }
-  *mismatching = *bad;
+  *mismatching = bad;
   return block;
 }
 

@@ -58,13 +58,12 @@ void Registry::ReplyEntryLocked(Ino ino, Entry* out) {
 
 Status Registry::Recover() {
   std::lock_guard lock(mu_);
-  Result<Recovered> recovered = RecoverStore(*store_, *pages_);
-  if (!recovered.ok()) return recovered.status();
-  for (const auto& [id, last] : recovered->last_incarnation) {
+  MKD_ASSIGN_OR_RETURN(Recovered recovered, RecoverStore(*store_, *pages_));
+  for (const auto& [id, last] : recovered.last_incarnation) {
     uint64_t& mine = last_incarnation_[id];
     mine = std::max(mine, last);
   }
-  for (std::shared_ptr<Block>& block : recovered->blocks) {
+  for (std::shared_ptr<Block>& block : recovered.blocks) {
     const IncarnationKey key = block->meta().key;
     VmEntry& vm = vms_[key.vm];
     if (vm.ino == 0) vm.ino = inodes_.Add(NodeRef{NodeRef::Kind::kVm, key.vm, ""});
@@ -113,9 +112,8 @@ Result<std::shared_ptr<Block>> Registry::NewBlockLocked(const Uuid& vm, const st
   meta.epoch = start.epoch;
   meta.lineage = start.lineage;
   meta.host_id = store_->host_id();
-  Result<PageFile> file = pages_->Create(meta.key);
-  if (!file.ok()) return file.status();
-  auto block = std::make_shared<Block>(meta, GenerationTable(0), std::move(*file));
+  MKD_ASSIGN_OR_RETURN(PageFile file, pages_->Create(meta.key));
+  auto block = std::make_shared<Block>(meta, GenerationTable(0), std::move(file));
   MKD_RETURN_IF_ERROR(PersistRecord(*store_, *block));
   return block;
 }

@@ -154,9 +154,8 @@ Result<std::string> Xattrs::GetFile(Ino ino, const NodeRef& node, std::string_vi
       if (base == mp::kTable) return EncodeTable(HeaderOf(m), block->TableSnapshot());
       if (base == mp::kDirty) return EncodeBitmap(HeaderOf(m), block->DirtySinceArrival());
       if (base == mp::kDigests) {
-        Result<PageDigests> digests = block->ComputeDigests();
-        if (!digests.ok()) return digests.status();
-        return EncodeDigests(HeaderOf(m), *digests);
+        MKD_ASSIGN_OR_RETURN(PageDigests digests, block->ComputeDigests());
+        return EncodeDigests(HeaderOf(m), digests);
       }
       if (base == mp::kSynced) return EncodeSynced(ino, *block, "");
       // user.mkd.reusable
@@ -285,16 +284,14 @@ Status Xattrs::Set(Ino ino, const NodeRef& node, std::string_view name, std::str
   }
   if (node.kind == NodeRef::Kind::kVm) {
     if (name == mp::kArrive) {
-      Result<Arrival> a = mp::ParseArrival(value);
-      if (!a.ok()) return a.status();
-      return registry_->Arrive(node.vm, *a);
+      MKD_ASSIGN_OR_RETURN(Arrival a, mp::ParseArrival(value));
+      return registry_->Arrive(node.vm, a);
     }
     if (name == mp::kCommit) return registry_->Commit(node.vm);
     if (name == mp::kAbort) return registry_->Abort(node.vm);
     if (name == mp::kAdvance) {
-      Result<Epoch> e = mp::ParseAdvance(value);
-      if (!e.ok()) return e.status();
-      return registry_->AdvanceEpoch(node.vm, *e);
+      MKD_ASSIGN_OR_RETURN(Epoch e, mp::ParseAdvance(value));
+      return registry_->AdvanceEpoch(node.vm, e);
     }
   }
   if (node.kind == NodeRef::Kind::kBlock && name == mp::kReceive) {
@@ -313,12 +310,12 @@ Status Xattrs::Set(Ino ino, const NodeRef& node, std::string_view name, std::str
 Result<std::string> Xattrs::RunSync(Ino ino, const NodeRef& node, Block& block,
                                     const std::string& consumer) {
   MKD_RETURN_IF_ERROR(DirtyLog::ValidateName(consumer));
-  Result<DirtyLog::Delivery> d = syncer_->Sync(ino, node.vm, node.block, block, consumer);
-  if (!d.ok()) return d.status();
-  mp::SyncReply reply{d->pages.Count(), block.meta().epoch, block.counters().syncs, std::nullopt};
+  MKD_ASSIGN_OR_RETURN(DirtyLog::Delivery d,
+                       syncer_->Sync(ino, node.vm, node.block, block, consumer));
+  mp::SyncReply reply{d.pages.Count(), block.meta().epoch, block.counters().syncs, std::nullopt};
   // A named consumer learns whether this sync started its view: a migration whose view was
   // replaced (more than DirtyLog::kMaxConsumers consumers) must not trust it.
-  if (!consumer.empty()) reply.new_consumer = d->new_consumer;
+  if (!consumer.empty()) reply.new_consumer = d.new_consumer;
   std::string v = mp::FormatSyncReply(reply);
   MKD_CHECK(v.size() <= mp::kSyncValueMax);
   return v;

@@ -68,9 +68,8 @@ Result<std::string> Xattrs::GetPostcopy(Block& block) {
 }
 
 Status Xattrs::SetPostcopy(const NodeRef& node, std::string_view value) {
-  Result<std::string> reason = mp::ParsePostcopyFail(value);
-  if (!reason.ok()) return reason.status();
-  return registry_->FailPostcopy(node.vm, *reason);
+  MKD_ASSIGN_OR_RETURN(std::string reason, mp::ParsePostcopyFail(value));
+  return registry_->FailPostcopy(node.vm, reason);
 }
 
 }  // namespace mkd::memfs

@@ -54,15 +54,15 @@ ReceiveStats Incoming::ReceivedSoFar() const {
 
 Status Incoming::Prepare() {
   const std::string path = host_.DefinitionPath(hello_.vm);
-  Result<std::optional<qemuconfig::VmDefinition>> def = host_.LoadDefinition(hello_.vm);
-  if (!def.ok()) return def.status();
-  if (!def->has_value()) {
+  MKD_ASSIGN_OR_RETURN(std::optional<qemuconfig::VmDefinition> def,
+                       host_.LoadDefinition(hello_.vm));
+  if (!def.has_value()) {
     return Status::FailedPrecondition("host has no definition of VM " + hello_.vm.ToString() +
                                       " (" + path +
                                       "): it does not receive VMs it was not "
                                       "configured for");
   }
-  def_ = std::move(**def);
+  def_ = std::move(*def);
   paths_ = qemuconfig::PathsFor(def_);
   if (def_.uuid != hello_.vm) return Status::InvalidArgument(path + " defines another VM");
   if (def_.backing != qemuconfig::MemoryBacking::kMemfs) {
@@ -94,23 +94,19 @@ Status Incoming::Prepare() {
   Status started = qemu_->StartIncoming();
   if (!started.ok()) return started.WithContext("starting the destination QEMU");
   phase_ = Phase::kQemuStarted;
-  Result<std::unique_ptr<IncomingMonitor>> monitor = qemu_->ConnectMonitor(timeout_);
-  if (!monitor.ok()) return monitor.status();
-  monitor_ = std::move(*monitor);
+  MKD_ASSIGN_OR_RETURN(std::unique_ptr<IncomingMonitor> monitor, qemu_->ConnectMonitor(timeout_));
+  monitor_ = std::move(monitor);
   MKD_RETURN_IF_ERROR(monitor_->EnableIgnoreShared());
   MKD_RETURN_IF_ERROR(monitor_->ListenForMigration(incoming_socket));
-  Result<std::unique_ptr<IncomingRam>> ram = memfs_->OpenRam();
-  if (!ram.ok()) return ram.status();
-  ram_ = std::move(*ram);
-  Result<RamFileSummary> s = ram_->Summary();
-  if (!s.ok()) return s.status();
-  if (s->state != "incoming" || s->pages != pages) {
-    return Status::FailedPrecondition(paths_.memory_file + " is " + s->state + " with " +
-                                      std::to_string(s->pages) + " pages, not incoming");
+  MKD_ASSIGN_OR_RETURN(std::unique_ptr<IncomingRam> ram, memfs_->OpenRam());
+  ram_ = std::move(ram);
+  MKD_ASSIGN_OR_RETURN(RamFileSummary s, ram_->Summary());
+  if (s.state != "incoming" || s.pages != pages) {
+    return Status::FailedPrecondition(paths_.memory_file + " is " + s.state + " with " +
+                                      std::to_string(s.pages) + " pages, not incoming");
   }
-  Result<std::string> table = ram_->TableBlob();
-  if (!table.ok()) return table.status();
-  MKD_RETURN_IF_ERROR(link_.Send(FrameType::kTable, EncodeBlob(0, *table)));
+  MKD_ASSIGN_OR_RETURN(std::string table, ram_->TableBlob());
+  MKD_RETURN_IF_ERROR(link_.Send(FrameType::kTable, EncodeBlob(0, table)));
   return link_.Send(FrameType::kReady, "{}");
 }
 
@@ -210,40 +206,36 @@ void Incoming::StopQemu() {
 Status Incoming::Receive() {
   while (true) {
     const auto wait0 = Clock::now();
-    Result<Frame> f = link_.Receive();
-    if (!f.ok()) return f.status();
+    MKD_ASSIGN_OR_RETURN(Frame f, link_.Receive());
     const auto write0 = Clock::now();
     received_.wait_seconds += std::chrono::duration<double>(write0 - wait0).count();
-    const bool pages = f->type == FrameType::kPages || f->type == FrameType::kZeros;
+    const bool pages = f.type == FrameType::kPages || f.type == FrameType::kZeros;
     // Every page that came before another frame is in memfs before it is handled (ZEROS flush
     // in ReceivePagesFrame).
-    MKD_RETURN_IF_ERROR(pages ? ReceivePagesFrame(*ram_, batch_, f->type, f->payload, block_pages_)
+    MKD_RETURN_IF_ERROR(pages ? ReceivePagesFrame(*ram_, batch_, f.type, f.payload, block_pages_)
                               : batch_.Flush());
     received_.write_seconds += std::chrono::duration<double>(Clock::now() - write0).count();
     const bool committed = phase_ >= Phase::kCommitted;
-    switch (f->type) {
+    switch (f.type) {
       case FrameType::kPages:
       case FrameType::kZeros:
         received_.frames += 1;
-        zero_frames_ += f->type == FrameType::kZeros;
+        zero_frames_ += f.type == FrameType::kZeros;
         break;
       case FrameType::kLater: {
         if (committed) return Status::InvalidArgument("LATER after COMMIT");
-        Result<LaterFrame> later = ParseLater(f->payload, block_pages_);
-        if (!later.ok()) return later.status();
-        MKD_RETURN_IF_ERROR(ram_->ReceiveLater(later->runs));
+        MKD_ASSIGN_OR_RETURN(LaterFrame later, ParseLater(f.payload, block_pages_));
+        MKD_RETURN_IF_ERROR(ram_->ReceiveLater(later.runs));
         postcopy_ = true;
         break;
       }
       case FrameType::kVerify: {
-        Result<std::string> d = ram_->DigestsBlob();
-        if (!d.ok()) return d.status();
-        MKD_RETURN_IF_ERROR(link_.Send(FrameType::kDigests, EncodeBlob(0, *d)));
+        MKD_ASSIGN_OR_RETURN(std::string d, ram_->DigestsBlob());
+        MKD_RETURN_IF_ERROR(link_.Send(FrameType::kDigests, EncodeBlob(0, d)));
         if (postcopy_ && committed) {
           // The VM runs here: pages it wrote since the commit differ from the source's.
-          Result<std::string> dirty = ram_->DirtyBlob();
-          if (!dirty.ok()) return dirty.status();
-          MKD_RETURN_IF_ERROR(link_.Send(FrameType::kDirty, EncodeBlob(0, *dirty)));
+          MKD_ASSIGN_OR_RETURN(std::string dirty, ram_->DirtyBlob());
+          MKD_RETURN_IF_ERROR(link_.Send(FrameType::kDirty, EncodeBlob(0, dirty)));
         }
         break;
       }
@@ -256,12 +248,12 @@ Status Incoming::Receive() {
         if (!committed) return Status::InvalidArgument("WAIT_RUNNING before COMMIT");
         return WaitRunning();
       case FrameType::kAbort: {
-        Result<std::string> why = ParseAbort(f->payload);
+        Result<std::string> why = ParseAbort(f.payload);
         return Status::FailedPrecondition("the source aborted: " +
                                           (why.ok() ? *why : std::string("(unreadable reason)")));
       }
       default:
-        return Status::InvalidArgument("unexpected " + std::string(FrameTypeName(f->type)));
+        return Status::InvalidArgument("unexpected " + std::string(FrameTypeName(f.type)));
     }
   }
 }

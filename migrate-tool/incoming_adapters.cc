@@ -57,9 +57,8 @@ class MountVmDir final : public IncomingMemfs {
     return SetVmDirXattr(paths_.memory_dir, memfs_protocol::kAbort, memfs_protocol::kTriggerValue);
   }
   Result<std::unique_ptr<IncomingRam>> OpenRam() override {
-    Result<RamFile> ram = RamFile::Open(paths_.memory_file);
-    if (!ram.ok()) return ram.status();
-    return std::unique_ptr<IncomingRam>(std::make_unique<MountRam>(std::move(*ram)));
+    MKD_ASSIGN_OR_RETURN(RamFile ram, RamFile::Open(paths_.memory_file));
+    return std::unique_ptr<IncomingRam>(std::make_unique<MountRam>(std::move(ram)));
   }
 
  private:
@@ -92,10 +91,9 @@ class QemuConfigVm final : public IncomingQemu {
   Status StartIncoming() override { return qemuconfig::StartVm(def_, start_).status(); }
   Result<std::unique_ptr<IncomingMonitor>> ConnectMonitor(
       std::chrono::milliseconds timeout) override {
-    Result<qmp::QmpClient> q =
-        qmp::QmpClient::Connect(qemuconfig::PathsFor(def_).qmp_socket, timeout);
-    if (!q.ok()) return q.status();
-    return std::unique_ptr<IncomingMonitor>(std::make_unique<QmpMonitor>(std::move(*q)));
+    MKD_ASSIGN_OR_RETURN(qmp::QmpClient q,
+                         qmp::QmpClient::Connect(qemuconfig::PathsFor(def_).qmp_socket, timeout));
+    return std::unique_ptr<IncomingMonitor>(std::make_unique<QmpMonitor>(std::move(q)));
   }
   Status Stop() override { return qemuconfig::StopVm(def_, std::chrono::seconds(5)); }
 
@@ -113,9 +111,8 @@ class LocalHost final : public IncomingHost {
   Result<std::optional<qemuconfig::VmDefinition>> LoadDefinition(const Uuid& vm) override {
     const std::string path = DefinitionPath(vm);
     if (!std::filesystem::exists(path)) return std::optional<qemuconfig::VmDefinition>();
-    Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(path);
-    if (!def.ok()) return def.status();
-    return std::optional<qemuconfig::VmDefinition>(std::move(*def));
+    MKD_ASSIGN_OR_RETURN(qemuconfig::VmDefinition def, qemuconfig::LoadVmDefinition(path));
+    return std::optional<qemuconfig::VmDefinition>(std::move(def));
   }
   std::unique_ptr<IncomingMemfs> MemfsFor(const qemuconfig::VmDefinition& def) override {
     return std::make_unique<MountVmDir>(qemuconfig::PathsFor(def));

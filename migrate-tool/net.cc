@@ -91,11 +91,9 @@ Result<int> DialTcp(const std::string& address, std::chrono::milliseconds timeou
 Result<std::unique_ptr<Channel>> DialPeer(const peer::TlsContext& tls, const std::string& address,
                                           const std::string& host_id,
                                           std::chrono::milliseconds timeout) {
-  Result<int> fd = DialTcp(address, timeout);
-  if (!fd.ok()) return fd.status();
-  Result<peer::TlsStream> stream = peer::TlsStream::Connect(tls, *fd, host_id, timeout);
-  if (!stream.ok()) return stream.status();
-  return std::make_unique<Channel>(std::move(*stream));
+  MKD_ASSIGN_OR_RETURN(int fd, DialTcp(address, timeout));
+  MKD_ASSIGN_OR_RETURN(peer::TlsStream stream, peer::TlsStream::Connect(tls, fd, host_id, timeout));
+  return std::make_unique<Channel>(std::move(stream));
 }
 
 Result<int> ListenTcp(const std::string& address) {

@@ -130,11 +130,9 @@ class RunningWatcher {
 Status RunPostcopyReceiver(IncomingLink& ch, IncomingMemfs& memfs, uint64_t pages,
                            IncomingMonitor& monitor, std::chrono::milliseconds timeout,
                            PostcopyReceiveResult* result) {
-  Result<std::unique_ptr<IncomingRam>> ram = memfs.OpenRam();
-  if (!ram.ok()) return ram.status();
-  Result<std::unique_ptr<IncomingRam>> poll_ram = memfs.OpenRam();
-  if (!poll_ram.ok()) return poll_ram.status();
-  WantedPoller poller(std::move(*poll_ram));
+  MKD_ASSIGN_OR_RETURN(std::unique_ptr<IncomingRam> ram, memfs.OpenRam());
+  MKD_ASSIGN_OR_RETURN(std::unique_ptr<IncomingRam> poll_ram, memfs.OpenRam());
+  WantedPoller poller(std::move(poll_ram));
   RunningWatcher watcher(monitor, timeout);
   const std::vector<uint64_t> block_pages = {pages};
   const auto start = Clock::now();
@@ -142,29 +140,27 @@ Status RunPostcopyReceiver(IncomingLink& ch, IncomingMemfs& memfs, uint64_t page
   bool end = false;
   uint64_t frames = 0;
   ReceiveBatch batch([&ram](const std::vector<memfs_protocol::LaterRun>& runs,
-                            std::string_view data) { return (*ram)->ReceiveRuns(runs, data); });
+                            std::string_view data) { return (ram)->ReceiveRuns(runs, data); });
   while (true) {
     const bool readable = ch.Readable(std::chrono::milliseconds(20), poller.wake_fd());
     // Pages reads wait for go to the source first.
-    Result<std::vector<uint64_t>> wanted = poller.Take();
-    if (!wanted.ok()) return wanted.status();
-    for (size_t at = 0; at < wanted->size(); at += kMaxWantPages) {
-      const size_t n = std::min<size_t>(kMaxWantPages, wanted->size() - at);
+    MKD_ASSIGN_OR_RETURN(std::vector<uint64_t> wanted, poller.Take());
+    for (size_t at = 0; at < wanted.size(); at += kMaxWantPages) {
+      const size_t n = std::min<size_t>(kMaxWantPages, wanted.size() - at);
       MKD_RETURN_IF_ERROR(ch.Send(
           FrameType::kWant,
-          EncodeWant(0, std::vector<uint64_t>(wanted->begin() + static_cast<ptrdiff_t>(at),
-                                              wanted->begin() + static_cast<ptrdiff_t>(at + n)))));
+          EncodeWant(0, std::vector<uint64_t>(wanted.begin() + static_cast<ptrdiff_t>(at),
+                                              wanted.begin() + static_cast<ptrdiff_t>(at + n)))));
     }
     const auto now = Clock::now();
     if (readable) {
-      Result<Frame> f = ch.Receive();
-      if (!f.ok()) return f.status();
+      MKD_ASSIGN_OR_RETURN(Frame f, ch.Receive());
       last_frame = now;
-      switch (f->type) {
+      switch (f.type) {
         case FrameType::kPages:
         case FrameType::kZeros: {
           // Each frame goes into memfs at once: a read may wait for its pages.
-          MKD_RETURN_IF_ERROR(ReceivePagesFrame(**ram, batch, f->type, f->payload, block_pages));
+          MKD_RETURN_IF_ERROR(ReceivePagesFrame(*ram, batch, f.type, f.payload, block_pages));
           MKD_RETURN_IF_ERROR(batch.Flush());
           if (++frames == 100) MKD_RETURN_IF_ERROR(FaultPoint("serve.postcopy"));
           break;
@@ -173,13 +169,13 @@ Status RunPostcopyReceiver(IncomingLink& ch, IncomingMemfs& memfs, uint64_t page
           end = true;
           break;
         case FrameType::kAbort: {
-          Result<std::string> why = ParseAbort(f->payload);
+          Result<std::string> why = ParseAbort(f.payload);
           return Status::FailedPrecondition("the source gave up: " +
                                             (why.ok() ? *why : std::string("(unreadable)")));
         }
         default:
           return Status::InvalidArgument("post-copy: unexpected " +
-                                         std::string(FrameTypeName(f->type)));
+                                         std::string(FrameTypeName(f.type)));
       }
     } else if (!end && now - last_frame > timeout) {
       return Status::Io("the source sent nothing for " + std::to_string(timeout.count()) +
@@ -195,13 +191,12 @@ Status RunPostcopyReceiver(IncomingLink& ch, IncomingMemfs& memfs, uint64_t page
       }
     }
     if (end && result->ran) {
-      Result<PostcopyStatus> st = (*ram)->Postcopy();
-      if (!st.ok()) return st.status();
-      if (st->missing > 0 || st->state != "complete") {
-        return Status::Corrupt("the source sent everything but " + std::to_string(st->missing) +
-                               " pages are still missing (post-copy " + st->state + ")");
+      MKD_ASSIGN_OR_RETURN(PostcopyStatus st, (ram)->Postcopy());
+      if (st.missing > 0 || st.state != "complete") {
+        return Status::Corrupt("the source sent everything but " + std::to_string(st.missing) +
+                               " pages are still missing (post-copy " + st.state + ")");
       }
-      return ch.Send(FrameType::kPostcopyDone, EncodePostcopyDone(st->done));
+      return ch.Send(FrameType::kPostcopyDone, EncodePostcopyDone(st.done));
     }
   }
 }

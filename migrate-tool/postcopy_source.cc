@@ -38,23 +38,20 @@ Status PostcopySender::SendRange(uint64_t first, uint64_t count, bool demanded) 
 Status PostcopySender::Handle(const Frame& f) {
   switch (f.type) {
     case FrameType::kWant: {
-      Result<WantFrame> w = ParseWant(f.payload, {missing_.pages()});
-      if (!w.ok()) return w.status();
-      stats_.wanted += w->pages.size();
-      demand_.insert(demand_.end(), w->pages.begin(), w->pages.end());
+      MKD_ASSIGN_OR_RETURN(WantFrame w, ParseWant(f.payload, {missing_.pages()}));
+      stats_.wanted += w.pages.size();
+      demand_.insert(demand_.end(), w.pages.begin(), w.pages.end());
       return Status::Ok();
     }
     case FrameType::kResult: {
-      Result<ResultMsg> r = ParseResult(f.payload);
-      if (!r.ok()) return r.status();
-      if (!r->ok) return Status::FailedPrecondition(ch_.peer_host() + ": " + r->message);
+      MKD_ASSIGN_OR_RETURN(ResultMsg r, ParseResult(f.payload));
+      if (!r.ok) return Status::FailedPrecondition(ch_.peer_host() + ": " + r.message);
       on_running_();
       return Status::Ok();
     }
     case FrameType::kPostcopyDone: {
-      Result<PostcopyDone> d = ParsePostcopyDone(f.payload);
-      if (!d.ok()) return d.status();
-      stats_.done = *d;
+      MKD_ASSIGN_OR_RETURN(PostcopyDone d, ParsePostcopyDone(f.payload));
+      stats_.done = d;
       done_ = true;
       return Status::Ok();
     }
@@ -76,9 +73,8 @@ Status PostcopySender::Run() {
     }
     // Everything the destination said so far, without waiting.
     while (ch_.Readable(std::chrono::milliseconds(0))) {
-      Result<Frame> f = ch_.Receive();
-      if (!f.ok()) return f.status();
-      MKD_RETURN_IF_ERROR(Handle(*f));
+      MKD_ASSIGN_OR_RETURN(Frame f, ch_.Receive());
+      MKD_RETURN_IF_ERROR(Handle(f));
     }
     if (done_) break;
     if (!demand_.empty()) {

@@ -138,15 +138,13 @@ Status RamFile::Set(std::string_view name, std::string_view value) {
 Result<std::string> RamFile::GetChunked(std::string_view base) {
   const std::string context = path_ + ": " + std::string(base);
   std::vector<std::string> chunks;
-  Result<std::string> first = Get(mp::ChunkName(base, 0));
-  if (!first.ok()) return first.status();
-  Result<ChunkInfo> info = ParseChunk(*first);
+  MKD_ASSIGN_OR_RETURN(std::string first, Get(mp::ChunkName(base, 0)));
+  Result<ChunkInfo> info = ParseChunk(first);
   if (!info.ok()) return info.status().WithContext(context);
-  chunks.push_back(std::move(*first));
+  chunks.push_back(std::move(first));
   for (uint32_t i = 1; i < info->count; ++i) {
-    Result<std::string> c = Get(mp::ChunkName(base, i));
-    if (!c.ok()) return c.status();
-    chunks.push_back(std::move(*c));
+    MKD_ASSIGN_OR_RETURN(std::string c, Get(mp::ChunkName(base, i)));
+    chunks.push_back(std::move(c));
   }
   Result<std::string> blob = JoinChunks(chunks);
   if (!blob.ok()) return blob.status().WithContext(context);
@@ -154,29 +152,26 @@ Result<std::string> RamFile::GetChunked(std::string_view base) {
 }
 
 Result<PageBitmap> RamFile::GetBitmap(std::string_view base) {
-  Result<std::string> blob = GetChunked(base);
-  if (!blob.ok()) return blob.status();
-  Result<DecodedBitmap> bitmap = DecodeBitmap(*blob);
+  MKD_ASSIGN_OR_RETURN(std::string blob, GetChunked(base));
+  Result<DecodedBitmap> bitmap = DecodeBitmap(blob);
   if (!bitmap.ok()) return bitmap.status().WithContext(path_ + ": " + std::string(base));
   return std::move(bitmap->bitmap);
 }
 
 Result<RamFileSummary> RamFile::Summary() {
-  Result<std::string> line = Get(mp::kSummary);
-  if (!line.ok()) return line.status();
-  Result<RamFileSummary> s = mp::ParseBlockSummary(*line);
+  MKD_ASSIGN_OR_RETURN(std::string line, Get(mp::kSummary));
+  Result<RamFileSummary> s = mp::ParseBlockSummary(line);
   if (!s.ok()) return s.status().WithContext(path_);
   return s;
 }
 
 Result<PageBitmap> RamFile::Sync() {
   const std::string name = mp::SyncName(consumer_);
-  Result<std::string> counts = Get(name);
-  if (!counts.ok()) return counts.status();
-  Result<mp::SyncReply> reply = mp::ParseSyncReply(*counts);
+  MKD_ASSIGN_OR_RETURN(std::string counts, Get(name));
+  Result<mp::SyncReply> reply = mp::ParseSyncReply(counts);
   if (!reply.ok()) return reply.status().WithContext(path_);
   if (!reply->new_consumer) {
-    return Status::Corrupt(path_ + ": " + name + " answered '" + *counts +
+    return Status::Corrupt(path_ + ": " + name + " answered '" + counts +
                            "' without new=0/1 (is mkd-memfs older than mkd-migrate?)");
   }
   if (*reply->new_consumer && syncs_ > 0) {
@@ -192,9 +187,8 @@ Result<PageBitmap> RamFile::Sync() {
 Result<std::string> RamFile::TableBlob() { return GetChunked(mp::kTable); }
 
 Result<GenerationTable> RamFile::Table() {
-  Result<std::string> blob = TableBlob();
-  if (!blob.ok()) return blob.status();
-  Result<DecodedTable> t = DecodeTable(*blob);
+  MKD_ASSIGN_OR_RETURN(std::string blob, TableBlob());
+  Result<DecodedTable> t = DecodeTable(blob);
   if (!t.ok()) return t.status().WithContext(path_ + ": " + std::string(mp::kTable));
   return std::move(t->table);
 }
@@ -230,19 +224,16 @@ Status RamFile::ReceiveLater(const std::vector<GenRun>& runs) {
 }
 
 Result<WantedPages> RamFile::TakeWanted() {
-  Result<std::string> v = Get(mp::kWanted);
-  if (!v.ok()) return v.status();
-  Result<RamFileSummary> s = Summary();
-  if (!s.ok()) return s.status();
-  Result<WantedPages> w = mp::ParseWanted(*v, s->pages);
+  MKD_ASSIGN_OR_RETURN(std::string v, Get(mp::kWanted));
+  MKD_ASSIGN_OR_RETURN(RamFileSummary s, Summary());
+  Result<WantedPages> w = mp::ParseWanted(v, s.pages);
   if (!w.ok()) return w.status().WithContext(path_);
   return w;
 }
 
 Result<PostcopyStatus> RamFile::Postcopy() {
-  Result<std::string> v = Get(mp::kPostcopy);
-  if (!v.ok()) return v.status();
-  Result<mp::PostcopyStats> st = mp::ParsePostcopyStats(*v);
+  MKD_ASSIGN_OR_RETURN(std::string v, Get(mp::kPostcopy));
+  Result<mp::PostcopyStats> st = mp::ParsePostcopyStats(v);
   if (!st.ok()) return st.status().WithContext(path_);
   return PostcopyStatusOf(*st);
 }

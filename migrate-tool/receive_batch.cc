@@ -37,11 +37,10 @@ Status ReceiveBatch::Flush() {
 Status ReceivePagesFrame(IncomingRam& ram, ReceiveBatch& batch, FrameType type,
                          std::string_view payload, const std::vector<uint64_t>& block_pages) {
   const bool zeros = type == FrameType::kZeros;
-  Result<PagesFrame> p = ParsePages(payload, zeros, block_pages);
-  if (!p.ok()) return p.status();
-  if (!zeros) return batch.Add(p->first, p->count, p->gen, p->data);
+  MKD_ASSIGN_OR_RETURN(PagesFrame p, ParsePages(payload, zeros, block_pages));
+  if (!zeros) return batch.Add(p.first, p.count, p.gen, p.data);
   MKD_RETURN_IF_ERROR(batch.Flush());
-  return ram.ReceiveZeros(p->first, p->count, p->gen);
+  return ram.ReceiveZeros(p.first, p.count, p.gen);
 }
 
 }  // namespace mkd::migrate

@@ -74,10 +74,8 @@ Status RunServe(const ServeOptions& o, const std::atomic<bool>& stop) {
     return Status::InvalidArgument(
         "serve: --max-sessions, --max-frame-bytes and --handshake-timeout must be above 0");
   }
-  Result<peer::TlsContext> tls = peer::TlsContext::Create(o.tls, /*server=*/true);
-  if (!tls.ok()) return tls.status();
-  Result<int> listen_fd = ListenTcp(o.listen);
-  if (!listen_fd.ok()) return listen_fd.status();
+  MKD_ASSIGN_OR_RETURN(peer::TlsContext tls, peer::TlsContext::Create(o.tls, /*server=*/true));
+  MKD_ASSIGN_OR_RETURN(int listen_fd, ListenTcp(o.listen));
   spdlog::info("mkd-migrate serve: listening on {}, VM definitions in {}", o.listen, o.vm_dir);
   spdlog::info(
       "mkd-migrate serve: limits: --max-sessions {} (connections served at once), "
@@ -94,21 +92,21 @@ Status RunServe(const ServeOptions& o, const std::atomic<bool>& stop) {
   LogLimiter refusals(1);
   while (!stop.load()) {
     pool.Reap();
-    pollfd p{*listen_fd, POLLIN, 0};
+    pollfd p{listen_fd, POLLIN, 0};
     if (::poll(&p, 1, 200) <= 0) continue;
     sockaddr_storage sa{};
     socklen_t len = sizeof(sa);
-    int fd = ::accept4(*listen_fd, reinterpret_cast<sockaddr*>(&sa), &len, SOCK_CLOEXEC);
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&sa), &len, SOCK_CLOEXEC);
     if (fd < 0) continue;
     const std::string address = PeerAddress(sa, len);
     Status admitted = pool.Admit(
-        [&o, &tls, fd, address, &ports] { ServeConnection(o, *tls, fd, address, ports); });
+        [&o, &tls, fd, address, &ports] { ServeConnection(o, tls, fd, address, ports); });
     if (!admitted.ok()) {
       ::close(fd);
       LogRefusal(refusals, address, admitted);
     }
   }
-  ::close(*listen_fd);
+  ::close(listen_fd);
   pool.JoinAll();
   return Status::Ok();
 }

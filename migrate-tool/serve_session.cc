@@ -9,17 +9,15 @@ namespace mkd::migrate {
 
 Status PumpIntoQemu(IncomingLink& link, QemuStreamConnector& connector,
                     const std::string& qemu_socket) {
-  Result<std::unique_ptr<QemuStreamSocket>> qemu = connector.Connect(qemu_socket);
-  if (!qemu.ok()) return qemu.status();
+  MKD_ASSIGN_OR_RETURN(std::unique_ptr<QemuStreamSocket> qemu, connector.Connect(qemu_socket));
   while (true) {
-    Result<Frame> f = link.Receive();
-    if (!f.ok()) return f.status();
-    if (f->type == FrameType::kStreamEnd) return Status::Ok();
-    if (f->type != FrameType::kStreamData) {
+    MKD_ASSIGN_OR_RETURN(Frame f, link.Receive());
+    if (f.type == FrameType::kStreamEnd) return Status::Ok();
+    if (f.type != FrameType::kStreamData) {
       return Status::InvalidArgument("stream tunnel: unexpected " +
-                                     std::string(FrameTypeName(f->type)));
+                                     std::string(FrameTypeName(f.type)));
     }
-    MKD_RETURN_IF_ERROR((*qemu)->Write(f->payload));
+    MKD_RETURN_IF_ERROR((qemu)->Write(f.payload));
   }
 }
 

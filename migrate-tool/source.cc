@@ -37,9 +37,8 @@ void SourceSession::Report(const std::string& phase, uint64_t done, uint64_t tot
 Status SourceSession::Prepare() {
   StageTimer timer(&r_->pipe.prepare);
   const std::string memory_file = qemuconfig::PathsFor(def_).memory_file;
-  Result<RamFileSummary> s = ram_->Summary();
-  if (!s.ok()) return s.status();
-  summary_ = *s;
+  MKD_ASSIGN_OR_RETURN(RamFileSummary s, ram_->Summary());
+  summary_ = s;
   if (summary_.state != "live") {
     return Status::FailedPrecondition(memory_file + " is " + summary_.state +
                                       ", not live: is the VM running here?");
@@ -56,11 +55,10 @@ Status SourceSession::Prepare() {
   r_->source_epoch = summary_.epoch;
   r_->destination_epoch = summary_.epoch + 1;
   phase_ = SourcePhase::kCopying;  // from here on a failure puts QEMU back: running, caps off
-  Result<qmp::VmStatus> st = monitor_->QueryStatus();
-  if (!st.ok()) return st.status();
-  if (st->status != "running") {
+  MKD_ASSIGN_OR_RETURN(qmp::VmStatus st, monitor_->QueryStatus());
+  if (st.status != "running") {
     return Status::FailedPrecondition(
-        "the source QEMU is " + st->status +
+        "the source QEMU is " + st.status +
         ", not running (after an interrupted migration: mkd-migrate recover " + def_.name + ")");
   }
   // RAM is ours to move: QEMU skips shared RAM blocks and waits for us before the switchover.
@@ -71,9 +69,8 @@ Status SourceSession::Prepare() {
 Status SourceSession::Handshake() {
   StageTimer timer(&r_->pipe.handshake);
   Report("connecting", 0, 0);
-  Result<std::shared_ptr<PeerLink>> ch = dial_();
-  if (!ch.ok()) return ch.status();
-  ch_ = std::move(*ch);
+  MKD_ASSIGN_OR_RETURN(std::shared_ptr<PeerLink> ch, dial_());
+  ch_ = std::move(ch);
   ch_->SetBandwidth(o_.bandwidth);
   Hello hello;
   hello.vm = def_.uuid;
@@ -87,19 +84,16 @@ Status SourceSession::Handshake() {
   StartSync();
   // The destination starts its QEMU and answers with its table (starting QEMU takes a while).
   ch_->SetTimeout(o_.timeout + std::chrono::seconds(30));
-  Result<Frame> table = ch_->Expect(FrameType::kTable);
-  if (!table.ok()) return table.status();
-  Result<BlobFrame> blob = ParseBlob(table->payload, 1);
-  if (!blob.ok()) return blob.status();
-  Result<DecodedTable> decoded = DecodeTable(blob->blob);
+  MKD_ASSIGN_OR_RETURN(Frame table, ch_->Expect(FrameType::kTable));
+  MKD_ASSIGN_OR_RETURN(BlobFrame blob, ParseBlob(table.payload, 1));
+  Result<DecodedTable> decoded = DecodeTable(blob.blob);
   if (!decoded.ok()) return decoded.status().WithContext("destination table");
   if (decoded->header.vm != def_.uuid || decoded->table.pages() != summary_.pages) {
     return Status::InvalidArgument("the destination's table is of another VM or size");
   }
   peer_table_ = std::move(decoded->table);
-  peer_table_blob_ = std::string(blob->blob);
-  Result<Frame> ready = ch_->Expect(FrameType::kReady);
-  if (!ready.ok()) return ready.status();
+  peer_table_blob_ = std::string(blob.blob);
+  MKD_ASSIGN_OR_RETURN(Frame ready, ch_->Expect(FrameType::kReady));
   ch_->SetTimeout(o_.timeout);
   r_->setup_seconds = Since(start_);
   return FaultPoint("source.handshake");
@@ -171,17 +165,14 @@ Status SourceSession::SendPages(const PageBitmap& pages,
 Result<PageBitmap> SourceSession::SyncAndClassify(uint64_t* zero_pages) {
   // Sync first: every page written before it is in the table read next, every page written
   // after it will be in a later sync.
-  Result<PageBitmap> before = TimedSync();
-  if (!before.ok()) return before.status();
+  MKD_ASSIGN_OR_RETURN(PageBitmap before, TimedSync());
   StageTimer timer(&r_->pipe.classify);
-  Result<GenerationTable> table = ram_->Table();
-  if (!table.ok()) return table.status();
-  table_ = std::move(*table);
+  MKD_ASSIGN_OR_RETURN(GenerationTable table, ram_->Table());
+  table_ = std::move(table);
   if (table_.pages() != summary_.pages) return Status::Corrupt("the table changed size");
   if (o_.reuse) {
-    Result<PageBitmap> reusable = ram_->Reusable(peer_table_blob_);
-    if (!reusable.ok()) return reusable.status();
-    reusable_ = std::move(*reusable);
+    MKD_ASSIGN_OR_RETURN(PageBitmap reusable, ram_->Reusable(peer_table_blob_));
+    reusable_ = std::move(reusable);
   } else {
     reusable_ = PageBitmap(summary_.pages);
   }
@@ -227,9 +218,8 @@ Status SourceSession::FirstPass() {
   const auto t0 = Clock::now();
   const uint64_t bytes0 = ch_->bytes_sent();
   uint64_t zeros = 0;
-  Result<PageBitmap> classified = SyncAndClassify(&zeros);
-  if (!classified.ok()) return classified.status();
-  const PageBitmap& send = *classified;
+  MKD_ASSIGN_OR_RETURN(PageBitmap classified, SyncAndClassify(&zeros));
+  const PageBitmap& send = classified;
   stat.pages += zeros;
   MKD_RETURN_IF_ERROR(SendPages(
       send, [this](uint64_t p) { return TableGen(p); }, "first pass", /*overlap_sync=*/true));
@@ -257,9 +247,8 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
     MKD_RETURN_IF_ERROR(FaultPoint("source.rounds"));
     const auto t0 = Clock::now();
     const uint64_t bytes0 = ch_->bytes_sent();
-    Result<PageBitmap> dirty = TimedSync();
-    if (!dirty.ok()) return dirty.status();
-    const uint64_t n = dirty->Count();
+    MKD_ASSIGN_OR_RETURN(PageBitmap dirty, TimedSync());
+    const uint64_t n = dirty.Count();
     Converge(n);
     double rate = send_rate_;
     if (o_.bandwidth > 0 && (rate == 0 || rate > static_cast<double>(o_.bandwidth))) {
@@ -270,7 +259,7 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
     // The next round's sync overlaps this round's send, unless this round is the last.
     const bool more = need > budget && round < max_rounds;
     MKD_RETURN_IF_ERROR(SendPages(
-        *dirty, [e](uint64_t) { return e; }, "round " + std::to_string(round), more));
+        dirty, [e](uint64_t) { return e; }, "round " + std::to_string(round), more));
     r_->rounds.push_back(RoundStat{round, n, ch_->bytes_sent() - bytes0, Since(t0),
                                    policy_ ? policy_->percent() : 0});
     spdlog::debug("round {}: {} dirty pages, {:.3f} s at {:.1f} MB/s", round, n, need, rate / 1e6);
@@ -303,14 +292,13 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
 Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::string>& states) {
   const auto deadline = Clock::now() + o_.timeout;
   while (Clock::now() < deadline) {
-    Result<qmp::MigrationInfo> info = monitor_->QueryMigrate();
-    if (!info.ok()) return info.status();
+    MKD_ASSIGN_OR_RETURN(qmp::MigrationInfo info, monitor_->QueryMigrate());
     for (const std::string& s : states) {
-      if (info->status == s) return info;
+      if (info.status == s) return info;
     }
-    if (info->status == "failed" || info->status == "cancelled") {
-      return Status::FailedPrecondition("QEMU's migration " + info->status +
-                                        (info->error_desc ? ": " + *info->error_desc : ""));
+    if (info.status == "failed" || info.status == "cancelled") {
+      return Status::FailedPrecondition("QEMU's migration " + info.status +
+                                        (info.error_desc ? ": " + *info.error_desc : ""));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -320,16 +308,15 @@ Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::s
 Status SourceSession::StartSwitchover() {
   StageTimer timer(&r_->pipe.switchover);
   std::filesystem::create_directories(o_.tunnel_dir);
-  Result<std::unique_ptr<QemuStream>> tunnel =
+  MKD_ASSIGN_OR_RETURN(
+      std::unique_ptr<QemuStream> tunnel,
       vm_->OpenStream(o_.tunnel_dir + "/mkd-migrate-" + def_.uuid.ToString() + ".sock",
-                      StreamHello{def_.uuid, o_.host_id});
-  if (!tunnel.ok()) return tunnel.status();
-  tunnel_ = std::move(*tunnel);
+                      StreamHello{def_.uuid, o_.host_id}));
+  tunnel_ = std::move(tunnel);
   Report("switchover", 0, 0);
   MKD_RETURN_IF_ERROR(monitor_->Migrate("unix:" + tunnel_->path()));
   phase_ = SourcePhase::kSwitchingOver;
-  Result<qmp::MigrationInfo> info = WaitMigration({"pre-switchover"});
-  if (!info.ok()) return info.status();
+  MKD_ASSIGN_OR_RETURN(qmp::MigrationInfo info, WaitMigration({"pre-switchover"}));
   paused_at_ = Clock::now();  // the VM is stopped from here until migrate-continue
   LiftThrottle();             // paused: no vCPU runs; should it resume here, at full speed
   return FaultPoint("source.pre_switchover");
@@ -339,12 +326,11 @@ Status SourceSession::Switchover() {
   MKD_RETURN_IF_ERROR(StartSwitchover());
   const auto t0 = Clock::now();
   const uint64_t bytes0 = ch_->bytes_sent();
-  Result<PageBitmap> last = SyncAfterPause();
-  if (!last.ok()) return last.status();
+  MKD_ASSIGN_OR_RETURN(PageBitmap last, SyncAfterPause());
   const Epoch e = summary_.epoch;
   MKD_RETURN_IF_ERROR(SendPages(
-      *last, [e](uint64_t) { return e; }, "last pages"));
-  r_->rounds.push_back(RoundStat{static_cast<uint32_t>(r_->rounds.size()), last->Count(),
+      last, [e](uint64_t) { return e; }, "last pages"));
+  r_->rounds.push_back(RoundStat{static_cast<uint32_t>(r_->rounds.size()), last.Count(),
                                  ch_->bytes_sent() - bytes0, Since(t0)});
   if (o_.verify) MKD_RETURN_IF_ERROR(Verify(/*after_postcopy=*/false));
   return Status::Ok();
@@ -356,9 +342,8 @@ Status SourceSession::Verify(bool after_postcopy) {
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kVerify, {}));
   // Our digests while the destination computes its own. After a post-copy our memory is frozen
   // since the pause while the VM runs on there: the pages it wrote since the commit are skipped.
-  Result<std::vector<uint64_t>> ours = OwnDigests();
-  if (!ours.ok()) return ours.status();
-  MKD_RETURN_IF_ERROR(CompareDigests(*ours, /*skip_written_there=*/after_postcopy));
+  MKD_ASSIGN_OR_RETURN(std::vector<uint64_t> ours, OwnDigests());
+  MKD_RETURN_IF_ERROR(CompareDigests(ours, /*skip_written_there=*/after_postcopy));
   r_->verified = true;
   return Status::Ok();
 }
@@ -396,19 +381,17 @@ Status SourceSession::CompareDigests(const std::vector<uint64_t>& ours, bool ski
   ch_->SetTimeout(o_.timeout);
   if (!f.ok()) return f.status();
   if (!d.ok()) return d.status();
-  Result<BlobFrame> blob = ParseBlob(f->payload, 1);
-  if (!blob.ok()) return blob.status();
+  MKD_ASSIGN_OR_RETURN(BlobFrame blob, ParseBlob(f->payload, 1));
   // The peer's header names the page count; never allocate for more pages than ours (a small
   // sparse blob may claim 2^28 pages).
   const uint64_t pages = ours.size();
-  Result<std::vector<uint64_t>> theirs = DecodeDigests(blob->blob, nullptr, pages);
+  Result<std::vector<uint64_t>> theirs = DecodeDigests(blob.blob, nullptr, pages);
   if (!theirs.ok()) return theirs.status().WithContext("destination digests");
   if (theirs->size() != pages) return Status::Corrupt("destination digests: wrong page count");
   std::optional<PageBitmap> skip;
   if (skip_written_there) {
-    Result<BlobFrame> dirty_blob = ParseBlob(d->payload, 1);
-    if (!dirty_blob.ok()) return dirty_blob.status();
-    Result<DecodedBitmap> dirty = DecodeBitmap(dirty_blob->blob);
+    MKD_ASSIGN_OR_RETURN(BlobFrame dirty_blob, ParseBlob(d->payload, 1));
+    Result<DecodedBitmap> dirty = DecodeBitmap(dirty_blob.blob);
     if (!dirty.ok()) return dirty.status().WithContext("destination's written pages");
     if (dirty->bitmap.pages() != pages) return Status::Corrupt("written pages: wrong page count");
     skip = std::move(dirty->bitmap);
@@ -437,12 +420,10 @@ Status SourceSession::Commit() {
   MKD_RETURN_IF_ERROR(ram_->Advance(summary_.epoch + 2));
   MKD_RETURN_IF_ERROR(FaultPoint("source.commit"));
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kCommit, {}));
-  Result<Frame> f = ch_->Expect(FrameType::kResult);
-  if (!f.ok()) return f.status();
-  Result<ResultMsg> res = ParseResult(f->payload);
-  if (!res.ok()) return res.status();
-  if (!res->ok) return Status::FailedPrecondition(o_.to_host + ": commit: " + res->message);
-  r_->pipe.destination = res->receive;
+  MKD_ASSIGN_OR_RETURN(Frame f, ch_->Expect(FrameType::kResult));
+  MKD_ASSIGN_OR_RETURN(ResultMsg res, ParseResult(f.payload));
+  if (!res.ok) return Status::FailedPrecondition(o_.to_host + ": commit: " + res.message);
+  r_->pipe.destination = res.receive;
   phase_ = SourcePhase::kCommitted;
   return FaultPoint("source.after_commit");
 }
@@ -465,16 +446,15 @@ Status SourceSession::Finish() {
     if (f.status().code() == ErrorCode::kFailedPrecondition) phase_ = SourcePhase::kDestStopped;
     return f.status();
   }
-  Result<ResultMsg> res = ParseResult(f->payload);
-  if (!res.ok()) return res.status();
-  if (res->ok && (!info.ok() || !tunnel.ok())) {
+  MKD_ASSIGN_OR_RETURN(ResultMsg res, ParseResult(f->payload));
+  if (res.ok && (!info.ok() || !tunnel.ok())) {
     return Status::Corrupt(
         "the destination says the VM runs although the switchover failed here (" +
         (info.ok() ? tunnel : info.status()).ToString() + "): check both hosts");
   }
-  if (!res->ok) {
+  if (!res.ok) {
     phase_ = SourcePhase::kDestStopped;  // a definite answer: resuming here is safe
-    return Status::FailedPrecondition(o_.to_host + ": " + res->message);
+    return Status::FailedPrecondition(o_.to_host + ": " + res.message);
   }
   // The VM runs there: the migration is done.
   timer.reset();

@@ -125,18 +125,16 @@ class QemuProcess final : public SourceVm {
       : def_(std::move(def)), fs_(std::move(fs)), dialer_(std::move(dialer)) {}
   Result<std::unique_ptr<QemuStream>> OpenStream(const std::string& path,
                                                  const StreamHello& hello) override {
-    Result<std::unique_ptr<SourceTunnel>> tunnel = SourceTunnel::Listen(path);
-    if (!tunnel.ok()) return tunnel.status();
-    (*tunnel)->Start([dialer = dialer_] { return (*dialer)(); }, hello);
-    return std::unique_ptr<QemuStream>(std::make_unique<TunnelStream>(std::move(*tunnel)));
+    MKD_ASSIGN_OR_RETURN(std::unique_ptr<SourceTunnel> tunnel, SourceTunnel::Listen(path));
+    (tunnel)->Start([dialer = dialer_] { return (*dialer)(); }, hello);
+    return std::unique_ptr<QemuStream>(std::make_unique<TunnelStream>(std::move(tunnel)));
   }
   Result<std::unique_ptr<CpuThrottle>> Throttle(const std::vector<int>& tids) override {
     const std::optional<pid_t> pid = qemuconfig::RunningPid(def_);
     if (!pid) return Status::NotFound("the source QEMU's pid file");
-    Result<VcpuThrottle> t =
-        VcpuThrottle::Create(fs_, ThrottleGroupName(def_.uuid), static_cast<int>(*pid), tids);
-    if (!t.ok()) return t.status();
-    return std::unique_ptr<CpuThrottle>(std::make_unique<CgroupThrottle>(std::move(*t)));
+    MKD_ASSIGN_OR_RETURN(VcpuThrottle t, VcpuThrottle::Create(fs_, ThrottleGroupName(def_.uuid),
+                                                              static_cast<int>(*pid), tids));
+    return std::unique_ptr<CpuThrottle>(std::make_unique<CgroupThrottle>(std::move(t)));
   }
   Status Stop() override { return qemuconfig::StopVm(def_, std::chrono::seconds(10)); }
 
@@ -157,9 +155,8 @@ std::unique_ptr<PeerLink> ChannelLink(std::unique_ptr<Channel> channel) {
 }
 
 Result<SourcePorts> OpenSourcePorts(const SourceOptions& o, qemuconfig::VmDefinition* def) {
-  Result<qemuconfig::VmDefinition> d = qemuconfig::LoadVmDefinition(o.definition);
-  if (!d.ok()) return d.status();
-  *def = std::move(*d);
+  MKD_ASSIGN_OR_RETURN(qemuconfig::VmDefinition d, qemuconfig::LoadVmDefinition(o.definition));
+  *def = std::move(d);
   if (def->backing != qemuconfig::MemoryBacking::kMemfs) {
     return Status::FailedPrecondition("VM " + def->name +
                                       ": its RAM is not on mkd-memfs (memory_backing), so "
@@ -169,21 +166,18 @@ Result<SourcePorts> OpenSourcePorts(const SourceOptions& o, qemuconfig::VmDefini
   if (!qemuconfig::RunningPid(*def)) {
     return Status::FailedPrecondition("VM " + def->name + " is not running on this host");
   }
-  Result<peer::TlsContext> tls = peer::TlsContext::Create(o.tls, /*server=*/false);
-  if (!tls.ok()) return tls.status();
+  MKD_ASSIGN_OR_RETURN(peer::TlsContext tls, peer::TlsContext::Create(o.tls, /*server=*/false));
   auto dialer = std::make_shared<Dialer>(
-      Dialer{std::move(*tls), o.address.empty() ? o.to_host : o.address, o.to_host, o.timeout});
-  Result<RamFile> ram = RamFile::Open(paths.memory_file);
-  if (!ram.ok()) return ram.status();
+      Dialer{std::move(tls), o.address.empty() ? o.to_host : o.address, o.to_host, o.timeout});
+  MKD_ASSIGN_OR_RETURN(RamFile ram, RamFile::Open(paths.memory_file));
   Result<qmp::QmpClient> q = qmp::QmpClient::Connect(paths.qmp_socket, o.timeout);
   if (!q.ok()) return q.status().WithContext("QMP of the source QEMU");
   SourcePorts ports;
   ports.dial = [dialer]() -> Result<std::shared_ptr<PeerLink>> {
-    Result<std::unique_ptr<Channel>> ch = (*dialer)();
-    if (!ch.ok()) return ch.status();
-    return std::shared_ptr<PeerLink>(ChannelLink(std::move(*ch)));
+    MKD_ASSIGN_OR_RETURN(std::unique_ptr<Channel> ch, (*dialer)());
+    return std::shared_ptr<PeerLink>(ChannelLink(std::move(ch)));
   };
-  ports.ram = std::make_shared<RamFilePort>(std::move(*ram), paths.memory_dir);
+  ports.ram = std::make_shared<RamFilePort>(std::move(ram), paths.memory_dir);
   ports.monitor = QmpMonitor(std::move(*q));
   ports.vm = std::make_shared<QemuProcess>(*def, o.throttle_fs, dialer);
   return ports;

@@ -39,10 +39,9 @@ Result<PageBitmap> SourceSession::TimedSync() {
 }
 
 Result<std::unique_ptr<CpuThrottle>> SourceSession::CreateThrottle() {
-  Result<std::vector<qmp::VcpuInfo>> cpus = monitor_->QueryCpusFast();
-  if (!cpus.ok()) return cpus.status();
+  MKD_ASSIGN_OR_RETURN(std::vector<qmp::VcpuInfo> cpus, monitor_->QueryCpusFast());
   std::vector<int> tids;
-  for (const qmp::VcpuInfo& c : *cpus) tids.push_back(static_cast<int>(c.thread_id));
+  for (const qmp::VcpuInfo& c : cpus) tids.push_back(static_cast<int>(c.thread_id));
   return vm_->Throttle(tids);
 }
 

@@ -27,9 +27,8 @@ Status SourceSession::PreSync() {
   // VM's size.
   Report("sync", 0, 0);
   uint64_t zeros = 0;
-  Result<PageBitmap> classified = SyncAndClassify(&zeros);
-  if (!classified.ok()) return classified.status();
-  missing_ = std::move(*classified);
+  MKD_ASSIGN_OR_RETURN(PageBitmap classified, SyncAndClassify(&zeros));
+  missing_ = std::move(classified);
   missing_gens_.assign(summary_.pages, summary_.epoch);
   missing_.ForEachSet([this](uint64_t p) { missing_gens_[p] = TableGen(p); });
   return Status::Ok();
@@ -38,17 +37,16 @@ Status SourceSession::PreSync() {
 Status SourceSession::PostcopyMissing() {
   const auto t0 = Clock::now();
   const uint64_t bytes0 = ch_->bytes_sent();
-  Result<PageBitmap> last = SyncAfterPause();
-  if (!last.ok()) return last.status();
+  MKD_ASSIGN_OR_RETURN(PageBitmap last, SyncAfterPause());
   const Epoch e = summary_.epoch;
   if (Precopied()) {
     // Pre-copy sent every page once; what the guest wrote since the last round is missing.
-    missing_ = std::move(*last);
+    missing_ = std::move(last);
     missing_gens_.assign(summary_.pages, e);
   } else {
     // Pages written since PreSync: missing too, in epoch e (never reusable: no other host has
     // content of the current epoch).
-    last->ForEachSet([&](uint64_t p) {
+    last.ForEachSet([&](uint64_t p) {
       missing_.Set(p);
       missing_gens_[p] = e;
       fate_[p] = PageFate::kZero;  // until sent
@@ -142,8 +140,7 @@ Status SourceSession::FinishPostcopy() {
   if (o_.verify) MKD_RETURN_IF_ERROR(Verify(/*after_postcopy=*/true));
   // The last frame: the destination confirms its QEMU runs (it does by now) and ends its side.
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kWaitRunning, {}));
-  Result<Frame> f = ch_->Expect(FrameType::kResult);
-  if (!f.ok()) return f.status();
+  MKD_ASSIGN_OR_RETURN(Frame f, ch_->Expect(FrameType::kResult));
   RetireSource();
   ::unlink(postcopy_marker_.c_str());
   return Status::Ok();

@@ -40,13 +40,12 @@ Status RecoverWithMonitor(VmMonitor& q, std::chrono::milliseconds timeout, bool 
     }
     done = "cancelled QEMU's migration (it was " + info->status + "); ";
   }
-  Result<qmp::VmStatus> st = q.QueryStatus();
-  if (!st.ok()) return st.status();
-  if (!st->running && (st->status != "postmigrate" || force)) {
+  MKD_ASSIGN_OR_RETURN(qmp::VmStatus st, q.QueryStatus());
+  if (!st.running && (st.status != "postmigrate" || force)) {
     MKD_RETURN_IF_ERROR(q.Cont());
-    done += "resumed the VM (it was " + st->status + ")";
+    done += "resumed the VM (it was " + st.status + ")";
   } else {
-    done += st->running ? "the VM runs here" : "the VM is " + st->status;
+    done += st.running ? "the VM runs here" : "the VM is " + st.status;
   }
   *what = done;
   return Status::Ok();
@@ -56,29 +55,27 @@ Status RecoverWithMonitor(VmMonitor& q, std::chrono::milliseconds timeout, bool 
 
 Status Recover(const std::string& definition, std::chrono::milliseconds timeout, bool force,
                std::string* what, const std::string& run_dir) {
-  Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(definition);
-  if (!def.ok()) return def.status();
-  const std::string marker = run_dir + "/mkd-migrate-" + def->uuid.ToString() + ".postcopy";
+  MKD_ASSIGN_OR_RETURN(qemuconfig::VmDefinition def, qemuconfig::LoadVmDefinition(definition));
+  const std::string marker = run_dir + "/mkd-migrate-" + def.uuid.ToString() + ".postcopy";
   if (std::filesystem::exists(marker)) {
     return Status::FailedPrecondition(
-        "VM " + def->name + " was moved by post-copy (" + marker +
+        "VM " + def.name + " was moved by post-copy (" + marker +
         "): it ran at the destination, so this host's copy of its memory is stale and is never "
         "resumed, not even with --force. If the destination lost it, restart the VM from its "
         "disk; delete the marker only if you know the destination never ran it");
   }
-  const std::optional<pid_t> pid = qemuconfig::RunningPid(*def);
+  const std::optional<pid_t> pid = qemuconfig::RunningPid(def);
   if (!pid) {
-    *what = "VM " + def->name + " has no QEMU on this host: nothing to recover here";
+    *what = "VM " + def.name + " has no QEMU on this host: nothing to recover here";
     return Status::Ok();
   }
   // A killed mkd-migrate may have left the guest's vCPUs throttled (auto-converge).
   std::string released;
-  MKD_RETURN_IF_ERROR(ReleaseLeftoverThrottle(ThrottleFs{}, ThrottleGroupName(def->uuid),
+  MKD_RETURN_IF_ERROR(ReleaseLeftoverThrottle(ThrottleFs{}, ThrottleGroupName(def.uuid),
                                               static_cast<int>(*pid), &released));
-  Result<qmp::QmpClient> q =
-      qmp::QmpClient::Connect(qemuconfig::PathsFor(*def).qmp_socket, timeout);
-  if (!q.ok()) return q.status();
-  return internal::RecoverWithMonitor(*QmpMonitor(std::move(*q)), timeout, force, released, what);
+  MKD_ASSIGN_OR_RETURN(qmp::QmpClient q,
+                       qmp::QmpClient::Connect(qemuconfig::PathsFor(def).qmp_socket, timeout));
+  return internal::RecoverWithMonitor(*QmpMonitor(std::move(q)), timeout, force, released, what);
 }
 
 }  // namespace mkd::migrate

@@ -39,12 +39,11 @@ Status WriteAllFd(int fd, const char* p, size_t n) {
 }  // namespace
 
 Result<std::unique_ptr<SourceTunnel>> SourceTunnel::Listen(const std::string& path) {
-  Result<sockaddr_un> addr = UnixAddress(path);
-  if (!addr.ok()) return addr.status();
+  MKD_ASSIGN_OR_RETURN(sockaddr_un addr, UnixAddress(path));
   ::unlink(path.c_str());
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::Io(std::string("socket: ") + std::strerror(errno));
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0 ||
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
       ::listen(fd, 1) != 0) {
     const int err = errno;
     ::close(fd);
@@ -144,11 +143,10 @@ class UnixQemuStreamSocket final : public QemuStreamSocket {
 
 Result<std::unique_ptr<QemuStreamSocket>> UnixQemuStreamConnector::Connect(
     const std::string& qemu_socket) {
-  Result<sockaddr_un> addr = UnixAddress(qemu_socket);
-  if (!addr.ok()) return addr.status();
+  MKD_ASSIGN_OR_RETURN(sockaddr_un addr, UnixAddress(qemu_socket));
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::Io(std::string("socket: ") + std::strerror(errno));
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
     const int err = errno;
     ::close(fd);
     return Status::Io("connecting to the destination QEMU at " + qemu_socket + ": " +

@@ -281,15 +281,13 @@ Result<VcpuThrottle> VcpuThrottle::Create(const ThrottleFs& fs, const std::strin
                                           std::vector<int> tids) {
   MKD_RETURN_IF_ERROR(CheckName(name));
   MKD_RETURN_IF_ERROR(CheckThreads(pid, tids));
-  Result<std::string> hierarchy = FindCpuHierarchy(fs.cgroup_root);
-  if (!hierarchy.ok()) return hierarchy.status();
+  MKD_ASSIGN_OR_RETURN(std::string hierarchy, FindCpuHierarchy(fs.cgroup_root));
 
   VcpuThrottle t;
-  t.hierarchy_ = std::move(*hierarchy);
+  t.hierarchy_ = std::move(hierarchy);
   for (const int tid : tids) {
-    Result<std::string> original = ThreadCpuCgroup(fs.proc_root, pid, tid);
-    if (!original.ok()) return original.status();
-    t.threads_.push_back({.tid = tid, .original = std::move(*original), .in_group = false});
+    MKD_ASSIGN_OR_RETURN(std::string original, ThreadCpuCgroup(fs.proc_root, pid, tid));
+    t.threads_.push_back({.tid = tid, .original = std::move(original), .in_group = false});
   }
   t.parent_dir_ = t.hierarchy_ + ParentPath(t.threads_.front().original);
   t.group_dir_ = t.parent_dir_ + "/" + name;
@@ -468,10 +466,9 @@ Status ReleaseLeftoverThrottle(const ThrottleFs& fs, const std::string& name, in
   MKD_RETURN_IF_ERROR(CheckName(name));
   Result<std::string> hierarchy = FindCpuHierarchy(fs.cgroup_root);
   if (!hierarchy.ok()) return Status::Ok();  // no throttle could have been applied here
-  Result<std::string> home = ThreadCpuCgroup(fs.proc_root, pid, pid);
-  if (!home.ok()) return home.status();
+  MKD_ASSIGN_OR_RETURN(std::string home, ThreadCpuCgroup(fs.proc_root, pid, pid));
   auto last = [](const std::string& path) { return path.substr(path.rfind('/') + 1); };
-  if (last(*home) == name) *home = ParentPath(*home).empty() ? "/" : ParentPath(*home);
+  if (last(home) == name) home = ParentPath(home).empty() ? "/" : ParentPath(home);
   std::set<std::string> groups;
   int moved = 0;
   std::error_code ec;
@@ -486,7 +483,7 @@ Status ReleaseLeftoverThrottle(const ThrottleFs& fs, const std::string& name, in
     Result<std::string> cg = ThreadCpuCgroup(fs.proc_root, pid, tid);
     if (!cg.ok() || last(*cg) != name) continue;
     groups.insert(*cg);
-    const std::string to = *hierarchy + (*home == "/" ? "" : *home) + "/tasks";
+    const std::string to = *hierarchy + (home == "/" ? "" : home) + "/tasks";
     if (const int err = WriteText(to, std::to_string(tid), /*append=*/true);
         err != 0 && err != ESRCH) {
       return ErrnoStatus(err, "cannot move thread " + std::to_string(tid) + " to " + to);
@@ -494,7 +491,7 @@ Status ReleaseLeftoverThrottle(const ThrottleFs& fs, const std::string& name, in
     ++moved;
   }
   if (ec) return ErrnoStatus(ec.value(), "cannot list " + tasks_dir);
-  const std::string beside = ParentPath(*home) + "/" + name;
+  const std::string beside = ParentPath(home) + "/" + name;
   groups.insert(beside);
   std::vector<std::string> removed;
   for (const std::string& g : groups) {

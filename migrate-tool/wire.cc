@@ -273,12 +273,11 @@ std::string EncodePostcopyDone(const PostcopyDone& d) {
 }
 
 Result<PostcopyDone> ParsePostcopyDone(std::string_view json) {
-  Result<nlohmann::json> doc =
-      ParseObject("POSTCOPY_DONE", json,
-                  {"fetched", "pushed", "skipped", "faults", "fault_median_ms", "fault_p99_ms",
-                   "fault_max_ms", "seconds"});
-  if (!doc.ok()) return doc.status();
-  const nlohmann::json& d = *doc;
+  MKD_ASSIGN_OR_RETURN(nlohmann::json doc,
+                       ParseObject("POSTCOPY_DONE", json,
+                                   {"fetched", "pushed", "skipped", "faults", "fault_median_ms",
+                                    "fault_p99_ms", "fault_max_ms", "seconds"}));
+  const nlohmann::json& d = doc;
   PostcopyDone out;
   MKD_RETURN_IF_ERROR(ReadCounts("POSTCOPY_DONE", d,
                                  {{"fetched", &out.fetched}, {"pushed", &out.pushed},
@@ -321,10 +320,10 @@ std::string EncodeHello(const Hello& h) {
 }
 
 Result<Hello> ParseHello(std::string_view json) {
-  Result<nlohmann::json> doc =
-      ParseObject("HELLO", json, {"vm", "epoch", "lineage", "blocks", "source_host"});
-  if (!doc.ok()) return doc.status();
-  const nlohmann::json& d = *doc;
+  MKD_ASSIGN_OR_RETURN(
+      nlohmann::json doc,
+      ParseObject("HELLO", json, {"vm", "epoch", "lineage", "blocks", "source_host"}));
+  const nlohmann::json& d = doc;
   Hello h;
   if (!d["vm"].is_string() || !d["lineage"].is_string() || !d["source_host"].is_string() ||
       !d["epoch"].is_number_unsigned() || !d["blocks"].is_array()) {
@@ -400,9 +399,9 @@ std::string EncodeStreamHello(const StreamHello& h) {
 }
 
 Result<StreamHello> ParseStreamHello(std::string_view json) {
-  Result<nlohmann::json> doc = ParseObject("STREAM_HELLO", json, {"vm", "source_host"});
-  if (!doc.ok()) return doc.status();
-  const nlohmann::json& d = *doc;
+  MKD_ASSIGN_OR_RETURN(nlohmann::json doc,
+                       ParseObject("STREAM_HELLO", json, {"vm", "source_host"}));
+  const nlohmann::json& d = doc;
   if (!d["vm"].is_string() || !d["source_host"].is_string()) {
     return Bad("STREAM_HELLO", "a field has the wrong type");
   }
@@ -420,10 +419,9 @@ std::string EncodeAbort(std::string_view reason) {
 }
 
 Result<std::string> ParseAbort(std::string_view json) {
-  Result<nlohmann::json> doc = ParseObject("ABORT", json, {"reason"});
-  if (!doc.ok()) return doc.status();
-  if (!(*doc)["reason"].is_string()) return Bad("ABORT", "reason is not a string");
-  return (*doc)["reason"].get<std::string>();
+  MKD_ASSIGN_OR_RETURN(nlohmann::json doc, ParseObject("ABORT", json, {"reason"}));
+  if (!(doc)["reason"].is_string()) return Bad("ABORT", "reason is not a string");
+  return (doc)["reason"].get<std::string>();
 }
 
 }  // namespace mkd::migrate

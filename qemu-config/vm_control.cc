@@ -107,10 +107,10 @@ Result<StartedVm> StartVm(const VmDefinition& vm, const StartOptions& options) {
                                       std::to_string(*pid) + "); stop it first");
   }
   StartedVm started;
-  Result<PreparedLaunch> prepared = PrepareCommandLine(vm, options, /*daemonize=*/true);
-  if (!prepared.ok()) return prepared.status();
-  started.accel = prepared->accel;
-  started.accel_reason = prepared->accel_reason;
+  MKD_ASSIGN_OR_RETURN(PreparedLaunch prepared,
+                       PrepareCommandLine(vm, options, /*daemonize=*/true));
+  started.accel = prepared.accel;
+  started.accel_reason = prepared.accel_reason;
   MKD_RETURN_IF_ERROR(MakeDir(paths.run_dir));
   MKD_RETURN_IF_ERROR(MakeDir(paths.memory_dir));
   std::error_code ec;
@@ -122,21 +122,20 @@ Result<StartedVm> StartVm(const VmDefinition& vm, const StartOptions& options) {
     std::filesystem::remove(paths.memory_file, ec);
   }
   const std::string stderr_log = paths.run_dir + "/qemu.stderr";
-  Result<pid_t> parent = Spawn(prepared->argv, {paths.run_dir + "/qemu.stdout", stderr_log});
-  if (!parent.ok()) return parent.status();
+  MKD_ASSIGN_OR_RETURN(pid_t parent,
+                       Spawn(prepared.argv, {paths.run_dir + "/qemu.stdout", stderr_log}));
   // With -daemonize the first process exits once QEMU is initialised (or has failed).
-  Result<std::optional<int>> done = WaitFor(*parent, options.timeout);
-  if (!done.ok()) return done.status();
-  if (!done->has_value()) {
-    Terminate(*parent);
+  MKD_ASSIGN_OR_RETURN(std::optional<int> done, WaitFor(parent, options.timeout));
+  if (!done.has_value()) {
+    Terminate(parent);
     return Status::Io("QEMU did not finish starting within " +
                       std::to_string(options.timeout.count()) + " s; see " + stderr_log);
   }
-  if (!WIFEXITED(**done) || WEXITSTATUS(**done) != 0) {
+  if (!WIFEXITED(*done) || WEXITSTATUS(*done) != 0) {
     std::ifstream err(stderr_log);
     std::string first_line;
     std::getline(err, first_line);
-    return Status::Io("QEMU failed to start (" + DescribeWaitStatus(**done) + "): " + first_line +
+    return Status::Io("QEMU failed to start (" + DescribeWaitStatus(*done) + "): " + first_line +
                       " (full output in " + stderr_log + ")");
   }
   std::optional<pid_t> pid = ReadPidFile(paths.pid_file);

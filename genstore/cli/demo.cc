@@ -56,14 +56,12 @@ IncarnationMeta MetaOf(const Uuid& vm, const Uuid& lineage, const Host& host,
 
 // The incarnation a host holds of the VM's block (the newest), or an empty table.
 Result<GenerationTable> PeerTable(const Host& host, const Uuid& vm, uint64_t* incarnation) {
-  Result<std::vector<IncarnationMeta>> metas = host.store->List(vm);
-  if (!metas.ok()) return metas.status();
+  MKD_ASSIGN_OR_RETURN(std::vector<IncarnationMeta> metas, host.store->List(vm));
   *incarnation = 0;
-  if (metas->empty()) return GenerationTable();
-  *incarnation = metas->back().key.incarnation;
-  Result<Incarnation> inc = host.store->Get(metas->back().key);
-  if (!inc.ok()) return inc.status();
-  return std::move(inc->table);
+  if (metas.empty()) return GenerationTable();
+  *incarnation = metas.back().key.incarnation;
+  MKD_ASSIGN_OR_RETURN(Incarnation inc, host.store->Get(metas.back().key));
+  return std::move(inc.table);
 }
 
 void PrintHop(const std::string& label, const ReuseSummary& s, uint64_t first_hop_send) {

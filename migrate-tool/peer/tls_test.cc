@@ -96,12 +96,11 @@ TEST_F(TlsTest, MutualAuthSucceedsAndDataRoundTrips) {
 
   constexpr size_t kSize = 4 << 20;
   auto server = std::async(std::launch::async, [&, sfd = sfd]() -> Status {
-    Result<TlsStream> s = TlsStream::Accept(server_ctx, sfd, kHandshakeTimeout);
-    if (!s.ok()) return s.status();
-    if (s->peer_host() != "host-a") return Status::Corrupt("server saw " + s->peer_host());
+    MKD_ASSIGN_OR_RETURN(TlsStream s, TlsStream::Accept(server_ctx, sfd, kHandshakeTimeout));
+    if (s.peer_host() != "host-a") return Status::Corrupt("server saw " + s.peer_host());
     std::vector<char> buf(kSize);
-    MKD_RETURN_IF_ERROR(s->ReadExact(buf.data(), buf.size()));
-    return s->WriteAll(buf.data(), buf.size());  // echo
+    MKD_RETURN_IF_ERROR(s.ReadExact(buf.data(), buf.size()));
+    return s.WriteAll(buf.data(), buf.size());  // echo
   });
 
   Result<TlsStream> c = TlsStream::Connect(client_ctx, cfd, "host-b", kHandshakeTimeout);

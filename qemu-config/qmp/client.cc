@@ -57,12 +57,11 @@ QmpClient::~QmpClient() = default;
 Result<QmpClient> QmpClient::Connect(std::string_view socket_path,
                                      std::chrono::milliseconds timeout) {
   const Deadline deadline = Clock::now() + timeout;
-  Result<std::unique_ptr<UnixSocketTransport>> socket =
-      UnixSocketTransport::Connect(socket_path, deadline);
-  if (!socket.ok()) return socket.status();
+  MKD_ASSIGN_OR_RETURN(std::unique_ptr<UnixSocketTransport> socket,
+                       UnixSocketTransport::Connect(socket_path, deadline));
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   Result<QmpClient> client =
-      Open(std::move(*socket), std::max(left, std::chrono::milliseconds::zero()));
+      Open(std::move(socket), std::max(left, std::chrono::milliseconds::zero()));
   if (!client.ok() && client.status().message().find(socket_path) == std::string::npos) {
     return client.status().WithContext("QMP socket " + std::string(socket_path));
   }
@@ -86,9 +85,9 @@ Result<QmpClient> QmpClient::Open(std::unique_ptr<Transport> transport,
                            std::string(MessageKindName(**first)) + " message");
   }
   client.greeting_ = std::move(*greeting);
-  Result<Reply> negotiated = client.CallUntil("qmp_capabilities", nullptr, deadline, timeout);
-  if (!negotiated.ok()) return negotiated.status();
-  if (!negotiated->ok()) return negotiated->error->ToStatus();
+  MKD_ASSIGN_OR_RETURN(Reply negotiated,
+                       client.CallUntil("qmp_capabilities", nullptr, deadline, timeout));
+  if (!negotiated.ok()) return negotiated.error->ToStatus();
   return Result<QmpClient>(std::move(client));
 }
 
@@ -197,10 +196,9 @@ Result<Reply> QmpClient::CallUntil(std::string_view command, const json& argumen
 
 Result<json> QmpClient::Execute(std::string_view command, const json& arguments,
                                 std::chrono::milliseconds timeout) {
-  Result<Reply> reply = Call(command, arguments, timeout);
-  if (!reply.ok()) return reply.status();
-  if (!reply->ok()) return reply->error->ToStatus();
-  return std::move(reply->value);
+  MKD_ASSIGN_OR_RETURN(Reply reply, Call(command, arguments, timeout));
+  if (!reply.ok()) return reply.error->ToStatus();
+  return std::move(reply.value);
 }
 
 Result<Event> QmpClient::WaitForEvent(std::string_view name, std::chrono::milliseconds timeout,
@@ -218,13 +216,12 @@ Result<Event> QmpClient::WaitForEvent(std::string_view name, std::chrono::millis
   }
   MKD_RETURN_IF_ERROR(CheckUsable());
   for (;;) {
-    Result<std::optional<Message>> next = ReadMessage(deadline);
-    if (!next.ok()) return next.status();
-    if (!next->has_value()) {
+    MKD_ASSIGN_OR_RETURN(std::optional<Message> next, ReadMessage(deadline));
+    if (!next.has_value()) {
       return Status::Io("no QMP event '" + Printable(name) + "'" +
                         (predicate ? " with the awaited data" : "") + " within " + Ms(timeout));
     }
-    Message& message = **next;
+    Message& message = *next;
     if (auto* event = std::get_if<Event>(&message)) {
       if (matches(*event)) return std::move(*event);
       MKD_RETURN_IF_ERROR(Enqueue(std::move(*event)));
@@ -245,21 +242,18 @@ std::vector<Event> QmpClient::TakeEvents() {
 }
 
 Result<VmStatus> QmpClient::QueryStatus(std::chrono::milliseconds timeout) {
-  Result<json> value = Execute("query-status", nullptr, timeout);
-  if (!value.ok()) return value.status();
-  return DecodeVmStatus(*value);
+  MKD_ASSIGN_OR_RETURN(json value, Execute("query-status", nullptr, timeout));
+  return DecodeVmStatus(value);
 }
 
 Result<MigrationInfo> QmpClient::QueryMigrate(std::chrono::milliseconds timeout) {
-  Result<json> value = Execute("query-migrate", nullptr, timeout);
-  if (!value.ok()) return value.status();
-  return DecodeMigrationInfo(*value);
+  MKD_ASSIGN_OR_RETURN(json value, Execute("query-migrate", nullptr, timeout));
+  return DecodeMigrationInfo(value);
 }
 
 Result<std::vector<VcpuInfo>> QmpClient::QueryCpusFast(std::chrono::milliseconds timeout) {
-  Result<json> value = Execute("query-cpus-fast", nullptr, timeout);
-  if (!value.ok()) return value.status();
-  return DecodeVcpus(*value);
+  MKD_ASSIGN_OR_RETURN(json value, Execute("query-cpus-fast", nullptr, timeout));
+  return DecodeVcpus(value);
 }
 
 }  // namespace mkd::qmp
