@@ -224,6 +224,8 @@ class Cluster:
             return None
         try:
             return q.execute("query-status").get("status")
+        except ConnectionError:  # QEMU exited between the connect and its answer (reset, EOF)
+            return None
         finally:
             q.close()
 
