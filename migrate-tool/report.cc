@@ -12,7 +12,8 @@ nlohmann::json ToJson(const MigrationReport& r) {
                       {"pages", s.pages},
                       {"bytes", s.bytes},
                       {"seconds", s.seconds},
-                      {"throttle_percent", s.throttle_percent}});
+                      {"throttle_percent", s.throttle_percent},
+                      {"forecast_downtime_ms", s.forecast_downtime_ms}});
   }
   nlohmann::json out = {
       {"vm", r.vm},
@@ -92,7 +93,15 @@ std::string FormatReport(const MigrationReport& r) {
         }
         return list;
       }(),
-      r.converged ? "" : "; did not fit the downtime budget");
+      [&] {
+        if (!r.converged) return std::string("; did not fit the downtime budget");
+        // The rounds stopped on the forecast of the last one (stop_rule.h): next to the pause.
+        for (auto x = r.rounds.rbegin(); x != r.rounds.rend(); ++x) {
+          if (x->forecast_downtime_ms > 0)
+            return fmt::format("; pause forecast {:.0f} ms", x->forecast_downtime_ms);
+        }
+        return std::string();
+      }());
   s += fmt::format(
       "  time         {:.2f} s total ({:.2f} s preparing the destination), downtime {:.0f} ms "
       "(ours {:.0f} ms){}\n",

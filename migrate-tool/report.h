@@ -22,6 +22,8 @@ struct RoundStat {
   uint64_t bytes = 0;  // frame bytes sent in this round
   double seconds = 0;
   uint32_t throttle_percent = 0;  // vCPU time taken away while this round ran (auto-converge)
+  // Rounds 1..: the pause the stop rule forecast had this round been the last (stop_rule.h).
+  double forecast_downtime_ms = 0;
 };
 
 // Auto-converge: how much the guest was slowed down to make pre-copy converge.

@@ -242,7 +242,7 @@ bool SourceSession::Stagnant() const {
 
 Status SourceSession::Rounds(uint32_t max_rounds) {
   const Epoch e = summary_.epoch;
-  const double budget = std::chrono::duration<double>(o_.downtime).count();
+  const StopRule rule({.budget_seconds = std::chrono::duration<double>(o_.downtime).count()});
   for (uint32_t round = 1; round <= max_rounds; ++round) {
     MKD_RETURN_IF_ERROR(FaultPoint("source.rounds"));
     const auto t0 = Clock::now();
@@ -254,16 +254,24 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
     if (o_.bandwidth > 0 && (rate == 0 || rate > static_cast<double>(o_.bandwidth))) {
       rate = static_cast<double>(o_.bandwidth);
     }
-    if (rate <= 0) rate = 100e6;
-    const double need = static_cast<double>(n * kPageSize) / rate;
+    const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+    const StopForecast f =
+        rule.Forecast({.dirty_pages = n,
+                       .interval_seconds = prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0,
+                       .since_cut_seconds = seconds(Now() - *last_cut_),
+                       .sync_seconds = last_sync_seconds_,
+                       .link_bytes_per_second = rate});
     // The next round's sync overlaps this round's send, unless this round is the last.
-    const bool more = need > budget && round < max_rounds;
+    const bool more = !f.last && round < max_rounds;
     MKD_RETURN_IF_ERROR(SendPages(
         dirty, [e](uint64_t) { return e; }, "round " + std::to_string(round), more));
     r_->rounds.push_back(RoundStat{round, n, ch_->bytes_sent() - bytes0, Since(t0),
-                                   policy_ ? policy_->percent() : 0});
-    spdlog::debug("round {}: {} dirty pages, {:.3f} s at {:.1f} MB/s", round, n, need, rate / 1e6);
-    if (need <= budget) return Status::Ok();
+                                   policy_ ? policy_->percent() : 0, f.downtime_seconds * 1e3});
+    spdlog::debug(
+        "round {}: {} dirty pages, {:.3f} s at {:.1f} MB/s; after it the pause would carry {:.0f} "
+        "pages, {:.0f} ms",
+        round, n, f.send_seconds, rate / 1e6, f.final_pages, f.downtime_seconds * 1e3);
+    if (f.last) return Status::Ok();
     // No progress: the guest dirties as much per round as the link carries. More rounds would
     // only resend the same pages; go to the switchover now (longer downtime, fewer bytes).
     // While the throttle can still rise, or rose to its maximum only lately (its effect shows

@@ -180,6 +180,7 @@ Result<SourcePorts> OpenSourcePorts(const SourceOptions& o, qemuconfig::VmDefini
   ports.ram = std::make_shared<RamFilePort>(std::move(ram), paths.memory_dir);
   ports.monitor = QmpMonitor(std::move(*q));
   ports.vm = std::make_shared<QemuProcess>(*def, o.throttle_fs, dialer);
+  ports.now = [] { return std::chrono::steady_clock::now(); };
   return ports;
 }
 

@@ -39,6 +39,7 @@ Status FakeRam::MapForReading(uint64_t pages) {
 Result<PageBitmap> FakeRam::Sync() {
   std::lock_guard<std::mutex> lock(mu_);
   ++syncs_done_;
+  if (on_sync) on_sync(syncs_done_);
   if (!sync_error.ok()) return sync_error;
   if (syncs.empty()) return PageBitmap(summary.pages);
   PageBitmap next = std::move(syncs.front());

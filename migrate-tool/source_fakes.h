@@ -11,6 +11,8 @@
 #ifndef MKD_MIGRATE_TOOL_SOURCE_FAKES_H_
 #define MKD_MIGRATE_TOOL_SOURCE_FAKES_H_
 
+#include <atomic>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -28,6 +30,19 @@
 
 namespace mkd::migrate::fakes {
 
+// A clock for SourcePorts::now that moves only when told (thread-safe: the session's sync
+// thread reads it).
+class FakeClock {
+ public:
+  std::chrono::steady_clock::time_point Now() const {
+    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns_.load()));
+  }
+  void Advance(double seconds) { ns_ += static_cast<int64_t>(seconds * 1e9); }
+
+ private:
+  std::atomic<int64_t> ns_{0};
+};
+
 // The VM's RAM file: `pages` pages of content, a generation table, and the bitmaps the syncs
 // return one after another (then empty ones).
 class FakeRam final : public SourceRam {
@@ -42,6 +57,9 @@ class FakeRam final : public SourceRam {
   std::deque<PageBitmap> syncs;  // what the next syncs return; then no page
   Status sync_error;             // every sync fails with it once set
   Status advance_error;
+  // Called by each sync, with its number (1: the first), after the sync's cut was taken: a test
+  // moves its FakeClock here to say how long the sync took.
+  std::function<void(int)> on_sync;
   std::optional<PostcopyStatus> postcopy;  // what Postcopy() returns (else kNotFound)
 
   // What the session did.

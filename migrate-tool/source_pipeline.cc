@@ -17,6 +17,7 @@ void SourceSession::StartSync() {
   next_sync_ = std::async(std::launch::async, [this] {
     const auto t0 = Clock::now();
     TimedPages out;
+    out.cut = Now();
     Result<PageBitmap> pages = ram_->Sync();
     if (pages.ok()) {
       out.pages = std::move(*pages);
@@ -33,6 +34,8 @@ Result<PageBitmap> SourceSession::TimedSync() {
   if (!next_sync_.valid()) StartSync();
   TimedPages done = next_sync_.get();  // leaves next_sync_ empty
   last_sync_seconds_ = done.seconds;
+  prev_cut_ = last_cut_;
+  last_cut_ = done.cut;
   r_->pipe.sync_total += done.seconds;
   if (!done.status.ok()) return done.status;
   return std::move(done.pages);

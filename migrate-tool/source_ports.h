@@ -133,6 +133,10 @@ struct SourcePorts {
   std::shared_ptr<SourceRam> ram;
   std::shared_ptr<VmMonitor> monitor;
   std::shared_ptr<SourceVm> vm;
+  // The clock the rounds' stop rule reads (stop_rule.h): when each sync took its pages, and
+  // now. Called from the session's thread and its sync thread. Empty: a clock that never moves,
+  // so that the rule forecasts each round's own set (fakes that do not model time).
+  std::function<std::chrono::steady_clock::time_point()> now;
 };
 
 }  // namespace mkd::migrate

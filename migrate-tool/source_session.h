@@ -23,6 +23,7 @@
 #include "migrate-tool/report.h"
 #include "migrate-tool/source.h"
 #include "migrate-tool/source_ports.h"
+#include "migrate-tool/stop_rule.h"
 #include "migrate-tool/throttle_policy.h"
 #include "qemu-config/vm_definition.h"
 
@@ -93,7 +94,8 @@ class SourceSession {
         dial_(std::move(ports.dial)),
         ram_(std::move(ports.ram)),
         monitor_(std::move(ports.monitor)),
-        vm_(std::move(ports.vm)) {
+        vm_(std::move(ports.vm)),
+        now_(std::move(ports.now)) {
     r_->from_host = o_.host_id;
     r_->to_host = o_.to_host;
     r_->reuse = o_.reuse;
@@ -122,6 +124,8 @@ class SourceSession {
   // the pages before it: the rounds then cost max(sync, send) instead of their sum. Only the
   // RAM file's sync runs there; the session's thread keeps reading pages from the mapping.
   void StartSync();
+  // now_(), or the epoch when the ports gave no clock.
+  Clock::time_point Now() const { return now_ ? now_() : Clock::time_point{}; }
   // At the pause: the pages of a sync started before it (if any) and of a sync now.
   Result<PageBitmap> SyncAfterPause();
   // A page's generation in the table read by SyncAndClassify (invalid: the current epoch).
@@ -182,6 +186,7 @@ class SourceSession {
   std::shared_ptr<SourceRam> ram_;
   std::shared_ptr<VmMonitor> monitor_;
   std::shared_ptr<SourceVm> vm_;
+  std::function<Clock::time_point()> now_;  // SourcePorts::now
   RamFileSummary summary_;
   std::shared_ptr<PeerLink> ch_;
   std::unique_ptr<QemuStream> tunnel_;
@@ -194,6 +199,7 @@ class SourceSession {
     Status status;  // the sync's error; pages only when ok
     PageBitmap pages;
     double seconds = 0;
+    Clock::time_point cut{};  // on now_: when the sync started (pages written after may be in it)
   };
   std::optional<ThrottlePolicy> policy_;
   std::unique_ptr<CpuThrottle> throttle_;
@@ -201,6 +207,8 @@ class SourceSession {
   uint32_t rounds_at_max_throttle_ = 0;  // rounds since the throttle reached --max-throttle
   std::future<TimedPages> next_sync_;    // StartSync's, until TimedSync takes it
   double last_sync_seconds_ = 0.05;      // how long the last sync took
+  // On now_: the cuts of the last two syncs taken (the stop rule's interval); set once taken.
+  std::optional<Clock::time_point> last_cut_, prev_cut_;
   // Set by the session's thread, and by the PostcopySender's (kDestRunning) while it runs.
   std::atomic<SourcePhase> phase_{SourcePhase::kPreparing};
   PageBitmap missing_;                    // post-copy: pages the destination lacks at the pause

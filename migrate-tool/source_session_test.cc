@@ -82,7 +82,7 @@ class SourceSessionTest : public ::testing::Test {
   }
 
   Status Run() {
-    SourcePorts ports{dest_->Dialer(), ram_, monitor_, vm_};
+    SourcePorts ports{dest_->Dialer(), ram_, monitor_, vm_, [this] { return clock_.Now(); }};
     return internal::RunSourceWith(o_, def_, std::move(ports), &report_, progress_);
   }
 
@@ -148,6 +148,7 @@ class SourceSessionTest : public ::testing::Test {
   std::unique_ptr<FakeDestination> dest_;
   std::shared_ptr<FakeMonitor> monitor_;
   std::shared_ptr<FakeVm> vm_;
+  fakes::FakeClock clock_;  // moves only when a test says so
 };
 
 // ---- pre-copy that succeeds
@@ -177,6 +178,37 @@ TEST_F(SourceSessionTest, AccountingAddsUpAfterAPrecopy) {
   EXPECT_EQ(report_.zero_transfers, 4u + 4);
   EXPECT_EQ(report_.qemu_stream_bytes, FakeVm::kStreamBytes);
   ExpectAccountingAddsUp();
+}
+
+// ---- when the rounds stop (stop_rule.h)
+
+TEST_F(SourceSessionTest, ARoundWhosePauseWouldExceedTheBudgetIsNotTheLast) {
+  // 400 pages/s. Round 1's 40 pages were written in the 1 s between the first two syncs and take
+  // 0.1 s to send, within the 300 ms budget on their own. But its sync took 3 s, and the pause
+  // would carry all that was written since it started: 40/s x 3.12 s = 125 pages, 0.34 s.
+  o_.bandwidth = 400 * kPageSize;
+  o_.downtime = std::chrono::milliseconds(300);
+  ram_->syncs = {PageBitmap(kPages), Pages(20, 40), Pages(60, 1)};
+  ram_->on_sync = [this](int n) { clock_.Advance(n == 1 ? 1.0 : n == 2 ? 3.0 : 0.0); };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  ASSERT_EQ(report_.rounds.size(), 4u);  // first pass, round 1, round 2, the pause's pages
+  EXPECT_NEAR(report_.rounds[1].forecast_downtime_ms, 340, 5);
+  EXPECT_EQ(report_.rounds[2].pages, 1u);
+  EXPECT_LT(report_.rounds[2].forecast_downtime_ms, 300);
+  EXPECT_TRUE(report_.converged);
+  EXPECT_EQ(dest_->memory, ram_->content);
+}
+
+TEST_F(SourceSessionTest, ARoundWhosePauseFitsTheBudgetIsTheLast) {
+  o_.bandwidth = 400 * kPageSize;
+  o_.downtime = std::chrono::milliseconds(300);
+  ram_->syncs = {PageBitmap(kPages), Pages(20, 40), Pages(60, 1)};
+  ram_->on_sync = [this](int n) { clock_.Advance(n == 1 ? 1.0 : 0.1); };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  ASSERT_EQ(report_.rounds.size(), 3u);  // first pass, round 1, the pause's pages
+  // 40/s x (0.1 + 0.1 + 0.02) s = 8.8 pages: 22 ms, + 30 ms fixed + the (real) sync time.
+  EXPECT_NEAR(report_.rounds[1].forecast_downtime_ms, 52, 5);
+  EXPECT_EQ(report_.rounds[2].pages, 1u);  // round 2's set went in the pause
 }
 
 // ---- docs/migrate.md, "When something fails"
@@ -324,7 +356,7 @@ TEST_F(SourceSessionTest, DestinationUnreachableLeavesQemuAsFound) {
   SourcePorts ports{[]() -> Result<std::shared_ptr<PeerLink>> {
                       return Status::Io("dst:7420: Connection refused");
                     },
-                    ram_, monitor_, vm_};
+                    ram_, monitor_, vm_, nullptr};
   EXPECT_EQ(internal::RunSourceWith(o_, def_, std::move(ports), &report_, progress_).code(),
             ErrorCode::kIo);
   ExpectAbortedBeforeTheCommit(/*link_up=*/false);

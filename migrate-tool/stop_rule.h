@@ -1,0 +1,56 @@
+// StopRule: when pre-copy's rounds end. After each round's sync the source asks it what the
+// downtime would be if that round were the last one: the pause then has to carry every page the
+// guest writes from the moment that sync took its pages (its "cut") until the VM pauses, which
+// is more than the round's own set whenever the sync itself, or the round's sending, takes
+// longer than the interval the set was written in (overlapped syncs, slow syncs). The forecast:
+//
+//   dirty rate   D = pages of this round / seconds between the previous cut and this one
+//   final set    F = D x (seconds since this cut + sending this round + lead to the pause)
+//   downtime       = a sync + F pages at the link rate + fixed (device state, commit)
+//
+// The round is the last when that downtime fits the budget. Without a measured interval (no
+// time between the two cuts), F is the round's own set. A guest that rewrites a small hot set
+// makes F an overestimate (it cannot exceed the hot set); the rounds then stop on stagnation as
+// before (docs/migrate.md, "Convergence"). Pure arithmetic, no I/O; thread-compatible.
+#ifndef MKD_MIGRATE_TOOL_STOP_RULE_H_
+#define MKD_MIGRATE_TOOL_STOP_RULE_H_
+
+#include <cstdint>
+
+namespace mkd::migrate {
+
+struct StopRuleOptions {
+  double budget_seconds = 0.3;  // --downtime
+  double lead_seconds = 0.02;   // from the end of the last round until QEMU pauses the VM
+  double fixed_seconds = 0.03;  // in the pause besides syncing and sending: device state, commit
+};
+
+// One round's numbers, as the source measured them.
+struct RoundClock {
+  uint64_t dirty_pages = 0;         // the round's set (pages written between the two cuts)
+  double interval_seconds = 0;      // between the previous sync's cut and this one's
+  double since_cut_seconds = 0;     // from this sync's cut until now (before sending the round)
+  double sync_seconds = 0;          // how long a sync takes (the pause has one)
+  double link_bytes_per_second = 0; // the sending rate (> 0)
+};
+
+struct StopForecast {
+  double final_pages = 0;       // the set the pause would carry after this round
+  double downtime_seconds = 0;  // the pause that would follow this round
+  double send_seconds = 0;      // sending this round
+  bool last = false;            // downtime_seconds fits the budget: switch over after this round
+};
+
+class StopRule {
+ public:
+  explicit StopRule(StopRuleOptions o) : o_(o) {}
+  StopForecast Forecast(const RoundClock& round) const;
+  const StopRuleOptions& options() const { return o_; }
+
+ private:
+  StopRuleOptions o_;
+};
+
+}  // namespace mkd::migrate
+
+#endif  // MKD_MIGRATE_TOOL_STOP_RULE_H_
