@@ -3,7 +3,11 @@
 #include "migrate-tool/incoming.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "migrate-tool/fault_points.h"
@@ -34,6 +38,8 @@ std::string_view IncomingPhaseName(Incoming::Phase phase) {
 }
 
 Incoming::~Incoming() {
+  if (qemu_start_.valid()) qemu_start_.wait();
+  if (qemu_done_fd_ >= 0) ::close(qemu_done_fd_);
   if (phase_ >= Phase::kRegistered) {
     arrivals_.Remove(hello_.vm);
     spdlog::info("incoming VM {}: session ended", hello_.vm.ToString());
@@ -91,13 +97,9 @@ Status Incoming::Prepare() {
   MKD_RETURN_IF_ERROR(memfs_->Arrive(hello_.epoch + 1, hello_.lineage));
   phase_ = Phase::kArrived;
   MKD_RETURN_IF_ERROR(FaultPoint("serve.prepare"));
-  Status started = qemu_->StartIncoming();
-  if (!started.ok()) return started.WithContext("starting the destination QEMU");
-  phase_ = Phase::kQemuStarted;
-  MKD_ASSIGN_OR_RETURN(std::unique_ptr<IncomingMonitor> monitor, qemu_->ConnectMonitor(timeout_));
-  monitor_ = std::move(monitor);
-  MKD_RETURN_IF_ERROR(monitor_->EnableIgnoreShared());
-  MKD_RETURN_IF_ERROR(monitor_->ListenForMigration(incoming_socket));
+  // Our own open for writing makes the file incoming (memfs decides there whether the stored
+  // incarnation is the base), so the source gets the table and sends pages while QEMU starts.
+  MKD_RETURN_IF_ERROR(memfs_->PrepareRam(pages * kPageSize));
   MKD_ASSIGN_OR_RETURN(std::unique_ptr<IncomingRam> ram, memfs_->OpenRam());
   ram_ = std::move(ram);
   MKD_ASSIGN_OR_RETURN(RamFileSummary s, ram_->Summary());
@@ -107,10 +109,57 @@ Status Incoming::Prepare() {
   }
   MKD_ASSIGN_OR_RETURN(std::string table, ram_->TableBlob());
   MKD_RETURN_IF_ERROR(link_.Send(FrameType::kTable, EncodeBlob(0, table)));
-  return link_.Send(FrameType::kReady, "{}");
+  auto start = [this, incoming_socket] {
+    QemuStart q = StartQemu(incoming_socket);
+    if (qemu_done_fd_ >= 0) {
+      const uint64_t one = 1;
+      (void)!::write(qemu_done_fd_, &one, sizeof one);
+    }
+    return q;
+  };
+  if (start_mode_ == QemuStartMode::kInline) {
+    qemu_start_ = std::async(std::launch::deferred, start);
+    return JoinQemuStart(/*wait=*/true);
+  }
+  qemu_done_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (qemu_done_fd_ < 0) return Status::Io(std::string("eventfd: ") + std::strerror(errno));
+  qemu_start_ = std::async(std::launch::async, start);
+  return Status::Ok();
+}
+
+Incoming::QemuStart Incoming::StartQemu(const std::string& socket) {
+  QemuStart q;
+  q.status = qemu_->StartIncoming();
+  if (!q.status.ok()) {
+    q.status = q.status.WithContext("starting the destination QEMU");
+    return q;
+  }
+  q.started = true;
+  Result<std::unique_ptr<IncomingMonitor>> monitor = qemu_->ConnectMonitor(timeout_);
+  if (!monitor.ok()) {
+    q.status = monitor.status();
+    return q;
+  }
+  q.monitor = std::move(*monitor);
+  q.status = q.monitor->EnableIgnoreShared();
+  if (q.status.ok()) q.status = q.monitor->ListenForMigration(socket);
+  return q;
+}
+
+Status Incoming::JoinQemuStart(bool wait, bool ready) {
+  if (!qemu_start_.valid()) return Status::Ok();
+  if (!wait && qemu_start_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    return Status::Ok();
+  }
+  QemuStart q = qemu_start_.get();
+  if (q.started) phase_ = Phase::kQemuStarted;
+  monitor_ = std::move(q.monitor);
+  if (!q.status.ok()) return q.status;
+  return ready ? link_.Send(FrameType::kReady, "{}") : Status::Ok();
 }
 
 Status Incoming::Commit() {
+  MKD_RETURN_IF_ERROR(JoinQemuStart(/*wait=*/true));  // the source had READY: it has ended
   MKD_RETURN_IF_ERROR(FaultPoint("serve.commit"));
   // Commit only with a QEMU that waits for the VM's device state: without one, the VM could not
   // run here and the source must keep it.
@@ -206,6 +255,13 @@ void Incoming::StopQemu() {
 Status Incoming::Receive() {
   while (true) {
     const auto wait0 = Clock::now();
+    // While QEMU starts: READY as soon as it waits for the migration, pages meanwhile.
+    while (qemu_start_.valid()) {
+      MKD_RETURN_IF_ERROR(JoinQemuStart(/*wait=*/false));
+      if (!qemu_start_.valid() || link_.Readable(std::chrono::milliseconds(100), qemu_done_fd_)) {
+        break;
+      }
+    }
     MKD_ASSIGN_OR_RETURN(Frame f, link_.Receive());
     const auto write0 = Clock::now();
     received_.wait_seconds += std::chrono::duration<double>(write0 - wait0).count();
@@ -260,6 +316,8 @@ Status Incoming::Receive() {
 
 void Incoming::Abort(const std::string& why) {
   spdlog::warn("incoming VM {}: aborting before the commit: {}", hello_.vm.ToString(), why);
+  // A QEMU still starting is waited for: whether it started decides whether it is stopped.
+  (void)JoinQemuStart(/*wait=*/true, /*ready=*/false);
   ram_.reset();
   if (monitor_) monitor_->Close();
   if (phase_ >= Phase::kQemuStarted) {

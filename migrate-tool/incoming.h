@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,11 +49,17 @@ class Incoming {
     kRunning,      // the VM runs here
   };
 
+  // How the destination QEMU is started. kBackground (serve): on a thread of its own once the
+  // source has the table, so that pages arrive while QEMU starts; READY follows when it waits
+  // for the migration. kInline (unit tests that check the order of frames): before READY, which
+  // then comes right after the table.
+  enum class QemuStartMode { kBackground, kInline };
+
   // `timeout` bounds the waits for QEMU (to run after the commit, the post-copy's watcher) and
   // the source's silence during a post-copy. Every reference must outlive the Incoming.
   Incoming(IncomingLink& link, IncomingHost& host, Arrivals& arrivals,
-           std::chrono::milliseconds timeout)
-      : link_(link), host_(host), arrivals_(arrivals), timeout_(timeout) {}
+           std::chrono::milliseconds timeout, QemuStartMode start_mode = QemuStartMode::kBackground)
+      : link_(link), host_(host), arrivals_(arrivals), timeout_(timeout), start_mode_(start_mode) {}
   // Removes the VM from Arrivals when it was registered.
   ~Incoming();
   Incoming(const Incoming&) = delete;
@@ -65,6 +72,18 @@ class Incoming {
 
  private:
   Status Prepare();
+  // The destination QEMU: started, its monitor connected, x-ignore-shared set, listening for the
+  // migration on `socket`. Runs on the starting thread in kBackground: touches only qemu_.
+  struct QemuStart {
+    bool started = false;  // QEMU's process runs: a failure from here on must stop it
+    Status status;
+    std::unique_ptr<IncomingMonitor> monitor;
+  };
+  QemuStart StartQemu(const std::string& socket);
+  // Takes over what the QEMU start did (phase, monitor) once it ended; with `wait`, waits for it.
+  // Ok when no start is pending or it still runs (without `wait`); else the start's status. Sends
+  // READY when the start succeeded (unless `ready` is false: the session is failing).
+  Status JoinQemuStart(bool wait, bool ready = true);
   Status Receive();
   Status Commit();
   Status WaitRunning();
@@ -83,6 +102,9 @@ class Incoming {
   IncomingHost& host_;
   Arrivals& arrivals_;
   const std::chrono::milliseconds timeout_;
+  const QemuStartMode start_mode_;
+  std::future<QemuStart> qemu_start_;  // kBackground: until JoinQemuStart took it
+  int qemu_done_fd_ = -1;              // eventfd the starting thread writes when it ends
   Phase phase_ = Phase::kHello;
   bool postcopy_ = false;  // the source sent LATER pages: a post-copy arrival
   Hello hello_;

@@ -1,8 +1,12 @@
 // The real destination ports: mount, qemu-config, QMP (see incoming_adapters.h).
 #include "migrate-tool/incoming_adapters.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
@@ -49,6 +53,26 @@ class MountVmDir final : public IncomingMemfs {
     if (ec) return Status::Io(paths_.memory_dir + ": " + ec.message());
     return SetVmDirXattr(paths_.memory_dir, memfs_protocol::kArrive,
                          memfs_protocol::FormatArrival({epoch, lineage}));
+  }
+  Status PrepareRam(uint64_t bytes) override {
+    const std::string& path = paths_.memory_file;
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::Io("opening " + path + " for writing: " + std::strerror(errno));
+    struct stat st {};
+    Status s;
+    if (::fstat(fd, &st) != 0) {
+      s = Status::Io(path + ": " + std::strerror(errno));
+    } else if (st.st_size == 0) {
+      if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+        s = Status::Io("sizing " + path + " to " + std::to_string(bytes) +
+                       " bytes: " + std::strerror(errno));
+      }
+    } else if (static_cast<uint64_t>(st.st_size) != bytes) {
+      s = Status::FailedPrecondition(path + " is " + std::to_string(st.st_size) +
+                                     " bytes, the VM's RAM " + std::to_string(bytes));
+    }
+    ::close(fd);
+    return s;
   }
   Status Commit() override {
     return SetVmDirXattr(paths_.memory_dir, memfs_protocol::kCommit, memfs_protocol::kTriggerValue);

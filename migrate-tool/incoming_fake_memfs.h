@@ -136,6 +136,7 @@ class FakeMemfsDir final : public IncomingMemfs {
   Status Arrive(Epoch epoch, const Uuid&) override {
     return m_.Call("arrive " + std::to_string(epoch));
   }
+  Status PrepareRam(uint64_t) override { return m_.Call("prepare"); }
   Status Commit() override { return m_.Call("commit"); }
   Status Abort() override { return m_.Call("abort"); }
   Result<std::unique_ptr<IncomingRam>> OpenRam() override {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +27,9 @@ struct FakeQemu {
   bool alive = false;
   int starts = 0, stops = 0, queries = 0;
   Status start_error, connect_error, caps_error, listen_error;
+  // Called by StartIncoming before it takes the lock (on the thread that starts QEMU): a test
+  // holds the start here to see what the session does meanwhile.
+  std::function<void()> on_start;
   std::string listen_socket;
   std::deque<std::string> statuses = {"inmigrate"};
 
@@ -85,6 +89,7 @@ class FakeQemuProcess final : public IncomingQemu {
     return q_.running_before;
   }
   Status StartIncoming() override {
+    if (q_.on_start) q_.on_start();
     std::lock_guard lock(q_.mu);
     ++q_.starts;
     if (!q_.start_error.ok()) return q_.start_error;

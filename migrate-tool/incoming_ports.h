@@ -71,6 +71,10 @@ class IncomingMemfs {
   virtual ~IncomingMemfs() = default;
   // Creates the directory if needed and starts an arrival in `epoch` of `lineage`.
   virtual Status Arrive(Epoch epoch, const Uuid& lineage) = 0;
+  // Opens the RAM file for writing once (creating it `bytes` long if it does not exist), which
+  // makes it incoming in memfs: its table can be read and pages received before the destination
+  // QEMU opens it. A file of another size is an error.
+  virtual Status PrepareRam(uint64_t bytes) = 0;
   // The received pages become the VM's memory (the commit point).
   virtual Status Commit() = 0;
   // Every provisional page becomes invalid, never reused.

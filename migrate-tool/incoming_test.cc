@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <future>
+
 #include "migrate-tool/incoming_fakes.h"
 
 namespace mkd::migrate {
@@ -31,9 +34,10 @@ class IncomingTest : public ::testing::Test {
     hello_.source_host = "host-a";
   }
 
-  // Runs one session to its end; returns the phase it ended in.
-  Phase Run() {
-    Incoming in(link_, host_, arrivals_, kTimeout);
+  // Runs one session to its end; returns the phase it ended in. QEMU starts inline (READY right
+  // after TABLE) unless a test asks for serve's background start.
+  Phase Run(Incoming::QemuStartMode mode = Incoming::QemuStartMode::kInline) {
+    Incoming in(link_, host_, arrivals_, kTimeout, mode);
     in.Run(hello_);
     return in.phase();
   }
@@ -90,8 +94,9 @@ TEST_F(IncomingTest, APreCopyCommitsAndReportsTheVmRunning) {
   EXPECT_EQ(r[0].receive->writes, 3u) << "two batches (flushed by ZEROS and VERIFY), one ZEROS";
   EXPECT_EQ(r[1].message, "running");
   // The arrival in epoch e + 1, every page written before the commit, never aborted.
-  EXPECT_EQ(host_.memfs.calls, (std::vector<std::string>{"arrive 5", "open", "runs", "zeros",
-                                                         "runs", "digests", "fsync", "commit"}));
+  EXPECT_EQ(host_.memfs.calls,
+            (std::vector<std::string>{"arrive 5", "prepare", "open", "runs", "zeros", "runs",
+                                      "digests", "fsync", "commit"}));
   EXPECT_EQ(host_.memfs.pages_received, 14u);
   EXPECT_EQ(host_.qemu.listen_socket, "/fake/run/" + hello_.vm.ToString() + "/incoming.sock");
   EXPECT_TRUE(QemuAlive());
@@ -162,14 +167,81 @@ TEST_F(IncomingTest, AQemuThatDoesNotStartAbortsTheArrival) {
   EXPECT_EQ(QemuStops(), 0) << "nothing to stop";
 }
 
-TEST_F(IncomingTest, ARamFileThatIsNotIncomingStopsQemuAndAborts) {
+TEST_F(IncomingTest, ARamFileThatIsNotIncomingAbortsBeforeQemuStarts) {
   host_.memfs.summary.state = "live";
-  EXPECT_EQ(Run(), Phase::kQemuStarted);
+  EXPECT_EQ(Run(), Phase::kArrived);
   EXPECT_NE(LastResult().find("is live with 1024 pages, not incoming"), std::string::npos)
       << LastResult();
   EXPECT_TRUE(Aborted());
-  EXPECT_FALSE(QemuAlive());
+  EXPECT_EQ(host_.qemu.starts, 0);
   EXPECT_EQ(link_.sent_types(), std::vector<FrameType>{FrameType::kResult}) << "no TABLE";
+}
+
+TEST_F(IncomingTest, ARamFileThatCannotBePreparedAbortsBeforeQemuStarts) {
+  host_.memfs.errors["prepare"] = Status::FailedPrecondition("ram is 4096 bytes, the VM's 4194304");
+  EXPECT_EQ(Run(), Phase::kArrived);
+  EXPECT_NE(LastResult().find("the VM's 4194304"), std::string::npos) << LastResult();
+  EXPECT_TRUE(Aborted());
+  EXPECT_EQ(host_.qemu.starts, 0);
+}
+
+// --- serve's background start: pages arrive while QEMU starts ---
+
+// A gate the fake QEMU's start waits at (on the starting thread) until the script opens it.
+struct StartGate {
+  std::promise<void> open;
+  std::shared_future<void> opened = open.get_future().share();
+};
+
+TEST_F(IncomingTest, PagesArriveWhileQemuStartsAndReadyFollowsOnceItWaits) {
+  StartGate gate;
+  uint64_t received_when_started = 0;
+  host_.qemu.on_start = [&] {
+    gate.opened.wait();
+    std::lock_guard lock(host_.memfs.mu);
+    received_when_started = host_.memfs.pages_received;
+  };
+  host_.qemu.statuses = {"inmigrate", "inmigrate", "running"};
+  PushPasses();
+  link_.Do([&] { gate.open.set_value(); });
+  link_.Push(FrameType::kVerify);
+  link_.Push(FrameType::kCommit);
+  link_.Push(FrameType::kWaitRunning);
+  EXPECT_EQ(Run(Incoming::QemuStartMode::kBackground), Phase::kRunning);
+  EXPECT_EQ(received_when_started, 14u) << "every page was written before QEMU started";
+  const std::vector<FrameType> sent = link_.sent_types();
+  ASSERT_GE(sent.size(), 2u);
+  EXPECT_EQ(sent[0], FrameType::kTable);
+  EXPECT_EQ(std::count(sent.begin(), sent.end(), FrameType::kReady), 1);
+  EXPECT_EQ(LastResult(), "ok: running");
+  EXPECT_EQ(host_.qemu.listen_socket, "/fake/run/" + hello_.vm.ToString() + "/incoming.sock");
+}
+
+TEST_F(IncomingTest, AQemuFailingToStartWhilePagesArriveAbortsWithoutStoppingAnything) {
+  StartGate gate;
+  host_.qemu.on_start = [&] { gate.opened.wait(); };
+  host_.qemu.start_error = Status::Io("qemu-system-x86_64: not found");
+  link_.Push(FrameType::kPages, PagesPayload(0, 3));
+  link_.Do([&] { gate.open.set_value(); });
+  link_.Push(FrameType::kPages, PagesPayload(100, 1, 2));
+  link_.set_silent(true);  // then the source waits for READY
+  EXPECT_EQ(Run(Incoming::QemuStartMode::kBackground), Phase::kArrived);
+  EXPECT_NE(LastResult().find("starting the destination QEMU"), std::string::npos) << LastResult();
+  EXPECT_TRUE(Aborted());
+  EXPECT_EQ(QemuStops(), 0) << "nothing to stop";
+  const std::vector<FrameType> sent = link_.sent_types();
+  EXPECT_EQ(std::count(sent.begin(), sent.end(), FrameType::kReady), 0);
+}
+
+TEST_F(IncomingTest, TheSourceGoneWhileQemuStartsStopsQemuOnceItStarted) {
+  StartGate gate;
+  host_.qemu.on_start = [&] { gate.opened.wait(); };
+  PushPasses();
+  link_.Do([&] { gate.open.set_value(); });  // then the connection ends
+  EXPECT_EQ(Run(Incoming::QemuStartMode::kBackground), Phase::kQemuStarted);
+  EXPECT_TRUE(Aborted());
+  EXPECT_FALSE(QemuAlive());
+  EXPECT_EQ(QemuStops(), 1);
 }
 
 TEST_F(IncomingTest, AMonitorThatRefusesMigrateIncomingStopsQemuAndAborts) {
@@ -275,7 +347,7 @@ TEST_F(IncomingTest, FramesOutOfOrderOrMalformedAreRefusedAndAbort) {
     host.memfs.summary.pages = kPages;
     FakeLink link("host-a");
     link.Push(c.type, c.payload);
-    Incoming in(link, host, arrivals_, kTimeout);
+    Incoming in(link, host, arrivals_, kTimeout, Incoming::QemuStartMode::kInline);
     in.Run(hello_);
     EXPECT_EQ(in.phase(), Phase::kQemuStarted) << c.message;
     std::vector<ResultMsg> r = link.results();

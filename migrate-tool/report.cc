@@ -50,10 +50,19 @@ nlohmann::json ToJson(const MigrationReport& r) {
                      {"throttled_seconds", r.throttle.throttled_seconds},
                      {"error", r.throttle.error}};
   const PipeTimes& p = r.pipe;
-  out["pipe"] = {{"prepare", p.prepare},       {"handshake", p.handshake}, {"sync", p.sync}, {"sync_total", p.sync_total},
-                 {"classify", p.classify},     {"read", p.read},           {"send", p.send},
-                 {"switchover", p.switchover}, {"verify", p.verify},       {"commit", p.commit},
-                 {"finish", p.finish},         {"first_page", p.first_page}};
+  out["pipe"] = {{"prepare", p.prepare},
+                 {"handshake", p.handshake},
+                 {"ready", p.ready},
+                 {"sync", p.sync},
+                 {"sync_total", p.sync_total},
+                 {"classify", p.classify},
+                 {"read", p.read},
+                 {"send", p.send},
+                 {"switchover", p.switchover},
+                 {"verify", p.verify},
+                 {"commit", p.commit},
+                 {"finish", p.finish},
+                 {"first_page", p.first_page}};
   if (p.destination) {
     out["pipe"]["destination"] = {{"frames", p.destination->frames},
                                   {"writes", p.destination->writes},
@@ -122,9 +131,10 @@ std::string FormatReport(const MigrationReport& r) {
       "  time went to prepare {:.2f} s, handshake {:.2f} s, sync {:.2f} s ({:.2f} s with the "
       "overlapped part), classify {:.2f} s, "
       "read {:.2f} s, send {:.2f} s, QEMU switchover {:.2f} s, verify {:.2f} s, commit {:.2f} "
-      "s, finish {:.2f} s; first page after {:.2f} s\n",
-      p.prepare, p.handshake, p.sync, p.sync_total, p.classify, p.read, p.send, p.switchover, p.verify,
-      p.commit, p.finish, p.first_page);
+      "s, finish {:.2f} s; first page after {:.2f} s; waited {:.2f} s for the destination's "
+      "QEMU\n",
+      p.prepare, p.handshake, p.sync, p.sync_total, p.classify, p.read, p.send, p.switchover,
+      p.verify, p.commit, p.finish, p.first_page, p.ready);
   if (p.destination) {
     s += fmt::format(
         "  destination  {} frames of pages in {} memfs writes: {:.2f} s writing, {:.2f} s "

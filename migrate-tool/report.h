@@ -42,7 +42,8 @@ struct ThrottleReport {
 // RESULT of the COMMIT.
 struct PipeTimes {
   double prepare = 0;     // definition, RAM file summary, QMP, TLS context
-  double handshake = 0;   // connecting, HELLO, the destination starting its QEMU, TABLE, READY
+  double handshake = 0;   // connecting, HELLO, the destination's arrival, its TABLE
+  double ready = 0;       // waiting at the switchover for the destination's QEMU (READY)
   double sync = 0;        // waiting for dirty-log syncs (user.mkd.sync.<consumer>)
   double sync_total = 0;  // the syncs' own time, most of it overlapped with sending
   double classify = 0;    // reading our table and the reusable bitmap, ZEROS of the base

@@ -93,10 +93,20 @@ Status SourceSession::Handshake() {
   }
   peer_table_ = std::move(decoded->table);
   peer_table_blob_ = std::string(blob.blob);
-  MKD_ASSIGN_OR_RETURN(Frame ready, ch_->Expect(FrameType::kReady));
+  // Pages may go now: the destination starts its QEMU meanwhile and says READY when it waits
+  // for the migration, which the switchover waits for (StartSwitchover).
   ch_->SetTimeout(o_.timeout);
   r_->setup_seconds = Since(start_);
   return FaultPoint("source.handshake");
+}
+
+Status SourceSession::AwaitReady() {
+  StageTimer timer(&r_->pipe.ready);
+  Report("waiting for the destination's QEMU", 0, 0);
+  ch_->SetTimeout(o_.timeout + std::chrono::seconds(30));  // starting QEMU takes a while
+  Result<Frame> ready = ch_->Expect(FrameType::kReady);
+  ch_->SetTimeout(o_.timeout);
+  return ready.status();
 }
 
 Status SourceSession::SendZeros(uint64_t first, uint64_t count, Generation gen) {
@@ -314,6 +324,7 @@ Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::s
 }
 
 Status SourceSession::StartSwitchover() {
+  MKD_RETURN_IF_ERROR(AwaitReady());
   StageTimer timer(&r_->pipe.switchover);
   std::filesystem::create_directories(o_.tunnel_dir);
   MKD_ASSIGN_OR_RETURN(

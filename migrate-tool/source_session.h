@@ -142,6 +142,8 @@ class SourceSession {
   // Lifts the throttle (the VM is paused, or the migration failed and it runs on here).
   void LiftThrottle();
   Status Switchover();
+  // The destination's READY: its QEMU waits for the migration (it starts while pages go).
+  Status AwaitReady();
   // QEMU's migration into the tunnel, up to pre-switchover (the VM is paused from then on).
   Status StartSwitchover();
   // --verify: our digests against the destination's (after a post-copy: skipping the pages the

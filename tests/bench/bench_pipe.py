@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 sys.path.insert(0, HERE)
 from paper_eval.systems import Lab, WrongPages  # noqa: E402
 
-STAGES = ("prepare", "handshake", "sync", "classify", "read", "send", "switchover", "verify",
+STAGES = ("prepare", "handshake", "ready", "sync", "classify", "read", "send", "switchover", "verify",
           "commit", "finish")
 
 
@@ -110,7 +110,7 @@ def show_ours(runs: list) -> None:
     print(f"  total {total:.2f} s, {median([h['bytes'] for h in hops]) / 1e6:.1f} MB on the wire, "
           f"first page {median([h['report']['pipe']['first_page'] for h in hops]):.3f} s after "
           f"the start, {median([h['report']['pipe']['first_page'] - h['setup_seconds'] for h in hops]):.3f} s "
-          f"after the destination was ready (setup {median([h['setup_seconds'] for h in hops]):.3f} s)")
+          f"after the destination could take pages (setup {median([h['setup_seconds'] for h in hops]):.3f} s)")
     print(f"  syncs took {median([h['report']['pipe']['sync_total'] for h in hops]):.3f} s in all; "
           f"the hop waited for them {median([h['report']['pipe']['sync'] for h in hops]):.3f} s")
     for st in STAGES:

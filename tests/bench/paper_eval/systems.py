@@ -8,11 +8,15 @@ Each runs in its own two-host lab (mkdsys.Cluster: 1 Gbit/s link) with the same 
 the same VM size. A hop returns one dict with the same keys for every system:
   bytes           what the tool counted (mkd-migrate's wire bytes; QEMU's ram.transferred)
   link_bytes      what both hosts' interfaces sent during the hop (TCP/IP, TLS included)
-  seconds         from the start of the migration (after the destination QEMU was started) until
+  seconds         from the start of the migration (for mkd-migrate: after the destination's
+                  table arrived, its QEMU starting meanwhile; stock: after its destination QEMU
+                  was started) until
                   it finished: pre-copy until the VM runs at the destination, post-copy until the
                   last page arrived
   running_seconds from the same start until the VM runs at the destination
-  setup_seconds   starting the destination QEMU (mkd-migrate times it; stock starts it before)
+  setup_seconds   until the destination can take pages (mkd-migrate: its table arrived; it starts
+                  QEMU while pages go, a wait for it at the switchover is in `seconds`; stock
+                  starts its destination QEMU before, 0)
   downtime_ms     QEMU's downtime; pause_ms: mkd-migrate's own pause (pre-switchover to continue)
   metadata_bytes  mkd-migrate's bytes that are neither pages nor QEMU's stream (tables, bitmaps,
                   framing)
