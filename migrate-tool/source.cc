@@ -324,6 +324,12 @@ Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::s
 }
 
 Status SourceSession::StartSwitchover() {
+  if (o_.verify) {
+    // While the VM still runs (and the destination's QEMU may still start): the pause then reads
+    // only the pages written since.
+    StageTimer timer(&r_->pipe.verify);
+    MKD_RETURN_IF_ERROR(RefreshDigests());
+  }
   MKD_RETURN_IF_ERROR(AwaitReady());
   StageTimer timer(&r_->pipe.switchover);
   std::filesystem::create_directories(o_.tunnel_dir);
@@ -361,8 +367,8 @@ Status SourceSession::Verify(bool after_postcopy) {
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kVerify, {}));
   // Our digests while the destination computes its own. After a post-copy our memory is frozen
   // since the pause while the VM runs on there: the pages it wrote since the commit are skipped.
-  MKD_ASSIGN_OR_RETURN(std::vector<uint64_t> ours, OwnDigests());
-  MKD_RETURN_IF_ERROR(CompareDigests(ours, /*skip_written_there=*/after_postcopy));
+  MKD_RETURN_IF_ERROR(RefreshDigests());
+  MKD_RETURN_IF_ERROR(CompareDigests(digests_, /*skip_written_there=*/after_postcopy));
   r_->verified = true;
   return Status::Ok();
 }
@@ -377,19 +383,27 @@ void SourceSession::RetireSource() {
   r_->retire_seconds = Since(retire);
 }
 
-Result<std::vector<uint64_t>> SourceSession::OwnDigests() {
-  // The guest's memory read through the mount (the page cache, i.e. what the guest sees), not
+Status SourceSession::RefreshDigests() {
+  // The guest's memory read through the mapping (the page cache, i.e. what the guest sees), not
   // the page store.
-  const uint64_t pages = summary_.pages;
-  std::vector<uint64_t> ours(pages);
-  std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
-  for (uint64_t at = 0; at < pages;) {
-    const uint64_t n = std::min<uint64_t>(kMaxPagesPerFrame, pages - at);
-    MKD_RETURN_IF_ERROR(ram_->ReadPages(at, n, buf.data()));
-    for (uint64_t i = 0; i < n; ++i) ours[at + i] = PageDigest(buf.data() + i * kPageSize);
-    at += n;
+  if (digests_.size() != summary_.pages) {
+    digests_.assign(summary_.pages, 0);
+    stale_ = PageBitmap(summary_.pages);
+    stale_.SetRange(0, summary_.pages);
   }
-  return ours;
+  std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
+  Status status;
+  stale_.ForEachRun([&](uint64_t first, uint64_t count) {
+    for (uint64_t at = first; status.ok() && at < first + count;) {
+      const uint64_t n = std::min<uint64_t>(kMaxPagesPerFrame, first + count - at);
+      status = ram_->ReadPages(at, n, buf.data());
+      if (!status.ok()) return;
+      for (uint64_t i = 0; i < n; ++i) digests_[at + i] = PageDigest(buf.data() + i * kPageSize);
+      at += n;
+    }
+  });
+  if (status.ok()) stale_.ClearAll();
+  return status;
 }
 
 Status SourceSession::CompareDigests(const std::vector<uint64_t>& ours, bool skip_written_there) {

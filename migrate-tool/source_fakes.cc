@@ -54,6 +54,7 @@ Result<PageBitmap> FakeRam::Reusable(std::string_view peer_table_blob) {
 
 Status FakeRam::ReadPages(uint64_t first, uint64_t count, char* out) {
   if (first + count > summary.pages) return Status::InvalidArgument("read past the end");
+  if (on_read) on_read(first, count);
   std::memcpy(out, content.data() + first * kPageSize, count * kPageSize);
   return Status::Ok();
 }

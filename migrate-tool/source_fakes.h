@@ -60,6 +60,8 @@ class FakeRam final : public SourceRam {
   // Called by each sync, with its number (1: the first), after the sync's cut was taken: a test
   // moves its FakeClock here to say how long the sync took.
   std::function<void(int)> on_sync;
+  // Called by each ReadPages before it reads (on the session's thread).
+  std::function<void(uint64_t first, uint64_t count)> on_read;
   std::optional<PostcopyStatus> postcopy;  // what Postcopy() returns (else kNotFound)
 
   // What the session did.

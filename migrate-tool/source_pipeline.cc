@@ -38,6 +38,8 @@ Result<PageBitmap> SourceSession::TimedSync() {
   last_cut_ = done.cut;
   r_->pipe.sync_total += done.seconds;
   if (!done.status.ok()) return done.status;
+  // Pages written since their digest was taken (--verify): taken again at the latest in the pause.
+  if (stale_.pages() == done.pages.pages()) stale_.Or(done.pages);
   return std::move(done.pages);
 }
 

@@ -157,8 +157,10 @@ class SourceSession {
   Status PreSync();
   Status PostcopyMissing();
   Status FinishPostcopy();
-  // Our digests of every page, read through the mount.
-  Result<std::vector<uint64_t>> OwnDigests();
+  // --verify: reads and digests every page whose digest is stale (all at first; then those of
+  // each sync set taken since). Run before the pause, so that the pause reads only the pages
+  // written since; and in Verify, where it yields our digest of every page as the guest sees it.
+  Status RefreshDigests();
   // Compares with the destination's DIGESTS frame; after a post-copy also reads its DIRTY frame
   // and skips the pages the VM wrote there since the commit.
   Status CompareDigests(const std::vector<uint64_t>& ours, bool skip_written_there);
@@ -196,6 +198,11 @@ class SourceSession {
   std::string peer_table_blob_;
   PageBitmap reusable_;
   std::vector<PageFate> fate_;
+  // --verify: our digest of each page (digests_), valid unless set in stale_. A digest is taken
+  // on the session's thread, and TimedSync marks every page of a set it takes stale there, so a
+  // page written after its digest was taken is stale by the time the pause's sync was taken.
+  std::vector<uint64_t> digests_;
+  PageBitmap stale_;
   double send_rate_ = 0;  // bytes/s measured while sending pages
   struct TimedPages {
     Status status;  // the sync's error; pages only when ok

@@ -180,6 +180,33 @@ TEST_F(SourceSessionTest, AccountingAddsUpAfterAPrecopy) {
   ExpectAccountingAddsUp();
 }
 
+// ---- --verify's digests
+
+TEST_F(SourceSessionTest, VerifyInThePauseReadsOnlyThePagesWrittenSinceTheDigests) {
+  // Default script: the pause's sync has page 22 only. In the pause it is read twice: to send it
+  // and to digest it; every other page's digest was taken while the VM still ran.
+  o_.verify = true;
+  uint64_t read_in_pause = 0;
+  ram_->on_read = [&](uint64_t, uint64_t count) {
+    if (!monitor_->running) read_in_pause += count;
+  };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_TRUE(report_.verified);
+  EXPECT_EQ(read_in_pause, 2u);
+}
+
+TEST_F(SourceSessionTest, APageWrittenAfterItsDigestWasTakenIsDigestedAgainInThePause) {
+  // The guest rewrites page 22 after the digests were taken (the pause's sync reports it): the
+  // destination gets the new content, and so must our digest, or --verify would fail the hop.
+  o_.verify = true;
+  ram_->on_sync = [this](int n) {
+    if (n == 3) Fill(&ram_->content, 22, '\x5a');
+  };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_TRUE(report_.verified);
+  EXPECT_EQ(dest_->memory, ram_->content);
+}
+
 // ---- when the rounds stop (stop_rule.h)
 
 TEST_F(SourceSessionTest, ARoundWhosePauseWouldExceedTheBudgetIsNotTheLast) {
