@@ -23,6 +23,22 @@
 
 namespace mkd::migrate {
 namespace internal {
+namespace {
+
+// The guest's memory read through the mapping (the page cache, i.e. what the guest sees), not
+// the page store: digests of pages [first, first + count) into out[first..].
+Status DigestRange(SourceRam& ram, uint64_t first, uint64_t count, std::string* buf,
+                   std::vector<uint64_t>* out) {
+  for (uint64_t at = first; at < first + count;) {
+    const uint64_t n = std::min<uint64_t>(kMaxPagesPerFrame, first + count - at);
+    MKD_RETURN_IF_ERROR(ram.ReadPages(at, n, buf->data()));
+    for (uint64_t i = 0; i < n; ++i) (*out)[at + i] = PageDigest(buf->data() + i * kPageSize);
+    at += n;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 uint64_t SourceSession::WireBytes() const {
   uint64_t b = ch_ ? ch_->bytes_sent() + ch_->bytes_received() : 0;
@@ -229,6 +245,7 @@ Status SourceSession::FirstPass() {
   const uint64_t bytes0 = ch_->bytes_sent();
   uint64_t zeros = 0;
   MKD_ASSIGN_OR_RETURN(PageBitmap classified, SyncAndClassify(&zeros));
+  StartDigests();
   const PageBitmap& send = classified;
   stat.pages += zeros;
   MKD_RETURN_IF_ERROR(SendPages(
@@ -324,9 +341,10 @@ Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::s
 }
 
 Status SourceSession::StartSwitchover() {
-  if (o_.verify) {
+  if (o_.verify && !o_.postcopy) {
     // While the VM still runs (and the destination's QEMU may still start): the pause then reads
-    // only the pages written since.
+    // only the pages written since. (Post-copy verifies after the pause, when our memory is
+    // frozen and the VM runs at the destination: no need to hurry.)
     StageTimer timer(&r_->pipe.verify);
     MKD_RETURN_IF_ERROR(RefreshDigests());
   }
@@ -383,9 +401,23 @@ void SourceSession::RetireSource() {
   r_->retire_seconds = Since(retire);
 }
 
+void SourceSession::StartDigests() {
+  if (!o_.verify || digest_job_.valid() || !digests_.empty()) return;
+  // Every page is digested by the job; a page written after the job read it is in a sync set
+  // taken after the job started (its write completes a sync after it), which marks it stale.
+  digests_.assign(summary_.pages, 0);
+  stale_ = PageBitmap(summary_.pages);
+  digest_job_ = std::async(std::launch::async, [this, pages = summary_.pages] {
+    std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
+    return DigestRange(*ram_, 0, pages, &buf, &digests_);
+  });
+}
+
 Status SourceSession::RefreshDigests() {
-  // The guest's memory read through the mapping (the page cache, i.e. what the guest sees), not
-  // the page store.
+  if (digest_job_.valid()) {
+    const Status job = digest_job_.get();
+    if (!job.ok()) stale_.SetRange(0, summary_.pages);  // read again below, errors reported there
+  }
   if (digests_.size() != summary_.pages) {
     digests_.assign(summary_.pages, 0);
     stale_ = PageBitmap(summary_.pages);
@@ -394,13 +426,7 @@ Status SourceSession::RefreshDigests() {
   std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
   Status status;
   stale_.ForEachRun([&](uint64_t first, uint64_t count) {
-    for (uint64_t at = first; status.ok() && at < first + count;) {
-      const uint64_t n = std::min<uint64_t>(kMaxPagesPerFrame, first + count - at);
-      status = ram_->ReadPages(at, n, buf.data());
-      if (!status.ok()) return;
-      for (uint64_t i = 0; i < n; ++i) digests_[at + i] = PageDigest(buf.data() + i * kPageSize);
-      at += n;
-    }
+    if (status.ok()) status = DigestRange(*ram_, first, count, &buf, &digests_);
   });
   if (status.ok()) stale_.ClearAll();
   return status;

@@ -34,8 +34,9 @@
 namespace mkd::migrate {
 
 // The VM's RAM file (ram_file.h has each operation's contract). Sync() runs on the session's
-// sync thread while the session's thread may call ReadPages/Table/Reusable: an implementation
-// allows that one overlap (RamFile does: distinct xattrs, pread or the mapping).
+// sync thread while the session's thread may call ReadPages/Table/Reusable, and with --verify
+// ReadPages also runs on the session's digest thread: an implementation allows these overlaps
+// (RamFile does: distinct xattrs, pread or the mapping).
 class SourceRam {
  public:
   virtual ~SourceRam() = default;

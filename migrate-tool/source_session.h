@@ -157,9 +157,12 @@ class SourceSession {
   Status PreSync();
   Status PostcopyMissing();
   Status FinishPostcopy();
-  // --verify: reads and digests every page whose digest is stale (all at first; then those of
-  // each sync set taken since). Run before the pause, so that the pause reads only the pages
-  // written since; and in Verify, where it yields our digest of every page as the guest sees it.
+  // --verify: digests every page on a thread of its own while the first pass (or post-copy's
+  // first sync) sends; from then on TimedSync marks the pages of every set it takes stale.
+  void StartDigests();
+  // --verify: takes the digest thread's work (waiting for it), then reads and digests every page
+  // whose digest is stale. Run before the pause, so that the pause reads only the pages written
+  // since; and in Verify, where it yields our digest of every page as the guest sees it.
   Status RefreshDigests();
   // Compares with the destination's DIGESTS frame; after a post-copy also reads its DIRTY frame
   // and skips the pages the VM wrote there since the commit.
@@ -203,6 +206,7 @@ class SourceSession {
   // page written after its digest was taken is stale by the time the pause's sync was taken.
   std::vector<uint64_t> digests_;
   PageBitmap stale_;
+  std::future<Status> digest_job_;  // StartDigests' thread: writes digests_ until taken
   double send_rate_ = 0;  // bytes/s measured while sending pages
   struct TimedPages {
     Status status;  // the sync's error; pages only when ok
