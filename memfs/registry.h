@@ -47,8 +47,6 @@
 
 namespace mkd::memfs {
 
-using memfs_protocol::Arrival;  // the value of user.mkd.arrive
-
 // Result of a lookup or create: the inode and its attributes.
 struct Entry {
   Ino ino = 0;

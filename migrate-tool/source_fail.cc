@@ -65,6 +65,15 @@ void SourceSession::Fail(const Status& cause) {
     Status stop = vm_->Stop();
     if (!stop.ok()) spdlog::warn("stopping the source QEMU: {}", stop.ToString());
     if (!postcopy_marker_.empty()) ::unlink(postcopy_marker_.c_str());
+    if (postcopy_complete_) {
+      // Every page arrived (the destination said so); what failed came after (--verify, the
+      // last answer). The destination keeps running the VM: it holds all of its memory.
+      r_->outcome = "post-copy: every page arrived on " + o_.to_host +
+                    " and the VM runs there, but then: " + cause.ToString() +
+                    " (the source QEMU is stopped: its memory is stale; check the VM on " +
+                    o_.to_host + ")";
+      return;
+    }
     r_->outcome = "post-copy failed after the VM started on " + o_.to_host + " (it lacked " +
                   std::to_string(missing_.Count()) +
                   " pages at the switchover, not all arrived): the VM is lost (the destination "

@@ -127,6 +127,7 @@ Status SourceSession::FinishPostcopy() {
     }
     return send_status;
   }
+  postcopy_complete_ = true;
   r_->total_seconds = static_cast<double>(running_ns.load()) / 1e9;
   r_->postcopy_fetched = st.done.fetched;
   r_->postcopy_pushed = st.done.pushed;

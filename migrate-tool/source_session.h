@@ -227,6 +227,7 @@ class SourceSession {
   PageBitmap missing_;                    // post-copy: pages the destination lacks at the pause
   std::vector<Generation> missing_gens_;  // ... and their generations
   std::string postcopy_marker_;           // file that tells `recover` not to resume here
+  bool postcopy_complete_ = false;        // the destination said it holds every page
   Clock::time_point paused_at_{};
 };
 

@@ -556,6 +556,9 @@ TEST_F(PostcopySessionTest, VerifyMismatchAfterTheVmRanThereFailsLoudlyAndStopsT
   EXPECT_THAT(s.message(), HasSubstr("1 pages differ"));
   EXPECT_TRUE(vm_->stopped);
   EXPECT_FALSE(monitor_->Did("cont"));
+  // Every page arrived: the VM runs on at the destination, which the outcome says (not "lost").
+  EXPECT_THAT(report_.outcome, StartsWith("post-copy: every page arrived on dst and the VM runs "
+                                          "there, but then: "));
 }
 
 TEST_F(PostcopySessionTest, RecoverRefusesAVmMovedByPostcopyEvenWithForce) {
