@@ -28,8 +28,9 @@ namespace {
 // The guest's memory read through the mapping (the page cache, i.e. what the guest sees), not
 // the page store: digests of pages [first, first + count) into out[first..].
 Status DigestRange(SourceRam& ram, uint64_t first, uint64_t count, std::string* buf,
-                   std::vector<uint64_t>* out) {
+                   std::vector<uint64_t>* out, const std::atomic<bool>* cancel = nullptr) {
   for (uint64_t at = first; at < first + count;) {
+    if (cancel != nullptr && cancel->load()) return Status::FailedPrecondition("cancelled");
     const uint64_t n = std::min<uint64_t>(kMaxPagesPerFrame, first + count - at);
     MKD_RETURN_IF_ERROR(ram.ReadPages(at, n, buf->data()));
     for (uint64_t i = 0; i < n; ++i) (*out)[at + i] = PageDigest(buf->data() + i * kPageSize);
@@ -79,7 +80,9 @@ Status SourceSession::Prepare() {
   }
   // RAM is ours to move: QEMU skips shared RAM blocks and waits for us before the switchover.
   MKD_RETURN_IF_ERROR(monitor_->SetCapabilities(MkdCapabilities(true)));
-  return monitor_->SetMaxBandwidth(uint64_t{1} << 40);
+  MKD_RETURN_IF_ERROR(monitor_->SetMaxBandwidth(uint64_t{1} << 40));
+  if (!o_.postcopy) StartDigests();  // post-copy digests after the pause (FinishPostcopy)
+  return Status::Ok();
 }
 
 Status SourceSession::Handshake() {
@@ -245,7 +248,6 @@ Status SourceSession::FirstPass() {
   const uint64_t bytes0 = ch_->bytes_sent();
   uint64_t zeros = 0;
   MKD_ASSIGN_OR_RETURN(PageBitmap classified, SyncAndClassify(&zeros));
-  StartDigests();
   const PageBitmap& send = classified;
   stat.pages += zeros;
   MKD_RETURN_IF_ERROR(SendPages(
@@ -409,8 +411,13 @@ void SourceSession::StartDigests() {
   stale_ = PageBitmap(summary_.pages);
   digest_job_ = std::async(std::launch::async, [this, pages = summary_.pages] {
     std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
-    return DigestRange(*ram_, 0, pages, &buf, &digests_);
+    return DigestRange(*ram_, 0, pages, &buf, &digests_, &digest_cancel_);
   });
+}
+
+SourceSession::~SourceSession() {
+  digest_cancel_ = true;
+  if (digest_job_.valid()) digest_job_.wait();
 }
 
 Status SourceSession::RefreshDigests() {

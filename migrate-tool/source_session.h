@@ -101,6 +101,10 @@ class SourceSession {
     r_->reuse = o_.reuse;
     r_->throttle.enabled = o_.auto_converge;
   }
+  // Stops the digest thread (if any) and waits for it.
+  ~SourceSession();
+  SourceSession(const SourceSession&) = delete;
+  SourceSession& operator=(const SourceSession&) = delete;
 
   Status Run();
   // Cleans up after a failure at any step, as the phase says; fills the outcome.
@@ -157,8 +161,9 @@ class SourceSession {
   Status PreSync();
   Status PostcopyMissing();
   Status FinishPostcopy();
-  // --verify: digests every page on a thread of its own while the first pass (or post-copy's
-  // first sync) sends; from then on TimedSync marks the pages of every set it takes stale.
+  // --verify: digests every page on a thread of its own, from the end of Prepare on, while the
+  // handshake and the first pass go on; TimedSync marks the pages of every set it takes from then
+  // on stale.
   void StartDigests();
   // --verify: takes the digest thread's work (waiting for it), then reads and digests every page
   // whose digest is stale. Run before the pause, so that the pause reads only the pages written
@@ -207,6 +212,7 @@ class SourceSession {
   std::vector<uint64_t> digests_;
   PageBitmap stale_;
   std::future<Status> digest_job_;  // StartDigests' thread: writes digests_ until taken
+  std::atomic<bool> digest_cancel_{false};  // the session ends: the digest thread stops
   double send_rate_ = 0;  // bytes/s measured while sending pages
   struct TimedPages {
     Status status;  // the sync's error; pages only when ok
