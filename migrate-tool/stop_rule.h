@@ -5,13 +5,14 @@
 // longer than the interval the set was written in (overlapped syncs, slow syncs). The forecast:
 //
 //   dirty rate   D = pages of this round / seconds between the previous cut and this one
-//   final set    F = D x (seconds since this cut + sending this round + lead to the pause)
+//   final set    F = max(pages of this round,
+//                        D x (seconds since this cut + sending this round + lead to the pause))
 //   downtime       = a sync + F pages at the link rate + fixed (device state, commit)
 //
-// The round is the last when that downtime fits the budget. Without a measured interval (no
-// time between the two cuts), F is the round's own set. A guest that rewrites a small hot set
-// makes F an overestimate (it cannot exceed the hot set); the rounds then stop on stagnation as
-// before (docs/migrate.md, "Convergence"). Pure arithmetic, no I/O; thread-compatible.
+// The round is the last when that downtime fits the budget. F is never below the round's own
+// set: unique pages do not grow linearly with time, and a guest that rewrites a hot set fills it
+// again in much less than the interval it was counted over. Without a measured interval (no time
+// between the two cuts), F is the round's own set. Pure arithmetic, no I/O; thread-compatible.
 #ifndef MKD_MIGRATE_TOOL_STOP_RULE_H_
 #define MKD_MIGRATE_TOOL_STOP_RULE_H_
 

@@ -35,9 +35,25 @@ TEST(StopRuleTest, ASmallSetWrittenInAShortIntervalIsTheLastRound) {
                                         .since_cut_seconds = 0.03,
                                         .sync_seconds = 0.03,
                                         .link_bytes_per_second = kLink});
-  EXPECT_LT(f.final_pages, 967.0);  // the exposure (0.08 s) is shorter than the interval
+  // The exposure (0.08 s) is shorter than the interval, but the forecast is never below the set.
+  EXPECT_DOUBLE_EQ(f.final_pages, 967.0);
   EXPECT_LT(f.downtime_seconds, 0.1);
   EXPECT_TRUE(f.last);
+}
+
+TEST(StopRuleTest, AHotSetIsNeverForecastSmallerThanTheRound) {
+  // tests/system/test_converge.py: a guest rewriting 16 MB (4,150 pages) as fast as it can, over
+  // a 16 MB/s link. Round 1's set was counted over the 7 s of the first pass (593 pages/s), but
+  // the guest fills it again within a second: the pause would carry all of it, 1.06 s.
+  StopRule rule({.budget_seconds = 0.3});
+  const StopForecast f = rule.Forecast({.dirty_pages = 4150,
+                                        .interval_seconds = 7.0,
+                                        .since_cut_seconds = 0.05,
+                                        .sync_seconds = 0.02,
+                                        .link_bytes_per_second = 16e6});
+  EXPECT_DOUBLE_EQ(f.final_pages, 4150.0);
+  EXPECT_GT(f.downtime_seconds, 1.0);
+  EXPECT_FALSE(f.last);
 }
 
 TEST(StopRuleTest, WithoutAMeasuredIntervalTheFinalSetIsTheRoundsOwn) {
