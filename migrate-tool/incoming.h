@@ -14,7 +14,9 @@
 //    RAM file becomes a stored incarnation) and tells the source, which resumes the VM;
 //  - post-copy, once committed: a failure fails the post-copy in memfs and stops QEMU.
 // It reaches memfs, QEMU and the source only through its ports (incoming_ports.h).
-// Thread-compatible: one Incoming per control connection, run on that connection's thread.
+// Thread-compatible: one Incoming per control connection, run on that connection's thread;
+// in kBackground its QEMU starts on a thread of its own, which touches only the QEMU port
+// until the connection's thread takes its result (JoinQemuStart).
 #ifndef MKD_MIGRATE_TOOL_INCOMING_H_
 #define MKD_MIGRATE_TOOL_INCOMING_H_
 

@@ -140,7 +140,7 @@ Status RunPostcopyReceiver(IncomingLink& ch, IncomingMemfs& memfs, uint64_t page
   bool end = false;
   uint64_t frames = 0;
   ReceiveBatch batch([&ram](const std::vector<memfs_protocol::LaterRun>& runs,
-                            std::string_view data) { return (ram)->ReceiveRuns(runs, data); });
+                            std::string_view data) { return ram->ReceiveRuns(runs, data); });
   while (true) {
     const bool readable = ch.Readable(std::chrono::milliseconds(20), poller.wake_fd());
     // Pages reads wait for go to the source first.
@@ -191,7 +191,7 @@ Status RunPostcopyReceiver(IncomingLink& ch, IncomingMemfs& memfs, uint64_t page
       }
     }
     if (end && result->ran) {
-      MKD_ASSIGN_OR_RETURN(PostcopyStatus st, (ram)->Postcopy());
+      MKD_ASSIGN_OR_RETURN(PostcopyStatus st, ram->Postcopy());
       if (st.missing > 0 || st.state != "complete") {
         return Status::Corrupt("the source sent everything but " + std::to_string(st.missing) +
                                " pages are still missing (post-copy " + st.state + ")");

@@ -17,7 +17,7 @@ Status PumpIntoQemu(IncomingLink& link, QemuStreamConnector& connector,
       return Status::InvalidArgument("stream tunnel: unexpected " +
                                      std::string(FrameTypeName(f.type)));
     }
-    MKD_RETURN_IF_ERROR((qemu)->Write(f.payload));
+    MKD_RETURN_IF_ERROR(qemu->Write(f.payload));
   }
 }
 

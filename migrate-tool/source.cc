@@ -98,10 +98,11 @@ Status SourceSession::Handshake() {
   hello.blocks = {BlockInfo{"ram", summary_.pages}};
   hello.source_host = o_.host_id;
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kHello, EncodeHello(hello)));
-  // The first sync (the one the table is read after) runs while the destination starts its
-  // QEMU: it does not depend on the destination.
+  // The first sync (the one the table is read after) runs while the destination prepares the
+  // arrival: it does not depend on the destination.
   StartSync();
-  // The destination starts its QEMU and answers with its table (starting QEMU takes a while).
+  // The destination answers with its table once the arrival is prepared. An older serve starts
+  // its QEMU before it answers, which takes a while: allow for that.
   ch_->SetTimeout(o_.timeout + std::chrono::seconds(30));
   MKD_ASSIGN_OR_RETURN(Frame table, ch_->Expect(FrameType::kTable));
   MKD_ASSIGN_OR_RETURN(BlobFrame blob, ParseBlob(table.payload, 1));
@@ -407,12 +408,17 @@ void SourceSession::StartDigests() {
   if (!o_.verify || digest_job_.valid() || !digests_.empty()) return;
   // Every page is digested by the job; a page written after the job read it is in a sync set
   // taken after the job started (its write completes a sync after it), which marks it stale.
-  digests_.assign(summary_.pages, 0);
-  stale_ = PageBitmap(summary_.pages);
+  ResetDigests(/*all_stale=*/false);
   digest_job_ = std::async(std::launch::async, [this, pages = summary_.pages] {
     std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
     return DigestRange(*ram_, 0, pages, &buf, &digests_, &digest_cancel_);
   });
+}
+
+void SourceSession::ResetDigests(bool all_stale) {
+  digests_.assign(summary_.pages, 0);
+  stale_ = PageBitmap(summary_.pages);
+  if (all_stale) stale_.SetRange(0, summary_.pages);
 }
 
 SourceSession::~SourceSession() {
@@ -425,11 +431,7 @@ Status SourceSession::RefreshDigests() {
     const Status job = digest_job_.get();
     if (!job.ok()) stale_.SetRange(0, summary_.pages);  // read again below, errors reported there
   }
-  if (digests_.size() != summary_.pages) {
-    digests_.assign(summary_.pages, 0);
-    stale_ = PageBitmap(summary_.pages);
-    stale_.SetRange(0, summary_.pages);
-  }
+  if (digests_.empty()) ResetDigests(/*all_stale=*/true);  // no digest thread ran
   std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
   Status status;
   stale_.ForEachRun([&](uint64_t first, uint64_t count) {

@@ -126,7 +126,7 @@ class QemuProcess final : public SourceVm {
   Result<std::unique_ptr<QemuStream>> OpenStream(const std::string& path,
                                                  const StreamHello& hello) override {
     MKD_ASSIGN_OR_RETURN(std::unique_ptr<SourceTunnel> tunnel, SourceTunnel::Listen(path));
-    (tunnel)->Start([dialer = dialer_] { return (*dialer)(); }, hello);
+    tunnel->Start([dialer = dialer_] { return (*dialer)(); }, hello);
     return std::unique_ptr<QemuStream>(std::make_unique<TunnelStream>(std::move(tunnel)));
   }
   Result<std::unique_ptr<CpuThrottle>> Throttle(const std::vector<int>& tids) override {

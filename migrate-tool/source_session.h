@@ -169,6 +169,8 @@ class SourceSession {
   // whose digest is stale. Run before the pause, so that the pause reads only the pages written
   // since; and in Verify, where it yields our digest of every page as the guest sees it.
   Status RefreshDigests();
+  // Sizes digests_ and stale_ for the VM's pages; every page stale or none.
+  void ResetDigests(bool all_stale);
   // Compares with the destination's DIGESTS frame; after a post-copy also reads its DIRTY frame
   // and skips the pages the VM wrote there since the commit.
   Status CompareDigests(const std::vector<uint64_t>& ours, bool skip_written_there);
@@ -206,9 +208,10 @@ class SourceSession {
   std::string peer_table_blob_;
   PageBitmap reusable_;
   std::vector<PageFate> fate_;
-  // --verify: our digest of each page (digests_), valid unless set in stale_. A digest is taken
-  // on the session's thread, and TimedSync marks every page of a set it takes stale there, so a
-  // page written after its digest was taken is stale by the time the pause's sync was taken.
+  // --verify: our digest of each page (digests_), valid unless set in stale_. Digests are taken
+  // by the digest thread (from its start on, every sync set TimedSync takes marks its pages
+  // stale) and by RefreshDigests on the session's thread, so a page written after its digest was
+  // taken is stale by the time the pause's sync was taken.
   std::vector<uint64_t> digests_;
   PageBitmap stale_;
   std::future<Status> digest_job_;  // StartDigests' thread: writes digests_ until taken
