@@ -16,6 +16,29 @@ VmPaths PathsFor(const VmDefinition& vm) {
   return p;
 }
 
+std::vector<std::string> MkdQemuArgs(const VmDefinition& vm) {
+  const VmPaths paths = PathsFor(vm);
+  const std::string mem = std::to_string(vm.memory_mib) + "M";
+  return {
+      // share=on: QEMU maps the file MAP_SHARED, so the kernel page cache of the file is guest
+      // RAM and memfs sees every page the guest writes when it is written back.
+      "-object",
+      std::string("memory-backend-file,id=") + kRamBackendId + ",size=" + mem +
+          ",mem-path=" + paths.memory_file + ",share=on",
+      "-machine",
+      std::string("memory-backend=") + kRamBackendId,
+      "-chardev",
+      // The console is a socket (so a line can be typed into it) whose output also goes to the
+      // log; with no client connected QEMU still logs everything the guest prints.
+      "socket,id=mkd-serial,path=" + paths.serial_socket +
+          ",server=on,wait=off,logfile=" + paths.serial_log,
+      "-serial",
+      "chardev:mkd-serial",
+      "-qmp",
+      "unix:" + paths.qmp_socket + ",server=on,wait=off",
+  };
+}
+
 std::vector<std::string> BuildQemuCommandLine(const VmDefinition& vm,
                                               const LaunchOptions& options) {
   const VmPaths paths = PathsFor(vm);
@@ -33,26 +56,14 @@ std::vector<std::string> BuildQemuCommandLine(const VmDefinition& vm,
       "-accel",
       options.accel,
       "-machine",
-      vm.machine + ",memory-backend=" + kRamBackendId,
+      vm.machine,
       "-m",
       mem,
       "-smp",
       std::to_string(vm.vcpus),
-      // share=on: QEMU maps the file MAP_SHARED, so the kernel page cache of the file is guest
-      // RAM and memfs sees every page the guest writes when it is written back.
-      "-object",
-      std::string("memory-backend-file,id=") + kRamBackendId + ",size=" + mem +
-          ",mem-path=" + paths.memory_file + ",share=on",
-      "-chardev",
-      // The console is a socket (so a line can be typed into it) whose output also goes to the
-      // log; with no client connected QEMU still logs everything the guest prints.
-      "socket,id=mkd-serial,path=" + paths.serial_socket +
-          ",server=on,wait=off,logfile=" + paths.serial_log,
-      "-serial",
-      "chardev:mkd-serial",
-      "-qmp",
-      "unix:" + paths.qmp_socket + ",server=on,wait=off",
   };
+  const std::vector<std::string> mkd = MkdQemuArgs(vm);
+  a.insert(a.end(), mkd.begin(), mkd.end());
   if (!vm.kernel.empty()) {
     a.insert(a.end(), {"-kernel", vm.kernel});
     if (!vm.initrd.empty()) a.insert(a.end(), {"-initrd", vm.initrd});

@@ -35,6 +35,12 @@ struct LaunchOptions {
   bool daemonize = true;      // -daemonize -pidfile; false for a foreground QEMU
 };
 
+// The arguments by which a miyakodori VM differs from any QEMU VM, whoever starts QEMU (mkd-vm, or
+// libvirt through <qemu:commandline>, mkd-libvirt): its RAM in <memory_dir>/<uuid>/ram mapped
+// shared and used as the machine's memory, the console socket and log, and the QMP monitor
+// mkd-migrate and serve use, all under <run_dir>/<uuid>/.
+std::vector<std::string> MkdQemuArgs(const VmDefinition& vm);
+
 // argv[0] is options.qemu_binary.
 std::vector<std::string> BuildQemuCommandLine(const VmDefinition& vm, const LaunchOptions& options);
 

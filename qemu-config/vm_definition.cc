@@ -141,6 +141,10 @@ std::string_view MemoryBackingName(MemoryBacking backing) {
   return backing == MemoryBacking::kMemfs ? "memfs" : "tmpfs";
 }
 
+std::string_view ManagerName(VmManager manager) {
+  return manager == VmManager::kLibvirt ? "libvirt" : "mkd-vm";
+}
+
 Result<VmDefinition> ParseVmDefinition(std::string_view json) {
   if (json.size() > kMaxDefinitionSize) return Bad("(file)", "is larger than 64 KiB");
   Json doc = Json::parse(json, nullptr, /*allow_exceptions=*/false);
@@ -148,7 +152,8 @@ Result<VmDefinition> ParseVmDefinition(std::string_view json) {
   if (!doc.is_object()) return Status::InvalidArgument("VM definition: must be a JSON object");
   MKD_RETURN_IF_ERROR(OnlyKnownFields(doc, "",
                                       {"uuid", "name", "memory_mib", "vcpus", "machine", "boot",
-                                       "memory_backing", "network", "run_dir", "extra_args"}));
+                                       "memory_backing", "network", "run_dir", "extra_args",
+                                       "manager"}));
   VmDefinition vm;
   std::string uuid;
   MKD_RETURN_IF_ERROR(GetString(doc, "", "uuid", true, &uuid));
@@ -180,6 +185,13 @@ Result<VmDefinition> ParseVmDefinition(std::string_view json) {
       if (!a.is_string()) return Bad("extra_args", "must be an array of strings");
       vm.extra_args.push_back(a.get<std::string>());
     }
+  }
+  std::string manager = "mkd-vm";
+  MKD_RETURN_IF_ERROR(GetString(doc, "", "manager", false, &manager));
+  if (manager == "libvirt") {
+    vm.manager = VmManager::kLibvirt;
+  } else if (manager != "mkd-vm") {
+    return Bad("manager", "must be \"mkd-vm\" or \"libvirt\"");
   }
   return vm;
 }

@@ -23,6 +23,11 @@ enum class MemoryBacking {
 
 enum class NetworkType { kNone, kUser, kTap };
 
+// Who starts and stops the VM's QEMU: mkd-vm (and serve, for an arriving VM), or libvirt, whose
+// domain of the same name and UUID carries MkdQemuArgs in <qemu:commandline> (mkd-libvirt,
+// docs/qemu-config.md "With libvirt").
+enum class VmManager { kMkdVm, kLibvirt };
+
 struct VmDefinition {
   Uuid uuid;
   std::string name;            // QEMU -name; defaults to the UUID
@@ -41,6 +46,7 @@ struct VmDefinition {
   std::string mac;                              // optional, for kUser/kTap
   std::string run_dir = "/run/miyakodori/vms";  // <run_dir>/<uuid>/{qmp.sock,serial.log,...}
   std::vector<std::string> extra_args;          // appended verbatim to the QEMU command line
+  VmManager manager = VmManager::kMkdVm;
 };
 
 inline constexpr size_t kMaxDefinitionSize = 64 * 1024;
@@ -52,6 +58,7 @@ Result<VmDefinition> ParseVmDefinition(std::string_view json);
 Result<VmDefinition> LoadVmDefinition(const std::string& path);
 
 std::string_view MemoryBackingName(MemoryBacking backing);  // "memfs", "tmpfs"
+std::string_view ManagerName(VmManager manager);             // "mkd-vm", "libvirt"
 
 }  // namespace mkd::qemuconfig
 

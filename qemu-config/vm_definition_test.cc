@@ -51,6 +51,16 @@ TEST(VmDefinitionTest, AppliesDefaults) {
   EXPECT_EQ(vm->network, NetworkType::kNone);
   EXPECT_EQ(vm->run_dir, "/run/miyakodori/vms");
   EXPECT_EQ(vm->machine, "pc");
+  EXPECT_EQ(vm->manager, VmManager::kMkdVm);
+}
+
+TEST(VmDefinitionTest, ALibvirtDomainSaysSo) {
+  nlohmann::json j = Good();
+  j["manager"] = "libvirt";
+  Result<VmDefinition> vm = Parse(j);
+  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
+  EXPECT_EQ(vm->manager, VmManager::kLibvirt);
+  EXPECT_EQ(ManagerName(vm->manager), "libvirt");
 }
 
 TEST(VmDefinitionTest, RejectsEachBrokenRuleNamingTheField) {
@@ -76,6 +86,8 @@ TEST(VmDefinitionTest, RejectsEachBrokenRuleNamingTheField) {
       {"/extra_args", "-s", "extra_args"},
       {"/surprise", 1, "surprise"},
       {"/boot/cmdline", "x", "boot.cmdline"},
+      {"/manager", "virsh", "manager"},
+      {"/manager", 1, "manager"},
   };
   for (const Case& c : cases) {
     nlohmann::json j = Good();
