@@ -87,7 +87,10 @@ Status Incoming::Prepare() {
   if (qemu_->Running()) {
     return Status::FailedPrecondition("VM " + def_.name + " already runs on this host");
   }
-  const std::string incoming_socket = paths_.run_dir + "/incoming.sock";
+  // libvirt makes its QEMU listen where the source's QEMU migrates to: the same path on both
+  // hosts (docs/libvirt.md).
+  const std::string incoming_socket =
+      paths_.run_dir + (qemu_->LibvirtStarts() ? "/migrate.sock" : "/incoming.sock");
   if (!arrivals_.Add(hello_.vm, incoming_socket, link_.peer_host())) {
     return Status::FailedPrecondition("VM " + def_.name +
                                       " is already arriving here (an earlier migration may "
@@ -109,6 +112,9 @@ Status Incoming::Prepare() {
   }
   MKD_ASSIGN_OR_RETURN(std::string table, ram_->TableBlob());
   MKD_RETURN_IF_ERROR(link_.Send(FrameType::kTable, EncodeBlob(0, table)));
+  // A libvirt domain: libvirt starts its QEMU once the source runs `virsh migrate`, after the
+  // rounds; ready as far as we are concerned.
+  if (qemu_->LibvirtStarts()) return link_.Send(FrameType::kReady, "{}");
   auto start = [this, incoming_socket] {
     QemuStart q = StartQemu(incoming_socket);
     if (qemu_done_fd_ >= 0) {
@@ -160,6 +166,7 @@ Status Incoming::JoinQemuStart(bool wait, bool ready) {
 
 Status Incoming::Commit() {
   MKD_RETURN_IF_ERROR(JoinQemuStart(/*wait=*/true));  // the source had READY: it has ended
+  if (qemu_->LibvirtStarts()) MKD_RETURN_IF_ERROR(FindLibvirtQemu());
   MKD_RETURN_IF_ERROR(FaultPoint("serve.commit"));
   // Commit only with a QEMU that waits for the VM's device state: without one, the VM could not
   // run here and the source must keep it.
@@ -184,6 +191,25 @@ Status Incoming::Commit() {
   MKD_RETURN_IF_ERROR(
       link_.Send(FrameType::kResult, EncodeResult({true, "committed", ReceivedSoFar()})));
   return FaultPoint("serve.after_commit");
+}
+
+Status Incoming::FindLibvirtQemu() {
+  Result<std::unique_ptr<IncomingMonitor>> monitor = qemu_->ConnectMonitor(timeout_);
+  if (!monitor.ok()) {
+    return monitor.status().WithContext(
+        "the destination QEMU libvirt should have started for VM " + def_.name +
+        " (its domain's <qemu:commandline> gives it the monitor " + paths_.qmp_socket + ")");
+  }
+  monitor_ = std::move(*monitor);
+  Result<qmp::VmStatus> st = monitor_->QueryStatus();
+  if (!st.ok() || st->status != "inmigrate") {
+    return Status::FailedPrecondition("the destination QEMU libvirt started is " +
+                                      (st.ok() ? st->status : std::string("gone")) +
+                                      ", not waiting for the migration: not committing");
+  }
+  // RAM is in memfs, not in QEMU's stream. Set before any byte of the stream reaches QEMU: the
+  // source holds them until our commit.
+  return monitor_->EnableIgnoreShared();
 }
 
 Status Incoming::WaitRunning() {

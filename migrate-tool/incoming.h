@@ -87,6 +87,9 @@ class Incoming {
   // READY when the start succeeded (unless `ready` is false: the session is failing).
   Status JoinQemuStart(bool wait, bool ready = true);
   Status Receive();
+  // A libvirt domain, at the commit: its QEMU, started by libvirt, waits for the migration;
+  // x-ignore-shared is set on it.
+  Status FindLibvirtQemu();
   Status Commit();
   Status WaitRunning();
   // After a post-copy commit: runs the post-copy loop; on failure fails it and stops QEMU.

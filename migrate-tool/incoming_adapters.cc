@@ -111,6 +111,7 @@ class QemuConfigVm final : public IncomingQemu {
  public:
   QemuConfigVm(qemuconfig::VmDefinition def, qemuconfig::StartOptions start)
       : def_(std::move(def)), start_(std::move(start)) {}
+  bool LibvirtStarts() const override { return false; }
   bool Running() override { return qemuconfig::RunningPid(def_).has_value(); }
   Status StartIncoming() override { return qemuconfig::StartVm(def_, start_).status(); }
   Result<std::unique_ptr<IncomingMonitor>> ConnectMonitor(
@@ -124,6 +125,39 @@ class QemuConfigVm final : public IncomingQemu {
  private:
   qemuconfig::VmDefinition def_;
   qemuconfig::StartOptions start_;
+};
+
+// A libvirt domain's QEMU: libvirt starts it (with mkd-libvirt's <qemu:commandline>, so it has
+// our monitor at <run_dir>/<uuid>/qmp.sock); serve only talks to it, and stops it with `quit`
+// when the switchover failed after the commit.
+class LibvirtQemu final : public IncomingQemu {
+ public:
+  explicit LibvirtQemu(qemuconfig::VmDefinition def) : def_(std::move(def)) {}
+  bool LibvirtStarts() const override { return true; }
+  bool Running() override {
+    // Our monitor answers: a QEMU of this VM runs here.
+    return qmp::QmpClient::Connect(qemuconfig::PathsFor(def_).qmp_socket,
+                                   std::chrono::milliseconds(500))
+        .ok();
+  }
+  Status StartIncoming() override { return Status::Ok(); }  // libvirt's to do
+  Result<std::unique_ptr<IncomingMonitor>> ConnectMonitor(
+      std::chrono::milliseconds timeout) override {
+    MKD_ASSIGN_OR_RETURN(qmp::QmpClient q,
+                         qmp::QmpClient::Connect(qemuconfig::PathsFor(def_).qmp_socket, timeout));
+    return std::unique_ptr<IncomingMonitor>(std::make_unique<QmpMonitor>(std::move(q)));
+  }
+  Status Stop() override {
+    Result<qmp::QmpClient> q =
+        qmp::QmpClient::Connect(qemuconfig::PathsFor(def_).qmp_socket, std::chrono::seconds(2));
+    if (!q.ok()) return Status::NotFound("QEMU of " + def_.name + " does not run");
+    // libvirt sees its QEMU quit and ends the domain (and its migration) on this host.
+    (void)q->Execute("quit");
+    return Status::Ok();
+  }
+
+ private:
+  qemuconfig::VmDefinition def_;
 };
 
 class LocalHost final : public IncomingHost {
@@ -142,6 +176,7 @@ class LocalHost final : public IncomingHost {
     return std::make_unique<MountVmDir>(qemuconfig::PathsFor(def));
   }
   std::unique_ptr<IncomingQemu> QemuFor(const qemuconfig::VmDefinition& def) override {
+    if (def.manager == qemuconfig::VmManager::kLibvirt) return std::make_unique<LibvirtQemu>(def);
     qemuconfig::StartOptions so;
     so.incoming = true;
     so.accel = o_.accel;

@@ -25,7 +25,8 @@ struct FakeQemu {
   mutable std::mutex mu;        // guards everything below
   bool running_before = false;  // a QEMU of this VM runs here already
   bool alive = false;
-  int starts = 0, stops = 0, queries = 0;
+  bool libvirt = false;  // libvirt starts it (a test sets `alive` when libvirt did)
+  int starts = 0, stops = 0, queries = 0, ignore_shared = 0;
   Status start_error, connect_error, caps_error, listen_error;
   // Called by StartIncoming before it takes the lock (on the thread that starts QEMU): a test
   // holds the start here to see what the session does meanwhile.
@@ -59,6 +60,7 @@ class FakeMonitor final : public IncomingMonitor {
   explicit FakeMonitor(FakeQemu& q) : q_(q) {}
   Status EnableIgnoreShared() override {
     std::lock_guard lock(q_.mu);
+    ++q_.ignore_shared;
     return q_.caps_error;
   }
   Status ListenForMigration(const std::string& socket_path) override {
@@ -84,6 +86,7 @@ class FakeMonitor final : public IncomingMonitor {
 class FakeQemuProcess final : public IncomingQemu {
  public:
   explicit FakeQemuProcess(FakeQemu& q) : q_(q) {}
+  bool LibvirtStarts() const override { return q_.libvirt; }
   bool Running() override {
     std::lock_guard lock(q_.mu);
     return q_.running_before;
@@ -99,6 +102,7 @@ class FakeQemuProcess final : public IncomingQemu {
   Result<std::unique_ptr<IncomingMonitor>> ConnectMonitor(std::chrono::milliseconds) override {
     std::lock_guard lock(q_.mu);
     if (!q_.connect_error.ok()) return q_.connect_error;
+    if (q_.libvirt && !q_.alive) return Status::Io("connecting to QMP: No such file or directory");
     return std::unique_ptr<IncomingMonitor>(std::make_unique<FakeMonitor>(q_));
   }
   Status Stop() override {

@@ -99,10 +99,14 @@ class IncomingMonitor {
   virtual void Close() = 0;
 };
 
-// The destination QEMU's process (qemu-config's StartVm / StopVm of the VM's definition).
+// The destination QEMU's process (qemu-config's StartVm / StopVm of the VM's definition), or,
+// for a libvirt domain, the QEMU libvirt starts during the source's `virsh migrate`.
 class IncomingQemu {
  public:
   virtual ~IncomingQemu() = default;
+  // libvirt starts this QEMU (the definition's manager): serve starts none, and finds it, waiting
+  // for the migration on <run_dir>/<uuid>/migrate.sock, by the time the source commits.
+  virtual bool LibvirtStarts() const = 0;
   // A QEMU of this VM runs on this host already.
   virtual bool Running() = 0;
   // Starts QEMU waiting for a migration (-incoming defer) and waits until it answers on QMP.

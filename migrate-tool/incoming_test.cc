@@ -278,6 +278,55 @@ TEST_F(IncomingTest, AQemuNoLongerInmigrateIsNotCommittedTo) {
   EXPECT_TRUE(Aborted());
 }
 
+// --- A libvirt domain: libvirt starts the QEMU during the source's `virsh migrate` ---
+
+TEST_F(IncomingTest, ALibvirtDomainIsReadyAtOnceAndItsQemuIsFoundAndSetUpAtTheCommit) {
+  host_.qemu.libvirt = true;
+  host_.qemu.statuses = {"inmigrate", "inmigrate", "running"};
+  PushPasses();
+  // libvirt started QEMU (the source ran virsh migrate) before the source commits.
+  link_.Do([this] {
+    std::lock_guard lock(host_.qemu.mu);
+    host_.qemu.alive = true;
+  });
+  link_.Push(FrameType::kCommit);
+  link_.Push(FrameType::kWaitRunning);
+  EXPECT_EQ(Run(), Phase::kRunning);
+  EXPECT_EQ(link_.sent_types(), (std::vector<FrameType>{FrameType::kTable, FrameType::kReady,
+                                                        FrameType::kResult, FrameType::kResult}));
+  EXPECT_EQ(host_.qemu.starts, 0);  // libvirt's to start
+  EXPECT_EQ(host_.qemu.ignore_shared, 1);
+  EXPECT_EQ(host_.qemu.listen_socket, "");  // libvirt's migrate-incoming, not ours
+  EXPECT_TRUE(Committed());
+  EXPECT_EQ(QemuStops(), 0);
+}
+
+TEST_F(IncomingTest, ALibvirtDomainWhoseQemuLibvirtDidNotStartIsNotCommitted) {
+  host_.qemu.libvirt = true;
+  PushPasses();
+  link_.Push(FrameType::kCommit);
+  Run();
+  EXPECT_NE(LastResult().find("the destination QEMU libvirt should have started"),
+            std::string::npos)
+      << LastResult();
+  EXPECT_FALSE(Committed());
+  EXPECT_TRUE(Aborted());
+  EXPECT_EQ(host_.qemu.ignore_shared, 0);
+  EXPECT_EQ(QemuStops(), 0);  // nothing of ours to stop: libvirt's QEMU fails without its stream
+}
+
+TEST_F(IncomingTest, ALibvirtQemuNotWaitingForTheMigrationIsNotCommittedTo) {
+  host_.qemu.libvirt = true;
+  host_.qemu.alive = true;
+  host_.qemu.statuses = {"running"};
+  link_.Push(FrameType::kCommit);
+  Run();
+  EXPECT_NE(LastResult().find("QEMU libvirt started is running, not waiting"), std::string::npos)
+      << LastResult();
+  EXPECT_FALSE(Committed());
+  EXPECT_EQ(host_.qemu.ignore_shared, 0);
+}
+
 // "during the rounds | link down" and "first pass | mkd-migrate SIGKILLed": the destination sees
 // the connection end (or its timeout): abort.
 TEST_F(IncomingTest, TheSourceDisappearingDuringTheRoundsAborts) {

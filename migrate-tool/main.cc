@@ -155,6 +155,11 @@ int main(int argc, char** argv) {
                  "with --postcopy: pages sent with each page the destination waits for")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  app.add_option("--libvirt", so.libvirt_uri,
+                 "a libvirt domain (its definition says \"manager\": \"libvirt\"): the "
+                 "destination's libvirt URI (default qemu+tls://ADDRESS/system; docs/libvirt.md)");
+  app.add_option("--libvirt-connect", so.libvirt_connect, "this host's libvirt URI")
+      ->capture_default_str();
   app.add_flag("--json", json, "print the report as JSON on stdout");
   app.add_option("--timeout", timeout_s, "seconds any network or QEMU step may take")
       ->capture_default_str()

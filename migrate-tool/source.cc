@@ -338,6 +338,15 @@ Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::s
       return Status::FailedPrecondition("QEMU's migration " + info.status +
                                         (info.error_desc ? ": " + *info.error_desc : ""));
     }
+    if (libvirt_) {
+      // libvirt gave up before QEMU got there (a refusing hook on the destination, a domain
+      // it cannot start there): its message says why.
+      if (std::optional<Status> ended = libvirt_->Poll(); ended.has_value()) {
+        if (!ended->ok()) return *ended;
+        return Status::FailedPrecondition("libvirt's migration ended while QEMU's was " +
+                                          info.status);
+      }
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return Status::Io("QEMU's migration did not reach " + states.front() + " in time");
@@ -354,15 +363,28 @@ Status SourceSession::StartSwitchover() {
   MKD_RETURN_IF_ERROR(AwaitReady());
   StageTimer timer(&r_->pipe.switchover);
   std::filesystem::create_directories(o_.tunnel_dir);
-  MKD_ASSIGN_OR_RETURN(
-      std::unique_ptr<QemuStream> tunnel,
-      vm_->OpenStream(o_.tunnel_dir + "/mkd-migrate-" + def_.uuid.ToString() + ".sock",
-                      StreamHello{def_.uuid, o_.host_id}));
+  // libvirt makes the destination QEMU listen on the path the source QEMU migrates to, on its
+  // host: the VM's run directory, the same on both hosts (docs/libvirt.md).
+  const std::string path = libvirt_
+                               ? qemuconfig::PathsFor(def_).run_dir + "/migrate.sock"
+                               : o_.tunnel_dir + "/mkd-migrate-" + def_.uuid.ToString() + ".sock";
+  MKD_ASSIGN_OR_RETURN(std::unique_ptr<QemuStream> tunnel,
+                       vm_->OpenStream(path, StreamHello{def_.uuid, o_.host_id},
+                                       /*hold=*/libvirt_ != nullptr));
   tunnel_ = std::move(tunnel);
   Report("switchover", 0, 0);
-  MKD_RETURN_IF_ERROR(monitor_->Migrate("unix:" + tunnel_->path()));
+  if (libvirt_) {
+    // libvirt answers QEMU's pre-switchover itself, so QEMU's device state waits in the tunnel
+    // (held) while we finish; QEMU has paused the VM once its migration is past "active".
+    MKD_RETURN_IF_ERROR(libvirt_->Start("unix://" + tunnel_->path()));
+  } else {
+    MKD_RETURN_IF_ERROR(monitor_->Migrate("unix:" + tunnel_->path()));
+  }
   phase_ = SourcePhase::kSwitchingOver;
-  MKD_ASSIGN_OR_RETURN(qmp::MigrationInfo info, WaitMigration({"pre-switchover"}));
+  MKD_ASSIGN_OR_RETURN(
+      qmp::MigrationInfo info,
+      WaitMigration(libvirt_ ? std::vector<std::string>{"pre-switchover", "device", "completed"}
+                             : std::vector<std::string>{"pre-switchover"}));
   paused_at_ = Clock::now();  // the VM is stopped from here until migrate-continue
   LiftThrottle();             // paused: no vCPU runs; should it resume here, at full speed
   return FaultPoint("source.pre_switchover");
@@ -496,14 +518,33 @@ Status SourceSession::Commit() {
   return FaultPoint("source.after_commit");
 }
 
-Status SourceSession::Finish() {
-  std::optional<StageTimer> timer(&r_->pipe.finish);
-  MKD_RETURN_IF_ERROR(monitor_->MigrateContinue());
+Status SourceSession::ReleaseToLibvirt() {
+  tunnel_->Release();
   r_->downtime_ours_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - paused_at_).count();
-  Result<qmp::MigrationInfo> info = WaitMigration({"completed"});
-  if (info.ok() && info->downtime_ms) {
+  // virsh ends once the destination's QEMU runs the VM and libvirt stopped the source's.
+  const Status virsh = libvirt_->Wait(o_.timeout + std::chrono::seconds(30));
+  // QEMU's own downtime, while its monitor still answers (libvirt stops it once done).
+  if (Result<qmp::MigrationInfo> info = monitor_->QueryMigrate(); info.ok() && info->downtime_ms) {
     r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
+  }
+  return virsh;
+}
+
+Status SourceSession::Finish() {
+  std::optional<StageTimer> timer(&r_->pipe.finish);
+  Status switched;  // QEMU's switchover (libvirt's, for its domains) as this host saw it
+  if (libvirt_) {
+    switched = ReleaseToLibvirt();
+  } else {
+    MKD_RETURN_IF_ERROR(monitor_->MigrateContinue());
+    r_->downtime_ours_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - paused_at_).count();
+    Result<qmp::MigrationInfo> info = WaitMigration({"completed"});
+    if (info.ok() && info->downtime_ms) {
+      r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
+    }
+    switched = info.status();
   }
   const Status tunnel = tunnel_->Join();
   // Whatever QEMU says here, ask the destination: only it knows whether its QEMU took over.
@@ -515,10 +556,10 @@ Status SourceSession::Finish() {
     return f.status();
   }
   MKD_ASSIGN_OR_RETURN(ResultMsg res, ParseResult(f->payload));
-  if (res.ok && (!info.ok() || !tunnel.ok())) {
+  if (res.ok && (!switched.ok() || !tunnel.ok())) {
     return Status::Corrupt(
         "the destination says the VM runs although the switchover failed here (" +
-        (info.ok() ? tunnel : info.status()).ToString() + "): check both hosts");
+        (switched.ok() ? tunnel : switched).ToString() + "): check both hosts");
   }
   if (!res.ok) {
     phase_ = SourcePhase::kDestStopped;  // a definite answer: resuming here is safe

@@ -47,7 +47,16 @@ struct SourceOptions {
   uint32_t precopy_rounds = 0;  // rounds of pre-copy before a post-copy switchover (0: none)
   uint32_t postcopy_window = 16;
   uint64_t postcopy_unacked = 256 * 1024;
+  // A VM libvirt manages (its definition's "manager": "libvirt"; docs/libvirt.md): libvirt moves
+  // its domain (virsh migrate) while we move its memory.
+  std::string libvirt_uri;                         // the destination's libvirt; default below
+  std::string libvirt_connect = "qemu:///system";  // this host's libvirt
+  std::string virsh = "virsh";
 };
+
+// The destination's libvirt URI when --libvirt gives none: libvirt's TLS transport to the
+// address mkd-migrate reaches the destination at ("qemu+tls://HOST/system").
+std::string DefaultLibvirtUri(const SourceOptions& options);
 
 // The cpu cgroup that throttles a VM's vCPUs during its migration: "mkd-throttle-<uuid>".
 inline std::string ThrottleGroupName(const Uuid& vm) { return "mkd-throttle-" + vm.ToString(); }

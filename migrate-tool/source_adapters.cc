@@ -1,14 +1,19 @@
 // The source's ports over the real classes (see source_adapters.h).
 #include "migrate-tool/source_adapters.h"
 
+#include <chrono>
+#include <fstream>
+#include <thread>
 #include <utility>
 
 #include "memfs-protocol/arrival.h"
 #include "memfs-protocol/names.h"
+#include "migrate-tool/libvirt_migration.h"
 #include "migrate-tool/net.h"
 #include "migrate-tool/ram_file.h"
 #include "migrate-tool/stream_tunnel.h"
 #include "migrate-tool/vcpu_throttle.h"
+#include "qemu-config/process.h"
 #include "qemu-config/qmp/migration.h"
 #include "qemu-config/vm_control.h"
 
@@ -88,6 +93,7 @@ class TunnelStream final : public QemuStream {
  public:
   explicit TunnelStream(std::unique_ptr<SourceTunnel> t) : t_(std::move(t)) {}
   const std::string& path() const override { return t_->path(); }
+  void Release() override { t_->Release(); }
   Status Join() override { return t_->Join(); }
   void Cancel() override { t_->Cancel(); }
   uint64_t bytes() const override { return t_->bytes(); }
@@ -123,22 +129,44 @@ class QemuProcess final : public SourceVm {
  public:
   QemuProcess(qemuconfig::VmDefinition def, ThrottleFs fs, std::shared_ptr<const Dialer> dialer)
       : def_(std::move(def)), fs_(std::move(fs)), dialer_(std::move(dialer)) {}
-  Result<std::unique_ptr<QemuStream>> OpenStream(const std::string& path,
-                                                 const StreamHello& hello) override {
+  Result<std::unique_ptr<QemuStream>> OpenStream(const std::string& path, const StreamHello& hello,
+                                                 bool hold) override {
     MKD_ASSIGN_OR_RETURN(std::unique_ptr<SourceTunnel> tunnel, SourceTunnel::Listen(path));
-    tunnel->Start([dialer = dialer_] { return (*dialer)(); }, hello);
+    tunnel->Start([dialer = dialer_] { return (*dialer)(); }, hello, hold);
     return std::unique_ptr<QemuStream>(std::make_unique<TunnelStream>(std::move(tunnel)));
   }
   Result<std::unique_ptr<CpuThrottle>> Throttle(const std::vector<int>& tids) override {
-    const std::optional<pid_t> pid = qemuconfig::RunningPid(def_);
+    const std::optional<pid_t> pid = Pid();
     if (!pid) return Status::NotFound("the source QEMU's pid file");
     MKD_ASSIGN_OR_RETURN(VcpuThrottle t, VcpuThrottle::Create(fs_, ThrottleGroupName(def_.uuid),
                                                               static_cast<int>(*pid), tids));
     return std::unique_ptr<CpuThrottle>(std::make_unique<CgroupThrottle>(std::move(t)));
   }
-  Status Stop() override { return qemuconfig::StopVm(def_, std::chrono::seconds(10)); }
+  Status Stop() override {
+    if (def_.manager == qemuconfig::VmManager::kLibvirt) {
+      // libvirt stops the source QEMU itself once its migration succeeded; wait for that, so
+      // that the RAM file is closed (a stored incarnation) when we report.
+      for (int i = 0; i < 100 && Pid(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (Pid())
+        return Status::FailedPrecondition("libvirt did not stop the source QEMU of " + def_.name);
+      return Status::Ok();
+    }
+    return qemuconfig::StopVm(def_, std::chrono::seconds(10));
+  }
 
  private:
+  // QEMU's pid: mkd-vm's pid file, or libvirt's (/run/libvirt/qemu/<domain>.pid).
+  std::optional<pid_t> Pid() const {
+    if (def_.manager != qemuconfig::VmManager::kLibvirt) return qemuconfig::RunningPid(def_);
+    std::ifstream in("/run/libvirt/qemu/" + def_.name + ".pid");
+    long pid = 0;
+    if (!(in >> pid) || pid <= 0 || !qemuconfig::ProcessExists(static_cast<pid_t>(pid))) {
+      return std::nullopt;
+    }
+    return static_cast<pid_t>(pid);
+  }
+
   qemuconfig::VmDefinition def_;
   ThrottleFs fs_;
   std::shared_ptr<const Dialer> dialer_;
@@ -154,6 +182,17 @@ std::unique_ptr<PeerLink> ChannelLink(std::unique_ptr<Channel> channel) {
   return std::make_unique<ChannelLinkPort>(std::move(channel));
 }
 
+std::string DefaultLibvirtUri(const SourceOptions& o) {
+  std::string host = o.address.empty() ? o.to_host : o.address;
+  // ADDR:PORT is serve's port, not libvirt's; an IPv6 address comes in brackets.
+  if (const size_t colon = host.rfind(':'); colon != std::string::npos &&
+                                            host.find(']') == std::string::npos &&
+                                            host.find(':') == colon) {
+    host = host.substr(0, colon);
+  }
+  return "qemu+tls://" + host + "/system";
+}
+
 Result<SourcePorts> OpenSourcePorts(const SourceOptions& o, qemuconfig::VmDefinition* def) {
   MKD_ASSIGN_OR_RETURN(qemuconfig::VmDefinition d, qemuconfig::LoadVmDefinition(o.definition));
   *def = std::move(d);
@@ -163,7 +202,19 @@ Result<SourcePorts> OpenSourcePorts(const SourceOptions& o, qemuconfig::VmDefini
                                       "mkd-migrate cannot move it; use QEMU's own migration");
   }
   const qemuconfig::VmPaths paths = qemuconfig::PathsFor(*def);
-  if (!qemuconfig::RunningPid(*def)) {
+  const bool libvirt = def->manager == qemuconfig::VmManager::kLibvirt;
+  if (!libvirt && !o.libvirt_uri.empty()) {
+    return Status::InvalidArgument("VM " + def->name +
+                                   " is not a libvirt domain (its definition has no \"manager\": "
+                                   "\"libvirt\"): --libvirt applies to libvirt's VMs only");
+  }
+  if (libvirt && o.postcopy) {
+    return Status::Unsupported("VM " + def->name +
+                               " is a libvirt domain: --postcopy is not supported with libvirt "
+                               "(pre-copy only, docs/libvirt.md)");
+  }
+  // A libvirt domain has no mkd-vm pid file: its monitor answering (below) says it runs.
+  if (!libvirt && !qemuconfig::RunningPid(*def)) {
     return Status::FailedPrecondition("VM " + def->name + " is not running on this host");
   }
   MKD_ASSIGN_OR_RETURN(peer::TlsContext tls, peer::TlsContext::Create(o.tls, /*server=*/false));
@@ -171,6 +222,11 @@ Result<SourcePorts> OpenSourcePorts(const SourceOptions& o, qemuconfig::VmDefini
       Dialer{std::move(tls), o.address.empty() ? o.to_host : o.address, o.to_host, o.timeout});
   MKD_ASSIGN_OR_RETURN(RamFile ram, RamFile::Open(paths.memory_file));
   Result<qmp::QmpClient> q = qmp::QmpClient::Connect(paths.qmp_socket, o.timeout);
+  if (!q.ok() && libvirt) {
+    return q.status().WithContext("VM " + def->name +
+                                  ": its monitor does not answer (does its libvirt domain run "
+                                  "here, with mkd-libvirt's <qemu:commandline>?)");
+  }
   if (!q.ok()) return q.status().WithContext("QMP of the source QEMU");
   SourcePorts ports;
   ports.dial = [dialer]() -> Result<std::shared_ptr<PeerLink>> {
@@ -180,6 +236,15 @@ Result<SourcePorts> OpenSourcePorts(const SourceOptions& o, qemuconfig::VmDefini
   ports.ram = std::make_shared<RamFilePort>(std::move(ram), paths.memory_dir);
   ports.monitor = QmpMonitor(std::move(*q));
   ports.vm = std::make_shared<QemuProcess>(*def, o.throttle_fs, dialer);
+  if (libvirt) {
+    VirshOptions v;
+    v.virsh = o.virsh;
+    v.connect = o.libvirt_connect;
+    v.destination = o.libvirt_uri.empty() ? DefaultLibvirtUri(o) : o.libvirt_uri;
+    v.domain = def->name;
+    v.log_path = o.tunnel_dir + "/mkd-migrate-" + def->uuid.ToString() + ".virsh.log";
+    ports.libvirt = std::make_shared<VirshMigration>(std::move(v));
+  }
   ports.now = [] { return std::chrono::steady_clock::now(); };
   return ports;
 }

@@ -315,6 +315,7 @@ void FakeDestination::Handle(const Frame& f) {
         return;
       }
       committed = true;
+      if (on_commit) on_commit();
       link_->Reply(FrameType::kResult,
                    EncodeResult(ResultMsg(true, "committed", ReceiveStats{3, 2, 0.0, 0.0})));
       if (postcopy) {
@@ -352,6 +353,7 @@ class Stream final : public QemuStream {
  public:
   Stream(std::string path, FakeVm* vm) : path_(std::move(path)), vm_(vm) {}
   const std::string& path() const override { return path_; }
+  void Release() override { vm_->stream_released = vm_->stream_held; }
   Status Join() override { return vm_->stream_join; }
   void Cancel() override { vm_->stream_cancelled = true; }
   uint64_t bytes() const override { return FakeVm::kStreamBytes; }
@@ -385,9 +387,10 @@ class Throttle final : public CpuThrottle {
 
 }  // namespace
 
-Result<std::unique_ptr<QemuStream>> FakeVm::OpenStream(const std::string& path,
-                                                       const StreamHello&) {
+Result<std::unique_ptr<QemuStream>> FakeVm::OpenStream(const std::string& path, const StreamHello&,
+                                                       bool hold) {
   stream_opened = true;
+  stream_held = hold;
   return std::unique_ptr<QemuStream>(std::make_unique<Stream>(path, this));
 }
 
@@ -395,6 +398,52 @@ Result<std::unique_ptr<CpuThrottle>> FakeVm::Throttle(const std::vector<int>& ti
   if (!throttle_error.ok()) return throttle_error;
   if (tids.empty()) return Status::InvalidArgument("no vCPU threads");
   return std::unique_ptr<CpuThrottle>(std::make_unique<fakes::Throttle>(this));
+}
+
+// ---- FakeDomainMigration
+
+Status FakeDomainMigration::Start(const std::string& migrate_uri) {
+  log.push_back("start " + migrate_uri);
+  if (!start_fails.ok()) return start_fails;
+  if (ends_early) {
+    done_ = *ends_early;
+    return Status::Ok();
+  }
+  // QEMU migrates (libvirt's `migrate` on its own monitor), pauses the VM and libvirt answers
+  // pre-switchover: the device state now waits in our held stream.
+  monitor_->migration = "device";
+  monitor_->run_status = "finish-migrate";
+  monitor_->running = false;
+  return Status::Ok();
+}
+
+std::optional<Status> FakeDomainMigration::Poll() { return done_; }
+
+Status FakeDomainMigration::Wait(std::chrono::milliseconds) {
+  log.push_back("wait");
+  if (done_) return *done_;
+  if (!vm_->stream_released) return Status::Io("libvirt's migration did not end (stream held)");
+  monitor_->migration = outcome.ok() ? "completed" : "failed";
+  if (!outcome.ok()) {
+    monitor_->run_status = "running";  // libvirt resumes the domain here
+    monitor_->running = true;
+  } else {
+    monitor_->run_status = "postmigrate";
+  }
+  done_ = outcome;
+  return outcome;
+}
+
+Status FakeDomainMigration::Abort() {
+  log.push_back("abort");
+  if (done_) return Status::Ok();
+  if (monitor_->migration == "device" || monitor_->migration == "active") {
+    monitor_->migration = "failed";
+    monitor_->run_status = "running";
+    monitor_->running = true;
+  }
+  done_ = Status::FailedPrecondition("operation aborted: migration out job: canceled by client");
+  return Status::Ok();
 }
 
 }  // namespace mkd::migrate::fakes

@@ -182,6 +182,7 @@ class FakeDestination {
   bool failed = false;                   // after fail_after_pause: answers nothing any more
   std::optional<uint64_t> corrupt_page;  // its copy of this page differs (for VERIFY)
   std::optional<uint64_t> write_during_postcopy;  // the VM writes this page at the destination
+  std::function<void()> on_commit;                // called as it commits
 
   // What it saw.
   std::vector<FrameType> frames;
@@ -215,16 +216,44 @@ class FakeVm final : public SourceVm {
   Status throttle_error;
   bool stopped = false;
   bool stream_opened = false, stream_cancelled = false;
+  bool stream_held = false;                 // opened with hold (a libvirt domain)
+  bool stream_released = false;             // Release() on a held stream
   std::vector<uint32_t> throttle_percents;  // every Set
   bool throttle_restored = false;           // Restore() after the last Set
 
-  Result<std::unique_ptr<QemuStream>> OpenStream(const std::string& path,
-                                                 const StreamHello& hello) override;
+  Result<std::unique_ptr<QemuStream>> OpenStream(const std::string& path, const StreamHello& hello,
+                                                 bool hold) override;
   Result<std::unique_ptr<CpuThrottle>> Throttle(const std::vector<int>& tids) override;
   Status Stop() override {
     stopped = true;
     return Status::Ok();
   }
+};
+
+// libvirt's migration of the domain, over a FakeMonitor: Start runs QEMU's migration the way
+// libvirt does (QEMU pauses the VM, libvirt answers pre-switchover at once: "device" with the
+// VM in "finish-migrate"), unless `start_fails` or `ends_early` (libvirt gave up before QEMU's
+// migration began, e.g. a hook refused). Wait returns `outcome` once the stream was released
+// (the destination got the device state); Abort cancels: QEMU's migration fails, and libvirt
+// resumes the VM here.
+class FakeDomainMigration final : public DomainMigration {
+ public:
+  FakeDomainMigration(FakeMonitor* monitor, FakeVm* vm) : monitor_(monitor), vm_(vm) {}
+
+  Status start_fails;                // Start's refusal
+  std::optional<Status> ends_early;  // libvirt ends with this before QEMU's migration starts
+  Status outcome;                    // what libvirt's migration ends with once released
+  std::vector<std::string> log;      // "start unix:///...", "wait", "abort"
+
+  Status Start(const std::string& migrate_uri) override;
+  std::optional<Status> Poll() override;
+  Status Wait(std::chrono::milliseconds timeout) override;
+  Status Abort() override;
+
+ private:
+  FakeMonitor* monitor_;
+  FakeVm* vm_;
+  std::optional<Status> done_;
 };
 
 }  // namespace mkd::migrate::fakes

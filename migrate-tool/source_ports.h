@@ -8,6 +8,8 @@
 //               made by SourcePorts::dial
 //   SourceVm    the source QEMU process: its stop, the tunnel of its migration stream, the
 //               cgroup throttle of its vCPU threads
+//   DomainMigration  for a VM libvirt manages: libvirt's own migration of its domain
+//               (`virsh migrate`), which starts the destination QEMU and the source's `migrate`
 //
 // The real adapters are in source_adapters.h. Errors are Status values as the real classes give
 // them. Threads: see each interface; none is shared by two threads at once except where said.
@@ -18,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -92,10 +95,15 @@ class PeerLink {
 
 // QEMU's migration stream on its way to the destination (stream_tunnel.h's SourceTunnel): the
 // path QEMU migrates to; the pump runs on a thread of its own from the start.
+// A held stream (OpenStream's `hold`) keeps every byte QEMU writes here, in memory (at most
+// kMaxHeldStreamBytes, beyond which the pump fails), until Release(): QEMU cannot pause before
+// its switchover for us when libvirt drives it, so its device state waits here instead.
 class QemuStream {
  public:
   virtual ~QemuStream() = default;
   virtual const std::string& path() const = 0;
+  // A held stream's bytes go on to the destination from now on (no-op when not held).
+  virtual void Release() = 0;
   virtual Status Join() = 0;  // until QEMU closed the stream; the pump's outcome
   virtual void Cancel() = 0;
   virtual uint64_t bytes() const = 0;       // QEMU's stream
@@ -116,13 +124,32 @@ class CpuThrottle {
 class SourceVm {
  public:
   virtual ~SourceVm() = default;
-  // Listens at `path` for QEMU's migration stream and starts the pump to the destination.
+  // Listens at `path` for QEMU's migration stream and starts the pump to the destination;
+  // with `hold`, QEMU's bytes wait until QemuStream::Release().
   virtual Result<std::unique_ptr<QemuStream>> OpenStream(const std::string& path,
-                                                         const StreamHello& hello) = 0;
+                                                         const StreamHello& hello, bool hold) = 0;
   // Moves the vCPU threads `tids` into a fresh throttle group, unthrottled.
   virtual Result<std::unique_ptr<CpuThrottle>> Throttle(const std::vector<int>& tids) = 0;
   // Stops the source QEMU (its RAM file becomes the VM's stored incarnation here).
   virtual Status Stop() = 0;
+};
+
+// libvirt's migration of the VM's domain (the VM's definition says "manager": "libvirt"):
+// libvirt starts the destination's QEMU and runs the source QEMU's `migrate` into our stream
+// tunnel; it answers QEMU's pre-switchover itself, so the session holds the stream instead
+// (QemuStream::Release). One thread at a time.
+class DomainMigration {
+ public:
+  virtual ~DomainMigration() = default;
+  // Starts libvirt's live migration of the domain, QEMU's stream to `migrate_uri`
+  // ("unix:///path"); returns once it was started.
+  virtual Status Start(const std::string& migrate_uri) = 0;
+  // nullopt while it runs; its outcome once it ended (an error carries libvirt's message).
+  virtual std::optional<Status> Poll() = 0;
+  // Waits up to `timeout` for it to end; its outcome (kIo when it still runs).
+  virtual Status Wait(std::chrono::milliseconds timeout) = 0;
+  // Cancels libvirt's job if it still runs and waits for it to end.
+  virtual Status Abort() = 0;
 };
 
 // What a session runs on. Any may be null when opening failed before it (SourceSession::Fail
@@ -134,6 +161,8 @@ struct SourcePorts {
   std::shared_ptr<SourceRam> ram;
   std::shared_ptr<VmMonitor> monitor;
   std::shared_ptr<SourceVm> vm;
+  // Set for a VM libvirt manages; null for mkd-vm's.
+  std::shared_ptr<DomainMigration> libvirt;
   // The clock the rounds' stop rule reads (stop_rule.h): when each sync took its pages, and
   // now. Called from the session's thread and its sync thread. Empty: a clock that never moves,
   // so that the rule forecasts each round's own set (fakes that do not model time).

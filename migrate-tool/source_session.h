@@ -95,6 +95,7 @@ class SourceSession {
         ram_(std::move(ports.ram)),
         monitor_(std::move(ports.monitor)),
         vm_(std::move(ports.vm)),
+        libvirt_(std::move(ports.libvirt)),
         now_(std::move(ports.now)) {
     r_->from_host = o_.host_id;
     r_->to_host = o_.to_host;
@@ -184,7 +185,12 @@ class SourceSession {
   Status SendZeros(uint64_t first, uint64_t count, Generation gen);
   // Records a frame of pages sent (fate and counters).
   void Sent(const SentRun& run);
+  // Polls QEMU's migration until it reaches one of `states` (an error when it failed, when
+  // libvirt's migration ended first, or after --timeout).
   Result<qmp::MigrationInfo> WaitMigration(const std::vector<std::string>& states);
+  // The end of a libvirt domain's switchover: the held stream goes to the destination, then
+  // libvirt's migration ends (QEMU's own downtime when its monitor still answers).
+  Status ReleaseToLibvirt();
   void Report(const std::string& phase, uint64_t done, uint64_t total);
   uint64_t WireBytes() const;
 
@@ -200,7 +206,8 @@ class SourceSession {
   std::shared_ptr<SourceRam> ram_;
   std::shared_ptr<VmMonitor> monitor_;
   std::shared_ptr<SourceVm> vm_;
-  std::function<Clock::time_point()> now_;  // SourcePorts::now
+  std::shared_ptr<DomainMigration> libvirt_;  // a libvirt domain: libvirt drives QEMU's migration
+  std::function<Clock::time_point()> now_;    // SourcePorts::now
   RamFileSummary summary_;
   std::shared_ptr<PeerLink> ch_;
   std::unique_ptr<QemuStream> tunnel_;

@@ -19,6 +19,7 @@ namespace mkd::migrate {
 namespace {
 
 using fakes::FakeDestination;
+using fakes::FakeDomainMigration;
 using fakes::FakeMonitor;
 using fakes::FakeRam;
 using fakes::FakeVm;
@@ -78,12 +79,16 @@ class SourceSessionTest : public ::testing::Test {
 
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
+  // The VM is a libvirt domain: libvirt runs QEMU's migration.
+  void UseLibvirt() { libvirt_ = std::make_shared<FakeDomainMigration>(monitor_.get(), vm_.get()); }
+
   static void Fill(std::string* memory, uint64_t page, char byte) {
     memory->replace(page * kPageSize, kPageSize, kPageSize, byte);
   }
 
   Status Run() {
-    SourcePorts ports{dest_->Dialer(), ram_, monitor_, vm_, [this] { return clock_.Now(); }};
+    SourcePorts ports{
+        dest_->Dialer(), ram_, monitor_, vm_, libvirt_, [this] { return clock_.Now(); }};
     return internal::RunSourceWith(o_, def_, std::move(ports), &report_, progress_);
   }
 
@@ -149,6 +154,7 @@ class SourceSessionTest : public ::testing::Test {
   std::unique_ptr<FakeDestination> dest_;
   std::shared_ptr<FakeMonitor> monitor_;
   std::shared_ptr<FakeVm> vm_;
+  std::shared_ptr<FakeDomainMigration> libvirt_;  // set by UseLibvirt
   fakes::FakeClock clock_;  // moves only when a test says so
 };
 
@@ -382,11 +388,80 @@ TEST_F(SourceSessionTest, VerifyMismatchAbortsAndTheVmStaysHere) {
   ExpectAbortedBeforeTheCommit();
 }
 
+// ---- a libvirt domain: libvirt runs QEMU's migration, the device state waits in our tunnel
+
+TEST_F(SourceSessionTest, ALibvirtDomainMovesWithItsDeviceStateHeldUntilTheCommit) {
+  UseLibvirt();
+  o_.verify = true;
+  // When the destination commits, QEMU's device state must still be held here.
+  bool released_before_commit = true;
+  dest_->on_commit = [&] { released_before_commit = vm_->stream_released; };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_FALSE(released_before_commit);
+  EXPECT_TRUE(vm_->stream_held);
+  EXPECT_TRUE(vm_->stream_released);
+  EXPECT_EQ(libvirt_->log, (std::vector<std::string>{"start unix:///run/miyakodori/vms/" +
+                                                         def_.uuid.ToString() + "/migrate.sock",
+                                                     "wait"}));
+  EXPECT_FALSE(monitor_->Did("migrate unix:///run/miyakodori/vms/" + def_.uuid.ToString() +
+                             "/migrate.sock"));
+  EXPECT_FALSE(monitor_->Did("migrate-continue"));  // libvirt's to answer
+  EXPECT_TRUE(report_.verified);
+  EXPECT_EQ(dest_->memory, ram_->content);
+  EXPECT_TRUE(dest_->committed);
+  EXPECT_EQ(ram_->advanced_to, kEpoch + 2);
+  EXPECT_TRUE(vm_->stopped);
+  EXPECT_EQ(report_.outcome, "ok");
+}
+
+TEST_F(SourceSessionTest, ALibvirtRefusalFailsAtOnceWithItsMessageAndTheVmStaysHere) {
+  UseLibvirt();
+  o_.timeout = std::chrono::seconds(20);  // must not be waited for
+  libvirt_->ends_early = Status::FailedPrecondition(
+      "libvirt's migration of domain vm1 failed: Hook script execution failed");
+  const auto t0 = std::chrono::steady_clock::now();
+  const Status s = Run();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_THAT(s.message(), HasSubstr("Hook script execution failed"));
+  EXPECT_FALSE(dest_->Saw(FrameType::kCommit));
+  EXPECT_FALSE(vm_->stream_released);
+  EXPECT_TRUE(vm_->stream_cancelled);
+  ExpectAbortedBeforeTheCommit();
+}
+
+TEST_F(SourceSessionTest, ALibvirtDomainWhoseVerifyFailsIsAbortedAndItsStateNeverLeaves) {
+  UseLibvirt();
+  o_.verify = true;
+  dest_->corrupt_page = 30;
+  EXPECT_EQ(Run().code(), ErrorCode::kCorrupt);
+  EXPECT_FALSE(dest_->Saw(FrameType::kCommit));
+  EXPECT_FALSE(vm_->stream_released);
+  EXPECT_EQ(libvirt_->log.back(), "abort");
+  EXPECT_FALSE(monitor_->Did("migrate_cancel"));
+  ExpectAbortedBeforeTheCommit();
+}
+
+TEST_F(SourceSessionTest, ALibvirtDomainTheDestinationDidNotTakeOverResumesHere) {
+  UseLibvirt();
+  libvirt_->outcome = Status::FailedPrecondition("libvirt's migration failed: domain quit");
+  dest_->not_running = "its QEMU exited before it ran the VM; it is stopped";
+  EXPECT_EQ(Run().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(vm_->stream_released);  // after the commit
+  EXPECT_TRUE(monitor_->running);
+  EXPECT_FALSE(vm_->stopped);
+  EXPECT_EQ(AfterCommit(), std::vector<FrameType>{FrameType::kWaitRunning});
+  EXPECT_THAT(report_.outcome, HasSubstr("(the VM resumed on src)"));
+}
+
 TEST_F(SourceSessionTest, DestinationUnreachableLeavesQemuAsFound) {
   SourcePorts ports{[]() -> Result<std::shared_ptr<PeerLink>> {
                       return Status::Io("dst:7420: Connection refused");
                     },
-                    ram_, monitor_, vm_, nullptr};
+                    ram_,
+                    monitor_,
+                    vm_,
+                    nullptr,
+                    nullptr};
   EXPECT_EQ(internal::RunSourceWith(o_, def_, std::move(ports), &report_, progress_).code(),
             ErrorCode::kIo);
   ExpectAbortedBeforeTheCommit(/*link_up=*/false);

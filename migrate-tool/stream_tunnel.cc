@@ -6,8 +6,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 namespace mkd::migrate {
 namespace {
@@ -59,7 +62,8 @@ SourceTunnel::~SourceTunnel() {
 }
 
 void SourceTunnel::Start(std::function<Result<std::unique_ptr<Channel>>()> connect,
-                         const StreamHello& hello) {
+                         const StreamHello& hello, bool hold) {
+  released_ = !hold;
   thread_ =
       std::thread([this, connect = std::move(connect), hello] { result_ = Run(connect, hello); });
 }
@@ -83,8 +87,21 @@ Status SourceTunnel::Run(const std::function<Result<std::unique_ptr<Channel>>()>
     return channel.status().WithContext("stream tunnel");
   }
   Status s = (*channel)->Send(FrameType::kStreamHello, EncodeStreamHello(hello));
+  bool eof = false;
+  if (s.ok()) s = Hold(fd, &eof);
+  if (s.ok() && !held_.empty()) {
+    // Released: what QEMU wrote meanwhile goes first, in frames no larger than we read.
+    for (size_t at = 0; s.ok() && at < held_.size(); at += kChunk) {
+      s = (*channel)->Send(FrameType::kStreamData,
+                           std::string_view(held_).substr(at, std::min(kChunk, held_.size() - at)));
+    }
+    bytes_ += held_.size();
+    wire_bytes_ = (*channel)->bytes_sent();
+    std::string().swap(held_);
+  }
+  if (s.ok() && eof) s = (*channel)->Send(FrameType::kStreamEnd, {});
   std::string buf(kChunk, '\0');
-  while (s.ok()) {
+  while (s.ok() && !eof) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
@@ -103,6 +120,36 @@ Status SourceTunnel::Run(const std::function<Result<std::unique_ptr<Channel>>()>
   wire_bytes_ = (*channel)->bytes_sent();
   if (!s.ok()) ::shutdown(fd, SHUT_RDWR);  // QEMU sees the failure and fails its migration
   return s;
+}
+
+Status SourceTunnel::Hold(int fd, bool* eof) {
+  std::string buf(kChunk, '\0');
+  while (!released_.load()) {
+    if (cancelled_.load()) return Status::Io("the stream tunnel was cancelled");
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, 10);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Status::Io(std::string("poll: ") + std::strerror(errno));
+    if (r == 0 || *eof) {
+      if (*eof) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return Status::Io(std::string("reading QEMU's migration stream: ") + std::strerror(errno));
+    if (n == 0) {
+      *eof = true;  // QEMU wrote everything; it goes once released
+      continue;
+    }
+    if (held_.size() + static_cast<size_t>(n) > kMaxHeldStreamBytes) {
+      return Status::OutOfRange(
+          "QEMU's device state is larger than the " + std::to_string(kMaxHeldStreamBytes >> 20) +
+          " MiB the stream tunnel holds until the commit (RAM outside the memfs file?)");
+    }
+    held_.append(buf.data(), static_cast<size_t>(n));
+  }
+  return Status::Ok();
 }
 
 Status SourceTunnel::Join() {

@@ -22,6 +22,10 @@
 
 namespace mkd::migrate {
 
+// The most of QEMU's stream a held tunnel keeps in memory before it gives up (the device state
+// of a VM whose RAM is skipped is well below 1 MiB; video memory and ROMs can add tens of MiB).
+inline constexpr uint64_t kMaxHeldStreamBytes = uint64_t{256} << 20;
+
 class SourceTunnel {
  public:
   // Listens on a new unix socket at `path` (replacing a stale one).
@@ -33,8 +37,12 @@ class SourceTunnel {
   const std::string& path() const { return path_; }
   // Starts the pump thread: waits for QEMU to connect, calls `connect` for the channel to the
   // destination, announces the stream (`hello`: the VM and this host, which serve checks against
-  // our certificate), then copies until QEMU closes its end.
-  void Start(std::function<Result<std::unique_ptr<Channel>>()> connect, const StreamHello& hello);
+  // our certificate), then copies until QEMU closes its end. With `hold`, what QEMU writes is
+  // read into memory (so QEMU never blocks on us) and sent only after Release().
+  void Start(std::function<Result<std::unique_ptr<Channel>>()> connect, const StreamHello& hello,
+             bool hold = false);
+  // A held tunnel's bytes go on to the destination from now on.
+  void Release() { released_ = true; }
   // Waits for the pump to end (QEMU closed the stream, or an error); returns its outcome.
   Status Join();
   // Stops the pump early (closes the sockets) and waits for it.
@@ -46,11 +54,15 @@ class SourceTunnel {
   SourceTunnel(std::string path, int fd) : path_(std::move(path)), listen_fd_(fd) {}
   Status Run(const std::function<Result<std::unique_ptr<Channel>>()>& connect,
              const StreamHello& hello);
+  // Reads QEMU's stream into held_ until Release() (or QEMU closed its end: *eof).
+  Status Hold(int fd, bool* eof);
 
   std::string path_;
   int listen_fd_ = -1;
   std::atomic<int> qemu_fd_{-1};
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> released_{true};
+  std::string held_;
   std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> wire_bytes_{0};
   std::thread thread_;
