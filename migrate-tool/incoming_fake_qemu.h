@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "migrate-tool/incoming_ports.h"
@@ -122,6 +123,7 @@ struct FakeStreams final : public QemuStreamConnector {
   struct State {
     int connects = 0;
     std::string written;
+    std::deque<std::string> back;  // what QEMU writes back, one ReadBack each
     bool closed = false;
     Status connect_error;
   };
@@ -133,6 +135,13 @@ struct FakeStreams final : public QemuStreamConnector {
       s_.written.append(bytes);
       return Status::Ok();
     }
+    Result<std::optional<std::string>> ReadBack() override {
+      if (s_.back.empty()) return std::optional<std::string>(std::string());
+      std::string b = std::move(s_.back.front());
+      s_.back.pop_front();
+      return std::optional<std::string>(std::move(b));
+    }
+    int wait_fd() const override { return -1; }
 
    private:
     State& s_;

@@ -136,6 +136,11 @@ class QemuStreamSocket {
  public:
   virtual ~QemuStreamSocket() = default;
   virtual Status Write(std::string_view bytes) = 0;
+  // QEMU's return path (libvirt turns it on): what the destination QEMU wrote back, without
+  // waiting: "" when nothing came, nullopt once QEMU closed its end.
+  virtual Result<std::optional<std::string>> ReadBack() = 0;
+  // A descriptor that turns readable when ReadBack has something (-1: none to wait on).
+  virtual int wait_fd() const = 0;
 };
 
 // Connects to a destination QEMU's incoming socket at `path`.

@@ -8,9 +8,29 @@
 namespace mkd::migrate {
 
 Status PumpIntoQemu(IncomingLink& link, QemuStreamConnector& connector,
-                    const std::string& qemu_socket) {
+                    const std::string& qemu_socket, std::chrono::milliseconds timeout) {
   MKD_ASSIGN_OR_RETURN(std::unique_ptr<QemuStreamSocket> qemu, connector.Connect(qemu_socket));
+  bool back_open = true;  // QEMU's return path: what it writes goes back to the source
+  auto idle_since = std::chrono::steady_clock::now();
   while (true) {
+    const bool frame =
+        link.Readable(std::chrono::milliseconds(100), back_open ? qemu->wait_fd() : -1);
+    if (back_open) {
+      MKD_ASSIGN_OR_RETURN(std::optional<std::string> back, qemu->ReadBack());
+      if (!back.has_value()) {
+        back_open = false;
+      } else if (!back->empty()) {
+        MKD_RETURN_IF_ERROR(link.Send(FrameType::kStreamBack, *back));
+      }
+    }
+    if (!frame) {
+      if (std::chrono::steady_clock::now() - idle_since > timeout) {
+        return Status::Io("QEMU's stream from " + link.peer_host() + ": nothing within " +
+                          std::to_string(timeout.count()) + " ms (the source is stuck)");
+      }
+      continue;
+    }
+    idle_since = std::chrono::steady_clock::now();
     MKD_ASSIGN_OR_RETURN(Frame f, link.Receive());
     if (f.type == FrameType::kStreamEnd) return Status::Ok();
     if (f.type != FrameType::kStreamData) {
@@ -52,7 +72,7 @@ void ServeSession(const Result<Frame>& first, IncomingLink& link, const std::str
       spdlog::warn("{} ({}): {}", link.peer_host(), address, socket.status().ToString());
       return;
     }
-    s = PumpIntoQemu(link, ports.streams, *socket);
+    s = PumpIntoQemu(link, ports.streams, *socket, ports.timeout);
     if (!s.ok()) spdlog::warn("QEMU stream of VM {}: {}", hello->vm.ToString(), s.ToString());
   } else {
     spdlog::warn("{} ({}): first frame {} refused", link.peer_host(), address,

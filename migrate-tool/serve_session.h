@@ -35,9 +35,11 @@ void ServeSession(const Result<Frame>& first, IncomingLink& link, const std::str
 
 // The QEMU stream's serve end: connects to the destination QEMU's incoming socket at
 // `qemu_socket` and writes every STREAM_DATA payload from `link` into it until STREAM_END; any
-// other frame ends the stream with kInvalidArgument. The socket is closed in every case.
+// other frame ends the stream with kInvalidArgument, no frame for `timeout` with kIo. What QEMU
+// writes back on the socket (its return path) goes to the source as STREAM_BACK. The socket is
+// closed in every case.
 Status PumpIntoQemu(IncomingLink& link, QemuStreamConnector& connector,
-                    const std::string& qemu_socket);
+                    const std::string& qemu_socket, std::chrono::milliseconds timeout);
 
 }  // namespace mkd::migrate
 

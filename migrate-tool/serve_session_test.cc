@@ -104,6 +104,20 @@ TEST_F(ServeSessionTest, TheQemuStreamGoesIntoQemuUntilItsEnd) {
   EXPECT_TRUE(streams_.state.closed);
 }
 
+TEST_F(ServeSessionTest, WhatQemuWritesBackGoesToTheSource) {
+  ASSERT_TRUE(arrivals_.Add(hello_.vm, "/fake/incoming.sock", "host-a"));
+  streams_.state.back = {"", "shut"};  // the return path's last message, once it loaded
+  FakeLink link("host-a");
+  link.Push(FrameType::kStreamData, "device state");
+  link.Push(FrameType::kStreamData, "");
+  link.Push(FrameType::kStreamEnd);
+  Serve(StreamHelloFrom("host-a"), link);
+  EXPECT_EQ(streams_.state.written, "device state");
+  ASSERT_EQ(link.sent().size(), 1u);
+  EXPECT_EQ(link.sent()[0].type, FrameType::kStreamBack);
+  EXPECT_EQ(link.sent()[0].payload, "shut");
+}
+
 TEST_F(ServeSessionTest, ASecondQemuStreamForTheSameVmIsRefused) {
   ASSERT_TRUE(arrivals_.Add(hello_.vm, "/fake/incoming.sock", "host-a"));
   FakeLink first("host-a");
@@ -139,17 +153,26 @@ TEST_F(ServeSessionTest, TheStreamEndsAtAnUnexpectedFrameOrALostSource) {
   FakeLink link("host-a");
   link.Push(FrameType::kStreamData, "abc");
   link.Push(FrameType::kPages, "");
-  Status s = PumpIntoQemu(link, streams_, "/fake/incoming.sock");
+  Status s = PumpIntoQemu(link, streams_, "/fake/incoming.sock", std::chrono::seconds(1));
   EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(s.message().find("stream tunnel: unexpected PAGES"), std::string::npos);
   EXPECT_TRUE(streams_.state.closed);
   FakeLink gone("host-a");
-  EXPECT_EQ(PumpIntoQemu(gone, streams_, "/fake/incoming.sock").code(), ErrorCode::kIo);
+  EXPECT_EQ(PumpIntoQemu(gone, streams_, "/fake/incoming.sock", std::chrono::seconds(1)).code(),
+            ErrorCode::kIo);
   streams_.state.connect_error = Status::Io("connecting to the destination QEMU: ENOENT");
   FakeLink no_qemu("host-a");
   no_qemu.Push(FrameType::kStreamData, "x");
-  EXPECT_FALSE(PumpIntoQemu(no_qemu, streams_, "/fake/incoming.sock").ok());
+  EXPECT_FALSE(
+      PumpIntoQemu(no_qemu, streams_, "/fake/incoming.sock", std::chrono::seconds(1)).ok());
   EXPECT_EQ(streams_.state.written, "abc");
+  // A source that goes silent after its STREAM_HELLO holds no thread past the timeout.
+  FakeLink silent("host-a");
+  silent.set_silent(true);
+  streams_.state.connect_error = Status::Ok();
+  EXPECT_EQ(
+      PumpIntoQemu(silent, streams_, "/fake/incoming.sock", std::chrono::milliseconds(300)).code(),
+      ErrorCode::kIo);
 }
 
 }  // namespace

@@ -327,17 +327,12 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
   return Status::Ok();
 }
 
-Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::string>& states) {
+Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::string>& states,
+                                                        const qmp::MigrationInfo* stale) {
   const auto deadline = Clock::now() + o_.timeout;
+  bool fresh = stale == nullptr;
   while (Clock::now() < deadline) {
     MKD_ASSIGN_OR_RETURN(qmp::MigrationInfo info, monitor_->QueryMigrate());
-    for (const std::string& s : states) {
-      if (info.status == s) return info;
-    }
-    if (info.status == "failed" || info.status == "cancelled") {
-      return Status::FailedPrecondition("QEMU's migration " + info.status +
-                                        (info.error_desc ? ": " + *info.error_desc : ""));
-    }
     if (libvirt_) {
       // libvirt gave up before QEMU got there (a refusing hook on the destination, a domain
       // it cannot start there): its message says why.
@@ -346,6 +341,22 @@ Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::s
         return Status::FailedPrecondition("libvirt's migration ended while QEMU's was " +
                                           info.status);
       }
+    }
+    if (!fresh) {
+      // Still the answer from before this migration (a VM that arrived here by migration says
+      // "completed" for its incoming one): not ours yet.
+      if (info.status == stale->status && info.total_time_ms == stale->total_time_ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      fresh = true;
+    }
+    for (const std::string& s : states) {
+      if (info.status == s) return info;
+    }
+    if (info.status == "failed" || info.status == "cancelled") {
+      return Status::FailedPrecondition("QEMU's migration " + info.status +
+                                        (info.error_desc ? ": " + *info.error_desc : ""));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -373,9 +384,12 @@ Status SourceSession::StartSwitchover() {
                                        /*hold=*/libvirt_ != nullptr));
   tunnel_ = std::move(tunnel);
   Report("switchover", 0, 0);
+  std::optional<qmp::MigrationInfo> before;
   if (libvirt_) {
     // libvirt answers QEMU's pre-switchover itself, so QEMU's device state waits in the tunnel
     // (held) while we finish; QEMU has paused the VM once its migration is past "active".
+    MKD_ASSIGN_OR_RETURN(qmp::MigrationInfo earlier, monitor_->QueryMigrate());
+    before = std::move(earlier);
     MKD_RETURN_IF_ERROR(libvirt_->Start("unix://" + tunnel_->path()));
   } else {
     MKD_RETURN_IF_ERROR(monitor_->Migrate("unix:" + tunnel_->path()));
@@ -384,7 +398,8 @@ Status SourceSession::StartSwitchover() {
   MKD_ASSIGN_OR_RETURN(
       qmp::MigrationInfo info,
       WaitMigration(libvirt_ ? std::vector<std::string>{"pre-switchover", "device", "completed"}
-                             : std::vector<std::string>{"pre-switchover"}));
+                             : std::vector<std::string>{"pre-switchover"},
+                    before ? &*before : nullptr));
   paused_at_ = Clock::now();  // the VM is stopped from here until migrate-continue
   LiftThrottle();             // paused: no vCPU runs; should it resume here, at full speed
   return FaultPoint("source.pre_switchover");

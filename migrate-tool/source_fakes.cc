@@ -95,6 +95,7 @@ Result<qmp::VmStatus> FakeMonitor::QueryStatus() {
 
 Result<qmp::MigrationInfo> FakeMonitor::QueryMigrate() {
   if (!is_connected) return Status::FailedPrecondition("QMP connection closed");
+  if (on_command) on_command("query-migrate");  // not logged: queries change nothing
   qmp::MigrationInfo info;
   info.status = migration;
   if (migration == "completed") info.downtime_ms = 7;
@@ -411,9 +412,18 @@ Status FakeDomainMigration::Start(const std::string& migrate_uri) {
   }
   // QEMU migrates (libvirt's `migrate` on its own monitor), pauses the VM and libvirt answers
   // pre-switchover: the device state now waits in our held stream.
-  monitor_->migration = "device";
-  monitor_->run_status = "finish-migrate";
-  monitor_->running = false;
+  auto pause = [m = monitor_] {
+    m->migration = "device";
+    m->run_status = "finish-migrate";
+    m->running = false;
+  };
+  if (queries_before_pause == 0) {
+    pause();
+    return Status::Ok();
+  }
+  monitor_->on_command = [this, pause, left = queries_before_pause](const std::string& c) mutable {
+    if (c == "query-migrate" && left > 0 && --left == 0) pause();
+  };
   return Status::Ok();
 }
 

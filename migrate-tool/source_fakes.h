@@ -96,7 +96,8 @@ class FakeMonitor final : public VmMonitor {
   std::map<std::string, bool> capabilities;
   bool continue_fails = false;
   std::map<std::string, Status> refuse;  // command -> QEMU's refusal
-  // Called with each command as it is logged, before it takes effect.
+  // Called with each command as it is logged, before it takes effect; also with "query-migrate"
+  // for each QueryMigrate (not logged).
   std::function<void(const std::string&)> on_command;
 
   // Every command in order: "migrate unix:/...", "migrate-continue", "cont", "close", ...
@@ -243,6 +244,7 @@ class FakeDomainMigration final : public DomainMigration {
   Status start_fails;                // Start's refusal
   std::optional<Status> ends_early;  // libvirt ends with this before QEMU's migration starts
   Status outcome;                    // what libvirt's migration ends with once released
+  int queries_before_pause = 0;      // QEMU pauses only after this many query-migrate
   std::vector<std::string> log;      // "start unix:///...", "wait", "abort"
 
   Status Start(const std::string& migrate_uri) override;

@@ -186,8 +186,10 @@ class SourceSession {
   // Records a frame of pages sent (fate and counters).
   void Sent(const SentRun& run);
   // Polls QEMU's migration until it reaches one of `states` (an error when it failed, when
-  // libvirt's migration ended first, or after --timeout).
-  Result<qmp::MigrationInfo> WaitMigration(const std::vector<std::string>& states);
+  // libvirt's migration ended first, or after --timeout). Answers equal to `stale` (status and
+  // total time: what QEMU said before this migration began) are not this migration's.
+  Result<qmp::MigrationInfo> WaitMigration(const std::vector<std::string>& states,
+                                           const qmp::MigrationInfo* stale = nullptr);
   // The end of a libvirt domain's switchover: the held stream goes to the destination, then
   // libvirt's migration ends (QEMU's own downtime when its monitor still answers).
   Status ReleaseToLibvirt();

@@ -414,6 +414,20 @@ TEST_F(SourceSessionTest, ALibvirtDomainMovesWithItsDeviceStateHeldUntilTheCommi
   EXPECT_EQ(report_.outcome, "ok");
 }
 
+TEST_F(SourceSessionTest, ALibvirtDomainThatArrivedByMigrationIsNotTakenForPausedTooEarly) {
+  // Its QEMU still says "completed" for the migration it arrived by; libvirt's new one pauses the
+  // VM only a few polls later. The last sync must come after that pause.
+  UseLibvirt();
+  o_.verify = true;
+  monitor_->migration = "completed";
+  libvirt_->queries_before_pause = 3;
+  std::vector<bool> running_at_sync;
+  ram_->on_sync = [&](int) { running_at_sync.push_back(monitor_->running); };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  ASSERT_FALSE(running_at_sync.empty());
+  EXPECT_FALSE(running_at_sync.back()) << "the last sync ran while the VM still ran";
+}
+
 TEST_F(SourceSessionTest, ALibvirtRefusalFailsAtOnceWithItsMessageAndTheVmStaysHere) {
   UseLibvirt();
   o_.timeout = std::chrono::seconds(20);  // must not be waited for

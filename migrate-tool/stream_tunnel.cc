@@ -87,59 +87,60 @@ Status SourceTunnel::Run(const std::function<Result<std::unique_ptr<Channel>>()>
     return channel.status().WithContext("stream tunnel");
   }
   Status s = (*channel)->Send(FrameType::kStreamHello, EncodeStreamHello(hello));
-  bool eof = false;
-  if (s.ok()) s = Hold(fd, &eof);
-  if (s.ok() && !held_.empty()) {
-    // Released: what QEMU wrote meanwhile goes first, in frames no larger than we read.
-    for (size_t at = 0; s.ok() && at < held_.size(); at += kChunk) {
-      s = (*channel)->Send(FrameType::kStreamData,
-                           std::string_view(held_).substr(at, std::min(kChunk, held_.size() - at)));
-    }
-    bytes_ += held_.size();
-    wire_bytes_ = (*channel)->bytes_sent();
-    std::string().swap(held_);
-  }
-  if (s.ok() && eof) s = (*channel)->Send(FrameType::kStreamEnd, {});
-  std::string buf(kChunk, '\0');
-  while (s.ok() && !eof) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      s = Status::Io(std::string("reading QEMU's migration stream: ") + std::strerror(errno));
-      break;
-    }
-    if (n == 0) {
-      s = (*channel)->Send(FrameType::kStreamEnd, {});
-      break;
-    }
-    s = (*channel)->Send(FrameType::kStreamData,
-                         std::string_view(buf.data(), static_cast<size_t>(n)));
-    bytes_ += static_cast<uint64_t>(n);
-    wire_bytes_ = (*channel)->bytes_sent();
-  }
-  wire_bytes_ = (*channel)->bytes_sent();
+  s = s.ok() ? Pump(**channel, fd) : s;
+  wire_bytes_ = (*channel)->bytes_sent() + (*channel)->bytes_received();
   if (!s.ok()) ::shutdown(fd, SHUT_RDWR);  // QEMU sees the failure and fails its migration
   return s;
 }
 
-Status SourceTunnel::Hold(int fd, bool* eof) {
+Status SourceTunnel::Pump(Channel& channel, int fd) {
   std::string buf(kChunk, '\0');
-  while (!released_.load()) {
+  bool eof = false;  // QEMU closed its end: everything it wrote is here
+  while (true) {
     if (cancelled_.load()) return Status::Io("the stream tunnel was cancelled");
-    pollfd p{fd, POLLIN, 0};
-    const int r = ::poll(&p, 1, 10);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Status::Io(std::string("poll: ") + std::strerror(errno));
-    if (r == 0 || *eof) {
-      if (*eof) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // What the destination QEMU writes back (its return path, which libvirt turns on) goes to
+    // our QEMU. Waits up to 10 ms for a frame, less when QEMU has written.
+    if (channel.Readable(std::chrono::milliseconds(eof ? 5 : 10), eof ? -1 : fd)) {
+      MKD_ASSIGN_OR_RETURN(Frame f, channel.Receive());
+      if (f.type != FrameType::kStreamBack) {
+        return Status::InvalidArgument("stream tunnel: unexpected " +
+                                       std::string(FrameTypeName(f.type)) + " from serve");
+      }
+      if (!eof) MKD_RETURN_IF_ERROR(WriteAllFd(fd, f.payload.data(), f.payload.size()));
       continue;
     }
+    if (released_.load() && !held_.empty()) {
+      // Released: what QEMU wrote meanwhile goes first, in frames no larger than we read.
+      for (size_t at = 0; at < held_.size(); at += kChunk) {
+        MKD_RETURN_IF_ERROR(
+            channel.Send(FrameType::kStreamData,
+                         std::string_view(held_).substr(at, std::min(kChunk, held_.size() - at))));
+      }
+      bytes_ += held_.size();
+      std::string().swap(held_);
+    }
+    if (eof) {
+      if (released_.load()) return channel.Send(FrameType::kStreamEnd, {});
+      continue;  // held: the end goes once released
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, 0);
+    if (r < 0 && errno != EINTR) return Status::Io(std::string("poll: ") + std::strerror(errno));
+    if (r <= 0) continue;
     const ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0)
+    if (n < 0) {
       return Status::Io(std::string("reading QEMU's migration stream: ") + std::strerror(errno));
+    }
     if (n == 0) {
-      *eof = true;  // QEMU wrote everything; it goes once released
+      eof = true;
+      continue;
+    }
+    if (released_.load()) {
+      MKD_RETURN_IF_ERROR(channel.Send(FrameType::kStreamData,
+                                       std::string_view(buf.data(), static_cast<size_t>(n))));
+      bytes_ += static_cast<uint64_t>(n);
+      wire_bytes_ = channel.bytes_sent() + channel.bytes_received();
       continue;
     }
     if (held_.size() + static_cast<size_t>(n) > kMaxHeldStreamBytes) {
@@ -149,7 +150,6 @@ Status SourceTunnel::Hold(int fd, bool* eof) {
     }
     held_.append(buf.data(), static_cast<size_t>(n));
   }
-  return Status::Ok();
 }
 
 Status SourceTunnel::Join() {
@@ -181,6 +181,16 @@ class UnixQemuStreamSocket final : public QemuStreamSocket {
   Status Write(std::string_view bytes) override {
     return WriteAllFd(fd_, bytes.data(), bytes.size());
   }
+  Result<std::optional<std::string>> ReadBack() override {
+    std::string buf(64 * 1024, '\0');
+    const ssize_t n = ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n > 0) return std::optional<std::string>(buf.substr(0, static_cast<size_t>(n)));
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      return std::optional<std::string>(std::string());
+    }
+    return std::optional<std::string>();  // QEMU closed its end (or reset it)
+  }
+  int wait_fd() const override { return fd_; }
 
  private:
   int fd_;

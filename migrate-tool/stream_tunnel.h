@@ -54,8 +54,9 @@ class SourceTunnel {
   SourceTunnel(std::string path, int fd) : path_(std::move(path)), listen_fd_(fd) {}
   Status Run(const std::function<Result<std::unique_ptr<Channel>>()>& connect,
              const StreamHello& hello);
-  // Reads QEMU's stream into held_ until Release() (or QEMU closed its end: *eof).
-  Status Hold(int fd, bool* eof);
+  // Copies QEMU's stream (fd) to the channel, into held_ until Release(), and the destination's
+  // STREAM_BACK frames into QEMU, until QEMU closed its end (then STREAM_END) or an error.
+  Status Pump(Channel& channel, int fd);
 
   std::string path_;
   int listen_fd_ = -1;

@@ -104,6 +104,8 @@ std::string_view FrameTypeName(FrameType type) {
       return "POSTCOPY_DONE";
     case FrameType::kDirty:
       return "DIRTY";
+    case FrameType::kStreamBack:
+      return "STREAM_BACK";
   }
   return "?";
 }
@@ -134,7 +136,7 @@ Result<FrameHeader> ParseFrameHeader(std::string_view bytes) {
                                    std::to_string(kWireVersion));
   }
   if (type < static_cast<uint8_t>(FrameType::kHello) ||
-      type > static_cast<uint8_t>(FrameType::kDirty)) {
+      type > static_cast<uint8_t>(FrameType::kStreamBack)) {
     return Bad("frame header", "unknown frame type " + std::to_string(type));
   }
   if (reserved != 0) return Bad("frame header", "reserved bytes are not zero");

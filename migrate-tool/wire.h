@@ -56,6 +56,8 @@ enum class FrameType : uint8_t {
   kPostcopyEnd = 17,   // src -> dst, empty: every missing page was sent
   kPostcopyDone = 18,  // dst -> src, JSON: every page is here (PostcopyDone)
   kDirty = 19,         // dst -> src, binary: block index + encoded bitmap of pages written since
+  kStreamBack = 20,    // dst -> src on the stream's connection: bytes the destination QEMU wrote
+                       // back on its migration socket (its return path, which libvirt enables)
 };
 std::string_view FrameTypeName(FrameType type);
 
