@@ -57,14 +57,14 @@ def build_dir() -> str:
 
 def domain_xml(vm_uuid: str, image, ram: str, run_dir: str) -> str:
     """A libvirt domain booting the checker, with miyakodori's RAM, console and QMP arguments
-    (qemu-config's MkdQemuArgs) given to QEMU as <qemu:commandline>."""
+    (those qemu-config's MkdQemuArgs makes) given to QEMU as <qemu:commandline>."""
     args = [
         "-object", f"memory-backend-file,id=mkd-ram,size={MEMORY_MIB}M,mem-path={ram},share=on",
         "-machine", "memory-backend=mkd-ram",
-        "-qmp", f"unix:{run_dir}/qmp.sock,server=on,wait=off",
         "-chardev", f"socket,id=mkd-serial,path={run_dir}/serial.sock,server=on,wait=off,"
                     f"logfile={run_dir}/serial.log",
         "-serial", "chardev:mkd-serial",
+        "-qmp", f"unix:{run_dir}/qmp.sock,server=on,wait=off",
     ]
     cmdline = f"console=ttyS0 quiet panic=-1 mkd.run=checker mkd.args=--mb,{CHECKER_MB}"
     qemu_args = "\n".join(f"    <qemu:arg value={quoteattr(a)}/>" for a in args)

@@ -402,8 +402,9 @@ log_outputs = "3:file:{VIRTLOGD_LOG}"
     def down(self) -> List[str]:
         """Ends everything up() and popen() started, by process id, and removes the shared bind
         mount; returns warnings (what could not be ended or removed), never raises for what is
-        gone already. Bounded: at most about a minute even when every step times out.
-        Idempotent; safe after an up() that failed anywhere."""
+        gone already. Every step has a timeout (virsh 15 s, and 30 s a domain; each kill SIGTERM
+        then SIGKILL within 13 s; the wait for reaping 5 s). Idempotent; safe after an up()
+        that failed anywhere."""
         warnings: List[str] = []
         holder_alive = self.holder is not None and self.holder.poll() is None
         if holder_alive:
