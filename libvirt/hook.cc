@@ -76,6 +76,29 @@ Result<std::string> MigrateBegin(std::string_view xml, HookPorts& ports) {
   return doc.ToString(/*indent=*/false);
 }
 
+// QEMU, as the VM user, opens the RAM file for writing. memfs lets it do that to a new file, an
+// incoming one, or a stored one with an arrival pending; a stored one otherwise is the memory the
+// VM left here, which only root may drop with a cold boot (docs/security.md). Saying so here
+// beats QEMU's "Permission denied".
+Status CheckRamFileOpenable(const qemuconfig::VmPaths& paths, Memfs& memfs) {
+  Result<std::optional<std::string>> found = memfs.RamFileState(paths.memory_file);
+  if (!found.ok()) return found.status();
+  const std::string state = found->value_or("");  // "": no file yet
+  if (state.empty() || state == "incoming") return Status::Ok();
+  if (state == "live") {
+    return Status::FailedPrecondition("its RAM file " + paths.memory_file +
+                                      " is live: a QEMU on this host runs this VM already");
+  }
+  MKD_ASSIGN_OR_RETURN(bool arriving, memfs.ArrivalPending(paths.memory_dir));
+  if (arriving) return Status::Ok();
+  return Status::FailedPrecondition(
+      "its RAM file " + paths.memory_file + " is " + state +
+      ": the memory the VM left on this host, and no arrival is pending. Bring the VM here with "
+      "mkd-migrate; or, if you mean a cold boot that drops that memory, remove the file first "
+      "(rm " +
+      paths.memory_file + ")");
+}
+
 // Before every start: the directories QEMU needs, for a VM this host defines for libvirt.
 Result<std::string> PrepareBegin(std::string_view xml, const HookConfig& config, HookPorts& ports) {
   MKD_ASSIGN_OR_RETURN(XmlDocument doc, XmlDocument::Parse(xml, "the domain XML on stdin"));
@@ -98,6 +121,8 @@ Result<std::string> PrepareBegin(std::string_view xml, const HookConfig& config,
     // The mount point must be memfs: a plain directory there would put guest RAM on its disk.
     Status mount = ports.memfs.CheckMount(vm.memory_dir);
     if (!mount.ok()) return fail(mount);
+    Status usable = CheckRamFileOpenable(paths, ports.memfs);
+    if (!usable.ok()) return fail(usable);
     Status made = ports.directories.Ensure(paths.memory_dir, /*parents=*/false, std::nullopt);
     if (!made.ok()) return fail(made);
   } else {

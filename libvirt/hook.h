@@ -6,8 +6,10 @@
 //                   definition of, whose name or memory differ from it, or, on memfs, whose RAM
 //                   file is not incoming (only an mkd-migrate arrival may bring it); otherwise
 //                   prints the XML with <qemu:commandline> made of this host's definition.
-//   prepare begin   (every start) makes <memory_dir>/<uuid>/ and <run_dir>/<uuid>/ (the latter
-//                   for QEMU's user) for a VM with a libvirt definition; other domains: nothing.
+//   prepare begin   (every start) for a VM with a libvirt definition: on memfs, refuses when
+//                   the memory dir is not a mkd-memfs mount or QEMU could not open the RAM file
+//                   (live, or stored with no arrival pending); makes <memory_dir>/<uuid>/ and
+//                   <run_dir>/<uuid>/ (the latter for QEMU's user). Other domains: nothing.
 //   anything else   nothing.
 //
 // Touches the host only through the ports. Thread-compatible.

@@ -38,6 +38,7 @@ class FakeMemfs final : public Memfs {
   std::set<std::string> mounts;                // directories that are memfs mount roots
   std::map<std::string, std::string> states;   // RAM file path -> state
   std::map<std::string, Status> state_errors;  // RamFileState fails for these paths
+  std::set<std::string> arrivals;              // VM directories with an arrival pending
   std::vector<std::string> calls;
 
   Status CheckMount(const std::string& dir) override {
@@ -52,6 +53,10 @@ class FakeMemfs final : public Memfs {
     auto it = states.find(path);
     if (it == states.end()) return std::optional<std::string>();
     return std::optional<std::string>(it->second);
+  }
+  Result<bool> ArrivalPending(const std::string& dir) override {
+    calls.push_back("arrival " + dir);
+    return arrivals.count(dir) != 0;
   }
 };
 

@@ -36,6 +36,9 @@ class Memfs {
   // The state of the RAM file at `path` ("live", "incoming", "stored": memfs-protocol's
   // BlockSummary::state); nullopt when there is no such file.
   virtual Result<std::optional<std::string>> RamFileState(const std::string& path) = 0;
+  // Whether an arrival is pending on the VM directory `dir` (mkd-migrate set it; the destination
+  // QEMU, running as the VM user, may then open a stored RAM file); false when `dir` is missing.
+  virtual Result<bool> ArrivalPending(const std::string& dir) = 0;
 };
 
 // Who owns a directory made for QEMU: names (or numeric ids) as the hook's options give them.

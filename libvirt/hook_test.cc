@@ -192,15 +192,56 @@ TEST_F(HookTest, MigrateBeginRefusesXmlItCannotRead) {
 }
 
 TEST_F(HookTest, PrepareBeginOnMemfsMakesTheVmDirectoryAndQemusRunDirectory) {
+  memfs_.states.clear();  // a cold boot: memfs makes a new RAM file
   Result<std::string> out = Run("prepare", "begin", SourceXml());
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(*out, "");
-  EXPECT_EQ(memfs_.calls, std::vector<std::string>{"check_mount /dst/mem"});
+  EXPECT_EQ(memfs_.calls,
+            (std::vector<std::string>{"check_mount /dst/mem", "state " + std::string(kRam)}));
   const DirectoryOwner qemu{"libvirt-qemu", "kvm", 0750};
   EXPECT_EQ(directories_.calls, (std::vector<EnsureCall>{
                                     {"/dst/mem/" + std::string(kUuid), false, std::nullopt},
                                     {"/dst/run/" + std::string(kUuid), true, qemu},
                                 }));
+}
+
+TEST_F(HookTest, PrepareBeginOnMemfsLetsQemuOpenAnIncomingOrArrivingRamFile) {
+  const std::string vm_dir = "/dst/mem/" + std::string(kUuid);
+  ASSERT_TRUE(Run("prepare", "begin", SourceXml()).ok());  // incoming
+  memfs_.states[kRam] = "stored";
+  memfs_.arrivals.insert(vm_dir);
+  memfs_.calls.clear();
+  Result<std::string> out = Run("prepare", "begin", SourceXml());
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(memfs_.calls,
+            (std::vector<std::string>{"check_mount /dst/mem", "state " + std::string(kRam),
+                                      "arrival " + vm_dir}));
+  EXPECT_EQ(directories_.calls.size(), 4u);
+}
+
+TEST_F(HookTest, PrepareBeginOnMemfsRefusesARamFileQemuCouldNotOpen) {
+  memfs_.states[kRam] = "stored";
+  Result<std::string> out = Run("prepare", "begin", SourceXml());
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().message(),
+            "refusing to start domain web1: its RAM file " + std::string(kRam) +
+                " is stored: the memory the VM left on this host, and no arrival is pending. "
+                "Bring the VM here with mkd-migrate; or, if you mean a cold boot that drops that "
+                "memory, remove the file first (rm " +
+                kRam + ")");
+  memfs_.states[kRam] = "live";
+  out = Run("prepare", "begin", SourceXml());
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().message(), "refusing to start domain web1: its RAM file " +
+                                        std::string(kRam) +
+                                        " is live: a QEMU on this host runs this VM already");
+  memfs_.states.erase(kRam);
+  memfs_.state_errors[kRam] = Status::FailedPrecondition("RAM file x is not on a mkd-memfs mount");
+  out = Run("prepare", "begin", SourceXml());
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().message(),
+            "refusing to start domain web1: RAM file x is not on a mkd-memfs mount");
+  EXPECT_TRUE(directories_.calls.empty());
 }
 
 TEST_F(HookTest, PrepareBeginOnTmpfsGivesTheVmDirectoryToQemusUser) {

@@ -74,4 +74,18 @@ Result<std::optional<std::string>> MountedMemfs::RamFileState(const std::string&
   return std::optional<std::string>(block->state);
 }
 
+Result<bool> MountedMemfs::ArrivalPending(const std::string& dir) {
+  Summary s = ReadSummary(dir);
+  if (s.error == ENOENT) return false;
+  if (NoSummary(s.error)) {
+    return Status::FailedPrecondition("VM directory " + dir + " is not on a mkd-memfs mount");
+  }
+  if (s.error != 0) {
+    return Status::Io("cannot read the memfs summary of " + dir + ": " + std::strerror(s.error));
+  }
+  Result<mp::VmSummary> vm = mp::ParseVmSummary(s.line);
+  if (!vm.ok()) return vm.status().WithContext(dir);
+  return vm->arrival.has_value();
+}
+
 }  // namespace mkd::libvirt

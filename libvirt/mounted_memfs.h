@@ -19,6 +19,9 @@ class MountedMemfs final : public Memfs {
   // The `state` of the file's block summary; nullopt when the file does not exist; an error when
   // it has no summary (not on mkd-memfs) or the summary does not parse.
   Result<std::optional<std::string>> RamFileState(const std::string& path) override;
+  // From the VM directory's summary (its arrival=); false when the directory does not exist; an
+  // error when it has no summary or the summary does not parse.
+  Result<bool> ArrivalPending(const std::string& dir) override;
 };
 
 }  // namespace mkd::libvirt

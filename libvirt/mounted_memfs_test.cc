@@ -77,6 +77,31 @@ TEST(MountedMemfsTest, ReadsTheStateFromTheSummary) {
   EXPECT_EQ(state.status().message().find(ram + ": "), 0u) << state.status().message();
 }
 
+TEST(MountedMemfsTest, ReadsAPendingArrivalFromTheVmDirectorysSummary) {
+  testing::TempDirForTest dir;
+  MountedMemfs memfs;
+  Result<bool> pending = memfs.ArrivalPending(dir / "missing");
+  ASSERT_TRUE(pending.ok());
+  EXPECT_FALSE(*pending);
+  pending = memfs.ArrivalPending(dir.path());
+  ASSERT_FALSE(pending.ok());
+  EXPECT_NE(pending.status().message().find("is not on a mkd-memfs mount"), std::string::npos);
+  mp::VmSummary vm;
+  vm.vm = *Uuid::Parse("6f1c2a9e-0b1d-4c3e-9f00-123456789abc");
+  vm.blocks = {{"ram", "stored"}};
+  if (!SetSummary(dir.path(), mp::FormatVmSummary(vm))) {
+    GTEST_SKIP() << dir.path() << " takes no user extended attributes";
+  }
+  pending = memfs.ArrivalPending(dir.path());
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  EXPECT_FALSE(*pending);
+  vm.arrival = mp::Arrival{4, vm.vm};
+  ASSERT_TRUE(SetSummary(dir.path(), mp::FormatVmSummary(vm)));
+  pending = memfs.ArrivalPending(dir.path());
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  EXPECT_TRUE(*pending);
+}
+
 TEST(MountedMemfsTest, AHostSummaryMakesAMount) {
   testing::TempDirForTest dir;
   mp::HostSummary host;
