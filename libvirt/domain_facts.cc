@@ -1,4 +1,5 @@
-// Reading a domain's uuid, name and memory from its XML, checking each value.
+// Reading a domain's uuid, name and memory from its XML, checking each value. Touches only the
+// document.
 #include "libvirt/domain_facts.h"
 
 #include <vector>
@@ -95,6 +96,12 @@ Result<DomainFacts> ReadDomainFacts(const XmlDocument& doc) {
   MKD_ASSIGN_OR_RETURN(facts.name, ElementText(name_node, "<name>"));
   if (facts.name.empty() || facts.name.size() > kMaxNameSize) {
     return Status::Corrupt("<name> must be 1 to 256 bytes");
+  }
+  // It goes into one-line messages; libvirt itself refuses a newline in a name.
+  for (char c : facts.name) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return Status::Corrupt("<name> must not hold control characters");
+    }
   }
 
   MKD_ASSIGN_OR_RETURN(xmlNode * memory_node, OnlyChild(root, "memory"));

@@ -17,7 +17,7 @@ namespace mkd::libvirt {
 
 struct DomainFacts {
   Uuid uuid;                  // <uuid>, the canonical 36-character form libvirt prints
-  std::string name;           // <name>, 1..256 bytes
+  std::string name;           // <name>, 1..256 bytes, no control characters
   uint64_t memory_bytes = 0;  // <memory unit='...'>, in bytes (libvirt's default unit is KiB)
 };
 

@@ -1,5 +1,5 @@
 // Tests of ReadDomainFacts and MemoryBytes: libvirt's own XML, its memory units, and every
-// refusal of a malformed identity or size.
+// refusal of a malformed identity or size. Memory only.
 #include "libvirt/domain_facts.h"
 
 #include <gtest/gtest.h>
@@ -84,6 +84,8 @@ TEST(DomainFactsTest, RefusesWhatIsNotOneWellFormedDomain) {
       {Domain(name + "<uuid>" + kUuid + "<x/></uuid>" + memory), "<uuid> must hold only text"},
       {Domain("<name></name>" + uuid + memory), "<name> must be 1 to 256 bytes"},
       {Domain("<name>" + std::string(257, 'n') + "</name>" + uuid + memory), "<name> must be"},
+      {Domain("<name>a\nb</name>" + uuid + memory), "<name> must not hold control characters"},
+      {Domain("<name>a&#9;b</name>" + uuid + memory), "<name> must not hold control characters"},
       {Domain(name + uuid + "<memory unit='MiB'>lots</memory>"), "<memory> must be"},
   };
   for (const auto& [xml, message] : cases) {

@@ -1,5 +1,6 @@
 // The hook's decisions: which operations it acts on, what it refuses at a migration's
-// destination, and which directories it makes before a start.
+// destination, and which directories it makes before a start. Touches the host only through the
+// ports (hook_ports.h).
 #include "libvirt/hook.h"
 
 #include <optional>
@@ -68,8 +69,9 @@ Result<std::string> MigrateBegin(std::string_view xml, HookPorts& ports) {
     if (!state->has_value() || **state != "incoming") {
       return refuse(
           "its RAM file " + ram + " is " + (state->has_value() ? **state : "missing") +
-          ", not incoming: migrate it with mkd-migrate, which prepares its arrival here. A plain "
-          "virsh migrate leaves the RAM out of QEMU's stream, so the VM would run on stale memory");
+          ", not incoming: migrate it with mkd-migrate, which prepares its arrival here (a plain "
+          "virsh migrate bypasses memfs: it resends the whole RAM and drops the memory stored "
+          "here, or, with x-ignore-shared on, runs the VM on stale memory)");
     }
   }
   MKD_RETURN_IF_ERROR(ReplaceQemuArgs(&doc, DomainQemuArgs(vm)));
