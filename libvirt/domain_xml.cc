@@ -1,4 +1,5 @@
 // Building a domain XML from a VM definition with libxml2's tree (so every value is escaped).
+// Touches memory only.
 #include "libvirt/domain_xml.h"
 
 #include "libvirt/qemu_commandline.h"

@@ -1,5 +1,5 @@
 // Tests of BuildDomainXml: the XML parses back to the definition's identity, memory and exact
-// QEMU arguments; kernel and disk boots; the accelerator; the refusals.
+// QEMU arguments; kernel and disk boots; the accelerator; the refusals. Memory only.
 #include "libvirt/domain_xml.h"
 
 #include <gtest/gtest.h>

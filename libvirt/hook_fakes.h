@@ -1,6 +1,7 @@
 // Fakes of the hook's ports (hook_ports.h) for its unit tests: definitions from a map, memfs
 // mounts and RAM file states from maps, directories recorded instead of made. Each records
-// what it was asked, in order, in `calls`. Test-only; not thread-safe (one test, one thread).
+// what it was asked, in order, in `calls`. Touch nothing. Test-only; not thread-safe (one test,
+// one thread).
 #ifndef MKD_LIBVIRT_HOOK_FAKES_H_
 #define MKD_LIBVIRT_HOOK_FAKES_H_
 

@@ -1,6 +1,6 @@
 // Tests of the libvirt hook's decisions against fakes (hook_fakes.h): the migrate-begin rewrite
 // to this host's paths and each of its refusals, the directories prepare-begin makes, and the
-// operations it leaves alone.
+// operations it leaves alone. Memory only: the host is the fakes.
 #include "libvirt/hook.h"
 
 #include <gtest/gtest.h>

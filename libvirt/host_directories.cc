@@ -1,4 +1,5 @@
-// Making the VM's directories and giving QEMU's to its user.
+// Making the VM's directories and giving QEMU's to its user. Touches the directories it is
+// asked for and their missing parents; reads the user and group databases.
 #include "libvirt/host_directories.h"
 
 #include <fcntl.h>

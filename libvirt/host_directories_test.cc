@@ -1,6 +1,6 @@
 // Tests of HostDirectories and ResolveOwner on a temporary directory, with this process's own
 // ids as the owner (so they pass as any user): parents, modes, an existing directory, and a
-// symlink that must not be followed.
+// symlink that must not be followed. Touches its temporary directory only.
 #include "libvirt/host_directories.h"
 
 #include <gtest/gtest.h>

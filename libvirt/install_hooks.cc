@@ -1,4 +1,5 @@
 // Writing <hooks-dir>/qemu: the script, comparing with what is there, the atomic replacement.
+// Touches the hooks directory only (and reads /proc/self/exe).
 #include "libvirt/install_hooks.h"
 
 #include <fcntl.h>

@@ -1,5 +1,6 @@
 // Tests of install-hooks on a temporary hooks directory: the script (run by sh, to prove its
 // quoting), a first install, a second one, a foreign hook refused, then replaced with --force.
+// Touches its temporary directory only (and runs sh there).
 #include "libvirt/install_hooks.h"
 
 #include <gtest/gtest.h>

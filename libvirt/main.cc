@@ -1,6 +1,6 @@
 // mkd-libvirt: runs miyakodori VMs under libvirt (docs/libvirt.md). Thin: parses the command
 // line (a table of three subcommands), reads stdin for the hook, calls domain_xml.h, hook.h and
-// install_hooks.h with the real ports, and prints one line per error.
+// install_hooks.h with the real ports, and prints one line per error. Touches what those do.
 #include <fmt/core.h>
 #include <unistd.h>
 

@@ -1,4 +1,5 @@
-// Reading user.mkd.summary of a memfs mount's root and of a RAM file with getxattr.
+// Reading user.mkd.summary of a memfs mount's root, a VM directory and a RAM file with getxattr.
+// Reads extended attributes only; never opens a RAM file.
 #include "libvirt/mounted_memfs.h"
 
 #include <sys/xattr.h>

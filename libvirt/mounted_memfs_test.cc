@@ -1,6 +1,6 @@
 // Tests of MountedMemfs without a memfs mount: a plain directory and file are refused as not
 // memfs; with the summary attribute set by hand (where the file system takes user attributes),
-// the state is read through memfs-protocol's parser.
+// the state is read through memfs-protocol's parser. Touches its temporary directory only.
 #include "libvirt/mounted_memfs.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,5 @@
-// Reading and replacing the <qemu:arg> elements of a domain's <qemu:commandline>.
+// Reading and replacing the <qemu:arg> elements of a domain's <qemu:commandline>. Touches only
+// the document.
 #include "libvirt/qemu_commandline.h"
 
 #include <string_view>

@@ -1,5 +1,5 @@
 // Tests of <qemu:commandline>: reading the args, replacing them while the rest of the document
-// stays, creating the element where a domain has none, and the refusals.
+// stays, creating the element where a domain has none, and the refusals. Memory only.
 #include "libvirt/qemu_commandline.h"
 
 #include <gtest/gtest.h>

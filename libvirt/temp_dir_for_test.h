@@ -1,5 +1,6 @@
 // TempDirForTest: a fresh directory under $TMPDIR (or /tmp) for one test, removed with
-// everything in it when the object goes. Test-only. Move-free; not thread-safe.
+// everything in it when the object goes; touches nothing else. Test-only. Neither copied nor
+// moved; not thread-safe.
 #ifndef MKD_LIBVIRT_TEMP_DIR_FOR_TEST_H_
 #define MKD_LIBVIRT_TEMP_DIR_FOR_TEST_H_
 

@@ -1,4 +1,4 @@
-// Finding a VM's definition file by its UUID.
+// Finding a VM's definition file by its UUID. Reads that file only.
 #include "libvirt/vm_dir_definitions.h"
 
 #include <sys/stat.h>

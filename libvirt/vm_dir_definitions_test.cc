@@ -1,5 +1,5 @@
 // Tests of VmDirDefinitions on a temporary directory: a missing file is "none", anything else
-// wrong is an error naming the file.
+// wrong is an error naming the file. Touches its temporary directory only.
 #include "libvirt/vm_dir_definitions.h"
 
 #include <gtest/gtest.h>

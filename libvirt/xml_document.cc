@@ -1,4 +1,5 @@
-// XmlDocument: parsing untrusted XML with libxml2 under our limits, and printing it.
+// XmlDocument: parsing untrusted XML with libxml2 under our limits, and printing it. Touches
+// memory only (libxml2 is told never to open a file or the network).
 #include "libvirt/xml_document.h"
 
 #include <libxml/parser.h>

@@ -1,5 +1,5 @@
 // Tests of XmlDocument: what it parses, what it refuses (size, DOCTYPE and entities, broken XML,
-// undeclared prefixes) and how it prints.
+// undeclared prefixes) and how it prints. Memory only.
 #include "libvirt/xml_document.h"
 
 #include <gtest/gtest.h>
