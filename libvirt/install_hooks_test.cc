@@ -1,0 +1,122 @@
+// Tests of install-hooks on a temporary hooks directory: the script (run by sh, to prove its
+// quoting), a first install, a second one, a foreign hook refused, then replaced with --force.
+// Touches its temporary directory only (and runs sh there).
+#include "libvirt/install_hooks.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "libvirt/temp_dir_for_test.h"
+
+namespace mkd::libvirt {
+namespace {
+
+const HookScriptOptions kOptions{"/etc/miyakodori/vms", "libvirt-qemu", "kvm"};
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+TEST(InstallHooksTest, TheScriptIsTwoLinesThatExecTheHookWithTheOptions) {
+  EXPECT_EQ(HookScript("/usr/local/bin/mkd-libvirt", kOptions),
+            "#!/bin/sh\nexec /usr/local/bin/mkd-libvirt hook --vm-dir /etc/miyakodori/vms "
+            "--vm-user libvirt-qemu --vm-group kvm -- \"$@\"\n");
+}
+
+TEST(InstallHooksTest, ShRunsTheScriptWithLibvirtsArgumentsQuotedRight) {
+  testing::TempDirForTest dir;
+  // A stand-in for mkd-libvirt, at a path that needs quoting, printing its arguments.
+  const std::string exe = dir / "it's here";
+  std::ofstream(exe) << "#!/bin/sh\nfor a in \"$@\"; do echo \"[$a]\"; done\n";
+  ASSERT_EQ(::chmod(exe.c_str(), 0755), 0);
+  const std::string script = dir / "qemu";
+  std::ofstream(script) << HookScript(exe, {"/etc/my vms", "libvirt-qemu", "kvm"});
+  FILE* out = ::popen(("sh '" + script + "' 'web 1' migrate begin -").c_str(), "r");
+  ASSERT_NE(out, nullptr);
+  std::string text;
+  char buffer[256];
+  while (std::fgets(buffer, sizeof(buffer), out) != nullptr) text += buffer;
+  ASSERT_EQ(::pclose(out), 0);
+  EXPECT_EQ(text,
+            "[hook]\n[--vm-dir]\n[/etc/my vms]\n[--vm-user]\n[libvirt-qemu]\n[--vm-group]\n"
+            "[kvm]\n[--]\n[web 1]\n[migrate]\n[begin]\n[-]\n");
+}
+
+TEST(InstallHooksTest, InstallsOnceWithMode0755) {
+  testing::TempDirForTest dir;
+  const std::string hooks = dir / "hooks";  // created when missing
+  const std::string script = HookScript("/bin/mkd-libvirt", kOptions);
+  Result<HookInstall> done = InstallHook(hooks, script, false);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(*done, HookInstall::kInstalled);
+  EXPECT_EQ(Read(hooks + "/qemu"), script);
+  EXPECT_EQ(ModeOf(hooks + "/qemu"), 0755u);
+  EXPECT_EQ(ModeOf(hooks), 0755u);
+  done = InstallHook(hooks, script, false);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(*done, HookInstall::kUnchanged);
+}
+
+TEST(InstallHooksTest, RefusesAnotherHookWithoutForce) {
+  testing::TempDirForTest dir;
+  const std::string foreign = "#!/bin/sh\nlogger \"$@\"\n";
+  std::ofstream(dir / "qemu") << foreign;
+  for (const std::string& other :
+       {foreign, HookScript("/bin/mkd-libvirt", {"/elsewhere", "libvirt-qemu", "kvm"})}) {
+    std::ofstream(dir / "qemu") << other;
+    Result<HookInstall> done =
+        InstallHook(dir.path(), HookScript("/bin/mkd-libvirt", kOptions), false);
+    ASSERT_FALSE(done.ok());
+    EXPECT_EQ(done.status().code(), ErrorCode::kFailedPrecondition);
+    EXPECT_NE(done.status().message().find(dir / "qemu" + " exists and is another hook"),
+              std::string::npos)
+        << done.status().message();
+    EXPECT_NE(done.status().message().find("pass --force to replace it"), std::string::npos);
+    EXPECT_EQ(Read(dir / "qemu"), other);
+  }
+}
+
+TEST(InstallHooksTest, ForceReplacesAnotherHookAndKeepsIt) {
+  testing::TempDirForTest dir;
+  const std::string foreign = "#!/bin/sh\nlogger \"$@\"\n";
+  std::ofstream(dir / "qemu") << foreign;
+  const std::string script = HookScript("/bin/mkd-libvirt", kOptions);
+  Result<HookInstall> done = InstallHook(dir.path(), script, true);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(*done, HookInstall::kReplaced);
+  EXPECT_EQ(Read(dir / "qemu"), script);
+  EXPECT_EQ(ModeOf(dir / "qemu"), 0755u);
+  EXPECT_EQ(Read(dir / "qemu.replaced-by-mkd-libvirt"), foreign);
+}
+
+TEST(InstallHooksTest, NeverReplacesADirectory) {
+  testing::TempDirForTest dir;
+  ASSERT_EQ(::mkdir((dir / "qemu").c_str(), 0755), 0);
+  Result<HookInstall> done = InstallHook(dir.path(), "#!/bin/sh\n", true);
+  ASSERT_FALSE(done.ok());
+  EXPECT_NE(done.status().message().find("is not a regular file"), std::string::npos);
+}
+
+TEST(InstallHooksTest, TheRunningExecutableIsThisTest) {
+  Result<std::string> exe = RunningExecutable();
+  ASSERT_TRUE(exe.ok()) << exe.status().ToString();
+  EXPECT_EQ(exe->front(), '/');
+  EXPECT_TRUE(exe->ends_with("/libvirt_unit_test")) << *exe;
+}
+
+}  // namespace
+}  // namespace mkd::libvirt
