@@ -164,6 +164,7 @@ class LibvirtHost:
         self.holder: Optional[subprocess.Popen] = None
         self._holder_log = None
         self._uts_ns: Optional[str] = None
+        self._ns_fds: List[int] = []  # the namespaces held open (see _start_holder)
         self._mnt_ns: Optional[str] = None
         self._bound_shared = False
         self._procs: List[subprocess.Popen] = []
@@ -368,6 +369,10 @@ log_outputs = "3:file:{VIRTLOGD_LOG}"
                 raise LibvirtHostError(f"{self.host_id}: the namespace holder exited with status "
                                        f"{self.holder.returncode}: {self._read_holder_log()}")
             if _comm(pid) == "sleep" and _ns(pid, "mnt") not in (None, mine):
+                # Held open until down() forgets them: a namespace lives while a descriptor of
+                # it is open, so its inode number cannot name another test's namespace while
+                # down() still looks for this host's processes by it.
+                self._ns_fds = [os.open(f"/proc/{pid}/ns/{k}", os.O_RDONLY) for k in ("mnt", "uts")]
                 self._mnt_ns, self._uts_ns = _ns(pid, "mnt"), _ns(pid, "uts")
                 return
             if time.monotonic() > deadline:
@@ -451,6 +456,9 @@ log_outputs = "3:file:{VIRTLOGD_LOG}"
             # numbers may name other namespaces later) and allow another up().
             self.holder = None
             self._uts_ns = self._mnt_ns = None
+            for fd in self._ns_fds:
+                os.close(fd)
+            self._ns_fds = []
         return warnings
 
     def _warn_survivors(self, pids: List[int], warnings: List[str]) -> None:
