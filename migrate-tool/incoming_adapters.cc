@@ -135,10 +135,12 @@ class LibvirtQemu final : public IncomingQemu {
   explicit LibvirtQemu(qemuconfig::VmDefinition def) : def_(std::move(def)) {}
   bool LibvirtStarts() const override { return true; }
   bool Running() override {
-    // Our monitor answers: a QEMU of this VM runs here.
-    return qmp::QmpClient::Connect(qemuconfig::PathsFor(def_).qmp_socket,
-                                   std::chrono::milliseconds(500))
-        .ok();
+    // Our monitor answers: a QEMU of this VM runs here. (No socket: none runs; Connect would
+    // wait for one to appear.)
+    const std::string socket = qemuconfig::PathsFor(def_).qmp_socket;
+    std::error_code ec;
+    if (!std::filesystem::exists(socket, ec)) return false;
+    return qmp::QmpClient::Connect(socket, std::chrono::milliseconds(500)).ok();
   }
   Status StartIncoming() override { return Status::Ok(); }  // libvirt's to do
   Result<std::unique_ptr<IncomingMonitor>> ConnectMonitor(

@@ -39,7 +39,10 @@ nlohmann::json ToJson(const MigrationReport& r) {
       {"total_seconds", r.total_seconds},
       {"setup_seconds", r.setup_seconds},
       {"retire_seconds", r.retire_seconds},
-      {"downtime_ms", {{"ours", r.downtime_ours_ms}, {"qemu", r.downtime_qemu_ms}}},
+      {"downtime_ms",
+       {{"ours", r.downtime_ours_ms},
+        {"qemu", r.downtime_qemu_ms},
+        {"until_running", r.downtime_until_running_ms}}},
       {"epochs", {{"source", r.source_epoch}, {"destination", r.destination_epoch}}},
       {"outcome", r.outcome},
       {"mode", r.mode}};
@@ -113,9 +116,9 @@ std::string FormatReport(const MigrationReport& r) {
       }());
   s += fmt::format(
       "  time         {:.2f} s total ({:.2f} s preparing the destination), downtime {:.0f} ms "
-      "(ours {:.0f} ms){}\n",
+      "(ours {:.0f} ms, until it ran there {:.0f} ms){}\n",
       r.total_seconds, r.setup_seconds, r.downtime_qemu_ms, r.downtime_ours_ms,
-      r.verified ? ", verified" : "");
+      r.downtime_until_running_ms, r.verified ? ", verified" : "");
   if (r.throttle.max_percent > 0) {
     s += fmt::format(
         "  throttle     the guest's vCPUs got up to {} % less CPU time for {:.2f} s ({} steps; "

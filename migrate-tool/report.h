@@ -80,6 +80,9 @@ struct MigrationReport {
   double retire_seconds = 0;    // stopping the source QEMU afterwards (not in total_seconds)
   double downtime_ours_ms = 0;  // VM paused at pre-switchover until migrate-continue
   double downtime_qemu_ms = 0;  // QEMU's own report (query-migrate "downtime")
+  // From the pause until the destination's word that its QEMU runs the VM (its answer to
+  // WAIT_RUNNING, on our clock): the guest's downtime at most, give or take its 20 ms poll.
+  double downtime_until_running_ms = 0;
   uint32_t source_epoch = 0, destination_epoch = 0;
   // Post-copy (mode "postcopy"): pages the destination lacked when the VM resumed there, how
   // they came (asked for by a read of the VM, or pushed), how long reads waited, and when the

@@ -327,40 +327,77 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
   return Status::Ok();
 }
 
+Result<std::optional<qmp::MigrationInfo>> SourceSession::CheckMigration(
+    const std::vector<std::string>& states, const qmp::MigrationInfo* stale, bool* fresh) {
+  MKD_ASSIGN_OR_RETURN(qmp::MigrationInfo info, monitor_->QueryMigrate());
+  if (libvirt_) {
+    // libvirt gave up before QEMU got there (a refusing hook on the destination, a domain it
+    // cannot start there): its message says why.
+    if (std::optional<Status> ended = libvirt_->Poll(); ended.has_value()) {
+      if (!ended->ok()) return *ended;
+      return Status::FailedPrecondition("libvirt's migration ended while QEMU's was " +
+                                        info.status);
+    }
+  }
+  if (stale != nullptr && !*fresh) {
+    // Still the answer from before this migration (a VM that arrived here by migration says
+    // "completed" for its incoming one): not ours yet.
+    if (info.status == stale->status && info.total_time_ms == stale->total_time_ms) {
+      return std::optional<qmp::MigrationInfo>();
+    }
+    *fresh = true;
+  }
+  for (const std::string& s : states) {
+    if (info.status == s) return std::optional<qmp::MigrationInfo>(std::move(info));
+  }
+  if (info.status == "failed" || info.status == "cancelled") {
+    return Status::FailedPrecondition("QEMU's migration " + info.status +
+                                      (info.error_desc ? ": " + *info.error_desc : ""));
+  }
+  return std::optional<qmp::MigrationInfo>();
+}
+
 Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::string>& states,
                                                         const qmp::MigrationInfo* stale) {
   const auto deadline = Clock::now() + o_.timeout;
-  bool fresh = stale == nullptr;
+  bool fresh = false;
   while (Clock::now() < deadline) {
-    MKD_ASSIGN_OR_RETURN(qmp::MigrationInfo info, monitor_->QueryMigrate());
-    if (libvirt_) {
-      // libvirt gave up before QEMU got there (a refusing hook on the destination, a domain
-      // it cannot start there): its message says why.
-      if (std::optional<Status> ended = libvirt_->Poll(); ended.has_value()) {
-        if (!ended->ok()) return *ended;
-        return Status::FailedPrecondition("libvirt's migration ended while QEMU's was " +
-                                          info.status);
-      }
-    }
-    if (!fresh) {
-      // Still the answer from before this migration (a VM that arrived here by migration says
-      // "completed" for its incoming one): not ours yet.
-      if (info.status == stale->status && info.total_time_ms == stale->total_time_ms) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        continue;
-      }
-      fresh = true;
-    }
-    for (const std::string& s : states) {
-      if (info.status == s) return info;
-    }
-    if (info.status == "failed" || info.status == "cancelled") {
-      return Status::FailedPrecondition("QEMU's migration " + info.status +
-                                        (info.error_desc ? ": " + *info.error_desc : ""));
-    }
+    MKD_ASSIGN_OR_RETURN(std::optional<qmp::MigrationInfo> info,
+                         CheckMigration(states, stale, &fresh));
+    if (info.has_value()) return std::move(*info);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return Status::Io("QEMU's migration did not reach " + states.front() + " in time");
+}
+
+Status SourceSession::RoundsUntilLibvirtPauses(const qmp::MigrationInfo& before) {
+  // Every state of QEMU's migration set after it stopped the vCPUs.
+  const std::vector<std::string> paused = {"pre-switchover", "device", "completed"};
+  const auto deadline = Clock::now() + o_.timeout + std::chrono::seconds(30);
+  const Epoch e = summary_.epoch;
+  bool fresh = false;
+  while (true) {
+    MKD_ASSIGN_OR_RETURN(std::optional<qmp::MigrationInfo> info,
+                         CheckMigration(paused, &before, &fresh));
+    if (info.has_value()) return Status::Ok();
+    if (Clock::now() > deadline) {
+      return Status::Io("QEMU's migration, started by libvirt, did not pause the VM in time");
+    }
+    // libvirt starts the destination's QEMU first (about a second): the rounds go on, so that
+    // the pause carries only what the guest wrote since the last of them.
+    const auto t0 = Clock::now();
+    const uint64_t bytes0 = ch_->bytes_sent();
+    MKD_ASSIGN_OR_RETURN(PageBitmap dirty, TimedSync());
+    if (dirty.Count() == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    MKD_RETURN_IF_ERROR(SendPages(
+        dirty, [e](uint64_t) { return e; }, "round while libvirt starts the destination"));
+    r_->rounds.push_back(RoundStat{static_cast<uint32_t>(r_->rounds.size()), dirty.Count(),
+                                   ch_->bytes_sent() - bytes0, Since(t0),
+                                   policy_ ? policy_->percent() : 0, 0});
+  }
 }
 
 Status SourceSession::StartSwitchover() {
@@ -395,11 +432,11 @@ Status SourceSession::StartSwitchover() {
     MKD_RETURN_IF_ERROR(monitor_->Migrate("unix:" + tunnel_->path()));
   }
   phase_ = SourcePhase::kSwitchingOver;
-  MKD_ASSIGN_OR_RETURN(
-      qmp::MigrationInfo info,
-      WaitMigration(libvirt_ ? std::vector<std::string>{"pre-switchover", "device", "completed"}
-                             : std::vector<std::string>{"pre-switchover"},
-                    before ? &*before : nullptr));
+  if (libvirt_) {
+    MKD_RETURN_IF_ERROR(RoundsUntilLibvirtPauses(*before));
+  } else {
+    MKD_RETURN_IF_ERROR(WaitMigration({"pre-switchover"}).status());
+  }
   paused_at_ = Clock::now();  // the VM is stopped from here until migrate-continue
   LiftThrottle();             // paused: no vCPU runs; should it resume here, at full speed
   return FaultPoint("source.pre_switchover");
@@ -533,24 +570,40 @@ Status SourceSession::Commit() {
   return FaultPoint("source.after_commit");
 }
 
-Status SourceSession::ReleaseToLibvirt() {
-  tunnel_->Release();
-  r_->downtime_ours_ms =
-      std::chrono::duration<double, std::milli>(Clock::now() - paused_at_).count();
-  // virsh ends once the destination's QEMU runs the VM and libvirt stopped the source's.
-  const Status virsh = libvirt_->Wait(o_.timeout + std::chrono::seconds(30));
-  // QEMU's own downtime, while its monitor still answers (libvirt stops it once done).
-  if (Result<qmp::MigrationInfo> info = monitor_->QueryMigrate(); info.ok() && info->downtime_ms) {
-    r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
+Result<Frame> SourceSession::AskRunning() {
+  MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kWaitRunning, {}));
+  ch_->SetTimeout(o_.timeout + std::chrono::seconds(30));
+  Result<Frame> f = ch_->Expect(FrameType::kResult);
+  ch_->SetTimeout(o_.timeout);
+  if (f.ok()) {
+    r_->downtime_until_running_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - paused_at_).count();
   }
-  return virsh;
+  return f;
 }
 
 Status SourceSession::Finish() {
   std::optional<StageTimer> timer(&r_->pipe.finish);
   Status switched;  // QEMU's switchover (libvirt's, for its domains) as this host saw it
+  Status tunnel;
+  Result<Frame> f = Status::FailedPrecondition("not asked");
+  std::optional<Clock::time_point> running_at;
   if (libvirt_) {
-    switched = ReleaseToLibvirt();
+    tunnel_->Release();
+    r_->downtime_ours_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - paused_at_).count();
+    // The destination's word first: libvirt resumes the VM there, then stops the source QEMU
+    // (the end of virsh, waited for below, is this host's cleanup).
+    f = AskRunning();
+    running_at = Clock::now();
+    const auto retire = Clock::now();
+    switched = libvirt_->Wait(o_.timeout + std::chrono::seconds(30));
+    if (Result<qmp::MigrationInfo> info = monitor_->QueryMigrate();
+        info.ok() && info->downtime_ms) {
+      r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
+    }
+    tunnel = tunnel_->Join();
+    r_->retire_seconds = Since(retire);
   } else {
     MKD_RETURN_IF_ERROR(monitor_->MigrateContinue());
     r_->downtime_ours_ms =
@@ -560,12 +613,10 @@ Status SourceSession::Finish() {
       r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
     }
     switched = info.status();
+    tunnel = tunnel_->Join();
+    // Whatever QEMU says here, ask the destination: only it knows whether its QEMU took over.
+    f = AskRunning();
   }
-  const Status tunnel = tunnel_->Join();
-  // Whatever QEMU says here, ask the destination: only it knows whether its QEMU took over.
-  MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kWaitRunning, {}));
-  ch_->SetTimeout(o_.timeout + std::chrono::seconds(30));
-  Result<Frame> f = ch_->Expect(FrameType::kResult);
   if (!f.ok()) {
     if (f.status().code() == ErrorCode::kFailedPrecondition) phase_ = SourcePhase::kDestStopped;
     return f.status();
@@ -582,7 +633,16 @@ Status SourceSession::Finish() {
   }
   // The VM runs there: the migration is done.
   timer.reset();
-  r_->total_seconds = Since(start_);
+  r_->total_seconds =
+      std::chrono::duration<double>(running_at.value_or(Clock::now()) - start_).count();
+  if (libvirt_) {
+    // libvirt stopped the source QEMU before virsh ended; closing our monitor lets it go.
+    const auto retire = Clock::now();
+    monitor_->Close();
+    if (Status stop = vm_->Stop(); !stop.ok()) spdlog::warn("{}", stop.ToString());
+    r_->retire_seconds += Since(retire);
+    return Status::Ok();
+  }
   RetireSource();
   return Status::Ok();
 }

@@ -185,14 +185,21 @@ class SourceSession {
   Status SendZeros(uint64_t first, uint64_t count, Generation gen);
   // Records a frame of pages sent (fate and counters).
   void Sent(const SentRun& run);
-  // Polls QEMU's migration until it reaches one of `states` (an error when it failed, when
-  // libvirt's migration ended first, or after --timeout). Answers equal to `stale` (status and
-  // total time: what QEMU said before this migration began) are not this migration's.
+  // One look at QEMU's migration: its info once in one of `states`, nullopt before, an error
+  // when it failed or libvirt's migration ended first. Answers equal to `stale` (status and
+  // total time: what QEMU said before this migration began) are not this migration's until
+  // another came (*fresh).
+  Result<std::optional<qmp::MigrationInfo>> CheckMigration(const std::vector<std::string>& states,
+                                                           const qmp::MigrationInfo* stale,
+                                                           bool* fresh);
+  // CheckMigration every 5 ms until one of `states` (an error after --timeout).
   Result<qmp::MigrationInfo> WaitMigration(const std::vector<std::string>& states,
                                            const qmp::MigrationInfo* stale = nullptr);
-  // The end of a libvirt domain's switchover: the held stream goes to the destination, then
-  // libvirt's migration ends (QEMU's own downtime when its monitor still answers).
-  Status ReleaseToLibvirt();
+  // A libvirt domain, after virsh migrate started: rounds until QEMU paused the VM.
+  Status RoundsUntilLibvirtPauses(const qmp::MigrationInfo& before);
+  // WAIT_RUNNING, and the destination's RESULT: whether its QEMU runs the VM (the report's
+  // downtime until then).
+  Result<Frame> AskRunning();
   void Report(const std::string& phase, uint64_t done, uint64_t total);
   uint64_t WireBytes() const;
 

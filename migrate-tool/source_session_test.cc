@@ -421,11 +421,17 @@ TEST_F(SourceSessionTest, ALibvirtDomainThatArrivedByMigrationIsNotTakenForPause
   o_.verify = true;
   monitor_->migration = "completed";
   libvirt_->queries_before_pause = 3;
+  // Written while libvirt starts the destination's QEMU: sent by a round before the pause.
+  ram_->syncs.push_back(Pages(30, 5));
   std::vector<bool> running_at_sync;
   ram_->on_sync = [&](int) { running_at_sync.push_back(monitor_->running); };
   ASSERT_TRUE(Run().ok()) << report_.outcome;
   ASSERT_FALSE(running_at_sync.empty());
   EXPECT_FALSE(running_at_sync.back()) << "the last sync ran while the VM still ran";
+  ASSERT_GE(report_.rounds.size(), 2u);
+  EXPECT_EQ(report_.rounds[report_.rounds.size() - 2].pages, 5u);  // the round while waiting
+  EXPECT_EQ(report_.rounds.back().pages, 0u);                      // the pause's
+  EXPECT_EQ(dest_->memory, ram_->content);
 }
 
 TEST_F(SourceSessionTest, ALibvirtRefusalFailsAtOnceWithItsMessageAndTheVmStaysHere) {
