@@ -383,8 +383,29 @@ Status SourceSession::RoundsUntilLibvirtPauses(const qmp::MigrationInfo& before)
     if (Clock::now() > deadline) {
       return Status::Io("QEMU's migration, started by libvirt, did not pause the VM in time");
     }
-    // libvirt starts the destination's QEMU first (about a second): the rounds go on, so that
-    // the pause carries only what the guest wrote since the last of them.
+    // libvirt starts the destination's QEMU first (about a second) while the guest writes on. A
+    // round goes only once the pause, should it come now, would no longer fit the budget: the
+    // pause then carries at most about that, and no page is resent needlessly.
+    if (!r_->rounds.empty() && last_cut_) {
+      const auto seconds = [](Clock::duration d) {
+        return std::chrono::duration<double>(d).count();
+      };
+      const StopRule rule({.budget_seconds = std::chrono::duration<double>(o_.downtime).count()});
+      const double pause =
+          rule.PauseIfNow({.dirty_pages = r_->rounds.back().pages,
+                           .interval_seconds = prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0,
+                           .since_cut_seconds = seconds(Now() - *last_cut_),
+                           .sync_seconds = last_sync_seconds_,
+                           .link_bytes_per_second =
+                               o_.bandwidth > 0 && (send_rate_ == 0 ||
+                                                    send_rate_ > static_cast<double>(o_.bandwidth))
+                                   ? static_cast<double>(o_.bandwidth)
+                                   : send_rate_});
+      if (pause <= rule.options().budget_seconds) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+    }
     const auto t0 = Clock::now();
     const uint64_t bytes0 = ch_->bytes_sent();
     MKD_ASSIGN_OR_RETURN(PageBitmap dirty, TimedSync());

@@ -422,7 +422,9 @@ Status FakeDomainMigration::Start(const std::string& migrate_uri) {
     return Status::Ok();
   }
   monitor_->on_command = [this, pause, left = queries_before_pause](const std::string& c) mutable {
-    if (c == "query-migrate" && left > 0 && --left == 0) pause();
+    if (c != "query-migrate" || left == 0) return;
+    if (while_starting) while_starting();
+    if (--left == 0) pause();
   };
   return Status::Ok();
 }

@@ -28,4 +28,14 @@ StopForecast StopRule::Forecast(const RoundClock& r) const {
   return f;
 }
 
+double StopRule::PauseIfNow(const RoundClock& r) const {
+  const double rate = r.link_bytes_per_second > 0 ? r.link_bytes_per_second : 100e6;
+  const double page_seconds = static_cast<double>(kPageSize) / rate;
+  const double pages = r.interval_seconds > 0
+                           ? static_cast<double>(r.dirty_pages) / r.interval_seconds *
+                                 (std::max(0.0, r.since_cut_seconds) + o_.lead_seconds)
+                           : static_cast<double>(r.dirty_pages);
+  return std::max(0.0, r.sync_seconds) + pages * page_seconds + o_.fixed_seconds;
+}
+
 }  // namespace mkd::migrate

@@ -46,6 +46,11 @@ class StopRule {
  public:
   explicit StopRule(StopRuleOptions o) : o_(o) {}
   StopForecast Forecast(const RoundClock& round) const;
+  // After the last round was sent, while something else must happen before QEMU pauses the VM
+  // (libvirt starting the destination's QEMU): the pause if it came now. The set is the round's
+  // rate over the time since its cut (round.since_cut_seconds) plus the lead; round.dirty_pages
+  // and interval_seconds give the rate (no interval: the round's own set).
+  double PauseIfNow(const RoundClock& round) const;
   const StopRuleOptions& options() const { return o_; }
 
  private:

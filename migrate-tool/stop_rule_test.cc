@@ -84,5 +84,21 @@ TEST(StopRuleTest, AnUnknownRateIsTakenAs100MBPerSecond) {
   EXPECT_NEAR(f.send_seconds, 100 * 4096 / 100e6, 1e-9);
 }
 
+TEST(StopRuleTest, ThePauseIfItCameNowGrowsWithTheTimeSinceTheLastCut) {
+  const StopRule rule({.budget_seconds = 0.3, .lead_seconds = 0.02, .fixed_seconds = 0.03});
+  // 8,000 pages written in 0.5 s (16,000 a second), 100 MB/s: 41 us a page.
+  RoundClock r{.dirty_pages = 8000,
+               .interval_seconds = 0.5,
+               .since_cut_seconds = 0.08,
+               .sync_seconds = 0.01,
+               .link_bytes_per_second = 100e6};
+  // 0.1 s of writes: 1,600 pages, 66 ms; + sync + fixed: 106 ms, within the budget.
+  EXPECT_NEAR(rule.PauseIfNow(r), 0.01 + 1600 * 4096 / 100e6 + 0.03, 1e-9);
+  r.since_cut_seconds = 0.5;  // 8,320 pages: 341 ms + 40 ms, over it: time for a round
+  EXPECT_GT(rule.PauseIfNow(r), 0.3);
+  r.interval_seconds = 0;  // no rate: the round's own set
+  EXPECT_NEAR(rule.PauseIfNow(r), 0.01 + 8000 * 4096 / 100e6 + 0.03, 1e-9);
+}
+
 }  // namespace
 }  // namespace mkd::migrate
