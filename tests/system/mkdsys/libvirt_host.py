@@ -45,7 +45,11 @@ import signal
 import subprocess
 import time
 import uuid
+import sys
 from typing import Dict, List, Optional, Sequence
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lab"))
+from mkdlab.common import _proc_start  # noqa: E402  (start time of a pid: one owner, the lab's)
 
 # The directories every host has of its own, as the host sees them.
 HOST_DIRS = ("/etc/libvirt", "/run/libvirt", "/var/lib/libvirt", "/var/log/libvirt",
@@ -67,19 +71,6 @@ class LibvirtHostError(RuntimeError):
 def _source_name(path: str) -> str:
     """Its directory under <state_dir>/libvirt/: /etc/miyakodori -> etc-miyakodori."""
     return path.strip("/").replace("/", "-")
-
-
-def _proc_start(pid: int) -> Optional[int]:
-    """Start time (clock ticks since boot) of pid, or None if it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rindex(b")") + 2:].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
 
 
 def _comm(pid: int) -> str:
