@@ -617,12 +617,13 @@ Status SourceSession::Finish() {
     // (the end of virsh, waited for below, is this host's cleanup).
     f = AskRunning();
     running_at = Clock::now();
-    const auto retire = Clock::now();
-    switched = libvirt_->Wait(o_.timeout + std::chrono::seconds(30));
+    // QEMU's own downtime, while libvirt has not stopped the source QEMU yet.
     if (Result<qmp::MigrationInfo> info = monitor_->QueryMigrate();
         info.ok() && info->downtime_ms) {
       r_->downtime_qemu_ms = static_cast<double>(*info->downtime_ms);
     }
+    const auto retire = Clock::now();
+    switched = libvirt_->Wait(o_.timeout + std::chrono::seconds(30));
     tunnel = tunnel_->Join();
     r_->retire_seconds = Since(retire);
   } else {
