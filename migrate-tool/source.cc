@@ -270,6 +270,11 @@ bool SourceSession::Stagnant() const {
   return true;
 }
 
+double SourceSession::LinkRate() const {
+  const double cap = static_cast<double>(o_.bandwidth);
+  return o_.bandwidth > 0 && (send_rate_ == 0 || send_rate_ > cap) ? cap : send_rate_;
+}
+
 Status SourceSession::Rounds(uint32_t max_rounds) {
   const Epoch e = summary_.epoch;
   const StopRule rule({.budget_seconds = std::chrono::duration<double>(o_.downtime).count()});
@@ -280,10 +285,7 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
     MKD_ASSIGN_OR_RETURN(PageBitmap dirty, TimedSync());
     const uint64_t n = dirty.Count();
     Converge(n);
-    double rate = send_rate_;
-    if (o_.bandwidth > 0 && (rate == 0 || rate > static_cast<double>(o_.bandwidth))) {
-      rate = static_cast<double>(o_.bandwidth);
-    }
+    const double rate = LinkRate();
     const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
     const StopForecast f =
         rule.Forecast({.dirty_pages = n,
@@ -396,11 +398,7 @@ Status SourceSession::RoundsUntilLibvirtPauses(const qmp::MigrationInfo& before)
                            .interval_seconds = prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0,
                            .since_cut_seconds = seconds(Now() - *last_cut_),
                            .sync_seconds = last_sync_seconds_,
-                           .link_bytes_per_second =
-                               o_.bandwidth > 0 && (send_rate_ == 0 ||
-                                                    send_rate_ > static_cast<double>(o_.bandwidth))
-                                   ? static_cast<double>(o_.bandwidth)
-                                   : send_rate_});
+                           .link_bytes_per_second = LinkRate()});
       if (pause <= rule.options().budget_seconds) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         continue;

@@ -137,6 +137,8 @@ class SourceSession {
   Generation TableGen(uint64_t page) const;
   Status FirstPass();
   Status Rounds(uint32_t max_rounds);
+  // The rate pages go at: the measured one, capped by --bandwidth (0: not measured yet).
+  double LinkRate() const;
   bool Stagnant() const;
   // Auto-converge, at the start of each round: `dirtied_pages` were written while the round
   // before ran; the policy's throttle is applied to the vCPU threads (created at the first rise).
