@@ -107,6 +107,14 @@ class QmpMonitor final : public IncomingMonitor {
   qmp::QmpClient qmp_;
 };
 
+// The VM's QMP monitor at <run_dir>/<uuid>/qmp.sock, whoever started its QEMU.
+Result<std::unique_ptr<IncomingMonitor>> ConnectVmMonitor(const qemuconfig::VmDefinition& def,
+                                                          std::chrono::milliseconds timeout) {
+  MKD_ASSIGN_OR_RETURN(qmp::QmpClient q,
+                       qmp::QmpClient::Connect(qemuconfig::PathsFor(def).qmp_socket, timeout));
+  return std::unique_ptr<IncomingMonitor>(std::make_unique<QmpMonitor>(std::move(q)));
+}
+
 class QemuConfigVm final : public IncomingQemu {
  public:
   QemuConfigVm(qemuconfig::VmDefinition def, qemuconfig::StartOptions start)
@@ -116,9 +124,7 @@ class QemuConfigVm final : public IncomingQemu {
   Status StartIncoming() override { return qemuconfig::StartVm(def_, start_).status(); }
   Result<std::unique_ptr<IncomingMonitor>> ConnectMonitor(
       std::chrono::milliseconds timeout) override {
-    MKD_ASSIGN_OR_RETURN(qmp::QmpClient q,
-                         qmp::QmpClient::Connect(qemuconfig::PathsFor(def_).qmp_socket, timeout));
-    return std::unique_ptr<IncomingMonitor>(std::make_unique<QmpMonitor>(std::move(q)));
+    return ConnectVmMonitor(def_, timeout);
   }
   Status Stop() override { return qemuconfig::StopVm(def_, std::chrono::seconds(5)); }
 
@@ -145,9 +151,7 @@ class LibvirtQemu final : public IncomingQemu {
   Status StartIncoming() override { return Status::Ok(); }  // libvirt's to do
   Result<std::unique_ptr<IncomingMonitor>> ConnectMonitor(
       std::chrono::milliseconds timeout) override {
-    MKD_ASSIGN_OR_RETURN(qmp::QmpClient q,
-                         qmp::QmpClient::Connect(qemuconfig::PathsFor(def_).qmp_socket, timeout));
-    return std::unique_ptr<IncomingMonitor>(std::make_unique<QmpMonitor>(std::move(q)));
+    return ConnectVmMonitor(def_, timeout);
   }
   Status Stop() override {
     Result<qmp::QmpClient> q =

@@ -36,6 +36,7 @@ import mkdlab  # noqa: E402
 import mkdsys  # noqa: E402
 from mkdsys.image import build_guest_image  # noqa: E402
 from mkdsys.libvirt_host import LibvirtHost  # noqa: E402
+from mkdsys.logwait import LogMark  # noqa: E402
 from mkdsys.memfs import Memfs  # noqa: E402
 from mkdsys.serial import SerialLog  # noqa: E402
 
@@ -121,10 +122,11 @@ class LibvirtMigrateTest(unittest.TestCase):
                 "--vm-dir", VMS, "--tls-dir", TLS, "--host-id", self.hosts[i].host_id]
         if env:
             argv = ["env", *[f"{k}={v}" for k, v in env.items()], *argv]
+        mark = LogMark(os.path.join(self.lab.state_dir(i), "serve.log"))  # before it starts
         p = self.hosts[i].popen(argv, stdout=log, stderr=subprocess.STDOUT)
         self.serve[i] = p
         self.addCleanup(lambda p=p: p.poll() is not None or (p.terminate(), p.wait(10)))
-        time.sleep(0.5)  # listening
+        mark.wait_for(r"listening on", timeout=10, proc=p, what=f"mkd-migrate serve on h{i}")
 
     def definition(self, i: int) -> dict:
         return {
