@@ -17,6 +17,12 @@ std::string WithSuffix(std::string_view base, std::string_view suffix) {
   return name;
 }
 
+// `base` or `base`.<something>.
+bool IsNameOrSuffixed(std::string_view name, std::string_view base) {
+  return name == base || (name.size() > base.size() + 1 && name.substr(0, base.size()) == base &&
+                          name[base.size()] == '.');
+}
+
 }  // namespace
 
 std::string ChunkName(std::string_view base, uint64_t index) {
@@ -27,13 +33,15 @@ std::string SyncName(std::string_view consumer) { return WithSuffix(kSync, consu
 
 std::string SyncedName(std::string_view consumer) { return WithSuffix(kSynced, consumer); }
 
-bool IsSyncName(std::string_view name) {
-  return name == kSync || (name.size() > kSync.size() + 1 &&
-                           name.substr(0, kSync.size()) == kSync && name[kSync.size()] == '.');
-}
+std::string TakeName(std::string_view consumer) { return WithSuffix(kTake, consumer); }
+
+bool IsTakeName(std::string_view name) { return IsNameOrSuffixed(name, kTake); }
+
+bool IsSyncName(std::string_view name) { return IsNameOrSuffixed(name, kSync) || IsTakeName(name); }
 
 std::string_view SyncConsumer(std::string_view name) {
-  return name.size() > kSync.size() ? name.substr(kSync.size() + 1) : std::string_view();
+  const size_t base = IsTakeName(name) ? kTake.size() : kSync.size();
+  return name.size() > base ? name.substr(base + 1) : std::string_view();
 }
 
 std::optional<uint32_t> ParseChunkIndex(std::string_view digits) {

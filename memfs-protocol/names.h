@@ -3,7 +3,7 @@
 // tests and operators (getfattr/setfattr) use them. Constants and pure helpers; thread-safe.
 //
 //   every node     user.mkd.summary         RAM file   user.mkd.table[.N]   user.mkd.dirty[.N]
-//   RAM file       user.mkd.sync[.C]                   user.mkd.synced[.C][.N]
+//   RAM file       user.mkd.sync[.C]  user.mkd.take[.C]  user.mkd.synced[.C][.N]
 //                  user.mkd.peer_table.N               user.mkd.reusable[.N]
 //                  user.mkd.digests[.N]                user.mkd.receive
 //                  user.mkd.wanted                     user.mkd.postcopy
@@ -33,6 +33,8 @@ inline constexpr std::string_view kReusable = "user.mkd.reusable";
 inline constexpr std::string_view kDigests = "user.mkd.digests";
 inline constexpr std::string_view kChunkedNames[] = {kTable, kDirty, kSynced, kReusable, kDigests};
 inline constexpr std::string_view kSync = "user.mkd.sync";  // get: runs a sync (sync_reply.h)
+// get: a sync without the write-back (the pages written back since the consumer's last sync)
+inline constexpr std::string_view kTake = "user.mkd.take";
 inline constexpr std::string_view kPeerTable = "user.mkd.peer_table";  // set: ".N" chunks only
 inline constexpr std::string_view kReceive = "user.mkd.receive";       // receive_frame.h
 inline constexpr std::string_view kWanted = "user.mkd.wanted";         // postcopy_values.h
@@ -51,9 +53,14 @@ std::string ChunkName(std::string_view base, uint64_t index);
 std::string SyncName(std::string_view consumer);
 // user.mkd.synced.<consumer> (user.mkd.synced when consumer is empty).
 std::string SyncedName(std::string_view consumer);
-// True for user.mkd.sync and user.mkd.sync.<something>: getxattr names that run a sync.
+// user.mkd.take.<consumer> (user.mkd.take when consumer is empty).
+std::string TakeName(std::string_view consumer);
+// True for user.mkd.sync, user.mkd.take and either with ".<something>": getxattr names that take
+// dirty-log pages (a sync, or a take: a sync without the write-back).
 bool IsSyncName(std::string_view name);
-// The consumer of a sync name ("" for user.mkd.sync). Requires IsSyncName(name).
+// True for the take names among them (user.mkd.take[.C]).
+bool IsTakeName(std::string_view name);
+// The consumer of a sync or take name ("" for the plain names). Requires IsSyncName(name).
 std::string_view SyncConsumer(std::string_view name);
 // The N of a chunk suffix "N" (decimal digits only, fits 32 bits); nullopt for anything else.
 std::optional<uint32_t> ParseChunkIndex(std::string_view digits);

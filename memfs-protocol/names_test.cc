@@ -8,7 +8,7 @@ namespace {
 
 TEST(NamesTest, EveryNameHasThePrefix) {
   for (std::string_view n :
-       {kSummary, kTable, kDirty, kSynced, kReusable, kDigests, kSync, kPeerTable, kReceive,
+       {kSummary, kTable, kDirty, kSynced, kReusable, kDigests, kSync, kTake, kPeerTable, kReceive,
         kWanted, kPostcopy, kArrive, kCommit, kAbort, kAdvance}) {
     EXPECT_EQ(n.substr(0, kPrefix.size()), kPrefix) << n;
   }
@@ -32,6 +32,22 @@ TEST(NamesTest, RecognisesSyncNames) {
   EXPECT_FALSE(IsSyncName("user.mkd.synced"));
   EXPECT_FALSE(IsSyncName("user.mkd.syncx"));
   EXPECT_FALSE(IsSyncName("user.mkd.syn"));
+  EXPECT_FALSE(IsTakeName("user.mkd.sync.a"));
+}
+
+TEST(NamesTest, RecognisesTakeNamesAsSyncsWithoutWriteBack) {
+  EXPECT_EQ(TakeName(""), "user.mkd.take");
+  EXPECT_EQ(TakeName("mig-1"), "user.mkd.take.mig-1");
+  for (std::string_view name : {"user.mkd.take", "user.mkd.take.mig-1"}) {
+    EXPECT_TRUE(IsSyncName(name)) << name;
+    EXPECT_TRUE(IsTakeName(name)) << name;
+  }
+  EXPECT_EQ(SyncConsumer("user.mkd.take.mig-1"), "mig-1");
+  EXPECT_EQ(SyncConsumer("user.mkd.take"), "");
+  for (std::string_view bad : {"user.mkd.take.", "user.mkd.taken", "user.mkd.tak"}) {
+    EXPECT_FALSE(IsTakeName(bad)) << bad;
+    EXPECT_FALSE(IsSyncName(bad)) << bad;
+  }
 }
 
 TEST(NamesTest, ParsesChunkIndexes) {

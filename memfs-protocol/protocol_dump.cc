@@ -32,7 +32,7 @@ int main() {
       {"DIGESTS", mp::kDigests}, {"SYNC", mp::kSync},       {"PEER_TABLE", mp::kPeerTable},
       {"RECEIVE", mp::kReceive}, {"WANTED", mp::kWanted},   {"POSTCOPY", mp::kPostcopy},
       {"ARRIVE", mp::kArrive},   {"COMMIT", mp::kCommit},   {"ABORT", mp::kAbort},
-      {"ADVANCE", mp::kAdvance},
+      {"ADVANCE", mp::kAdvance}, {"TAKE", mp::kTake},
   };
   const mkd::Uuid vm = *mkd::Uuid::Parse("0b5e3bb6-6a4f-4b4e-9f5a-2d7d4c1e8a10");
   const mkd::Uuid lineage = *mkd::Uuid::Parse("5b0f7c1e-1d2a-4c7e-8a33-1f2e3d4c5b6a");

@@ -64,8 +64,8 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     return;
   }
   if (size == 0 && mp::IsSyncName(name)) {
-    // A size query must not run a sync (getfattr asks for the size, then for the value): answer
-    // with the bound every sync reply fits in.
+    // A size query must not run a sync or take (getfattr asks for the size, then for the
+    // value): answer with the bound every sync reply fits in.
     fuse_reply_xattr(req, mp::kSyncValueMax);
     return;
   }

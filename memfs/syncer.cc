@@ -41,6 +41,12 @@ Result<DirtyLog::Delivery> Syncer::Sync(uint64_t ino, const Uuid& vm, const std:
   return logs_[ino].Deliver(consumer, block.TakeDirtySinceSync());
 }
 
+Result<DirtyLog::Delivery> Syncer::Take(uint64_t ino, Block& block, const std::string& consumer) {
+  std::lock_guard lock(mu_);  // after a sync in progress: its take comes first
+  std::lock_guard logs(logs_mu_);
+  return logs_[ino].Deliver(consumer, block.TakeDirtySinceSync());
+}
+
 std::optional<PageBitmap> Syncer::LastSync(uint64_t ino, const std::string& consumer) const {
   std::lock_guard lock(logs_mu_);
   auto it = logs_.find(ino);

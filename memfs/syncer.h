@@ -34,6 +34,10 @@ class Syncer {
   // previous sync of `consumer` (a DirtyLog name, already validated).
   Result<DirtyLog::Delivery> Sync(uint64_t ino, const Uuid& vm, const std::string& block_name,
                                   Block& block, const std::string& consumer);
+  // A sync without the fsync: the pages written back since the previous sync of `consumer`, as
+  // far as the kernel has written them back by now (pages still dirty in the page cache come in
+  // a later sync). Waits only for a sync in progress, never for the kernel.
+  Result<DirtyLog::Delivery> Take(uint64_t ino, Block& block, const std::string& consumer);
   // The pages of `consumer`'s last sync of inode `ino` (DirtyLog::Last), or nullopt. Does not
   // wait for a sync in progress.
   std::optional<PageBitmap> LastSync(uint64_t ino, const std::string& consumer) const;

@@ -130,7 +130,8 @@ Result<std::string> Xattrs::GetFile(Ino ino, const NodeRef& node, std::string_vi
   if (name == mp::kSummary) return mp::FormatBlockSummary(BlockSummaryOf(*block));
   if (name == mp::kPostcopy) return GetPostcopy(*block);
   if (mp::IsSyncName(name)) {
-    return RunSync(ino, node, *block, std::string(mp::SyncConsumer(name)));
+    return RunSync(ino, node, *block, std::string(mp::SyncConsumer(name)),
+                   /*write_back=*/!mp::IsTakeName(name));
   }
   const std::string synced_of = std::string(mp::kSynced) + ".";
   if (StartsWith(name, synced_of) && name.size() > synced_of.size() &&
@@ -308,10 +309,11 @@ Status Xattrs::Set(Ino ino, const NodeRef& node, std::string_view name, std::str
 }
 
 Result<std::string> Xattrs::RunSync(Ino ino, const NodeRef& node, Block& block,
-                                    const std::string& consumer) {
+                                    const std::string& consumer, bool write_back) {
   MKD_RETURN_IF_ERROR(DirtyLog::ValidateName(consumer));
   MKD_ASSIGN_OR_RETURN(DirtyLog::Delivery d,
-                       syncer_->Sync(ino, node.vm, node.block, block, consumer));
+                       write_back ? syncer_->Sync(ino, node.vm, node.block, block, consumer)
+                                  : syncer_->Take(ino, block, consumer));
   mp::SyncReply reply{d.pages.Count(), block.meta().epoch, block.counters().syncs, std::nullopt};
   // A named consumer learns whether this sync started its view: a migration whose view was
   // replaced (more than DirtyLog::kMaxConsumers consumers) must not trust it.

@@ -73,9 +73,10 @@ class Xattrs {
     std::optional<GenerationTable> table;
   };
   Result<std::string> GetFile(Ino ino, const NodeRef& node, std::string_view name);
-  // user.mkd.sync[.consumer]: runs a sync for the consumer, keeps its pages for user.mkd.synced.
+  // user.mkd.sync[.consumer] (write_back) or user.mkd.take[.consumer]: runs a sync (or a take,
+  // a sync without the write-back) for the consumer, keeps its pages for user.mkd.synced.
   Result<std::string> RunSync(Ino ino, const NodeRef& node, Block& block,
-                              const std::string& consumer);
+                              const std::string& consumer, bool write_back);
   // keep_snapshot false: chunks are cut from a fresh encoding each time (for values that only
   // their own reader changes, whose number is not bounded).
   Result<std::string> Chunked(Ino ino, std::string_view base, std::string_view suffix,

@@ -165,8 +165,11 @@ Result<RamFileSummary> RamFile::Summary() {
   return s;
 }
 
-Result<PageBitmap> RamFile::Sync() {
-  const std::string name = mp::SyncName(consumer_);
+Result<PageBitmap> RamFile::Sync() { return Deliver(mp::SyncName(consumer_)); }
+
+Result<PageBitmap> RamFile::Take() { return Deliver(mp::TakeName(consumer_)); }
+
+Result<PageBitmap> RamFile::Deliver(const std::string& name) {
   MKD_ASSIGN_OR_RETURN(std::string counts, Get(name));
   Result<mp::SyncReply> reply = mp::ParseSyncReply(counts);
   if (!reply.ok()) return reply.status().WithContext(path_);

@@ -57,6 +57,9 @@ class RamFile {
   // sync's view as new (its cursor was replaced by too many other consumers): pages may be
   // missing, the migration must not go on.
   Result<PageBitmap> Sync();
+  // The same without the write-back (user.mkd.take.<consumer>): the pages the kernel has written
+  // back so far; pages still dirty in the page cache come in a later Sync. At once.
+  Result<PageBitmap> Take();
   // This file's dirty-log consumer name (random per Open).
   const std::string& sync_consumer() const { return consumer_; }
   // The encoded generation table (user.mkd.table, chunks joined).
@@ -104,6 +107,8 @@ class RamFile {
   std::string path_;
   int fd_ = -1;
   std::string consumer_;
+  // Sync and Take: the named getxattr, its reply checked, then the pages.
+  Result<PageBitmap> Deliver(const std::string& name);
   uint64_t syncs_ = 0;
   const char* map_ = nullptr;  // MapForReading
   uint64_t map_pages_ = 0;

@@ -98,9 +98,9 @@ Status SourceSession::Handshake() {
   hello.blocks = {BlockInfo{"ram", summary_.pages}};
   hello.source_host = o_.host_id;
   MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kHello, EncodeHello(hello)));
-  // The first sync (the one the table is read after) runs while the destination prepares the
-  // arrival: it does not depend on the destination.
-  StartSync();
+  // The dirty log starts while the destination prepares the arrival: it does not depend on the
+  // destination.
+  MKD_RETURN_IF_ERROR(StartDirtyLog());
   // The destination answers with its table once the arrival is prepared. An older serve starts
   // its QEMU before it answers, which takes a while: allow for that.
   ch_->SetTimeout(o_.timeout + std::chrono::seconds(30));
@@ -162,24 +162,35 @@ Status SourceSession::SendPages(const PageBitmap& pages,
     if (r_->pipe.first_page == 0) r_->pipe.first_page = Since(start_);
     Sent(run);
   };
-  pages.ForEachRun([&](uint64_t first, uint64_t count) {
-    for (uint64_t at = first; status.ok() && at < first + count;) {
-      const uint64_t n = std::min<uint64_t>(kMaxPagesPerFrame, first + count - at);
-      status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen_of, sent, &r_->pipe);
-      at += n;
-      done += n;
-      if (overlap_sync && !next_sync_.valid()) {
-        const double rate = send_rate_ > 0 ? send_rate_ : 100e6;
-        if (static_cast<double>((total - done) * kPageSize) / rate <= last_sync_seconds_) {
-          StartSync();
+  PageBitmap todo = pages;  // pages carried into the next round leave it
+  for (uint64_t at = todo.NextSet(0); status.ok() && at < todo.pages(); at = todo.NextSet(at)) {
+    uint64_t n = 1;
+    while (n < kMaxPagesPerFrame && at + n < todo.pages() && todo.Test(at + n)) ++n;
+    status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen_of, sent, &r_->pipe);
+    at += n;
+    done += n;
+    if (status.ok() && carry_pending_ &&
+        next_sync_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      status = TakeCarry();
+      if (status.ok()) {
+        for (uint64_t p = carry_->NextSet(at); p < todo.pages(); p = carry_->NextSet(p + 1)) {
+          if (!todo.Test(p)) continue;
+          todo.Clear(p);  // the next round sends it
+          ++done;
         }
       }
-      if (Clock::now() - last_report > std::chrono::milliseconds(200)) {
-        Report(phase, done, total);
-        last_report = Clock::now();
+    }
+    if (overlap_sync && !next_sync_.valid()) {
+      const double rate = send_rate_ > 0 ? send_rate_ : 100e6;
+      if (static_cast<double>((total - done) * kPageSize) / rate <= last_sync_seconds_) {
+        StartSync();
       }
     }
-  });
+    if (Clock::now() - last_report > std::chrono::milliseconds(200)) {
+      Report(phase, done, total);
+      last_report = Clock::now();
+    }
+  }
   if (status.ok()) {
     StageTimer timer(&r_->pipe.send);
     status = ch_->Flush();
@@ -192,10 +203,15 @@ Status SourceSession::SendPages(const PageBitmap& pages,
   return status;
 }
 
-Result<PageBitmap> SourceSession::SyncAndClassify(uint64_t* zero_pages) {
-  // Sync first: every page written before it is in the table read next, every page written
-  // after it will be in a later sync.
-  MKD_ASSIGN_OR_RETURN(PageBitmap before, TimedSync());
+Result<PageBitmap> SourceSession::SyncAndClassify(uint64_t* zero_pages, bool wait_for_sync) {
+  // Every page written back before the table is read is in it; every page written back after
+  // the dirty log's start is in a later sync (StartDirtyLog). The first sync's pages are in the
+  // table when it ended before the table is read; else they are carried into the next round.
+  if (wait_for_sync || next_sync_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    MKD_ASSIGN_OR_RETURN(PageBitmap before, TimedSync());
+  } else {
+    carry_pending_ = true;
+  }
   StageTimer timer(&r_->pipe.classify);
   MKD_ASSIGN_OR_RETURN(GenerationTable table, ram_->Table());
   table_ = std::move(table);
@@ -248,12 +264,14 @@ Status SourceSession::FirstPass() {
   const auto t0 = Clock::now();
   const uint64_t bytes0 = ch_->bytes_sent();
   uint64_t zeros = 0;
-  MKD_ASSIGN_OR_RETURN(PageBitmap classified, SyncAndClassify(&zeros));
-  const PageBitmap& send = classified;
+  MKD_ASSIGN_OR_RETURN(PageBitmap send, SyncAndClassify(&zeros, /*wait_for_sync=*/false));
   stat.pages += zeros;
+  const uint64_t sent0 = r_->page_transfers + r_->zero_transfers;
   MKD_RETURN_IF_ERROR(SendPages(
       send, [this](uint64_t p) { return TableGen(p); }, "first pass", /*overlap_sync=*/true));
-  stat.pages += send.Count();
+  // The first sync ended after the pages: its pages go with round 1.
+  MKD_RETURN_IF_ERROR(TakeCarry());
+  stat.pages += r_->page_transfers + r_->zero_transfers - sent0;
   stat.bytes = ch_->bytes_sent() - bytes0;
   stat.seconds = Since(t0);
   r_->rounds.push_back(stat);
@@ -284,11 +302,14 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
     const uint64_t bytes0 = ch_->bytes_sent();
     MKD_ASSIGN_OR_RETURN(PageBitmap dirty, TimedSync());
     const uint64_t n = dirty.Count();
-    Converge(n);
+    // The guest's rate comes from the sync's own pages; carried ones only take sending time.
+    const uint64_t written = std::min(n, last_sync_pages_);
+    Converge(written);
     const double rate = LinkRate();
     const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
     const StopForecast f =
-        rule.Forecast({.dirty_pages = n,
+        rule.Forecast({.dirty_pages = written,
+                       .carried_pages = n - written,
                        .interval_seconds = prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0,
                        .since_cut_seconds = seconds(Now() - *last_cut_),
                        .sync_seconds = last_sync_seconds_,

@@ -27,6 +27,7 @@ class RamFilePort final : public SourceRam {
   Result<PostcopyStatus> Postcopy() override { return ram_.Postcopy(); }
   Status MapForReading(uint64_t pages) override { return ram_.MapForReading(pages); }
   Result<PageBitmap> Sync() override { return ram_.Sync(); }
+  Result<PageBitmap> Take() override { return ram_.Take(); }
   Result<GenerationTable> Table() override { return ram_.Table(); }
   Result<PageBitmap> Reusable(std::string_view peer_table_blob) override {
     return ram_.Reusable(peer_table_blob);

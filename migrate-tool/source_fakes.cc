@@ -26,6 +26,27 @@ int FakeRam::sync_count() const {
   return syncs_done_;
 }
 
+std::vector<std::string> FakeRam::calls() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return calls_;
+}
+
+Result<PageBitmap> FakeRam::Take() {
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.push_back("take");
+  if (!sync_error.ok()) return sync_error;
+  if (takes.empty()) return PageBitmap(summary.pages);
+  PageBitmap next = std::move(takes.front());
+  takes.pop_front();
+  return next;
+}
+
+Result<GenerationTable> FakeRam::Table() {
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.push_back("table");
+  return table;
+}
+
 Result<PostcopyStatus> FakeRam::Postcopy() {
   if (!postcopy) return Status::NotFound(std::string(memfs_protocol::kPostcopy));
   return *postcopy;
@@ -37,9 +58,14 @@ Status FakeRam::MapForReading(uint64_t pages) {
 }
 
 Result<PageBitmap> FakeRam::Sync() {
+  int n = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    n = ++syncs_done_;
+  }
+  if (on_sync) on_sync(n);  // unlocked: a test may hold a sync back while the session reads on
   std::lock_guard<std::mutex> lock(mu_);
-  ++syncs_done_;
-  if (on_sync) on_sync(syncs_done_);
+  calls_.push_back("sync");
   if (!sync_error.ok()) return sync_error;
   if (syncs.empty()) return PageBitmap(summary.pages);
   PageBitmap next = std::move(syncs.front());

@@ -55,10 +55,12 @@ class FakeRam final : public SourceRam {
   GenerationTable table;         // of the source
   PageBitmap reusable;           // what Reusable returns (memfs's answer)
   std::deque<PageBitmap> syncs;  // what the next syncs return; then no page
+  std::deque<PageBitmap> takes;  // what the next takes (syncs without write-back) return
   Status sync_error;             // every sync fails with it once set
   Status advance_error;
-  // Called by each sync, with its number (1: the first), after the sync's cut was taken: a test
-  // moves its FakeClock here to say how long the sync took.
+  // Called by each sync, with its number (1: the first), after the sync's cut was taken, without
+  // the fake's lock: a test moves its FakeClock here to say how long the sync took, or holds the
+  // sync back while the session goes on.
   std::function<void(int)> on_sync;
   // Called by each ReadPages before it reads (on the session's thread).
   std::function<void(uint64_t first, uint64_t count)> on_read;
@@ -67,12 +69,15 @@ class FakeRam final : public SourceRam {
   // What the session did.
   std::optional<Epoch> advanced_to;
   int sync_count() const;
+  // "take", "sync" (when it returns) and "table", in order.
+  std::vector<std::string> calls() const;
 
   Result<RamFileSummary> Summary() override { return summary; }
   Result<PostcopyStatus> Postcopy() override;
   Status MapForReading(uint64_t pages) override;
   Result<PageBitmap> Sync() override;
-  Result<GenerationTable> Table() override { return table; }
+  Result<PageBitmap> Take() override;
+  Result<GenerationTable> Table() override;
   Result<PageBitmap> Reusable(std::string_view peer_table_blob) override;
   Status ReadPages(uint64_t first, uint64_t count, char* out) override;
   Status Advance(Epoch epoch) override;
@@ -80,6 +85,7 @@ class FakeRam final : public SourceRam {
  private:
   mutable std::mutex mu_;
   int syncs_done_ = 0;
+  std::vector<std::string> calls_;
 };
 
 // QEMU's monitor. The migration follows QEMU 7.2 with pause-before-switchover: `migrate` ->

@@ -12,6 +12,18 @@
 
 namespace mkd::migrate::internal {
 
+Status SourceSession::StartDirtyLog() {
+  {
+    StageTimer timer(&r_->pipe.sync);
+    last_cut_ = Now();
+    // Its pages were written back before the table is read: the table has them.
+    MKD_ASSIGN_OR_RETURN(PageBitmap before, ram_->Take());
+    if (stale_.pages() == before.pages()) stale_.Or(before);
+  }
+  StartSync();
+  return Status::Ok();
+}
+
 void SourceSession::StartSync() {
   if (next_sync_.valid()) return;
   next_sync_ = std::async(std::launch::async, [this] {
@@ -40,7 +52,22 @@ Result<PageBitmap> SourceSession::TimedSync() {
   if (!done.status.ok()) return done.status;
   // Pages written since their digest was taken (--verify): taken again at the latest in the pause.
   if (stale_.pages() == done.pages.pages()) stale_.Or(done.pages);
+  last_sync_pages_ = done.pages.Count();
+  if (carry_) {
+    done.pages.Or(*carry_);
+    carry_.reset();
+  }
   return std::move(done.pages);
+}
+
+Status SourceSession::TakeCarry() {
+  if (!carry_pending_) return Status::Ok();
+  carry_pending_ = false;
+  MKD_ASSIGN_OR_RETURN(PageBitmap pages, TimedSync());
+  spdlog::debug("the first sync ended after the table was read: {} pages go with round 1",
+                pages.Count());
+  carry_ = std::move(pages);
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<CpuThrottle>> SourceSession::CreateThrottle() {

@@ -47,6 +47,7 @@ class SourceRam {
   virtual Result<PostcopyStatus> Postcopy() = 0;
   virtual Status MapForReading(uint64_t pages) = 0;
   virtual Result<PageBitmap> Sync() = 0;
+  virtual Result<PageBitmap> Take() = 0;  // a sync without the write-back (RamFile::Take)
   virtual Result<GenerationTable> Table() = 0;
   virtual Result<PageBitmap> Reusable(std::string_view peer_table_blob) = 0;
   virtual Status ReadPages(uint64_t first, uint64_t count, char* out) = 0;

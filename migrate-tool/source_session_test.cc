@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "migrate-tool/source_fakes.h"
@@ -213,6 +214,78 @@ TEST_F(SourceSessionTest, APageWrittenAfterItsDigestWasTakenIsDigestedAgainInThe
   ASSERT_TRUE(Run().ok()) << report_.outcome;
   EXPECT_TRUE(report_.verified);
   EXPECT_EQ(dest_->memory, ram_->content);
+}
+
+// ---- the first pass starts on a take (docs/decisions.md "The first pass starts on a take")
+
+TEST_F(SourceSessionTest, TheFirstPageLeavesWhileTheFirstSyncStillWritesBack) {
+  // The first sync writes back what a busy guest dirtied before the migration (0.5-0.75 s in
+  // the lab): pages must not wait for it. The dirty log starts with a take, before the table.
+  std::atomic<bool> read{false};
+  bool read_before_sync_ended = false;
+  ram_->on_read = [&](uint64_t, uint64_t) { read = true; };
+  ram_->on_sync = [&](int n) {
+    if (n != 1) return;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!read && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    read_before_sync_ended = read;
+  };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_TRUE(read_before_sync_ended);
+  const std::vector<std::string> calls = ram_->calls();
+  ASSERT_GE(calls.size(), 3u);
+  EXPECT_EQ(calls[0], "take");
+  EXPECT_EQ(calls[1], "table");
+  EXPECT_EQ(dest_->memory, ram_->content);
+}
+
+TEST_F(SourceSessionTest, PagesTheFirstSyncWroteBackAfterTheTableWasReadGoWithRoundOne) {
+  // The first sync ends after the first frame (pages 16-29) left, with pages 25 and 50-59 that
+  // the guest rewrote before it. Page 25 was sent with its old content: round 1 sends it again.
+  // Pages 50-59 were not sent yet: the first pass skips them, round 1 sends them once. (Pages 30
+  // and 40-44 are reusable here, so that the first pass has three frames: 16-29, 31-39, 45-63.)
+  for (uint64_t p : {30, 40, 41, 42, 43, 44}) {
+    ram_->reusable.Set(p);
+    Fill(&dest_->memory, p, static_cast<char>(p + 1));
+  }
+  std::map<uint64_t, int> reads;
+  std::atomic<bool> read{false};
+  ram_->syncs = {Pages(25, 1), PageBitmap(kPages), PageBitmap(kPages)};
+  ram_->syncs.front().SetRange(50, 10);
+  ram_->on_read = [&](uint64_t first, uint64_t count) {
+    for (uint64_t p = first; p < first + count; ++p) ++reads[p];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    if (first == 16 && reads[first] == 1) {
+      // The first frame: once the first sync runs (its thread may start late).
+      while (ram_->sync_count() == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    } else if (first == 31) {
+      // The second frame: once the first sync returned, so that the session sees it done.
+      while (ram_->calls().size() < 3 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    read = true;
+  };
+  ram_->on_sync = [&](int n) {
+    if (n != 1) return;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!read && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    Fill(&ram_->content, 25, '\x25');
+    for (uint64_t p = 50; p < 60; ++p) Fill(&ram_->content, p, '\x50');
+  };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_EQ(dest_->memory, ram_->content);
+  EXPECT_EQ(reads[25], 2);
+  for (uint64_t p = 50; p < 60; ++p) EXPECT_EQ(reads[p], 1) << "page " << p;
+  ASSERT_GE(report_.rounds.size(), 2u);
+  EXPECT_EQ(report_.rounds[1].pages, 11u);
 }
 
 // ---- when the rounds stop (stop_rule.h)

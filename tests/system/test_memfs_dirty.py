@@ -19,6 +19,7 @@ import unittest
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from mkdsys import memfs_protocol as mp  # noqa: E402
 from mkdsys.memfs_case import FUSE_TIMEOUT, PAGE, MemfsCase, content  # noqa: E402
 
 
@@ -73,6 +74,45 @@ class MemfsDirtyLogTest(MemfsCase):
                          content("q", 20 * PAGE + 4000, 2 * PAGE))
         self.assertEqual(self.read_pages(path, 30, 4), content("r", 30 * PAGE, 4 * PAGE))
         self.assertEqual(self.stat(path).st_blocks * 512, len(expected) * PAGE)
+
+    def test_a_take_delivers_what_was_written_back_and_leaves_dirty_pages_for_a_later_sync(self):
+        """user.mkd.take.C: a sync without the write-back. mkd-migrate starts its view with one
+        before it reads the table; every page written back after it must reach C later."""
+        fs = self.start_memfs()
+        vm = self.new_vm(fs)
+        w = self.new_ram(fs, vm)
+        path = os.path.join(fs.vm_dir(vm), "ram")
+        w.mmap()
+        w.mmap_read_all()
+
+        def take(consumer):
+            return mp.parse_sync_reply(self.within(os.getxattr, path, mp.take_name(consumer)))
+
+        first = take("mig-a")
+        self.assertEqual((first["dirty_pages"], first["new"]), (0, 1))
+        written = {3, 4, 5, 900, 4000}
+        w.mmap_write(written, "t1")
+        # The kernel writes dirty pages back on its own only once they are older than
+        # dirty_expire_centisecs (30 s here) or above the dirty limits: these are still dirty.
+        with open("/proc/sys/vm/dirty_expire_centisecs") as f:
+            expire_s = int(f.read()) / 100
+        taken = take("mig-a")
+        self.assertEqual(taken["new"], 0)
+        if expire_s >= 10:
+            self.assertEqual(taken["dirty_pages"], 0, "a take must not write back")
+            self.assertEqual(str(self.summary(fs, path)["dirty_since_sync"]), "0")
+        # Another consumer's sync writes them back; mig-a's next take has every one of them.
+        self.assertEqual(self.sync(path)["dirty_pages"], len(written))
+        later = take("mig-a")
+        self.assertEqual(later["dirty_pages"] + taken["dirty_pages"], len(written))
+        if taken["dirty_pages"] == 0:
+            self.assertEqual(self.bitmap(fs, path, mp.synced_name("mig-a")), written)
+        self.assertEqual(take("mig-a")["dirty_pages"], 0)
+        # Its size query answers the sync bound and takes nothing (getfattr asks it first).
+        cp = subprocess.run(["getfattr", "--only-values", "-n", mp.take_name("mig-b"), path],
+                            capture_output=True, text=True, timeout=FUSE_TIMEOUT)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertRegex(cp.stdout, r"^dirty_pages=0 epoch=1 syncs=\d+ new=1$")
 
 
 if __name__ == "__main__":

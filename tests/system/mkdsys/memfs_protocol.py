@@ -19,6 +19,7 @@ SYNCED = "user.mkd.synced"        # ... chunked: pages of the last sync
 REUSABLE = "user.mkd.reusable"    # ... chunked: pages reusable against the peer table
 DIGESTS = "user.mkd.digests"      # ... chunked: a digest of every page in the page store
 SYNC = "user.mkd.sync"            # ... get: runs a dirty-log sync
+TAKE = "user.mkd.take"            # ... get: a sync without the write-back
 PEER_TABLE = "user.mkd.peer_table"  # ... set: chunk N of a peer's table (PEER_TABLE.N)
 RECEIVE = "user.mkd.receive"      # ... set: a receive frame
 WANTED = "user.mkd.wanted"        # ... get: post-copy pages reads wait for
@@ -43,6 +44,11 @@ def chunk_name(base: str, index: int) -> str:
 def sync_name(consumer: str = "") -> str:
     """user.mkd.sync.<consumer> (user.mkd.sync without a consumer)."""
     return f"{SYNC}.{consumer}" if consumer else SYNC
+
+
+def take_name(consumer: str = "") -> str:
+    """user.mkd.take.<consumer> (user.mkd.take without a consumer)."""
+    return f"{TAKE}.{consumer}" if consumer else TAKE
 
 
 def synced_name(consumer: str = "") -> str:
