@@ -247,6 +247,18 @@ Status RamFile::FailPostcopy(std::string_view reason) {
 
 Result<std::string> RamFile::DirtyBlob() { return GetChunked(mp::kDirty); }
 
+Status RamFile::WriteBack(uint64_t first, uint64_t count) {
+  constexpr unsigned kFlags =
+      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+  while (::sync_file_range(fd_, static_cast<off_t>(first * kPageSize),
+                           static_cast<off_t>(count * kPageSize), kFlags) != 0) {
+    if (errno == EINTR) continue;
+    return Status::Io(path_ + ": writing back pages " + std::to_string(first) + "+" +
+                      std::to_string(count) + ": " + Errno(errno));
+  }
+  return Status::Ok();
+}
+
 Status RamFile::ReadPages(uint64_t first, uint64_t count, char* out) {
   if (map_ != nullptr) {
     if (first > map_pages_ || count > map_pages_ - first) {

@@ -60,6 +60,10 @@ class RamFile {
   // The same without the write-back (user.mkd.take.<consumer>): the pages the kernel has written
   // back so far; pages still dirty in the page cache come in a later Sync. At once.
   Result<PageBitmap> Take();
+  // Makes the kernel write back the dirty pages of a range (sync_file_range(2), waiting for
+  // them): memfs has taken them into its dirty log when it returns, and a Take delivers them.
+  // Other pages may be written back with them. No sync: pages dirtied meanwhile stay dirty.
+  Status WriteBack(uint64_t first, uint64_t count);
   // This file's dirty-log consumer name (random per Open).
   const std::string& sync_consumer() const { return consumer_; }
   // The encoded generation table (user.mkd.table, chunks joined).

@@ -152,7 +152,7 @@ Status SourceSession::SendPages(const PageBitmap& pages,
                                 const std::function<Generation(uint64_t)>& gen_of,
                                 const std::string& phase, bool overlap_sync) {
   std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
-  const uint64_t total = pages.Count();
+  uint64_t total = pages.Count();
   uint64_t done = 0;
   Status status;
   auto last_report = Clock::now();
@@ -162,25 +162,47 @@ Status SourceSession::SendPages(const PageBitmap& pages,
     if (r_->pipe.first_page == 0) r_->pipe.first_page = Since(start_);
     Sent(run);
   };
-  PageBitmap todo = pages;  // pages carried into the next round leave it
-  for (uint64_t at = todo.NextSet(0); status.ok() && at < todo.pages(); at = todo.NextSet(at)) {
+  PageBitmap todo = pages;          // not sent yet
+  PageBitmap fresh(pages.pages());  // delivered by the write-back: written in this epoch
+  const Epoch e = summary_.epoch;
+  auto gen = [&](uint64_t p) { return fresh.Test(p) ? e : gen_of(p); };
+  // The write-back's pages join as they come; a page delivered after it went goes again.
+  auto merge = [&](bool wait) -> Result<bool> {
+    MKD_ASSIGN_OR_RETURN(std::optional<PageBitmap> got, TakeStreamed(wait));
+    if (!got) return false;
+    fresh.Or(*got);
+    const uint64_t before = todo.Count();
+    todo.Or(*got);
+    total += todo.Count() - before;
+    return true;
+  };
+  uint64_t at = 0;
+  while (status.ok()) {
+    if (Streaming()) {
+      Result<bool> more = merge(false);
+      if (!more.ok()) {
+        status = more.status();
+        break;
+      }
+      if (*more) at = 0;
+    }
+    at = todo.NextSet(at);
+    if (at >= todo.pages()) {
+      if (!Streaming()) break;
+      StageTimer timer(&r_->pipe.sync);  // nothing left to send until the write-back delivers
+      Result<bool> more = merge(true);
+      if (!more.ok()) status = more.status();
+      at = 0;
+      continue;
+    }
     uint64_t n = 1;
     while (n < kMaxPagesPerFrame && at + n < todo.pages() && todo.Test(at + n)) ++n;
-    status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen_of, sent, &r_->pipe);
+    status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen, sent, &r_->pipe);
+    todo.ClearRange(at, n);
     at += n;
     done += n;
-    if (status.ok() && carry_pending_ &&
-        next_sync_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-      status = TakeCarry();
-      if (status.ok()) {
-        for (uint64_t p = carry_->NextSet(at); p < todo.pages(); p = carry_->NextSet(p + 1)) {
-          if (!todo.Test(p)) continue;
-          todo.Clear(p);  // the next round sends it
-          ++done;
-        }
-      }
-    }
-    if (overlap_sync && !next_sync_.valid()) {
+    // The next round's sync never overlaps the write-back: both take from this view.
+    if (overlap_sync && !next_sync_.valid() && !Streaming()) {
       const double rate = send_rate_ > 0 ? send_rate_ : 100e6;
       if (static_cast<double>((total - done) * kPageSize) / rate <= last_sync_seconds_) {
         StartSync();
@@ -203,14 +225,13 @@ Status SourceSession::SendPages(const PageBitmap& pages,
   return status;
 }
 
-Result<PageBitmap> SourceSession::SyncAndClassify(uint64_t* zero_pages, bool wait_for_sync) {
+Result<PageBitmap> SourceSession::SyncAndClassify(uint64_t* zero_pages, bool wait_for_write_back) {
   // Every page written back before the table is read is in it; every page written back after
-  // the dirty log's start is in a later sync (StartDirtyLog). The first sync's pages are in the
-  // table when it ended before the table is read; else they are carried into the next round.
-  if (wait_for_sync || next_sync_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-    MKD_ASSIGN_OR_RETURN(PageBitmap before, TimedSync());
-  } else {
-    carry_pending_ = true;
+  // the dirty log's start is delivered later (StartDirtyLog): by the write-back thread, whose
+  // pages the first pass sends as they come, or by a round's sync.
+  if (wait_for_write_back) {
+    StageTimer timer(&r_->pipe.sync);
+    while (Streaming()) MKD_RETURN_IF_ERROR(TakeStreamed(/*wait=*/true).status());
   }
   StageTimer timer(&r_->pipe.classify);
   MKD_ASSIGN_OR_RETURN(GenerationTable table, ram_->Table());
@@ -264,13 +285,11 @@ Status SourceSession::FirstPass() {
   const auto t0 = Clock::now();
   const uint64_t bytes0 = ch_->bytes_sent();
   uint64_t zeros = 0;
-  MKD_ASSIGN_OR_RETURN(PageBitmap send, SyncAndClassify(&zeros, /*wait_for_sync=*/false));
+  MKD_ASSIGN_OR_RETURN(PageBitmap send, SyncAndClassify(&zeros, /*wait_for_write_back=*/false));
   stat.pages += zeros;
   const uint64_t sent0 = r_->page_transfers + r_->zero_transfers;
   MKD_RETURN_IF_ERROR(SendPages(
       send, [this](uint64_t p) { return TableGen(p); }, "first pass", /*overlap_sync=*/true));
-  // The first sync ended after the pages: its pages go with round 1.
-  MKD_RETURN_IF_ERROR(TakeCarry());
   stat.pages += r_->page_transfers + r_->zero_transfers - sent0;
   stat.bytes = ch_->bytes_sent() - bytes0;
   stat.seconds = Since(t0);
@@ -302,14 +321,11 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
     const uint64_t bytes0 = ch_->bytes_sent();
     MKD_ASSIGN_OR_RETURN(PageBitmap dirty, TimedSync());
     const uint64_t n = dirty.Count();
-    // The guest's rate comes from the sync's own pages; carried ones only take sending time.
-    const uint64_t written = std::min(n, last_sync_pages_);
-    Converge(written);
+    Converge(n);
     const double rate = LinkRate();
     const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
     const StopForecast f =
-        rule.Forecast({.dirty_pages = written,
-                       .carried_pages = n - written,
+        rule.Forecast({.dirty_pages = n,
                        .interval_seconds = prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0,
                        .since_cut_seconds = seconds(Now() - *last_cut_),
                        .sync_seconds = last_sync_seconds_,
@@ -537,7 +553,9 @@ void SourceSession::ResetDigests(bool all_stale) {
 
 SourceSession::~SourceSession() {
   digest_cancel_ = true;
+  stream_cancel_ = true;
   if (digest_job_.valid()) digest_job_.wait();
+  if (stream_job_.valid()) stream_job_.wait();
 }
 
 Status SourceSession::RefreshDigests() {

@@ -32,6 +32,12 @@ std::vector<std::string> FakeRam::calls() const {
 }
 
 Result<PageBitmap> FakeRam::Take() {
+  int n = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    n = ++takes_done_;
+  }
+  if (on_take) on_take(n);
   std::lock_guard<std::mutex> lock(mu_);
   calls_.push_back("take");
   if (!sync_error.ok()) return sync_error;
@@ -39,6 +45,14 @@ Result<PageBitmap> FakeRam::Take() {
   PageBitmap next = std::move(takes.front());
   takes.pop_front();
   return next;
+}
+
+Status FakeRam::WriteBack(uint64_t first, uint64_t count) {
+  if (first + count > summary.pages) return Status::InvalidArgument("write-back past the end");
+  if (on_write_back) on_write_back(first, count);
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.push_back("write-back " + std::to_string(first) + "+" + std::to_string(count));
+  return sync_error;
 }
 
 Result<GenerationTable> FakeRam::Table() {
@@ -284,6 +298,7 @@ void FakeDestination::Apply(const Frame& f) {
   for (uint64_t i = 0; i < p->count; ++i) {
     const uint64_t page = p->first + i;
     if (dirty_.Test(page)) continue;  // the VM wrote it here: newer than what comes
+    received_gen[page] = p->gen;
     char* to = memory.data() + page * kPageSize;
     if (zeros) {
       std::memset(to, 0, kPageSize);

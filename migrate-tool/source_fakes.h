@@ -56,6 +56,11 @@ class FakeRam final : public SourceRam {
   PageBitmap reusable;           // what Reusable returns (memfs's answer)
   std::deque<PageBitmap> syncs;  // what the next syncs return; then no page
   std::deque<PageBitmap> takes;  // what the next takes (syncs without write-back) return
+  // Called by each take, with its number (1: the first), after the write-back thread took its
+  // cut, without the fake's lock (as on_sync).
+  std::function<void(int)> on_take;
+  // Called by each WriteBack (on the session's write-back thread), without the fake's lock.
+  std::function<void(uint64_t first, uint64_t count)> on_write_back;
   Status sync_error;             // every sync fails with it once set
   Status advance_error;
   // Called by each sync, with its number (1: the first), after the sync's cut was taken, without
@@ -69,7 +74,7 @@ class FakeRam final : public SourceRam {
   // What the session did.
   std::optional<Epoch> advanced_to;
   int sync_count() const;
-  // "take", "sync" (when it returns) and "table", in order.
+  // "take", "sync" (when it returns), "table" and "write-back F+C", in order.
   std::vector<std::string> calls() const;
 
   Result<RamFileSummary> Summary() override { return summary; }
@@ -77,6 +82,7 @@ class FakeRam final : public SourceRam {
   Status MapForReading(uint64_t pages) override;
   Result<PageBitmap> Sync() override;
   Result<PageBitmap> Take() override;
+  Status WriteBack(uint64_t first, uint64_t count) override;
   Result<GenerationTable> Table() override;
   Result<PageBitmap> Reusable(std::string_view peer_table_blob) override;
   Status ReadPages(uint64_t first, uint64_t count, char* out) override;
@@ -85,6 +91,7 @@ class FakeRam final : public SourceRam {
  private:
   mutable std::mutex mu_;
   int syncs_done_ = 0;
+  int takes_done_ = 0;
   std::vector<std::string> calls_;
 };
 
@@ -196,6 +203,7 @@ class FakeDestination {
   bool aborted() const { return Saw(FrameType::kAbort); }
   bool committed = false;
   std::vector<GenRun> later;
+  std::map<uint64_t, Generation> received_gen;  // the generation of each page's last frame
   bool Saw(FrameType type) const;
   size_t Count(FrameType type) const;
 

@@ -20,8 +20,68 @@ Status SourceSession::StartDirtyLog() {
     MKD_ASSIGN_OR_RETURN(PageBitmap before, ram_->Take());
     if (stale_.pages() == before.pages()) stale_.Or(before);
   }
-  StartSync();
+  streamed_ = PageBitmap(summary_.pages);
+  stream_job_ = std::async(std::launch::async, [this] { StreamWriteBack(); });
   return Status::Ok();
+}
+
+void SourceSession::StreamWriteBack() {
+  const auto t0 = Clock::now();
+  const uint64_t pages = summary_.pages;
+  const uint64_t step = std::max<uint64_t>(1, o_.write_back_pages);
+  Status status;
+  for (uint64_t first = 0; first < pages && status.ok() && !stream_cancel_; first += step) {
+    status = ram_->WriteBack(first, std::min(step, pages - first));
+    if (!status.ok()) break;
+    const Clock::time_point cut = Now();
+    Result<PageBitmap> got = ram_->Take();
+    if (!got.ok()) {
+      status = got.status();
+      break;
+    }
+    std::lock_guard lock(stream_mu_);
+    streamed_.Or(*got);
+    streamed_any_ = streamed_any_ || got->Any();
+    stream_cut_ = cut;
+    stream_cv_.notify_all();
+  }
+  if (status.ok() && stream_cancel_) status = Status::Io("the migration ended");
+  std::lock_guard lock(stream_mu_);
+  stream_status_ = status;
+  stream_seconds_ = Since(t0);
+  stream_done_ = true;
+  stream_cv_.notify_all();
+}
+
+bool SourceSession::Streaming() const { return stream_job_.valid(); }
+
+Result<std::optional<PageBitmap>> SourceSession::TakeStreamed(bool wait) {
+  std::optional<PageBitmap> got;
+  if (!stream_job_.valid()) return got;
+  std::unique_lock lock(stream_mu_);
+  if (wait) stream_cv_.wait(lock, [this] { return stream_done_ || streamed_any_; });
+  if (streamed_any_) {
+    got.emplace(summary_.pages);
+    std::swap(*got, streamed_);
+    streamed_any_ = false;
+  }
+  const bool ended = stream_done_;
+  const Status status = stream_status_;
+  const Clock::time_point cut = stream_cut_;
+  const double seconds = stream_seconds_;
+  lock.unlock();
+  if (ended) {
+    stream_job_.get();
+    if (!status.ok()) return status.WithContext("writing back the guest's dirty pages");
+    // The rounds' rate counts from the write-back's last take; the rounds' syncs are timed as
+    // syncs of their own (the write-back is no measure of one).
+    prev_cut_ = last_cut_;
+    last_cut_ = cut;
+    r_->pipe.sync_total += seconds;
+  }
+  // Pages written since their digest was taken (--verify): taken again at the latest in the pause.
+  if (got && stale_.pages() == got->pages()) stale_.Or(*got);
+  return got;
 }
 
 void SourceSession::StartSync() {
@@ -52,22 +112,7 @@ Result<PageBitmap> SourceSession::TimedSync() {
   if (!done.status.ok()) return done.status;
   // Pages written since their digest was taken (--verify): taken again at the latest in the pause.
   if (stale_.pages() == done.pages.pages()) stale_.Or(done.pages);
-  last_sync_pages_ = done.pages.Count();
-  if (carry_) {
-    done.pages.Or(*carry_);
-    carry_.reset();
-  }
   return std::move(done.pages);
-}
-
-Status SourceSession::TakeCarry() {
-  if (!carry_pending_) return Status::Ok();
-  carry_pending_ = false;
-  MKD_ASSIGN_OR_RETURN(PageBitmap pages, TimedSync());
-  spdlog::debug("the first sync ended after the table was read: {} pages go with round 1",
-                pages.Count());
-  carry_ = std::move(pages);
-  return Status::Ok();
 }
 
 Result<std::unique_ptr<CpuThrottle>> SourceSession::CreateThrottle() {

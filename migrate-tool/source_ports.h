@@ -37,7 +37,8 @@
 namespace mkd::migrate {
 
 // The VM's RAM file (ram_file.h has each operation's contract). Sync() runs on the session's
-// sync thread while the session's thread may call ReadPages/Table/Reusable, and with --verify
+// sync thread, and WriteBack()/Take() on its write-back thread (never at the same time as a
+// Sync), while the session's thread may call ReadPages/Table/Reusable, and with --verify
 // ReadPages also runs on the session's digest thread: an implementation allows these overlaps
 // (RamFile does: distinct xattrs, pread or the mapping).
 class SourceRam {
@@ -48,6 +49,8 @@ class SourceRam {
   virtual Status MapForReading(uint64_t pages) = 0;
   virtual Result<PageBitmap> Sync() = 0;
   virtual Result<PageBitmap> Take() = 0;  // a sync without the write-back (RamFile::Take)
+  // Writes the pages of a range back (RamFile::WriteBack); a Take after it has them.
+  virtual Status WriteBack(uint64_t first, uint64_t count) = 0;
   virtual Result<GenerationTable> Table() = 0;
   virtual Result<PageBitmap> Reusable(std::string_view peer_table_blob) = 0;
   virtual Status ReadPages(uint64_t first, uint64_t count, char* out) = 0;

@@ -10,9 +10,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -118,22 +120,27 @@ class SourceSession {
   Status Prepare();
   Status Handshake();
   // Starts this migration's view of the dirty log with a take (a sync without the write-back, at
-  // once: every page written back from now on is in a later sync), then starts the first sync,
-  // which writes back what the guest dirtied before (StartSync).
+  // once: every page written back from now on is delivered later), then the write-back
+  // (StreamWriteBack) on a thread of its own.
   Status StartDirtyLog();
+  // The write-back thread: writes the file back range by range (options.write_back_pages) and
+  // takes each range's pages into streamed_, so that the first pass sends the pages the guest
+  // dirtied before the migration as their range is written back, not after all of them.
+  void StreamWriteBack();
+  // The pages the write-back delivered since the last call (nullopt: none). With `wait`, waits
+  // for a delivery or the end. The error of a failed write-back.
+  Result<std::optional<PageBitmap>> TakeStreamed(bool wait);
+  bool Streaming() const;  // the write-back thread has not ended yet (or was not taken)
   // Reads the table and the reusable pages; marks never-written and reusable pages' fate, sends
   // ZEROS where the destination's base holds something for a never-written page (counted in
-  // *zero_pages) and returns the pages the destination lacks. With `wait_for_sync` the first
-  // sync ends before the table is read (its pages are then in the table). Without, the table is
-  // read at once; a first sync still running then carries its pages into the next round
-  // (carry_pending_): they were written back after the table was read.
-  Result<PageBitmap> SyncAndClassify(uint64_t* zero_pages, bool wait_for_sync);
-  // The pages of the sync started by StartSync (waiting for it), or of a sync now, plus the
-  // carried pages (carry_); the time waited is added to the report's pipe.sync. Every started
-  // sync's pages are taken exactly once: none can be lost between rounds.
+  // *zero_pages) and returns the pages the destination lacks. With `wait_for_write_back` the
+  // write-back ends before the table is read (its pages are then in the table); without, the
+  // first pass sends the write-back's pages as they come (SendPages).
+  Result<PageBitmap> SyncAndClassify(uint64_t* zero_pages, bool wait_for_write_back);
+  // The pages of the sync started by StartSync (waiting for it), or of a sync now; the time
+  // waited is added to the report's pipe.sync. Every started sync's pages are taken exactly
+  // once: none can be lost between rounds.
   Result<PageBitmap> TimedSync();
-  // The first sync's pages into carry_ (waiting for it), when they are to be carried.
-  Status TakeCarry();
   // Starts a sync on a thread of its own (unless one runs), so that it overlaps the sending of
   // the pages before it: the rounds then cost max(sync, send) instead of their sum. Only the
   // RAM file's sync runs there; the session's thread keeps reading pages from the mapping.
@@ -190,9 +197,10 @@ class SourceSession {
   Status Finish();
   // Sends the pages set in `pages` (their current content read through the mount); `gen_of`
   // gives each page's generation. With `overlap_sync`, the next round's sync starts when what
-  // is left to send would take about as long as the last sync did. When the first sync's pages
-  // are to be carried and that sync ends meanwhile, the pages it carries are skipped from then
-  // on: the next round sends them anyway.
+  // is left to send would take about as long as the last sync did. While the write-back thread
+  // runs, its pages join `pages` as they come (with `gen_of`'s generation: the first pass's
+  // TableGen, the VM's epoch for a page written since); a page it delivers after it was sent is
+  // sent again. It returns once every page went and the write-back ended.
   Status SendPages(const PageBitmap& pages, const std::function<Generation(uint64_t)>& gen_of,
                    const std::string& phase, bool overlap_sync = false);
   Status SendZeros(uint64_t first, uint64_t count, Generation gen);
@@ -258,11 +266,17 @@ class SourceSession {
   uint32_t rounds_at_max_throttle_ = 0;  // rounds since the throttle reached --max-throttle
   std::future<TimedPages> next_sync_;    // StartSync's, until TimedSync takes it
   double last_sync_seconds_ = 0.05;      // how long the last sync took
-  uint64_t last_sync_pages_ = 0;         // the last sync's own pages (without the carried ones)
-  // The first sync's pages when the table was read before it ended (SyncAndClassify): sent with
-  // the next round. carry_pending_: that sync has not been taken yet.
-  std::optional<PageBitmap> carry_;
-  bool carry_pending_ = false;
+  // The write-back thread (StreamWriteBack) and what it delivered, under stream_mu_.
+  std::future<void> stream_job_;
+  mutable std::mutex stream_mu_;
+  std::condition_variable stream_cv_;
+  PageBitmap streamed_;        // delivered, not taken by TakeStreamed yet
+  bool streamed_any_ = false;  // streamed_ has a page
+  bool stream_done_ = false;   // the thread ended (stream_status_ says how)
+  Status stream_status_;
+  Clock::time_point stream_cut_{};          // on now_: when its last take started
+  double stream_seconds_ = 0;               // how long it ran
+  std::atomic<bool> stream_cancel_{false};  // the session ends: the thread stops
   // On now_: the cuts of the last two syncs taken (the stop rule's interval); set once taken.
   std::optional<Clock::time_point> last_cut_, prev_cut_;
   // Set by the session's thread, and by the PostcopySender's (kDestRunning) while it runs.

@@ -62,7 +62,7 @@ class SourceSessionTest : public ::testing::Test {
       if (p >= 16 && p < 20) continue;  // zero pages
       Fill(&ram_->content, p, static_cast<char>(p + 1));
     }
-    ram_->syncs = {PageBitmap(kPages), Pages(20, 2), Pages(22, 1)};
+    ram_->syncs = {Pages(20, 2), Pages(22, 1)};  // round 1's sync, the pause's
 
     dest_ = std::make_unique<FakeDestination>(def_.uuid, kPages);
     std::vector<Generation> theirs(kPages, 1);
@@ -209,7 +209,7 @@ TEST_F(SourceSessionTest, APageWrittenAfterItsDigestWasTakenIsDigestedAgainInThe
   // destination gets the new content, and so must our digest, or --verify would fail the hop.
   o_.verify = true;
   ram_->on_sync = [this](int n) {
-    if (n == 3) Fill(&ram_->content, 22, '\x5a');
+    if (n == 2) Fill(&ram_->content, 22, '\x5a');  // the pause's sync
   };
   ASSERT_TRUE(Run().ok()) << report_.outcome;
   EXPECT_TRUE(report_.verified);
@@ -218,74 +218,99 @@ TEST_F(SourceSessionTest, APageWrittenAfterItsDigestWasTakenIsDigestedAgainInThe
 
 // ---- the first pass starts on a take (docs/decisions.md "The first pass starts on a take")
 
-TEST_F(SourceSessionTest, TheFirstPageLeavesWhileTheFirstSyncStillWritesBack) {
-  // The first sync writes back what a busy guest dirtied before the migration (0.5-0.75 s in
-  // the lab): pages must not wait for it. The dirty log starts with a take, before the table.
+TEST_F(SourceSessionTest, TheFirstPageLeavesWhileTheGuestsDirtyPagesAreStillWrittenBack) {
+  // A busy guest's dirty pages take 0.5-0.75 s to write back (the lab): pages must not wait for
+  // all of them. The dirty log starts with a take; the write-back goes range by range.
+  o_.write_back_pages = 16;
   std::atomic<bool> read{false};
-  bool read_before_sync_ended = false;
+  bool read_before_write_back_ended = false;
   ram_->on_read = [&](uint64_t, uint64_t) { read = true; };
-  ram_->on_sync = [&](int n) {
-    if (n != 1) return;
+  ram_->on_write_back = [&](uint64_t first, uint64_t) {
+    if (first != 48) return;  // the last range
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (!read && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    read_before_sync_ended = read;
+    read_before_write_back_ended = read;
   };
   ASSERT_TRUE(Run().ok()) << report_.outcome;
-  EXPECT_TRUE(read_before_sync_ended);
+  EXPECT_TRUE(read_before_write_back_ended);
   const std::vector<std::string> calls = ram_->calls();
-  ASSERT_GE(calls.size(), 3u);
+  ASSERT_FALSE(calls.empty());
   EXPECT_EQ(calls[0], "take");
-  EXPECT_EQ(calls[1], "table");
+  // Four ranges, each taken at once; no sync overlaps them (both take from one view).
+  std::vector<std::string> stream;
+  size_t first_sync = calls.size();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    if (calls[i] == "sync" && first_sync == calls.size()) first_sync = i;
+    if (calls[i].rfind("write-back", 0) == 0) {
+      stream.push_back(calls[i]);
+      EXPECT_LT(i, first_sync);
+      ASSERT_LT(i + 1, calls.size());
+      EXPECT_EQ(calls[i + 1], "take");
+    }
+  }
+  EXPECT_THAT(stream, ::testing::ElementsAre("write-back 0+16", "write-back 16+16",
+                                             "write-back 32+16", "write-back 48+16"));
   EXPECT_EQ(dest_->memory, ram_->content);
 }
 
-TEST_F(SourceSessionTest, PagesTheFirstSyncWroteBackAfterTheTableWasReadGoWithRoundOne) {
-  // The first sync ends after the first frame (pages 16-29) left, with pages 25 and 50-59 that
-  // the guest rewrote before it. Page 25 was sent with its old content: round 1 sends it again.
-  // Pages 50-59 were not sent yet: the first pass skips them, round 1 sends them once. (Pages 30
-  // and 40-44 are reusable here, so that the first pass has three frames: 16-29, 31-39, 45-63.)
+TEST_F(SourceSessionTest, PagesWrittenBackDuringTheFirstPassGoInItWithTheVmsEpoch) {
+  // The write-back of ranges 0-15 and 16-31 delivers pages 10 and 25, and that of 48-63 pages
+  // 50-59: the guest had rewritten them, the kernel had not written them back yet.
+  // - Page 10 is reusable by the table (the destination held its old content): the first pass
+  //   sends it now, in the VM's epoch (its table generation is the old content's).
+  // - Page 25 was sent before its range was written back: it goes again.
+  // - Pages 50-59 came before their frame: they go once.
+  // (Pages 30 and 40-44 are reusable here, so that the first pass has three frames: 16-29,
+  // 31-39, 45-63.)
+  o_.write_back_pages = 16;
   for (uint64_t p : {30, 40, 41, 42, 43, 44}) {
     ram_->reusable.Set(p);
     Fill(&dest_->memory, p, static_cast<char>(p + 1));
   }
-  std::map<uint64_t, int> reads;
-  std::atomic<bool> read{false};
-  ram_->syncs = {Pages(25, 1), PageBitmap(kPages), PageBitmap(kPages)};
-  ram_->syncs.front().SetRange(50, 10);
+  ram_->takes = {PageBitmap(kPages), Pages(10, 1), Pages(25, 1), PageBitmap(kPages), Pages(50, 10)};
+  std::map<uint64_t, int> reads;  // the session's thread only
+  std::atomic<int> read_25{0};
   ram_->on_read = [&](uint64_t first, uint64_t count) {
     for (uint64_t p = first; p < first + count; ++p) ++reads[p];
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    if (first == 16 && reads[first] == 1) {
-      // The first frame: once the first sync runs (its thread may start late).
-      while (ram_->sync_count() == 0 && std::chrono::steady_clock::now() < deadline) {
+    if (first <= 25 && 25 < first + count) ++read_25;
+    if (first == 31) {
+      // The second frame: once every range was written back and taken, so that the session
+      // has them all before the third.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      auto takes = [&] {
+        const std::vector<std::string> c = ram_->calls();
+        return std::count(c.begin(), c.end(), "take");
+      };
+      while (takes() < 5 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
-    } else if (first == 31) {
-      // The second frame: once the first sync returned, so that the session sees it done.
-      while (ram_->calls().size() < 3 && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    read = true;
   };
-  ram_->on_sync = [&](int n) {
-    if (n != 1) return;
+  ram_->on_write_back = [&](uint64_t first, uint64_t) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (!read && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (first == 0) Fill(&ram_->content, 10, '\x10');
+    if (first == 16) {
+      while (read_25 == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      Fill(&ram_->content, 25, '\x25');
     }
-    Fill(&ram_->content, 25, '\x25');
-    for (uint64_t p = 50; p < 60; ++p) Fill(&ram_->content, p, '\x50');
+    if (first == 48) {
+      for (uint64_t p = 50; p < 60; ++p) Fill(&ram_->content, p, '\x50');
+    }
   };
   ASSERT_TRUE(Run().ok()) << report_.outcome;
   EXPECT_EQ(dest_->memory, ram_->content);
+  EXPECT_EQ(reads[10], 1);
+  EXPECT_EQ(dest_->received_gen[10], kEpoch);
   EXPECT_EQ(reads[25], 2);
+  EXPECT_EQ(dest_->received_gen[25], kEpoch);
   for (uint64_t p = 50; p < 60; ++p) EXPECT_EQ(reads[p], 1) << "page " << p;
   ASSERT_GE(report_.rounds.size(), 2u);
-  EXPECT_EQ(report_.rounds[1].pages, 11u);
+  EXPECT_EQ(report_.rounds[1].pages, 2u);  // round 1: its own sync's pages (20-21) only
 }
 
 // ---- when the rounds stop (stop_rule.h)
@@ -296,8 +321,9 @@ TEST_F(SourceSessionTest, ARoundWhosePauseWouldExceedTheBudgetIsNotTheLast) {
   // would carry all that was written since it started: 40/s x 3.12 s = 125 pages, 0.34 s.
   o_.bandwidth = 400 * kPageSize;
   o_.downtime = std::chrono::milliseconds(300);
-  ram_->syncs = {PageBitmap(kPages), Pages(20, 40), Pages(60, 1)};
-  ram_->on_sync = [this](int n) { clock_.Advance(n == 1 ? 1.0 : n == 2 ? 3.0 : 0.0); };
+  ram_->syncs = {Pages(20, 40), Pages(60, 1)};
+  ram_->on_take = [this](int n) { clock_.Advance(n == 2 ? 1.0 : 0.0); };  // the write-back's
+  ram_->on_sync = [this](int n) { clock_.Advance(n == 1 ? 3.0 : 0.0); };
   ASSERT_TRUE(Run().ok()) << report_.outcome;
   ASSERT_EQ(report_.rounds.size(), 4u);  // first pass, round 1, round 2, the pause's pages
   EXPECT_NEAR(report_.rounds[1].forecast_downtime_ms, 340, 5);
@@ -310,8 +336,9 @@ TEST_F(SourceSessionTest, ARoundWhosePauseWouldExceedTheBudgetIsNotTheLast) {
 TEST_F(SourceSessionTest, ARoundWhosePauseFitsTheBudgetIsTheLast) {
   o_.bandwidth = 400 * kPageSize;
   o_.downtime = std::chrono::milliseconds(300);
-  ram_->syncs = {PageBitmap(kPages), Pages(20, 40), Pages(60, 1)};
-  ram_->on_sync = [this](int n) { clock_.Advance(n == 1 ? 1.0 : 0.1); };
+  ram_->syncs = {Pages(20, 40), Pages(60, 1)};
+  ram_->on_take = [this](int n) { clock_.Advance(n == 2 ? 1.0 : 0.0); };  // the write-back's
+  ram_->on_sync = [this](int) { clock_.Advance(0.1); };
   ASSERT_TRUE(Run().ok()) << report_.outcome;
   ASSERT_EQ(report_.rounds.size(), 3u);  // first pass, round 1, the pause's pages
   // 40/s x (0.1 + 0.1 + 0.02) s = 8.8 pages, but never fewer than the round's 40: 100 ms, + 30 ms
@@ -496,10 +523,11 @@ TEST_F(SourceSessionTest, ALibvirtDomainThatArrivedByMigrationIsNotTakenForPause
   libvirt_->queries_before_pause = 3;
   // The rounds write 20 pages a second (a sync every 0.1 s); libvirt takes so long to start the
   // destination's QEMU (1,000 s a poll) that the pause, should it come then, would carry 20,000
-  // pages: a round goes while it starts (the set of sync 3, 22), and the pause carries what the
-  // guest wrote since (sync 4, 30-34).
+  // pages: a round goes while it starts (the set of sync 2, 22), and the pause carries what the
+  // guest wrote since (sync 3, 30-34).
   libvirt_->while_starting = [this] { clock_.Advance(1000); };
   ram_->syncs.push_back(Pages(30, 5));
+  ram_->on_take = [this](int n) { clock_.Advance(n == 2 ? 0.1 : 0.0); };  // the write-back's
   std::vector<bool> running_at_sync;
   ram_->on_sync = [&](int) {
     clock_.Advance(0.1);
@@ -592,7 +620,7 @@ TEST_F(SourceSessionTest, ThrottleIsLiftedWhenTheMigrationFails) {
   // Every round the guest dirties 40 pages: the rounds never fit the budget, the throttle rises
   // after two hot rounds; the link goes down in round 3.
   o_.downtime = std::chrono::milliseconds(0);
-  ram_->syncs = {PageBitmap(kPages), Pages(24, 40), Pages(24, 40), Pages(24, 40)};
+  ram_->syncs = {Pages(24, 40), Pages(24, 40), Pages(24, 40)};
   dest_->down_at = FrameType::kPages;
   dest_->down_at_nth = 4;
   EXPECT_EQ(Run().code(), ErrorCode::kIo);
@@ -657,7 +685,7 @@ class PostcopySessionTest : public SourceSessionTest {
     SourceSessionTest::SetUp();
     o_.postcopy = true;
     dest_->postcopy = true;
-    ram_->syncs = {PageBitmap(kPages), Pages(22, 2)};  // the pre-sync, the pause
+    ram_->syncs = {Pages(22, 2)};  // the pause's
   }
 };
 

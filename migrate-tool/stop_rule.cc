@@ -11,7 +11,7 @@ StopForecast StopRule::Forecast(const RoundClock& r) const {
   const double rate = r.link_bytes_per_second > 0 ? r.link_bytes_per_second : 100e6;
   const double page_seconds = static_cast<double>(kPageSize) / rate;
   StopForecast f;
-  f.send_seconds = static_cast<double>(r.dirty_pages + r.carried_pages) * page_seconds;
+  f.send_seconds = static_cast<double>(r.dirty_pages) * page_seconds;
   if (r.interval_seconds > 0) {
     const double per_second = static_cast<double>(r.dirty_pages) / r.interval_seconds;
     const double exposed = std::max(0.0, r.since_cut_seconds) + f.send_seconds + o_.lead_seconds;

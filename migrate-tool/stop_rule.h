@@ -9,9 +9,6 @@
 //                        D x (seconds since this cut + sending this round + lead to the pause))
 //   downtime       = a sync + F pages at the link rate + fixed (device state, commit)
 //
-// Pages carried into a round (the first sync's, when the table was read before it ended) only
-// lengthen its sending: they were written before the previous cut.
-//
 // The round is the last when that downtime fits the budget. F is never below the round's own
 // set: unique pages do not grow linearly with time, and a guest that rewrites a hot set fills it
 // again in much less than the interval it was counted over. Without a measured interval (no time
@@ -32,7 +29,6 @@ struct StopRuleOptions {
 // One round's numbers, as the source measured them.
 struct RoundClock {
   uint64_t dirty_pages = 0;         // the round's set (pages written between the two cuts)
-  uint64_t carried_pages = 0;       // sent with the round besides its set (no part of the rate)
   double interval_seconds = 0;      // between the previous sync's cut and this one's
   double since_cut_seconds = 0;     // from this sync's cut until now (before sending the round)
   double sync_seconds = 0;          // how long a sync takes (the pause has one)

@@ -28,29 +28,6 @@ TEST(StopRuleTest, ASetWrittenWhileASlowSyncRanIsForecastAndTheRoundsGoOn) {
   EXPECT_FALSE(f.last);
 }
 
-TEST(StopRuleTest, CarriedPagesLengthenTheRoundButAreNoPartOfTheRate) {
-  // Round 1 after a first pass that started on a take: 500 pages written in 0.25 s (2,000/s),
-  // plus 20,000 the first sync wrote back (dirtied before the migration). Sending all of them
-  // (0.69 s) exposes the pause to 2,000/s of writing; the 20,000 raise neither the rate nor the
-  // floor (the round's own set).
-  StopRule rule({.budget_seconds = 0.3});
-  const StopForecast with = rule.Forecast({.dirty_pages = 500,
-                                           .carried_pages = 20000,
-                                           .interval_seconds = 0.25,
-                                           .since_cut_seconds = 0.01,
-                                           .sync_seconds = 0.02,
-                                           .link_bytes_per_second = kLink});
-  EXPECT_NEAR(with.send_seconds, 20500 * 4096 / kLink, 1e-6);
-  EXPECT_NEAR(with.final_pages, 2000 * (0.01 + with.send_seconds + 0.02), 0.5);  // ~1,470
-  EXPECT_TRUE(with.last);  // 0.02 + 51 ms + 0.03
-  const StopForecast without = rule.Forecast({.dirty_pages = 500,
-                                              .interval_seconds = 0.25,
-                                              .since_cut_seconds = 0.01,
-                                              .sync_seconds = 0.02,
-                                              .link_bytes_per_second = kLink});
-  EXPECT_DOUBLE_EQ(without.final_pages, 500.0);  // 2,000/s x 47 ms is below the floor
-}
-
 TEST(StopRuleTest, ASmallSetWrittenInAShortIntervalIsTheLastRound) {
   StopRule rule({.budget_seconds = 0.3});
   const StopForecast f = rule.Forecast({.dirty_pages = 967,

@@ -11,12 +11,14 @@ Run: meson test -C build --suite system (sets MKD_BUILD_DIR), or python3 <this f
 (MKD_BUILD_DIR defaults to <repo>/build). Needs root (FUSE mount, tmpfs).
 """
 
+import ctypes
 import os
 import subprocess
 import sys
 import unittest
 
 sys.dont_write_bytecode = True
+libc = ctypes.CDLL(None, use_errno=True)
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from mkdsys import memfs_protocol as mp  # noqa: E402
@@ -113,6 +115,39 @@ class MemfsDirtyLogTest(MemfsCase):
                             capture_output=True, text=True, timeout=FUSE_TIMEOUT)
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertRegex(cp.stdout, r"^dirty_pages=0 epoch=1 syncs=\d+ new=1$")
+
+    def test_writing_back_a_range_then_a_take_delivers_the_dirty_pages_of_that_range(self):
+        """mkd-migrate writes the guest's dirty pages back a range at a time with
+        sync_file_range(2) on its read-only descriptor and takes each range's pages at once."""
+        fs = self.start_memfs()
+        vm = self.new_vm(fs)
+        w = self.new_ram(fs, vm)
+        path = os.path.join(fs.vm_dir(vm), "ram")
+        w.mmap()
+        w.mmap_read_all()
+        take = lambda: mp.parse_sync_reply(self.within(os.getxattr, path, mp.take_name("mig-r")))  # noqa: E731
+        take()
+        written = {1, 2, 700, 1023, 1024, 1500, 3000, 4095}
+        w.mmap_write(written, "r1")
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            flags = 1 | 2 | 4  # SYNC_FILE_RANGE_WAIT_BEFORE | _WRITE | _WAIT_AFTER (linux/fs.h)
+            delivered = set()
+            for first, count in ((0, 1024), (1024, 1024), (2048, 2048)):
+                self.within(libc.sync_file_range, fd, ctypes.c_int64(first * PAGE),
+                            ctypes.c_int64(count * PAGE), ctypes.c_uint(flags))
+                got = take()["dirty_pages"]
+                pages = self.bitmap(fs, path, mp.synced_name("mig-r"))
+                self.assertEqual(len(pages), got)
+                delivered |= pages
+                # Every dirty page of the ranges written back so far was delivered (the kernel
+                # may write back more than the range: those come early, never twice).
+                done = {p for p in written if p < first + count}
+                self.assertLessEqual(done, delivered, f"after pages {first}+{count}")
+                self.assertLessEqual(delivered, written)
+            self.assertEqual(take()["dirty_pages"], 0)
+        finally:
+            os.close(fd)
 
 
 if __name__ == "__main__":
