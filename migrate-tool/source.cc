@@ -28,9 +28,8 @@ namespace {
 // The guest's memory read through the mapping (the page cache, i.e. what the guest sees), not
 // the page store: digests of pages [first, first + count) into out[first..].
 Status DigestRange(SourceRam& ram, uint64_t first, uint64_t count, std::string* buf,
-                   std::vector<uint64_t>* out, const std::atomic<bool>* cancel = nullptr) {
+                   std::vector<uint64_t>* out) {
   for (uint64_t at = first; at < first + count;) {
-    if (cancel != nullptr && cancel->load()) return Status::FailedPrecondition("cancelled");
     const uint64_t n = std::min<uint64_t>(kMaxPagesPerFrame, first + count - at);
     MKD_RETURN_IF_ERROR(ram.ReadPages(at, n, buf->data()));
     for (uint64_t i = 0; i < n; ++i) (*out)[at + i] = PageDigest(buf->data() + i * kPageSize);
@@ -81,7 +80,6 @@ Status SourceSession::Prepare() {
   // RAM is ours to move: QEMU skips shared RAM blocks and waits for us before the switchover.
   MKD_RETURN_IF_ERROR(monitor_->SetCapabilities(MkdCapabilities(true)));
   MKD_RETURN_IF_ERROR(monitor_->SetMaxBandwidth(uint64_t{1} << 40));
-  if (!o_.postcopy) StartDigests();  // post-copy digests after the pause (FinishPostcopy)
   return Status::Ok();
 }
 
@@ -535,13 +533,20 @@ void SourceSession::RetireSource() {
 }
 
 void SourceSession::StartDigests() {
-  if (!o_.verify || digest_job_.valid() || !digests_.empty()) return;
-  // Every page is digested by the job; a page written after the job read it is in a sync set
-  // taken after the job started (its write completes a sync after it), which marks it stale.
+  if (!o_.verify || o_.postcopy || digest_job_.valid() || !digests_.empty()) return;
+  // memfs digests its page store: what the kernel had written back when it read each page. Every
+  // page written back from the dirty log's start on (before this) is delivered by a later take
+  // or sync, which marks it stale; RefreshDigests reads those from the mapping. So the digests
+  // end up those of the guest's memory without reading every page through FUSE here (a VM that
+  // arrived recently has most of its pages only in the page store).
   ResetDigests(/*all_stale=*/false);
-  digest_job_ = std::async(std::launch::async, [this, pages = summary_.pages] {
-    std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
-    return DigestRange(*ram_, 0, pages, &buf, &digests_, &digest_cancel_);
+  digest_job_ = std::async(std::launch::async, [this, pages = summary_.pages]() -> Status {
+    MKD_ASSIGN_OR_RETURN(std::string blob, ram_->DigestsBlob());
+    Result<std::vector<uint64_t>> d = DecodeDigests(blob, nullptr, pages);
+    if (!d.ok()) return d.status().WithContext("the page store's digests");
+    if (d->size() != pages) return Status::Corrupt("the page store's digests: wrong page count");
+    digests_ = std::move(*d);
+    return Status::Ok();
   });
 }
 
@@ -552,7 +557,6 @@ void SourceSession::ResetDigests(bool all_stale) {
 }
 
 SourceSession::~SourceSession() {
-  digest_cancel_ = true;
   stream_cancel_ = true;
   if (digest_job_.valid()) digest_job_.wait();
   if (stream_job_.valid()) stream_job_.wait();

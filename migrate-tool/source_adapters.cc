@@ -28,6 +28,7 @@ class RamFilePort final : public SourceRam {
   Status MapForReading(uint64_t pages) override { return ram_.MapForReading(pages); }
   Result<PageBitmap> Sync() override { return ram_.Sync(); }
   Result<PageBitmap> Take() override { return ram_.Take(); }
+  Result<std::string> DigestsBlob() override { return ram_.DigestsBlob(); }
   Status WriteBack(uint64_t first, uint64_t count) override { return ram_.WriteBack(first, count); }
   Result<GenerationTable> Table() override { return ram_.Table(); }
   Result<PageBitmap> Reusable(std::string_view peer_table_blob) override {

@@ -55,6 +55,15 @@ Status FakeRam::WriteBack(uint64_t first, uint64_t count) {
   return sync_error;
 }
 
+Result<std::string> FakeRam::DigestsBlob() {
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.push_back("digests");
+  const std::string& of = store ? *store : content;
+  std::vector<uint64_t> d(summary.pages);
+  for (uint64_t p = 0; p < summary.pages; ++p) d[p] = PageDigest(of.data() + p * kPageSize);
+  return EncodeDigests(CodecHeader{Uuid(), "ram", summary.epoch, 0}, d);
+}
+
 Result<GenerationTable> FakeRam::Table() {
   std::lock_guard<std::mutex> lock(mu_);
   calls_.push_back("table");

@@ -52,6 +52,7 @@ class FakeRam final : public SourceRam {
   // What the test sets up.
   RamFileSummary summary;
   std::string content;           // pages * kPageSize bytes: the guest's memory
+  std::optional<std::string> store;  // memfs's page store, when it differs (not written back)
   GenerationTable table;         // of the source
   PageBitmap reusable;           // what Reusable returns (memfs's answer)
   std::deque<PageBitmap> syncs;  // what the next syncs return; then no page
@@ -74,7 +75,7 @@ class FakeRam final : public SourceRam {
   // What the session did.
   std::optional<Epoch> advanced_to;
   int sync_count() const;
-  // "take", "sync" (when it returns), "table" and "write-back F+C", in order.
+  // "take", "sync" (when it returns), "table", "write-back F+C" and "digests", in order.
   std::vector<std::string> calls() const;
 
   Result<RamFileSummary> Summary() override { return summary; }
@@ -83,6 +84,8 @@ class FakeRam final : public SourceRam {
   Result<PageBitmap> Sync() override;
   Result<PageBitmap> Take() override;
   Status WriteBack(uint64_t first, uint64_t count) override;
+  // The digests of `store` now (of `content` when unset: the page store holds the guest's memory).
+  Result<std::string> DigestsBlob() override;
   Result<GenerationTable> Table() override;
   Result<PageBitmap> Reusable(std::string_view peer_table_blob) override;
   Status ReadPages(uint64_t first, uint64_t count, char* out) override;

@@ -18,8 +18,8 @@ Status SourceSession::StartDirtyLog() {
     last_cut_ = Now();
     // Its pages were written back before the table is read: the table has them.
     MKD_ASSIGN_OR_RETURN(PageBitmap before, ram_->Take());
-    if (stale_.pages() == before.pages()) stale_.Or(before);
   }
+  StartDigests();  // --verify: after the take, so that every page written back since is stale
   streamed_ = PageBitmap(summary_.pages);
   stream_job_ = std::async(std::launch::async, [this] { StreamWriteBack(); });
   return Status::Ok();

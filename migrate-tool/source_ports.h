@@ -54,6 +54,8 @@ class SourceRam {
   virtual Result<GenerationTable> Table() = 0;
   virtual Result<PageBitmap> Reusable(std::string_view peer_table_blob) = 0;
   virtual Status ReadPages(uint64_t first, uint64_t count, char* out) = 0;
+  // XXH3-64 of every page of memfs's page store (user.mkd.digests), encoded.
+  virtual Result<std::string> DigestsBlob() = 0;
   // Moves the VM's directory on to epoch `epoch` (user.mkd.advance): the source never writes
   // pages of the committed epoch again.
   virtual Status Advance(Epoch epoch) = 0;

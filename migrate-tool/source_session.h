@@ -180,9 +180,9 @@ class SourceSession {
   Status PreSync();
   Status PostcopyMissing();
   Status FinishPostcopy();
-  // --verify: digests every page on a thread of its own, from the end of Prepare on, while the
-  // handshake and the first pass go on; TimedSync marks the pages of every set it takes from then
-  // on stale.
+  // --verify: memfs's digests of the page store, on a thread of its own, from the dirty log's
+  // start on, while the first pass goes on; every set taken from then on (TakeStreamed,
+  // TimedSync) marks its pages stale.
   void StartDigests();
   // --verify: takes the digest thread's work (waiting for it), then reads and digests every page
   // whose digest is stale. Run before the pause, so that the pause reads only the pages written
@@ -252,7 +252,6 @@ class SourceSession {
   std::vector<uint64_t> digests_;
   PageBitmap stale_;
   std::future<Status> digest_job_;  // StartDigests' thread: writes digests_ until taken
-  std::atomic<bool> digest_cancel_{false};  // the session ends: the digest thread stops
   double send_rate_ = 0;  // bytes/s measured while sending pages
   struct TimedPages {
     Status status;  // the sync's error; pages only when ok

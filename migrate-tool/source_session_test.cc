@@ -204,6 +204,36 @@ TEST_F(SourceSessionTest, VerifyInThePauseReadsOnlyThePagesWrittenSinceTheDigest
   EXPECT_EQ(read_in_pause, 2u);
 }
 
+TEST_F(SourceSessionTest, VerifyTakesThePageStoresDigestsAndRereadsOnlyPagesWrittenBackSince) {
+  // The page store's digests come from memfs (no page read for them); page 30's store copy is
+  // older than the guest's (not written back when memfs digested it): its write-back comes in
+  // the pause's sync, which marks it stale, and it is digested again from the mapping.
+  o_.verify = true;
+  ram_->store = ram_->content;
+  Fill(&*ram_->store, 30, '\x01');
+  ram_->syncs = {Pages(20, 2), Pages(30, 1)};
+  std::map<uint64_t, int> reads;
+  ram_->on_read = [&](uint64_t first, uint64_t count) {
+    for (uint64_t p = first; p < first + count; ++p) ++reads[p];
+  };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_TRUE(report_.verified);
+  for (uint64_t p = 8; p < 16; ++p) EXPECT_EQ(reads[p], 0) << "reusable page " << p;
+  const std::vector<std::string> calls = ram_->calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "digests"), 1);
+}
+
+TEST_F(SourceSessionTest, VerifyFailsWhenThePageStoreHoldsAPageNoSyncReported) {
+  // A write-back memfs lost (or a dirty log that missed a page): the page store's copy of
+  // reusable page 9 differs from the guest's, and no sync delivers it. --verify must not pass.
+  o_.verify = true;
+  ram_->store = ram_->content;
+  Fill(&*ram_->store, 9, '\x01');
+  EXPECT_FALSE(Run().ok());
+  EXPECT_FALSE(report_.verified);
+  EXPECT_THAT(report_.outcome, HasSubstr("first: page 9"));
+}
+
 TEST_F(SourceSessionTest, APageWrittenAfterItsDigestWasTakenIsDigestedAgainInThePause) {
   // The guest rewrites page 22 after the digests were taken (the pause's sync reports it): the
   // destination gets the new content, and so must our digest, or --verify would fail the hop.
