@@ -26,13 +26,22 @@ from mkdsys.memfs_case import FUSE_TIMEOUT, PAGE, MemfsCase, content  # noqa: E4
 
 
 class MemfsDirtyLogTest(MemfsCase):
-    def test_sync_reports_exactly_the_pages_written_through_mmap_since_the_last_sync(self):
+    def mapped_ram(self):
+        """A new RAM file, mapped and read whole by its writer (a guest that touched all of its
+        memory): (memfs, writer, path)."""
         fs = self.start_memfs()
         vm = self.new_vm(fs)
         w = self.new_ram(fs, vm)
-        path = os.path.join(fs.vm_dir(vm), "ram")
         w.mmap()
-        w.mmap_read_all()  # like a guest that has read all of its memory
+        w.mmap_read_all()
+        return fs, w, os.path.join(fs.vm_dir(vm), "ram")
+
+    def take(self, path: str, consumer: str) -> dict:
+        """One take (a sync without the write-back) for `consumer`: its counts."""
+        return mp.parse_sync_reply(self.within(os.getxattr, path, mp.take_name(consumer)))
+
+    def test_sync_reports_exactly_the_pages_written_through_mmap_since_the_last_sync(self):
+        fs, w, path = self.mapped_ram()
         self.assertEqual(self.sync(path)["dirty_pages"], 0)
         rounds = [{0, 1, 2, 17, 511, 512, 2048, 4095}, {1, 3, 1000}, set(range(300, 364))]
         for i, pages in enumerate(rounds):
@@ -80,15 +89,10 @@ class MemfsDirtyLogTest(MemfsCase):
     def test_a_take_delivers_what_was_written_back_and_leaves_dirty_pages_for_a_later_sync(self):
         """user.mkd.take.C: a sync without the write-back. mkd-migrate starts its view with one
         before it reads the table; every page written back after it must reach C later."""
-        fs = self.start_memfs()
-        vm = self.new_vm(fs)
-        w = self.new_ram(fs, vm)
-        path = os.path.join(fs.vm_dir(vm), "ram")
-        w.mmap()
-        w.mmap_read_all()
+        fs, w, path = self.mapped_ram()
 
         def take(consumer):
-            return mp.parse_sync_reply(self.within(os.getxattr, path, mp.take_name(consumer)))
+            return self.take(path, consumer)
 
         first = take("mig-a")
         self.assertEqual((first["dirty_pages"], first["new"]), (0, 1))
@@ -119,13 +123,8 @@ class MemfsDirtyLogTest(MemfsCase):
     def test_writing_back_a_range_then_a_take_delivers_the_dirty_pages_of_that_range(self):
         """mkd-migrate writes the guest's dirty pages back a range at a time with
         sync_file_range(2) on its read-only descriptor and takes each range's pages at once."""
-        fs = self.start_memfs()
-        vm = self.new_vm(fs)
-        w = self.new_ram(fs, vm)
-        path = os.path.join(fs.vm_dir(vm), "ram")
-        w.mmap()
-        w.mmap_read_all()
-        take = lambda: mp.parse_sync_reply(self.within(os.getxattr, path, mp.take_name("mig-r")))  # noqa: E731
+        fs, w, path = self.mapped_ram()
+        take = lambda: self.take(path, "mig-r")  # noqa: E731
         take()
         written = {1, 2, 700, 1023, 1024, 1500, 3000, 4095}
         w.mmap_write(written, "r1")
