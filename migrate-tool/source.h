@@ -47,9 +47,9 @@ struct SourceOptions {
   uint32_t precopy_rounds = 0;  // rounds of pre-copy before a post-copy switchover (0: none)
   uint32_t postcopy_window = 16;
   uint64_t postcopy_unacked = 256 * 1024;
-  // The first pass writes the guest's dirty pages back this many pages at a time (16 MiB) and
-  // sends each range's as soon as it is written back (docs/decisions.md "The first pass starts
-  // on a take"). Tests set it smaller.
+  // The first pass writes the guest's dirty pages back this many pages at a time (16 MiB; more
+  // for a VM over 16 GiB: at most 1,024 ranges) and sends each range's as soon as it is written
+  // back (docs/decisions.md "The first pass starts on a take"). Tests set it smaller.
   uint64_t write_back_pages = 4096;
   // A VM libvirt manages (its definition's "manager": "libvirt"; docs/libvirt.md): libvirt moves
   // its domain (virsh migrate) while we move its memory.

@@ -28,7 +28,9 @@ Status SourceSession::StartDirtyLog() {
 void SourceSession::StreamWriteBack() {
   const auto t0 = Clock::now();
   const uint64_t pages = summary_.pages;
-  const uint64_t step = std::max<uint64_t>(1, o_.write_back_pages);
+  // At most kMaxWriteBackRanges takes: each costs memfs a few passes over the file's bitmaps
+  // (2 MiB each for 64 GiB), so a large VM's ranges grow with it.
+  const uint64_t step = std::max<uint64_t>({1, o_.write_back_pages, pages / kMaxWriteBackRanges});
   Status status;
   for (uint64_t first = 0; first < pages && status.ok() && !stream_cancel_; first += step) {
     status = ram_->WriteBack(first, std::min(step, pages - first));

@@ -127,6 +127,7 @@ class SourceSession {
   // takes each range's pages into streamed_, so that the first pass sends the pages the guest
   // dirtied before the migration as their range is written back, not after all of them.
   void StreamWriteBack();
+  static constexpr uint64_t kMaxWriteBackRanges = 1024;
   // The pages the write-back delivered since the last call (nullopt: none). With `wait`, waits
   // for a delivery or the end. The error of a failed write-back.
   Result<std::optional<PageBitmap>> TakeStreamed(bool wait);
