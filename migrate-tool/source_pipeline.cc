@@ -17,7 +17,7 @@ Status SourceSession::StartDirtyLog() {
     StageTimer timer(&r_->pipe.sync);
     last_cut_ = Now();
     // Its pages were written back before the table is read: the table has them.
-    MKD_ASSIGN_OR_RETURN(PageBitmap before, ram_->Take());
+    MKD_RETURN_IF_ERROR(ram_->Take().status());
   }
   StartDigests();  // --verify: after the take, so that every page written back since is stale
   streamed_ = PageBitmap(summary_.pages);
