@@ -144,11 +144,12 @@ def main() -> int:
                 old = json.load(f)
             if old["scale"] != json.loads(json.dumps(results["scale"])):  # tuples -> lists
                 ap.error(f"--merge: {results_path} was made with other sizes (--quick or not)")
+            for r in old["runs"]:  # runs from before runs named their commit: the file's
+                r.setdefault("commit", old["machine"]["commit"])
+                r.setdefault("date", old["machine"]["date"])
             results["runs"] = [r for r in old["runs"] if r["experiment"] not in args.only]
-            # The replaced runs stay for the report's "Before and after".
-            results["previous"] = {"commit": old["machine"]["commit"],
-                                   "date": old["machine"]["date"],
-                                   "runs": [r for r in old["runs"] if r["experiment"] in args.only]}
+            # The replaced runs stay for the report's "Before and after" (each names its commit).
+            results["previous"] = {"runs": [r for r in old["runs"] if r["experiment"] in args.only]}
             results["command"] = old["command"]
             results["merged"] = old.get("merged", []) + [command]
             results["minutes"] = old.get("minutes", 0)
@@ -161,7 +162,9 @@ def main() -> int:
                     continue  # a sweep for the rate where convergence ends: one repetition
                 log(f"repetition {rep}/{reps}, run {n}/{len(todo)}: {exp} {key or ''} {system} "
                     f"({(time.monotonic() - started) / 60:.1f} min so far)")
-                record = {"experiment": exp, "system": system, "rep": rep, **key, **run_one(fn)}
+                record = {"experiment": exp, "system": system, "rep": rep,
+                          "commit": results["machine"]["commit"],
+                          "date": results["machine"]["date"], **key, **run_one(fn)}
                 results["runs"].append(record)
                 log(f"  {json.dumps(record.get('result', record.get('error')))[:600]}")
                 with open(results_path, "w") as f:  # after every run: a crash keeps the rest

@@ -41,6 +41,8 @@ class EvalSmokeTest(unittest.TestCase):
         self.assertEqual(len(runs), 6)  # 2 login sizes x 3 systems
         for r in runs:
             self.assertIn("result", r, r.get("error"))
+            self.assertEqual(r["commit"], results["machine"]["commit"])  # each run names its own
+        self.assertIn("- Runs: login at commit " + results["machine"]["commit"], report)
         for mb in results["scale"]["login_mbs"]:
             hops = {r["system"]: r["result"]["hops"] for r in runs if r["mb"] == mb}
             stock_out = hops["stock"][0]["link_bytes"]

@@ -258,36 +258,79 @@ def section_micro(res: dict, t: Targets, fig: Optional[str]) -> str:
     return "\n".join(out)
 
 
+def provenance(runs: List[dict], experiments) -> str:
+    """"micro at commit X (date), web at commit Y (date)": where each experiment's runs come
+    from."""
+    parts = []
+    for exp in experiments:
+        at = sorted({(r.get("date", "?"), r.get("commit", "?")) for r in runs
+                     if r["experiment"] == exp})
+        if at:
+            parts.append(f"{exp} at " + ", ".join(f"commit {c} ({d})" for d, c in at))
+    return "; ".join(parts)
+
+
 def section_before_after(res: dict) -> str:
-    """The redone experiments against the runs they replaced (res["previous"]: kept by
-    eval_paper.py --merge --keep-previous), return hops, medians."""
+    """The experiments redone by the last --merge against the runs they replaced
+    (res["previous"]), medians."""
     prev = res.get("previous")
-    if not prev:
+    if not prev or not prev.get("runs"):
         return ""
     old = {"runs": prev["runs"]}
+    redone = [e for e in ("login", "micro", "converge", "web", "speed")
+              if any(r["experiment"] == e for r in prev["runs"])]
     out = ["## Before and after", "",
-           f"The micro-benchmark and the convergence sweep were redone at commit "
-           f"{res['machine']['commit']} ({res['machine']['date']}); the runs they replaced are "
-           f"from commit {prev['commit']} ({prev['date']}). Return hop B->A, median (runs with "
-           "a return hop). Stock QEMU: the new runs count only verified hops (pages compared); "
-           "the old ones were checked for a working guest only.", "",
-           "| rate (pages/s) | system | before: time | after: time | before: bytes | "
-           "after: bytes | before: converged | after: converged | before: downtime | "
-           "after: downtime |", "|---|---|---|---|---|---|---|---|---|---|"]
-    rates = list(res["scale"]["micro_rates"]) + list(res["scale"]["converge_rates"])
-    for rate in rates:
-        for s in SYSTEMS:
-            cols = []
-            for r in (old, res):
-                rs = [x for x in runs_of(r, "micro", s, rate=rate) +
-                      runs_of(r, "converge", s, rate=rate) if len(x["hops"]) > 1]
-                cols.append((fmt(hop_col(rs, 1, "seconds"), 1, 2, " s"),
-                             fmt(hop_col(rs, 1, "link_bytes"), 1e6, 1, " MB"),
-                             f"{sum(1 for x in rs if x['hops'][1]['converged'])}/{len(rs)}",
-                             fmt(hop_col(rs, 1, "downtime_ms"), 1, 0, " ms")))
-            b, a = cols
-            out.append(f"| {rate} | {s} | {b[0]} | {a[0]} | {b[1]} | {a[1]} | {b[2]} | {a[2]} | "
-                       f"{b[3]} | {a[3]} |")
+           f"Redone by the last merge: {provenance(res['runs'], redone)}. The runs they "
+           f"replaced: {provenance(prev['runs'], redone)}. Medians. Stock QEMU: runs since "
+           "issue 14 count only verified hops (pages compared); older ones were checked for a "
+           "working guest only."]
+    if "micro" in redone or "converge" in redone:
+        out += ["", "Return hop B->A (runs with a return hop).", "",
+                "| rate (pages/s) | system | before: time | after: time | before: bytes | "
+                "after: bytes | before: converged | after: converged | before: downtime | "
+                "after: downtime |", "|---|---|---|---|---|---|---|---|---|---|"]
+        rates = list(res["scale"]["micro_rates"]) + list(res["scale"]["converge_rates"])
+        for rate in rates:
+            for s in SYSTEMS:
+                cols = []
+                for r in (old, res):
+                    rs = [x for x in runs_of(r, "micro", s, rate=rate) +
+                          runs_of(r, "converge", s, rate=rate) if len(x["hops"]) > 1]
+                    cols.append((fmt(hop_col(rs, 1, "seconds"), 1, 2, " s"),
+                                 fmt(hop_col(rs, 1, "link_bytes"), 1e6, 1, " MB"),
+                                 f"{sum(1 for x in rs if x['hops'][1]['converged'])}/{len(rs)}",
+                                 fmt(hop_col(rs, 1, "downtime_ms"), 1, 0, " ms")))
+                b, a = cols
+                out.append(f"| {rate} | {s} | {b[0]} | {a[0]} | {b[1]} | {a[1]} | {b[2]} | "
+                           f"{a[2]} | {b[3]} | {a[3]} |")
+    if "web" in redone:
+        out += ["", "Web workload: each hop's bytes on the link, time until the migration "
+                "finished and QEMU's downtime.", "",
+                "| mode | system | hop | before: bytes | after: bytes | before: time | "
+                "after: time | before: downtime | after: downtime |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for pc in (False, True):
+            for s in SYSTEMS:
+                for h, name in ((0, "out A->B"), (1, "back B->A")):
+                    cols = [(fmt(hop_col(runs_of(r, "web", s, postcopy=pc), h, "link_bytes"),
+                                 1e6, 1, " MB"),
+                             fmt(hop_col(runs_of(r, "web", s, postcopy=pc), h, "seconds"),
+                                 1, 2, " s"),
+                             fmt(hop_col(runs_of(r, "web", s, postcopy=pc), h, "downtime_ms"),
+                                 1, 0, " ms")) for r in (old, res)]
+                    b, a = cols
+                    out.append(f"| {'post' if pc else 'pre'} | {s} | {name} | {b[0]} | {a[0]} | "
+                               f"{b[1]} | {a[1]} | {b[2]} | {a[2]} |")
+        rate = lambda r: med([web_window(x, 0)["base_ok_per_s"] for x in  # noqa: E731
+                              r["runs"] if x["experiment"] == "web" and "result" in x
+                              for x in [x["result"]]])
+        before, after = rate(old), rate(res)
+        if before is not None and after is not None:
+            out += ["", f"The guest's load differed: {before:.1f} connections/s completed before "
+                    f"the first hop in the runs replaced, {after:.1f}/s in the new ones (of "
+                    f"{res['scale']['web_rate']}/s offered). An overloaded guest writes less and "
+                    "less predictably: compare the systems within one column more than a row's before with "
+                    "its after."]
     return "\n".join(out)
 
 
@@ -528,9 +571,9 @@ def markdown(res: dict, figures: dict, fig_rel: str) -> str:
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "
         f"{m['qemu']}, `-accel {m['accel']}` (KVM guests hang on these machines).",
         f"- Link: {m['link']}, {m['link_mb_s']} MB/s measured with iperf3 between the lab hosts.",
-        f"- Run: {m['date']}, commit {m['commit']}, {res['reps']} repetition(s), "
-        f"{res.get('minutes', '?')} min. Tables show the median and (min-max) over the "
-        "repetitions.",
+        f"- Runs: {provenance(res['runs'], ('login', 'micro', 'converge', 'web', 'speed'))}; "
+        f"{res['reps']} repetition(s), {res.get('minutes', '?')} min in all. Tables show the "
+        "median and (min-max) over the repetitions.",
         f"- Runs that failed: {len(failed)}; runs repeated because the destination broke or "
         f"stock QEMU delivered wrong pages: {broken}. Stock pre-copy hops verified"
         f"{' (' + ', '.join(verified) + ')' if verified else ': none'}: the "
