@@ -11,7 +11,7 @@
 #include <sstream>
 #include <string>
 
-#include "libvirt/temp_dir_for_test.h"
+#include "base/temp_dir_for_test.h"
 
 namespace mkd::libvirt {
 namespace {

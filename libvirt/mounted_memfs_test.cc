@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "libvirt/temp_dir_for_test.h"
+#include "base/temp_dir_for_test.h"
 #include "memfs-protocol/names.h"
 #include "memfs-protocol/summary.h"
 

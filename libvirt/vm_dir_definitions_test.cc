@@ -8,7 +8,7 @@
 #include <fstream>
 #include <string>
 
-#include "libvirt/temp_dir_for_test.h"
+#include "base/temp_dir_for_test.h"
 
 namespace mkd::libvirt {
 namespace {

@@ -1,29 +1,13 @@
-// Helpers for memfs unit tests: a temporary directory removed at the end of the test.
+// Helpers for memfs unit tests: a temporary directory removed at the end of the test (the
+// project's one, base/temp_dir_for_test.h).
 #ifndef MKD_MEMFS_TEST_UTIL_H_
 #define MKD_MEMFS_TEST_UTIL_H_
 
-#include <filesystem>
-#include <string>
+#include "base/temp_dir_for_test.h"
 
 namespace mkd::memfs::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "mkd-memfs-test-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data()) ? tmpl : std::string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = mkd::testing::TempDirForTest;
 
 }  // namespace mkd::memfs::testing
 

@@ -223,7 +223,7 @@ Status SourceSession::SendPages(const PageBitmap& pages,
   return status;
 }
 
-Result<PageBitmap> SourceSession::SyncAndClassify(uint64_t* zero_pages, bool wait_for_write_back) {
+Result<PageBitmap> SourceSession::Classify(uint64_t* zero_pages, bool wait_for_write_back) {
   // Every page written back before the table is read is in it; every page written back after
   // the dirty log's start is delivered later (StartDirtyLog): by the write-back thread, whose
   // pages the first pass sends as they come, or by a round's sync.
@@ -283,7 +283,7 @@ Status SourceSession::FirstPass() {
   const auto t0 = Clock::now();
   const uint64_t bytes0 = ch_->bytes_sent();
   uint64_t zeros = 0;
-  MKD_ASSIGN_OR_RETURN(PageBitmap send, SyncAndClassify(&zeros, /*wait_for_write_back=*/false));
+  MKD_ASSIGN_OR_RETURN(PageBitmap send, Classify(&zeros, /*wait_for_write_back=*/false));
   stat.pages += zeros;
   const uint64_t sent0 = r_->page_transfers + r_->zero_transfers;
   MKD_RETURN_IF_ERROR(SendPages(

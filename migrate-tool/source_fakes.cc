@@ -31,21 +31,24 @@ std::vector<std::string> FakeRam::calls() const {
   return calls_;
 }
 
-Result<PageBitmap> FakeRam::Take() {
+Result<PageBitmap> FakeRam::Next(int* done, const std::function<void(int)>& hook,
+                                 std::deque<PageBitmap>* script, const char* call) {
   int n = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    n = ++takes_done_;
+    n = ++*done;
   }
-  if (on_take) on_take(n);
+  if (hook) hook(n);  // unlocked: a test may hold a sync back while the session reads on
   std::lock_guard<std::mutex> lock(mu_);
-  calls_.push_back("take");
+  calls_.push_back(call);
   if (!sync_error.ok()) return sync_error;
-  if (takes.empty()) return PageBitmap(summary.pages);
-  PageBitmap next = std::move(takes.front());
-  takes.pop_front();
+  if (script->empty()) return PageBitmap(summary.pages);
+  PageBitmap next = std::move(script->front());
+  script->pop_front();
   return next;
 }
+
+Result<PageBitmap> FakeRam::Take() { return Next(&takes_done_, on_take, &takes, "take"); }
 
 Status FakeRam::WriteBack(uint64_t first, uint64_t count) {
   if (first + count > summary.pages) return Status::InvalidArgument("write-back past the end");
@@ -80,21 +83,7 @@ Status FakeRam::MapForReading(uint64_t pages) {
   return Status::Ok();
 }
 
-Result<PageBitmap> FakeRam::Sync() {
-  int n = 0;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    n = ++syncs_done_;
-  }
-  if (on_sync) on_sync(n);  // unlocked: a test may hold a sync back while the session reads on
-  std::lock_guard<std::mutex> lock(mu_);
-  calls_.push_back("sync");
-  if (!sync_error.ok()) return sync_error;
-  if (syncs.empty()) return PageBitmap(summary.pages);
-  PageBitmap next = std::move(syncs.front());
-  syncs.pop_front();
-  return next;
-}
+Result<PageBitmap> FakeRam::Sync() { return Next(&syncs_done_, on_sync, &syncs, "sync"); }
 
 Result<PageBitmap> FakeRam::Reusable(std::string_view peer_table_blob) {
   if (peer_table_blob.empty()) return Status::InvalidArgument("no peer table");

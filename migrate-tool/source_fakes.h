@@ -92,6 +92,9 @@ class FakeRam final : public SourceRam {
   Status Advance(Epoch epoch) override;
 
  private:
+  // Sync and Take: counts the call, runs its hook, returns the next scripted bitmap.
+  Result<PageBitmap> Next(int* done, const std::function<void(int)>& hook,
+                          std::deque<PageBitmap>* script, const char* call);
   mutable std::mutex mu_;
   int syncs_done_ = 0;
   int takes_done_ = 0;

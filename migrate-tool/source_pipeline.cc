@@ -81,9 +81,13 @@ Result<std::optional<PageBitmap>> SourceSession::TakeStreamed(bool wait) {
     last_cut_ = cut;
     r_->pipe.sync_total += seconds;
   }
-  // Pages written since their digest was taken (--verify): taken again at the latest in the pause.
-  if (got && stale_.pages() == got->pages()) stale_.Or(*got);
+  if (got) MarkStale(*got);
   return got;
+}
+
+void SourceSession::MarkStale(const PageBitmap& written_back) {
+  // Pages written since their digest was taken (--verify): taken again at the latest in the pause.
+  if (stale_.pages() == written_back.pages()) stale_.Or(written_back);
 }
 
 void SourceSession::StartSync() {
@@ -112,8 +116,7 @@ Result<PageBitmap> SourceSession::TimedSync() {
   last_cut_ = done.cut;
   r_->pipe.sync_total += done.seconds;
   if (!done.status.ok()) return done.status;
-  // Pages written since their digest was taken (--verify): taken again at the latest in the pause.
-  if (stale_.pages() == done.pages.pages()) stale_.Or(done.pages);
+  MarkStale(done.pages);
   return std::move(done.pages);
 }
 

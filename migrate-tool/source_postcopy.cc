@@ -27,8 +27,7 @@ Status SourceSession::PreSync() {
   // VM's size.
   Report("sync", 0, 0);
   uint64_t zeros = 0;
-  MKD_ASSIGN_OR_RETURN(PageBitmap classified,
-                       SyncAndClassify(&zeros, /*wait_for_write_back=*/true));
+  MKD_ASSIGN_OR_RETURN(PageBitmap classified, Classify(&zeros, /*wait_for_write_back=*/true));
   missing_ = std::move(classified);
   missing_gens_.assign(summary_.pages, summary_.epoch);
   missing_.ForEachSet([this](uint64_t p) { missing_gens_[p] = TableGen(p); });

@@ -131,13 +131,15 @@ class SourceSession {
   // The pages the write-back delivered since the last call (nullopt: none). With `wait`, waits
   // for a delivery or the end. The error of a failed write-back.
   Result<std::optional<PageBitmap>> TakeStreamed(bool wait);
+  // --verify: pages a take or sync delivered are digested again (stale_); no-op without digests.
+  void MarkStale(const PageBitmap& written_back);
   bool Streaming() const;  // the write-back thread has not ended yet (or was not taken)
   // Reads the table and the reusable pages; marks never-written and reusable pages' fate, sends
   // ZEROS where the destination's base holds something for a never-written page (counted in
   // *zero_pages) and returns the pages the destination lacks. With `wait_for_write_back` the
   // write-back ends before the table is read (its pages are then in the table); without, the
   // first pass sends the write-back's pages as they come (SendPages).
-  Result<PageBitmap> SyncAndClassify(uint64_t* zero_pages, bool wait_for_write_back);
+  Result<PageBitmap> Classify(uint64_t* zero_pages, bool wait_for_write_back);
   // The pages of the sync started by StartSync (waiting for it), or of a sync now; the time
   // waited is added to the report's pipe.sync. Every started sync's pages are taken exactly
   // once: none can be lost between rounds.
@@ -150,7 +152,7 @@ class SourceSession {
   Clock::time_point Now() const { return now_ ? now_() : Clock::time_point{}; }
   // At the pause: the pages of a sync started before it (if any) and of a sync now.
   Result<PageBitmap> SyncAfterPause();
-  // A page's generation in the table read by SyncAndClassify (invalid: the current epoch).
+  // A page's generation in the table read by Classify (invalid: the current epoch).
   Generation TableGen(uint64_t page) const;
   Status FirstPass();
   Status Rounds(uint32_t max_rounds);

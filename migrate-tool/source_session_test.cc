@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "base/temp_dir_for_test.h"
 #include "migrate-tool/source_fakes.h"
 
 namespace mkd::migrate {
@@ -42,9 +43,7 @@ PageBitmap Pages(uint64_t first, uint64_t count) {
 class SourceSessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mkd-source-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = tmp_.path();
     def_.uuid = Uuid::Random();
     def_.name = "vm1";
     o_.host_id = "src";
@@ -77,8 +76,6 @@ class SourceSessionTest : public ::testing::Test {
     monitor_ = std::make_shared<FakeMonitor>();
     vm_ = std::make_shared<FakeVm>();
   }
-
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // The VM is a libvirt domain: libvirt runs QEMU's migration.
   void UseLibvirt() { libvirt_ = std::make_shared<FakeDomainMigration>(monitor_.get(), vm_.get()); }
@@ -146,6 +143,7 @@ class SourceSessionTest : public ::testing::Test {
                                       (vm_->stream_opened ? FakeVm::kStreamWireBytes : 0));
   }
 
+  mkd::testing::TempDirForTest tmp_;
   std::string dir_;
   qemuconfig::VmDefinition def_;
   SourceOptions o_;

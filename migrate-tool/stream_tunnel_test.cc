@@ -16,6 +16,8 @@
 #include <memory>
 #include <string>
 
+#include "base/temp_dir_for_test.h"
+
 namespace mkd::migrate {
 namespace {
 
@@ -29,9 +31,7 @@ std::string SourceRoot() {
 class StreamTunnelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mkd-tunnel-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = tmp_.path();
     const std::string ca = SourceRoot() + "/scripts/mkd-ca";
     for (const std::string& args :
          {"init " + dir_, "host " + dir_ + " src", "host " + dir_ + " dst"}) {
@@ -39,7 +39,6 @@ class StreamTunnelTest : public ::testing::Test {
       ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     }
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   peer::TlsConfig Config(const std::string& host) const {
     return {dir_ + "/ca.crt", dir_ + "/" + host + ".crt", dir_ + "/" + host + ".key"};
@@ -81,6 +80,7 @@ class StreamTunnelTest : public ::testing::Test {
     return fd;
   }
 
+  mkd::testing::TempDirForTest tmp_;
   std::string dir_;
 };
 

@@ -1,8 +1,8 @@
 // TempDirForTest: a fresh directory under $TMPDIR (or /tmp) for one test, removed with
 // everything in it when the object goes; touches nothing else. Test-only. Neither copied nor
-// moved; not thread-safe.
-#ifndef MKD_LIBVIRT_TEMP_DIR_FOR_TEST_H_
-#define MKD_LIBVIRT_TEMP_DIR_FOR_TEST_H_
+// moved; not thread-safe. The one temp directory of every C++ test (libvirt, memfs, migrate-tool).
+#ifndef MKD_BASE_TEMP_DIR_FOR_TEST_H_
+#define MKD_BASE_TEMP_DIR_FOR_TEST_H_
 
 #include <stdlib.h>
 
@@ -11,13 +11,13 @@
 
 #include "base/check.h"
 
-namespace mkd::libvirt::testing {
+namespace mkd::testing {
 
 class TempDirForTest {
  public:
   TempDirForTest() {
     const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/mkd-libvirt-XXXXXX";
+    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/mkd-test-XXXXXX";
     MKD_CHECK(::mkdtemp(pattern.data()) != nullptr);
     path_ = pattern;
   }
@@ -35,6 +35,6 @@ class TempDirForTest {
   std::string path_;
 };
 
-}  // namespace mkd::libvirt::testing
+}  // namespace mkd::testing
 
-#endif  // MKD_LIBVIRT_TEMP_DIR_FOR_TEST_H_
+#endif  // MKD_BASE_TEMP_DIR_FOR_TEST_H_
