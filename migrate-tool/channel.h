@@ -57,6 +57,7 @@ class Channel {
     return stream_.Readable(wait, wake_fd);
   }
   uint64_t Unacked() const { return stream_.Unacked(); }
+  std::optional<peer::TcpSendTimes> SendTimes() const { return stream_.SendTimes(); }
   // Bytes per second; 0 = no cap.
   void SetBandwidth(uint64_t bytes_per_second) { bandwidth_ = bytes_per_second; }
   void SetTimeout(std::chrono::milliseconds timeout) { stream_.SetTimeout(timeout); }

@@ -55,6 +55,7 @@ void Incoming::Refuse(const Status& why) {
 ReceiveStats Incoming::ReceivedSoFar() const {
   ReceiveStats r = received_;
   r.writes = batch_.writes() + zero_frames_;
+  r.write_seconds = batch_.write_seconds();
   return r;
 }
 
@@ -270,6 +271,7 @@ Status Incoming::Postcopy() {
 }
 
 void Incoming::StopQemu() {
+  batch_.Discard();
   ram_.reset();
   if (monitor_) monitor_->Close();
   Status stop = qemu_->Stop();
@@ -289,14 +291,12 @@ Status Incoming::Receive() {
       }
     }
     MKD_ASSIGN_OR_RETURN(Frame f, link_.Receive());
-    const auto write0 = Clock::now();
-    received_.wait_seconds += std::chrono::duration<double>(write0 - wait0).count();
+    received_.wait_seconds += std::chrono::duration<double>(Clock::now() - wait0).count();
     const bool pages = f.type == FrameType::kPages || f.type == FrameType::kZeros;
     // Every page that came before another frame is in memfs before it is handled (ZEROS flush
-    // in ReceivePagesFrame).
+    // in ReceivePagesFrame). The time spent in memfs writes is the batch's (ReceivedSoFar).
     MKD_RETURN_IF_ERROR(pages ? ReceivePagesFrame(*ram_, batch_, f.type, f.payload, block_pages_)
                               : batch_.Flush());
-    received_.write_seconds += std::chrono::duration<double>(Clock::now() - write0).count();
     const bool committed = phase_ >= Phase::kCommitted;
     switch (f.type) {
       case FrameType::kPages:
@@ -344,6 +344,7 @@ void Incoming::Abort(const std::string& why) {
   spdlog::warn("incoming VM {}: aborting before the commit: {}", hello_.vm.ToString(), why);
   // A QEMU still starting is waited for: whether it started decides whether it is stopped.
   (void)JoinQemuStart(/*wait=*/true, /*ready=*/false);
+  batch_.Discard();
   ram_.reset();
   if (monitor_) monitor_->Close();
   if (phase_ >= Phase::kQemuStarted) {

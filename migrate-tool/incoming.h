@@ -121,9 +121,12 @@ class Incoming {
   std::unique_ptr<IncomingRam> ram_;
   std::vector<uint64_t> block_pages_;
   ReceiveStats received_;  // frames of pages so far and the time spent on them (writes: above)
-  // Received pages on their way into memfs; flushed before any other frame is handled.
+  // Received pages on their way into memfs, written by a thread of their own while the next
+  // frames come; flushed (every write made) before any other frame is handled, discarded before
+  // ram_ goes.
   ReceiveBatch batch_{[this](const std::vector<memfs_protocol::LaterRun>& runs,
-                             std::string_view data) { return ram_->ReceiveRuns(runs, data); }};
+                             std::string_view data) { return ram_->ReceiveRuns(runs, data); },
+                      ReceiveWriter::kDepth};
   uint64_t zero_frames_ = 0;
 };
 

@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <future>
+#include <thread>
 
 #include "migrate-tool/incoming_fakes.h"
 
@@ -198,8 +200,17 @@ TEST_F(IncomingTest, PagesArriveWhileQemuStartsAndReadyFollowsOnceItWaits) {
   uint64_t received_when_started = 0;
   host_.qemu.on_start = [&] {
     gate.opened.wait();
-    std::lock_guard lock(host_.memfs.mu);
-    received_when_started = host_.memfs.pages_received;
+    // The last pages may still be on the writer thread: they must get written while QEMU is
+    // still starting (this start is held until they are, or 5 s passed).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < until) {
+      {
+        std::lock_guard lock(host_.memfs.mu);
+        received_when_started = host_.memfs.pages_received;
+      }
+      if (received_when_started >= 14) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   };
   host_.qemu.statuses = {"inmigrate", "inmigrate", "running"};
   PushPasses();

@@ -2,8 +2,14 @@
 #include "migrate-tool/receive_batch.h"
 
 #include <algorithm>
+#include <chrono>
+#include <utility>
 
 namespace mkd::migrate {
+
+ReceiveBatch::ReceiveBatch(Writer write, size_t depth) : write_(std::move(write)) {
+  if (depth > 0) writer_ = std::make_unique<ReceiveWriter>(write_, depth);
+}
 
 Status ReceiveBatch::Add(uint64_t first, uint64_t count, Generation gen,
                          std::string_view data) {
@@ -19,19 +25,47 @@ Status ReceiveBatch::Add(uint64_t first, uint64_t count, Generation gen,
     data_.append(data.substr(done * kPageSize, n * kPageSize));
     pages_ += static_cast<uint32_t>(n);
     done += n;
-    if (pages_ == memfs_protocol::kMaxReceivePages) MKD_RETURN_IF_ERROR(Flush());
+    if (pages_ == memfs_protocol::kMaxReceivePages) MKD_RETURN_IF_ERROR(WriteGathered());
   }
   return Status::Ok();
 }
 
-Status ReceiveBatch::Flush() {
+Status ReceiveBatch::WriteGathered() {
   if (pages_ == 0) return Status::Ok();
-  Status s = write_(runs_, data_);
+  Status s;
+  if (writer_) {
+    s = writer_->Submit(std::move(runs_), std::move(data_));
+    data_ = std::string();
+    data_.reserve(memfs_protocol::kMaxReceivePages * kPageSize);
+  } else {
+    const auto t0 = std::chrono::steady_clock::now();
+    s = write_(runs_, data_);
+    sync_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   runs_.clear();
   data_.clear();
   pages_ = 0;
   ++writes_;
   return s;
+}
+
+Status ReceiveBatch::Flush() {
+  MKD_RETURN_IF_ERROR(WriteGathered());
+  return writer_ ? writer_->Drain() : Status::Ok();
+}
+
+void ReceiveBatch::Discard() {
+  runs_.clear();
+  data_.clear();
+  pages_ = 0;
+  if (writer_) {
+    extra_seconds_ += writer_->write_seconds();
+    writer_.reset();
+  }
+}
+
+double ReceiveBatch::write_seconds() const {
+  return sync_seconds_ + extra_seconds_ + (writer_ ? writer_->write_seconds() : 0.0);
 }
 
 Status ReceivePagesFrame(IncomingRam& ram, ReceiveBatch& batch, FrameType type,
@@ -40,7 +74,11 @@ Status ReceivePagesFrame(IncomingRam& ram, ReceiveBatch& batch, FrameType type,
   MKD_ASSIGN_OR_RETURN(PagesFrame p, ParsePages(payload, zeros, block_pages));
   if (!zeros) return batch.Add(p.first, p.count, p.gen, p.data);
   MKD_RETURN_IF_ERROR(batch.Flush());
-  return ram.ReceiveZeros(p.first, p.count, p.gen);
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = ram.ReceiveZeros(p.first, p.count, p.gen);
+  batch.AddWriteSeconds(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return s;
 }
 
 }  // namespace mkd::migrate

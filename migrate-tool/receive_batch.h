@@ -3,14 +3,16 @@
 // written alone, each costs a FUSE round trip (127 us a page on a busy host, measured: slower
 // than the link). Gathered, up to 15 pages of any runs go in one kind-3 receive frame
 // (memfs-protocol/receive_frame.h). The destination flushes before anything else it does with the
-// file (zeros, LATER, digests, commit), so memfs sees the pages in the order they came. Owns no
-// file: writes through the function it is given (IncomingRam::ReceiveRuns; a test's fake).
-// Thread-compatible.
+// file (zeros, LATER, digests, commit), so memfs sees the pages in the order they came. With a
+// depth, full batches are written by a ReceiveWriter thread while the caller receives the next
+// frames; Flush waits for them. Owns no file: writes through the function it is given
+// (IncomingRam::ReceiveRuns; a test's fake). Thread-compatible.
 #ifndef MKD_MIGRATE_TOOL_RECEIVE_BATCH_H_
 #define MKD_MIGRATE_TOOL_RECEIVE_BATCH_H_
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,6 +23,7 @@
 #include "memfs-protocol/receive_frame.h"
 #include "migrate-tool/incoming_ports.h"
 #include "migrate-tool/ram_file.h"
+#include "migrate-tool/receive_writer.h"
 #include "migrate-tool/wire.h"
 
 namespace mkd::migrate {
@@ -29,18 +32,31 @@ class ReceiveBatch {
  public:
   using Writer = std::function<Status(const std::vector<memfs_protocol::LaterRun>& runs,
                                       std::string_view data)>;
-  explicit ReceiveBatch(Writer write) : write_(std::move(write)) {}
+  // depth 0: every write is made in the caller's thread. Otherwise full batches go to a
+  // ReceiveWriter thread with at most `depth` of them waiting.
+  explicit ReceiveBatch(Writer write, size_t depth = 0);
 
-  // Adds `count` pages from `first` with generation `gen` (content: count * 4 KiB); writes
-  // whenever 15 pages are gathered.
+  // Adds `count` pages from `first` with generation `gen` (content: count * 4 KiB); writes (or,
+  // with a depth, queues) whenever 15 pages are gathered. Returns a failed earlier write's error.
   Status Add(uint64_t first, uint64_t count, Generation gen, std::string_view data);
-  // Writes what is gathered.
+  // Writes what is gathered and waits until every write is made.
   Status Flush();
-  // memfs receive writes made so far.
+  // Drops what is gathered and what waits; returns once no write is in progress (an abort:
+  // before the file the writes go to is closed). Later Adds and Flushes write synchronously.
+  void Discard();
+  // memfs receive writes made (or queued) so far.
   uint64_t writes() const { return writes_; }
+  // Seconds spent in memfs writes: the writer function's, plus what AddWriteSeconds added
+  // (complete after Flush).
+  double write_seconds() const;
+  void AddWriteSeconds(double seconds) { extra_seconds_ += seconds; }
 
  private:
+  Status WriteGathered();
+
   Writer write_;
+  std::unique_ptr<ReceiveWriter> writer_;  // with a depth, until Discard
+  double sync_seconds_ = 0, extra_seconds_ = 0;
   std::vector<memfs_protocol::LaterRun> runs_;
   std::string data_;
   uint32_t pages_ = 0;

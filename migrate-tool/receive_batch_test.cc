@@ -1,5 +1,6 @@
 // Tests for ReceiveBatch: received pages gathered into memfs receive writes of at most 15 pages,
-// every page written once, in order, with its generation.
+// every page written once, in order, with its generation; the same with the writes on a
+// ReceiveWriter thread (depth 2), where Flush waits for them.
 #include "migrate-tool/receive_batch.h"
 
 #include <gtest/gtest.h>
@@ -14,7 +15,7 @@ struct Written {
   std::map<uint64_t, std::pair<Generation, char>> pages;  // page -> generation, first byte
 };
 
-ReceiveBatch Recording(Written* w) {
+ReceiveBatch Recording(Written* w, size_t depth) {
   return ReceiveBatch(
       [w](const std::vector<memfs_protocol::LaterRun>& runs, std::string_view data) {
         size_t pages = 0;
@@ -33,7 +34,8 @@ ReceiveBatch Recording(Written* w) {
             memfs_protocol::ParseReceiveFrame(memfs_protocol::EncodeRunsFrame(runs, data)).ok());
         w->writes.push_back(runs);
         return Status::Ok();
-      });
+      },
+      depth);
 }
 
 std::string Pages(uint64_t count, char first_byte) {
@@ -42,13 +44,18 @@ std::string Pages(uint64_t count, char first_byte) {
   return s;
 }
 
-TEST(ReceiveBatchTest, ScatteredPagesGoFifteenToAWrite) {
+class ReceiveBatchTest : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(ReceiveBatchTest, ScatteredPagesGoFifteenToAWrite) {
   Written w;
-  ReceiveBatch b = Recording(&w);
+  ReceiveBatch b = Recording(&w, GetParam());
   for (uint64_t p = 0; p < 40; ++p) {
     ASSERT_TRUE(b.Add(p * 7, 1, 5, Pages(1, static_cast<char>(p))).ok());
   }
-  EXPECT_EQ(w.writes.size(), 2u) << "two full writes, 10 pages still gathered";
+  EXPECT_EQ(b.writes(), 2u) << "two full writes, 10 pages still gathered";
+  if (GetParam() == 0) {
+    EXPECT_EQ(w.writes.size(), 2u) << "written at once without a writer thread";
+  }
   ASSERT_TRUE(b.Flush().ok());
   EXPECT_EQ(w.writes.size(), 3u);
   EXPECT_EQ(b.writes(), 3u);
@@ -60,9 +67,9 @@ TEST(ReceiveBatchTest, ScatteredPagesGoFifteenToAWrite) {
   EXPECT_EQ(b.writes(), 3u) << "an empty batch writes nothing";
 }
 
-TEST(ReceiveBatchTest, RunsAreJoinedAndSplitAtFifteenPages) {
+TEST_P(ReceiveBatchTest, RunsAreJoinedAndSplitAtFifteenPages) {
   Written w;
-  ReceiveBatch b = Recording(&w);
+  ReceiveBatch b = Recording(&w, GetParam());
   ASSERT_TRUE(b.Add(100, 4, 3, Pages(4, 'a')).ok());
   ASSERT_TRUE(b.Add(104, 20, 3, Pages(20, 'e')).ok());  // continues the run: joined
   ASSERT_TRUE(b.Add(124, 2, 4, Pages(2, 'z')).ok());    // adjacent, another generation
@@ -78,14 +85,27 @@ TEST(ReceiveBatchTest, RunsAreJoinedAndSplitAtFifteenPages) {
   EXPECT_EQ(w.pages[125], std::make_pair(Generation{4}, static_cast<char>('z' + 1)));
 }
 
-TEST(ReceiveBatchTest, AWriteErrorIsReturned) {
-  ReceiveBatch b([](const std::vector<memfs_protocol::LaterRun>&, std::string_view) {
-    return Status::Io("disk gone");
-  });
+TEST_P(ReceiveBatchTest, AWriteErrorIsReturned) {
+  ReceiveBatch b([](const std::vector<memfs_protocol::LaterRun>&,
+                    std::string_view) { return Status::Io("disk gone"); },
+                 GetParam());
   EXPECT_TRUE(b.Add(0, 3, 1, Pages(3, 'a')).ok()) << "gathered, nothing written yet";
   EXPECT_EQ(b.Flush().code(), ErrorCode::kIo);
   EXPECT_EQ(b.Add(0, 15, 1, Pages(15, 'a')).code(), ErrorCode::kIo);
 }
+
+TEST_P(ReceiveBatchTest, ADiscardedBatchWritesNothingMore) {
+  Written w;
+  ReceiveBatch b = Recording(&w, GetParam());
+  ASSERT_TRUE(b.Add(0, 15, 1, Pages(15, 'a')).ok());
+  ASSERT_TRUE(b.Flush().ok());
+  ASSERT_TRUE(b.Add(100, 3, 1, Pages(3, 'a')).ok());
+  b.Discard();
+  ASSERT_TRUE(b.Flush().ok());
+  EXPECT_EQ(w.pages.size(), 15u) << "the 3 pages gathered before the discard are dropped";
+}
+
+INSTANTIATE_TEST_SUITE_P(SyncAndWriterThread, ReceiveBatchTest, ::testing::Values(0, 2));
 
 }  // namespace
 }  // namespace mkd::migrate

@@ -13,7 +13,8 @@ nlohmann::json ToJson(const MigrationReport& r) {
                       {"bytes", s.bytes},
                       {"seconds", s.seconds},
                       {"throttle_percent", s.throttle_percent},
-                      {"forecast_downtime_ms", s.forecast_downtime_ms}});
+                      {"forecast_downtime_ms", s.forecast_downtime_ms},
+                      {"held_pages", s.held_pages}});
   }
   nlohmann::json out = {
       {"vm", r.vm},
@@ -66,6 +67,11 @@ nlohmann::json ToJson(const MigrationReport& r) {
                  {"commit", p.commit},
                  {"finish", p.finish},
                  {"first_page", p.first_page}};
+  if (p.link) {
+    out["pipe"]["link"] = {{"busy", p.link->busy},
+                           {"receiver_limited", p.link->receiver_limited},
+                           {"sender_limited", p.link->sender_limited}};
+  }
   if (p.destination) {
     out["pipe"]["destination"] = {{"frames", p.destination->frames},
                                   {"writes", p.destination->writes},
@@ -144,6 +150,12 @@ std::string FormatReport(const MigrationReport& r) {
         "waiting for frames\n",
         p.destination->frames, p.destination->writes, p.destination->write_seconds,
         p.destination->wait_seconds);
+  }
+  if (p.link) {
+    s += fmt::format(
+        "  link         sending {:.2f} s, held back {:.2f} s by the destination's "
+        "receive window and {:.2f} s by our send buffer\n",
+        p.link->busy, p.link->receiver_limited, p.link->sender_limited);
   }
   if (r.mode == "postcopy") {
     s += fmt::format(

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "migrate-tool/peer/tls.h"
 #include "migrate-tool/wire.h"
 
 namespace mkd::migrate {
@@ -24,6 +25,9 @@ struct RoundStat {
   uint32_t throttle_percent = 0;  // vCPU time taken away while this round ran (auto-converge)
   // Rounds 1..: the pause the stop rule forecast had this round been the last (stop_rule.h).
   double forecast_downtime_ms = 0;
+  // Rounds 1..: pages held back for the pause after this round (hot_pages.h; in `pages`, not
+  // sent in this round).
+  uint64_t held_pages = 0;
 };
 
 // Auto-converge: how much the guest was slowed down to make pre-copy converge.
@@ -55,6 +59,8 @@ struct PipeTimes {
   double finish = 0;      // migrate-continue until the destination reported the VM running
   double first_page = 0;  // from the start until the first frame of pages was sent (0: none)
   std::optional<ReceiveStats> destination;  // the destination's receive statistics
+  // The control connection's sending over the whole migration: which side held the link back.
+  std::optional<peer::TcpSendTimes> link;
 };
 
 struct MigrationReport {

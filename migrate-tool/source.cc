@@ -321,19 +321,30 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
     const uint64_t n = dirty.Count();
     Converge(n);
     const double rate = LinkRate();
+    // Pages written in two rounds in a row wait for the pause, as many as the link carries in
+    // half the budget (hot_pages.h).
+    if (!hot_) hot_.emplace(dirty.pages());
+    const double hold_seconds = rule.options().budget_seconds / 2;
+    const PageBitmap send =
+        hot_->Round(dirty, static_cast<uint64_t>(hold_seconds * (rate > 0 ? rate : 100e6) /
+                                                 static_cast<double>(kPageSize)));
+    const uint64_t held = hot_->held().Count();
     const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
     const StopForecast f =
         rule.Forecast({.dirty_pages = n,
                        .interval_seconds = prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0,
                        .since_cut_seconds = seconds(Now() - *last_cut_),
                        .sync_seconds = last_sync_seconds_,
-                       .link_bytes_per_second = rate});
+                       .link_bytes_per_second = rate,
+                       .send_pages = send.Count(),
+                       .held_pages = held});
     // The next round's sync overlaps this round's send, unless this round is the last.
     const bool more = !f.last && round < max_rounds;
     MKD_RETURN_IF_ERROR(SendPages(
-        dirty, [e](uint64_t) { return e; }, "round " + std::to_string(round), more));
+        send, [e](uint64_t) { return e; }, "round " + std::to_string(round), more));
     r_->rounds.push_back(RoundStat{round, n, ch_->bytes_sent() - bytes0, Since(t0),
-                                   policy_ ? policy_->percent() : 0, f.downtime_seconds * 1e3});
+                                   policy_ ? policy_->percent() : 0, f.downtime_seconds * 1e3,
+                                   held});
     spdlog::debug(
         "round {}: {} dirty pages, {:.3f} s at {:.1f} MB/s; after it the pause would carry {:.0f} "
         "pages, {:.0f} ms",

@@ -82,6 +82,7 @@ class ChannelLinkPort final : public PeerLink {
   Result<Frame> Receive() override { return ch_->Receive(); }
   bool Readable(std::chrono::milliseconds wait) override { return ch_->Readable(wait); }
   uint64_t Unacked() const override { return ch_->Unacked(); }
+  std::optional<peer::TcpSendTimes> SendTimes() const override { return ch_->SendTimes(); }
   void SetBandwidth(uint64_t bytes_per_second) override { ch_->SetBandwidth(bytes_per_second); }
   void SetTimeout(std::chrono::milliseconds timeout) override { ch_->SetTimeout(timeout); }
   const std::string& peer_host() const override { return ch_->peer_host(); }

@@ -132,6 +132,7 @@ void SourceSession::Account() {
   if (ch_) {
     r_->control_bytes_sent = ch_->bytes_sent();
     r_->control_bytes_received = ch_->bytes_received();
+    r_->pipe.link = ch_->SendTimes();
   }
   if (tunnel_) r_->qemu_stream_bytes = tunnel_->bytes();
   r_->wire_bytes = WireBytes();

@@ -157,6 +157,8 @@ class FakeLink final : public PeerLink {
   Result<Frame> Receive() override;
   bool Readable(std::chrono::milliseconds wait) override;
   uint64_t Unacked() const override { return 0; }
+  std::optional<peer::TcpSendTimes> SendTimes() const override { return send_times; }
+  std::optional<peer::TcpSendTimes> send_times;  // what SendTimes reports
   void SetBandwidth(uint64_t) override {}
   void SetTimeout(std::chrono::milliseconds) override {}
   const std::string& peer_host() const override { return peer_; }

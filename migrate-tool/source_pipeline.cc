@@ -168,12 +168,16 @@ void SourceSession::LiftThrottle() {
 }
 
 Result<PageBitmap> SourceSession::SyncAfterPause() {
-  // A sync started before the pause (a round's overlap) holds pages not sent yet: they go too.
-  if (!next_sync_.valid()) return TimedSync();
-  Result<PageBitmap> before = TimedSync();
-  if (!before.ok()) return before;
+  // A sync started before the pause (a round's overlap) holds pages not sent yet: they go too,
+  // and so do the pages the rounds held back for the pause (hot_pages.h).
+  std::optional<PageBitmap> before;
+  if (next_sync_.valid()) {
+    MKD_ASSIGN_OR_RETURN(before, TimedSync());
+  }
   Result<PageBitmap> last = TimedSync();
-  if (last.ok()) last->Or(*before);
+  if (!last.ok()) return last;
+  if (before) last->Or(*before);
+  if (hot_) last->Or(hot_->held());
   return last;
 }
 

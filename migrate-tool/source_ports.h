@@ -92,6 +92,8 @@ class PeerLink {
   Result<Frame> Expect(FrameType type) { return RequireFrameType(Receive(), type, peer_host()); }
   virtual bool Readable(std::chrono::milliseconds wait) = 0;
   virtual uint64_t Unacked() const = 0;
+  // How the connection's sending went so far (TlsStream::SendTimes; nullopt: not known).
+  virtual std::optional<peer::TcpSendTimes> SendTimes() const = 0;
   virtual void SetBandwidth(uint64_t bytes_per_second) = 0;
   virtual void SetTimeout(std::chrono::milliseconds timeout) = 0;
   virtual const std::string& peer_host() const = 0;

@@ -21,6 +21,7 @@
 
 #include "genstore/generation_table.h"
 #include "genstore/page_bitmap.h"
+#include "migrate-tool/hot_pages.h"
 #include "migrate-tool/page_sender.h"
 #include "migrate-tool/report.h"
 #include "migrate-tool/source.h"
@@ -283,6 +284,7 @@ class SourceSession {
   std::optional<Clock::time_point> last_cut_, prev_cut_;
   // Set by the session's thread, and by the PostcopySender's (kDestRunning) while it runs.
   std::atomic<SourcePhase> phase_{SourcePhase::kPreparing};
+  std::optional<HotPages> hot_;           // pre-copy rounds: pages held back for the pause
   PageBitmap missing_;                    // post-copy: pages the destination lacks at the pause
   std::vector<Generation> missing_gens_;  // ... and their generations
   std::string postcopy_marker_;           // file that tells `recover` not to resume here

@@ -186,6 +186,25 @@ TEST_F(SourceSessionTest, AccountingAddsUpAfterAPrecopy) {
   ExpectAccountingAddsUp();
 }
 
+TEST_F(SourceSessionTest, TheReportSaysWhichSideHeldTheLinkBack) {
+  dest_->link().send_times = peer::TcpSendTimes{2.5, 0.75, 0.125};
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  ASSERT_TRUE(report_.pipe.link.has_value());
+  const nlohmann::json j = ToJson(report_);
+  EXPECT_EQ(j["pipe"]["link"]["busy"], 2.5);
+  EXPECT_EQ(j["pipe"]["link"]["receiver_limited"], 0.75);
+  EXPECT_EQ(j["pipe"]["link"]["sender_limited"], 0.125);
+  EXPECT_NE(FormatReport(report_).find("held back 0.75 s by the destination's receive window"),
+            std::string::npos)
+      << FormatReport(report_);
+}
+
+TEST_F(SourceSessionTest, ALinkWithoutTcpTimesLeavesThemOutOfTheReport) {
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_FALSE(ToJson(report_)["pipe"].contains("link"));
+  EXPECT_EQ(FormatReport(report_).find("receive window"), std::string::npos);
+}
+
 // ---- --verify's digests
 
 TEST_F(SourceSessionTest, VerifyInThePauseReadsOnlyThePagesWrittenSinceTheDigests) {
@@ -373,6 +392,42 @@ TEST_F(SourceSessionTest, ARoundWhosePauseFitsTheBudgetIsTheLast) {
   // fixed + the (real) sync time.
   EXPECT_NEAR(report_.rounds[1].forecast_downtime_ms, 130, 5);
   EXPECT_EQ(report_.rounds[2].pages, 1u);  // round 2's set went in the pause
+}
+
+TEST_F(SourceSessionTest, PagesWrittenInTwoRoundsInARowWaitForThePause) {
+  // 400 pages/s, 300 ms budget: at most 60 pages (150 ms) are held. The guest writes 30-39 in
+  // every round; the syncs of rounds 1 and 2 are slow (3 s, 30 s: forecasts of 307 and 200
+  // pages), so the rounds go on until round 3.
+  o_.bandwidth = 400 * kPageSize;
+  o_.downtime = std::chrono::milliseconds(300);
+  ram_->syncs = {Pages(20, 20), Pages(30, 20), Pages(30, 10), Pages(61, 1)};
+  ram_->syncs[2].Set(60);
+  ram_->on_take = [this](int n) { clock_.Advance(n == 2 ? 0.2 : 0.0); };  // the write-back's
+  ram_->on_sync = [this](int n) {
+    clock_.Advance(n == 1 ? 3.0 : n == 2 ? 30.0 : 0.0);
+    // The guest rewrote a held page: only the pause can bring its last content.
+    if (n == 3) Fill(&ram_->content, 35, 'Z');
+  };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  ASSERT_EQ(report_.rounds.size(), 5u);  // first pass, rounds 1-3, the pause's pages
+  EXPECT_EQ(report_.rounds[1].held_pages, 0u) << "round 1 has no round before it";
+  EXPECT_EQ(report_.rounds[2].held_pages, 10u);
+  EXPECT_EQ(report_.rounds[3].held_pages, 10u);
+  // Round 3: its 11 pages and the 10 held ones in the pause: 21 pages at 400/s + 30 ms fixed.
+  EXPECT_NEAR(report_.rounds[3].forecast_downtime_ms, 82.5, 5);
+  EXPECT_EQ(report_.rounds[4].pages, 11u) << "the pause's page 61 and the 10 held";
+  std::map<uint64_t, int> sent;
+  for (const Frame& f : dest_->link().sent()) {
+    if (f.type != FrameType::kPages) continue;
+    Result<PagesFrame> p = ParsePages(f.payload, false, {kPages});
+    ASSERT_TRUE(p.ok());
+    for (uint64_t i = 0; i < p->count; ++i) ++sent[p->first + i];
+  }
+  EXPECT_EQ(sent[35], 3) << "the first pass, round 1 and the pause; not rounds 2 and 3";
+  EXPECT_EQ(sent[45], 2) << "the first pass, round 2";
+  EXPECT_EQ(sent[60], 2) << "the first pass, round 3";
+  EXPECT_EQ(dest_->memory, ram_->content);
+  ExpectAccountingAddsUp();
 }
 
 // ---- docs/migrate.md, "When something fails"

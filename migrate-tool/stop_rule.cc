@@ -11,7 +11,7 @@ StopForecast StopRule::Forecast(const RoundClock& r) const {
   const double rate = r.link_bytes_per_second > 0 ? r.link_bytes_per_second : 100e6;
   const double page_seconds = static_cast<double>(kPageSize) / rate;
   StopForecast f;
-  f.send_seconds = static_cast<double>(r.dirty_pages) * page_seconds;
+  f.send_seconds = static_cast<double>(r.send_pages.value_or(r.dirty_pages)) * page_seconds;
   if (r.interval_seconds > 0) {
     const double per_second = static_cast<double>(r.dirty_pages) / r.interval_seconds;
     const double exposed = std::max(0.0, r.since_cut_seconds) + f.send_seconds + o_.lead_seconds;
@@ -22,6 +22,7 @@ StopForecast StopRule::Forecast(const RoundClock& r) const {
   } else {
     f.final_pages = static_cast<double>(r.dirty_pages);
   }
+  f.final_pages += static_cast<double>(r.held_pages);
   f.downtime_seconds = std::max(0.0, r.sync_seconds) + f.final_pages * page_seconds +
                        o_.fixed_seconds;
   f.last = f.downtime_seconds <= o_.budget_seconds;

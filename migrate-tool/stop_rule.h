@@ -7,16 +7,20 @@
 //   dirty rate   D = pages of this round / seconds between the previous cut and this one
 //   final set    F = max(pages of this round,
 //                        D x (seconds since this cut + sending this round + lead to the pause))
+//                      + pages held back for the pause (hot_pages.h)
 //   downtime       = a sync + F pages at the link rate + fixed (device state, commit)
 //
 // The round is the last when that downtime fits the budget. F is never below the round's own
 // set: unique pages do not grow linearly with time, and a guest that rewrites a hot set fills it
 // again in much less than the interval it was counted over. Without a measured interval (no time
-// between the two cuts), F is the round's own set. Pure arithmetic, no I/O; thread-compatible.
+// between the two cuts), F is the round's own set. Held pages count in full on top of it (they
+// may or may not be written again: the forecast takes the larger case). Pure arithmetic, no I/O;
+// thread-compatible.
 #ifndef MKD_MIGRATE_TOOL_STOP_RULE_H_
 #define MKD_MIGRATE_TOOL_STOP_RULE_H_
 
 #include <cstdint>
+#include <optional>
 
 namespace mkd::migrate {
 
@@ -33,6 +37,9 @@ struct RoundClock {
   double since_cut_seconds = 0;     // from this sync's cut until now (before sending the round)
   double sync_seconds = 0;          // how long a sync takes (the pause has one)
   double link_bytes_per_second = 0; // the sending rate (> 0)
+  // Pages the round sends, when not its whole set (some held back, held ones that cooled off).
+  std::optional<uint64_t> send_pages = std::nullopt;
+  uint64_t held_pages = 0;  // held back for the pause after this round
 };
 
 struct StopForecast {

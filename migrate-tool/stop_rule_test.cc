@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace mkd::migrate {
 namespace {
 
@@ -54,6 +56,27 @@ TEST(StopRuleTest, AHotSetIsNeverForecastSmallerThanTheRound) {
   EXPECT_DOUBLE_EQ(f.final_pages, 4150.0);
   EXPECT_GT(f.downtime_seconds, 1.0);
   EXPECT_FALSE(f.last);
+}
+
+TEST(StopRuleTest, HeldPagesGoInThePauseAndNotInTheRound) {
+  StopRule rule({.budget_seconds = 0.3});
+  const RoundClock round{.dirty_pages = 2000,
+                         .interval_seconds = 0.2,
+                         .since_cut_seconds = 0.01,
+                         .sync_seconds = 0.01,
+                         .link_bytes_per_second = kLink};
+  RoundClock holding = round;
+  holding.send_pages = 1200;  // 1,000 of the set held back, 200 held before and cooled off
+  holding.held_pages = 1000;
+  const StopForecast all = rule.Forecast(round);
+  const StopForecast held = rule.Forecast(holding);
+  EXPECT_NEAR(held.send_seconds, 1200 * 4096 / kLink, 1e-6);
+  // Sending less shortens the exposure (fewer pages written meanwhile), but every held page
+  // counts on top of the set the guest writes until the pause.
+  const double rate = 2000 / 0.2;
+  EXPECT_NEAR(held.final_pages, std::max(2000.0, rate * (0.01 + held.send_seconds + 0.02)) + 1000,
+              1e-6);
+  EXPECT_GT(held.downtime_seconds, all.downtime_seconds);
 }
 
 TEST(StopRuleTest, WithoutAMeasuredIntervalTheFinalSetIsTheRoundsOwn) {

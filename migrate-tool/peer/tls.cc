@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -485,6 +488,19 @@ uint64_t TlsStream::Unacked() const {
   int n = 0;
   if (fd_ < 0 || ::ioctl(fd_, SIOCOUTQ, &n) != 0 || n < 0) return 0;
   return static_cast<uint64_t>(n);
+}
+
+std::optional<TcpSendTimes> TlsStream::SendTimes() const {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (fd_ < 0 || ::getsockopt(fd_, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return std::nullopt;
+  // Kernels before 4.10 return a shorter structure, without these fields.
+  if (len < offsetof(tcp_info, tcpi_sndbuf_limited) + sizeof(info.tcpi_sndbuf_limited)) {
+    return std::nullopt;
+  }
+  auto seconds = [](uint64_t us) { return static_cast<double>(us) / 1e6; };
+  return TcpSendTimes{seconds(info.tcpi_busy_time), seconds(info.tcpi_rwnd_limited),
+                      seconds(info.tcpi_sndbuf_limited)};
 }
 
 Status TlsStream::WriteAll(const void* data, size_t size) {

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,13 @@ struct ssl_st;      // SSL
 namespace mkd::peer {
 
 // PEM files of one host: the cluster CA certificate, the host's certificate and its private key.
+// How a connection's sending went, from the kernel's TCP_INFO (seconds over the connection's
+// life): `busy` with data to send; of that, held back by the peer's receive window (the peer
+// reads slower than the link carries) or by our own send buffer. Time not busy: nothing to send.
+struct TcpSendTimes {
+  double busy = 0, receiver_limited = 0, sender_limited = 0;
+};
+
 struct TlsConfig {
   std::string ca_file;
   std::string cert_file;
@@ -94,6 +102,8 @@ class TlsStream {
   // Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ; 0 on error):
   // how much already queues ahead of the next write.
   uint64_t Unacked() const;
+  // The socket's TcpSendTimes (nullopt if the kernel does not report them).
+  std::optional<TcpSendTimes> SendTimes() const;
   // How long WriteAll and ReadExact wait for progress; starts as the handshake's timeout.
   void SetTimeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
   // Besides the timeout, WriteAll and ReadExact never wait past `deadline`, progress or not (a

@@ -6,7 +6,8 @@ random data on A, A->B, rewrites --rate pages a second on B, B->A after --work s
 writes, the writes going on during the hop. For the return hop it prints mkd-migrate's own split
 of the time (the report's "pipe": prepare, handshake, each sync, classify, reading pages,
 sending them, QEMU's switchover, verify, commit, finish; the destination's writes into memfs and
-its waits for frames), the sending rate of the first pass and of every round against the link
+its waits for frames; how long the destination's receive window held the link back), the
+sending rate of the first pass and of every round against the link
 rate measured with iperf3 in the same run, and the time until the first page left. Stock QEMU's
 return hop of the same guest is measured in the same run (verified page by page: a stock run
 whose destination differs from its source is counted apart, never averaged in) unless
@@ -122,6 +123,13 @@ def show_ours(runs: list) -> None:
               f"frames {median([d['wait'] for d in dest]):.3f} s, "
               f"{median([d['frames'] for d in dest]):.0f} frames in "
               f"{median([d['writes'] for d in dest]):.0f} memfs writes")
+    links = [h["report"]["pipe"].get("link") for h in hops]
+    if all(links):
+        print(f"  link (TCP_INFO of the source's connection): sending "
+              f"{median([x['busy'] for x in links]):.3f} s, held back "
+              f"{median([x['receiver_limited'] for x in links]):.3f} s by the destination's "
+              f"receive window (the destination reading slower than the link), "
+              f"{median([x['sender_limited'] for x in links]):.3f} s by the source's send buffer")
     print("  rounds (first run): round, pages, MB, seconds, MB/s, % of the link")
     for rd in hops[0]["report"]["rounds"]:
         rate = rd["bytes"] / rd["seconds"] / 1e6 if rd["seconds"] > 0 else 0

@@ -89,6 +89,13 @@ class RoundTripTest(unittest.TestCase):
             self.assertEqual(pages["sent"] + pages["reused"] + pages["zero"], pages["total"])
             b = report["bytes"]
             self.assertEqual(b["pages"], pages["transfers"] * PAGE)
+            # Over TCP the kernel says how the sending went (in milliseconds): held back by
+            # either side for at most as long as it was sending at all.
+            link = report["pipe"]["link"]
+            if b["pages"] > 10 << 20:
+                self.assertGreater(link["busy"], 0, link)
+            self.assertLessEqual(link["receiver_limited"] + link["sender_limited"],
+                                 link["busy"] + 1e-6, link)
             if mode == "postcopy":
                 pc = report["postcopy"]
                 self.assertLessEqual(pc["fetched"] + pc["pushed"], pc["missing"])
