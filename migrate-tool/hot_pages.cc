@@ -5,6 +5,11 @@
 
 namespace mkd::migrate {
 
+void HotPages::Seed(const PageBitmap& written) {
+  prev_ = written;
+  first_ = false;
+}
+
 PageBitmap HotPages::Round(const PageBitmap& dirty, uint64_t max_held) {
   // Written again after being written in the last round or held: hot.
   PageBitmap hot = prev_;

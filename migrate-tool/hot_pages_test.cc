@@ -25,6 +25,13 @@ TEST(HotPagesTest, TheFirstRoundSendsEverything) {
   EXPECT_FALSE(h.held().Any());
 }
 
+TEST(HotPagesTest, ASeededFirstRoundHoldsWhatTheGuestWroteInBothIntervals) {
+  HotPages h(kPages);
+  h.Seed(Pages({1, 2, 7}));  // the first pass's write-back delivered these
+  EXPECT_EQ(h.Round(Pages({2, 3, 7}), 100), Pages({3}));
+  EXPECT_EQ(h.held(), Pages({2, 7}));
+}
+
 TEST(HotPagesTest, PagesWrittenInTwoRoundsInARowWaitForThePause) {
   HotPages h(kPages);
   h.Round(Pages({1, 2, 3}), 100);

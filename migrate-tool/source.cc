@@ -321,9 +321,12 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
     const uint64_t n = dirty.Count();
     Converge(n);
     const double rate = LinkRate();
-    // Pages written in two rounds in a row wait for the pause, as many as the link carries in
-    // half the budget (hot_pages.h).
-    if (!hot_) hot_.emplace(dirty.pages());
+    // Pages written in two rounds in a row (for round 1: by the first pass's write-back and in
+    // round 1) wait for the pause, as many as the link carries in half the budget (hot_pages.h).
+    if (!hot_) {
+      hot_.emplace(dirty.pages());
+      if (written_back_early_.pages() == dirty.pages()) hot_->Seed(written_back_early_);
+    }
     const double hold_seconds = rule.options().budget_seconds / 2;
     const PageBitmap send =
         hot_->Round(dirty, static_cast<uint64_t>(hold_seconds * (rate > 0 ? rate : 100e6) /

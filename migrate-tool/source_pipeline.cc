@@ -81,7 +81,12 @@ Result<std::optional<PageBitmap>> SourceSession::TakeStreamed(bool wait) {
     last_cut_ = cut;
     r_->pipe.sync_total += seconds;
   }
-  if (got) MarkStale(*got);
+  if (got) {
+    MarkStale(*got);
+    // The interval before round 1, for the pages held back from it (hot_pages.h).
+    if (written_back_early_.pages() != got->pages()) written_back_early_ = PageBitmap(got->pages());
+    written_back_early_.Or(*got);
+  }
   return got;
 }
 

@@ -285,6 +285,7 @@ class SourceSession {
   // Set by the session's thread, and by the PostcopySender's (kDestRunning) while it runs.
   std::atomic<SourcePhase> phase_{SourcePhase::kPreparing};
   std::optional<HotPages> hot_;           // pre-copy rounds: pages held back for the pause
+  PageBitmap written_back_early_;         // what the first pass's write-back delivered
   PageBitmap missing_;                    // post-copy: pages the destination lacks at the pause
   std::vector<Generation> missing_gens_;  // ... and their generations
   std::string postcopy_marker_;           // file that tells `recover` not to resume here

@@ -430,6 +430,25 @@ TEST_F(SourceSessionTest, PagesWrittenInTwoRoundsInARowWaitForThePause) {
   ExpectAccountingAddsUp();
 }
 
+TEST_F(SourceSessionTest, PagesTheWriteBackAndRound1BothDeliveredWaitForThePause) {
+  // The first pass's write-back delivers 30-39 (the guest wrote them as the hop began); round 1's
+  // sync has them again, and 50. Round 1 sends 50 only; 30-39 go in the pause, where page 35
+  // has the content the guest gave it after round 1 (the pause's own sync does not have it: only
+  // holding it brings that content).
+  ram_->takes = {PageBitmap(kPages), Pages(30, 10)};
+  ram_->syncs = {Pages(30, 10), Pages(61, 1)};
+  ram_->syncs[0].Set(50);
+  ram_->on_sync = [this](int n) {
+    if (n == 2) Fill(&ram_->content, 35, 'Z');
+  };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  ASSERT_EQ(report_.rounds.size(), 3u);  // first pass, round 1, the pause's pages
+  EXPECT_EQ(report_.rounds[1].held_pages, 10u);
+  EXPECT_EQ(report_.rounds[2].pages, 11u) << "the pause's page 61 and the 10 held";
+  EXPECT_EQ(dest_->memory, ram_->content);
+  ExpectAccountingAddsUp();
+}
+
 // ---- docs/migrate.md, "When something fails"
 
 TEST_F(SourceSessionTest, DestinationQemuKilledAfterTheFirstPassRefusesTheCommit) {
