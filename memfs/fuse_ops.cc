@@ -46,6 +46,12 @@ void OpInit(void* /*userdata*/, fuse_conn_info* conn) {
   // the caller again (Allow). POSIX ACLs are not offered: modes are the whole model.
   // Write-back in requests of up to 1 MiB (256 pages).
   conn->max_write = 1u << 20;
+  // No auto_inval_data: with it the kernel asks for a file's attributes before every read(2)
+  // (our attribute timeout is 0, so that ls and du are current), one round trip per read, and
+  // drops the page cache whenever they changed. Content changes behind the kernel's back only
+  // where memfs drops the cache itself (commit, abort, the VM's stop: Registry::InvalidateCache);
+  // a shared mapping never revalidated anyway. Measured: docs/decisions.md ("pipe").
+  conn->want &= ~static_cast<unsigned>(FUSE_CAP_AUTO_INVAL_DATA);
 }
 
 fuse_lowlevel_ops MakeFuseOps() {

@@ -2,7 +2,6 @@
 #include "migrate-tool/ram_file.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -70,48 +69,24 @@ RamFile::RamFile(RamFile&& other) noexcept
     : path_(std::move(other.path_)),
       fd_(other.fd_),
       consumer_(std::move(other.consumer_)),
-      syncs_(other.syncs_),
-      map_(other.map_),
-      map_pages_(other.map_pages_) {
+      syncs_(other.syncs_) {
   other.fd_ = -1;
-  other.map_ = nullptr;
 }
 
 RamFile& RamFile::operator=(RamFile&& other) noexcept {
   if (this != &other) {
-    Unmap();
     if (fd_ >= 0) ::close(fd_);
     path_ = std::move(other.path_);
     fd_ = other.fd_;
     consumer_ = std::move(other.consumer_);
     syncs_ = other.syncs_;
-    map_ = other.map_;
-    map_pages_ = other.map_pages_;
     other.fd_ = -1;
-    other.map_ = nullptr;
   }
   return *this;
 }
 
 RamFile::~RamFile() {
-  Unmap();
   if (fd_ >= 0) ::close(fd_);
-}
-
-void RamFile::Unmap() {
-  if (map_ != nullptr) ::munmap(const_cast<char*>(map_), map_pages_ * kPageSize);
-  map_ = nullptr;
-  map_pages_ = 0;
-}
-
-Status RamFile::MapForReading(uint64_t pages) {
-  Unmap();
-  if (pages == 0) return Status::Ok();
-  void* p = ::mmap(nullptr, pages * kPageSize, PROT_READ, MAP_SHARED, fd_, 0);
-  if (p == MAP_FAILED) return Status::Io(path_ + ": mmap for reading: " + Errno(errno));
-  map_ = static_cast<const char*>(p);
-  map_pages_ = pages;
-  return Status::Ok();
 }
 
 Result<std::string> RamFile::Get(std::string_view name_view) {
@@ -260,15 +235,6 @@ Status RamFile::WriteBack(uint64_t first, uint64_t count) {
 }
 
 Status RamFile::ReadPages(uint64_t first, uint64_t count, char* out) {
-  if (map_ != nullptr) {
-    if (first > map_pages_ || count > map_pages_ - first) {
-      return Status::OutOfRange(path_ + ": pages " + std::to_string(first) + "+" +
-                                std::to_string(count) + " beyond its " +
-                                std::to_string(map_pages_) + " pages");
-    }
-    std::memcpy(out, map_ + first * kPageSize, count * kPageSize);
-    return Status::Ok();
-  }
   uint64_t done = 0;
   const uint64_t bytes = count * kPageSize;
   while (done < bytes) {

@@ -87,15 +87,11 @@ class RamFile {
   Status FailPostcopy(std::string_view reason);
   // Pages written since the VM arrived (or since the commit), encoded (user.mkd.dirty).
   Result<std::string> DirtyBlob();
-  // Reads `count` pages from `first` through the mount (the guest's current content).
+  // Reads `count` pages from `first` with pread(2) through the mount: the same page cache the
+  // guest runs in, so the guest's current content. memfs offers no auto_inval_data, so a read
+  // within the file is copied from the cache without a request to the daemon (docs/decisions.md,
+  // "pipe": a read from a mapping of the file cost four times as much here).
   Status ReadPages(uint64_t first, uint64_t count, char* out);
-  // Maps the file's `pages` pages read-only (a shared mapping of the same page cache the guest
-  // runs in): ReadPages then copies from the mapping instead of pread(2). Each pread of a FUSE
-  // file asks the daemon for the file's attributes first (attr_timeout 0 with the kernel's
-  // auto_inval_data), one round trip per read: 65 us a scattered page on a busy host, more than
-  // the link needs to carry it (docs/decisions.md). For a live file only: a page the daemon
-  // cannot read kills the process (SIGBUS) instead of failing a read.
-  Status MapForReading(uint64_t pages);
   // fsync(2) of the file (the kernel writes back every dirty page).
   Status Fsync();
 
@@ -106,7 +102,6 @@ class RamFile {
   Status Set(std::string_view name, std::string_view value);
   Result<std::string> GetChunked(std::string_view base);
   Result<PageBitmap> GetBitmap(std::string_view base);  // chunks joined, decoded
-  void Unmap();
 
   std::string path_;
   int fd_ = -1;
@@ -114,8 +109,6 @@ class RamFile {
   // Sync and Take: the named getxattr, its reply checked, then the pages.
   Result<PageBitmap> Deliver(const std::string& name);
   uint64_t syncs_ = 0;
-  const char* map_ = nullptr;  // MapForReading
-  uint64_t map_pages_ = 0;
 };
 
 // Sets a VM directory's lifecycle xattr (memfs_protocol::kArrive, kCommit, kAbort, kAdvance).

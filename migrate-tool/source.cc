@@ -25,7 +25,7 @@ namespace mkd::migrate {
 namespace internal {
 namespace {
 
-// The guest's memory read through the mapping (the page cache, i.e. what the guest sees), not
+// The guest's memory read through the mount (the page cache, i.e. what the guest sees), not
 // the page store: digests of pages [first, first + count) into out[first..].
 Status DigestRange(SourceRam& ram, uint64_t first, uint64_t count, std::string* buf,
                    std::vector<uint64_t>* out) {
@@ -59,7 +59,6 @@ Status SourceSession::Prepare() {
     return Status::FailedPrecondition(memory_file + " is " + summary_.state +
                                       ", not live: is the VM running here?");
   }
-  MKD_RETURN_IF_ERROR(ram_->MapForReading(summary_.pages));
   // A VM that arrived by post-copy cannot leave before every page is here.
   if (Result<PostcopyStatus> pc = ram_->Postcopy(); pc.ok() && pc->state == "active") {
     return Status::FailedPrecondition("VM " + def_.name + " is still receiving " +
@@ -550,7 +549,7 @@ void SourceSession::StartDigests() {
   if (!o_.verify || o_.postcopy || digest_job_.valid() || !digests_.empty()) return;
   // memfs digests its page store: what the kernel had written back when it read each page. Every
   // page written back from the dirty log's start on (before this) is delivered by a later take
-  // or sync, which marks it stale; RefreshDigests reads those from the mapping. So the digests
+  // or sync, which marks it stale; RefreshDigests reads those through the mount. So the digests
   // end up those of the guest's memory without reading every page through FUSE here (a VM that
   // arrived recently has most of its pages only in the page store).
   ResetDigests(/*all_stale=*/false);

@@ -25,7 +25,6 @@ class RamFilePort final : public SourceRam {
   RamFilePort(RamFile ram, std::string vm_dir) : ram_(std::move(ram)), vm_dir_(std::move(vm_dir)) {}
   Result<RamFileSummary> Summary() override { return ram_.Summary(); }
   Result<PostcopyStatus> Postcopy() override { return ram_.Postcopy(); }
-  Status MapForReading(uint64_t pages) override { return ram_.MapForReading(pages); }
   Result<PageBitmap> Sync() override { return ram_.Sync(); }
   Result<PageBitmap> Take() override { return ram_.Take(); }
   Result<std::string> DigestsBlob() override { return ram_.DigestsBlob(); }

@@ -78,11 +78,6 @@ Result<PostcopyStatus> FakeRam::Postcopy() {
   return *postcopy;
 }
 
-Status FakeRam::MapForReading(uint64_t pages) {
-  if (pages != summary.pages) return Status::InvalidArgument("mapping of the wrong size");
-  return Status::Ok();
-}
-
 Result<PageBitmap> FakeRam::Sync() { return Next(&syncs_done_, on_sync, &syncs, "sync"); }
 
 Result<PageBitmap> FakeRam::Reusable(std::string_view peer_table_blob) {

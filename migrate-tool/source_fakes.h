@@ -80,7 +80,6 @@ class FakeRam final : public SourceRam {
 
   Result<RamFileSummary> Summary() override { return summary; }
   Result<PostcopyStatus> Postcopy() override;
-  Status MapForReading(uint64_t pages) override;
   Result<PageBitmap> Sync() override;
   Result<PageBitmap> Take() override;
   Status WriteBack(uint64_t first, uint64_t count) override;

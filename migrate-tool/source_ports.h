@@ -2,7 +2,7 @@
 // of the world, as small interfaces, so that its decisions (docs/migrate.md and docs/postcopy.md,
 // "When something fails") are unit-tested with fakes (source_fakes.h) in milliseconds.
 //
-//   SourceRam   the VM's RAM file on the local memfs (RamFile: xattrs and the mapping)
+//   SourceRam   the VM's RAM file on the local memfs (RamFile: xattrs and pread)
 //   VmMonitor   the source QEMU's monitor, typed (QMP: qemu-config/qmp/migration.h, queries)
 //   PeerLink    frames to and from the destination's `mkd-migrate serve` (Channel over TLS),
 //               made by SourcePorts::dial
@@ -40,13 +40,12 @@ namespace mkd::migrate {
 // sync thread, and WriteBack()/Take() on its write-back thread (never at the same time as a
 // Sync), while the session's thread may call ReadPages/Table/Reusable, and with --verify
 // ReadPages also runs on the session's digest thread: an implementation allows these overlaps
-// (RamFile does: distinct xattrs, pread or the mapping).
+// (RamFile does: distinct xattrs, pread).
 class SourceRam {
  public:
   virtual ~SourceRam() = default;
   virtual Result<RamFileSummary> Summary() = 0;
   virtual Result<PostcopyStatus> Postcopy() = 0;
-  virtual Status MapForReading(uint64_t pages) = 0;
   virtual Result<PageBitmap> Sync() = 0;
   virtual Result<PageBitmap> Take() = 0;  // a sync without the write-back (RamFile::Take)
   // Writes the pages of a range back (RamFile::WriteBack); a Take after it has them.

@@ -147,7 +147,7 @@ class SourceSession {
   Result<PageBitmap> TimedSync();
   // Starts a sync on a thread of its own (unless one runs), so that it overlaps the sending of
   // the pages before it: the rounds then cost max(sync, send) instead of their sum. Only the
-  // RAM file's sync runs there; the session's thread keeps reading pages from the mapping.
+  // RAM file's sync runs there; the session's thread keeps reading pages meanwhile.
   void StartSync();
   // now_(), or the epoch when the ports gave no clock.
   Clock::time_point Now() const { return now_ ? now_() : Clock::time_point{}; }

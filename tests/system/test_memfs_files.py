@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """System test: mkd-memfs files and pages: VM directories named by UUID, RAM file sizes and
 resident pages in stat/du/ls, never-written pages read as zeros, written pages stored and all-zero
-pages not.
+pages not, reads served from the page cache without a request to the daemon.
 
 Part of the system test of mkd-memfs on a real FUSE mount without a guest (the test_memfs_*.py
 files; the shared fixture is mkdsys.memfs_case: each test its own daemon, RAM files held open by
@@ -119,6 +119,35 @@ class MemfsFilesTest(MemfsCase):
         gens = self.table(fs, path)
         written = set(range(16)) | set(range(100, 104)) | set(range(200, 204))
         self.assertEqual(self.pages_with(gens, 1), written)
+
+    def test_reads_of_a_ram_file_are_served_from_the_page_cache_without_asking_the_daemon(self):
+        # mkd-migrate reads the pages it sends with pread(2). Without the kernel's
+        # auto_inval_data (memfs turns it off) a read within the file asks the daemon nothing;
+        # with it, every read first fetched the attributes (attribute timeout 0): one round trip
+        # per page. The reads still see the guest's current content: the page cache.
+        fs = self.start_memfs(extra_args=["--debug-fuse"])
+        self.allowed_log.append(r"unique: \d+, error: -\d+")  # libfuse's trace of refused calls
+        vm = self.new_vm(fs)
+        w = self.new_ram(fs, vm)
+        path = os.path.join(fs.vm_dir(vm), "ram")
+        w.write_pages(0, 8, "x")
+        w.mmap()
+        w.mmap_write(range(100, 104), "y")  # in the page cache only: not written back yet
+
+        def getattrs() -> int:
+            return fs.run_log().count("opcode: GETATTR")
+
+        fd = self.within(os.open, path, os.O_RDONLY)
+        try:
+            before = getattrs()
+            pages = [self.within(os.pread, fd, PAGE, (i % 8) * PAGE) for i in range(40)]
+            pages += [self.within(os.pread, fd, PAGE, p * PAGE) for p in range(100, 104)]
+            after = getattrs()
+        finally:
+            os.close(fd)
+        self.assertLess(after - before, 4, "reads asked the daemon for the file's attributes")
+        self.assertEqual(pages[:40], [content("x", (i % 8) * PAGE, PAGE) for i in range(40)])
+        self.assertEqual(b"".join(pages[40:]), content("y", 100 * PAGE, 4 * PAGE))
 
 
 if __name__ == "__main__":
