@@ -33,12 +33,14 @@ void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 
 void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
   struct stat st {};
-  int rc = Ctx(req).registry->GetAttr(ino, &st);
+  bool receiving = false;
+  int rc = Ctx(req).registry->GetAttr(ino, &st, &receiving);
   if (rc < 0) {
     fuse_reply_err(req, -rc);
     return;
   }
-  fuse_reply_attr(req, &st, Ctx(req).attr_timeout);
+  const FsContext& ctx = Ctx(req);
+  fuse_reply_attr(req, &st, receiving ? ctx.receiving_attr_timeout : ctx.attr_timeout);
 }
 
 void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,

@@ -32,6 +32,12 @@ struct FsContext {
   AccessPolicy access;
   // Attributes change as pages are written (st_blocks): the kernel may cache them this long.
   double attr_timeout = 0.0;
+  // ... except those of a RAM file receiving a migration. With default_permissions the kernel
+  // asks for the attributes again before each permission check once they expired, so each
+  // user.mkd.receive write cost two round trips with a timeout of 0 (docs/decisions.md, "pipe").
+  // While pages arrive, st_blocks in stat(2) may be this much behind; mode and owner do not
+  // change before the commit or abort, and both drop the kernel's cache of the file.
+  double receiving_attr_timeout = 1.0;
   double entry_timeout = 1.0;
 };
 

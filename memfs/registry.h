@@ -101,7 +101,10 @@ class Registry {
   int Lookup(Ino parent, const std::string& name, Entry* out);
   // Returns true when the inode is gone for good (removed and forgotten by the kernel).
   bool Forget(Ino ino, uint64_t nlookup);
-  int GetAttr(Ino ino, struct stat* out) const;
+  // *receiving (if given): the inode is a RAM file of an incoming incarnation, whose pages
+  // arrive through user.mkd.receive (its mode and owner cannot change until the commit or
+  // abort, which drop the kernel's cache of it).
+  int GetAttr(Ino ino, struct stat* out, bool* receiving = nullptr) const;
   int Resolve(Ino ino, NodeRef* out) const;
   std::shared_ptr<Block> FindBlock(Ino ino) const;
   int Mkdir(Ino parent, const std::string& name, Entry* out);
@@ -174,7 +177,8 @@ class Registry {
   static std::vector<IncarnationMeta> MetasOf(const VmEntry& vm);
   // The kernel is told about inode `ino` (one more lookup): fills `out`.
   void ReplyEntryLocked(Ino ino, Entry* out);
-  void FillAttrLocked(Ino ino, const InodeTable::Node& node, struct stat* st) const;
+  void FillAttrLocked(Ino ino, const InodeTable::Node& node, struct stat* st,
+                      bool* receiving = nullptr) const;
   // Persists the block (now a new incarnation) and deletes the record of `old_key`.
   Status ReplaceRecordLocked(Block& block, const IncarnationKey& old_key);
   void InvalidateCache(const std::vector<Ino>& inos);

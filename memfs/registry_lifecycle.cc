@@ -91,6 +91,7 @@ Status Registry::Commit(const Uuid& vm_id) {
 
 Status Registry::Abort(const Uuid& vm_id) {
   std::vector<std::pair<std::shared_ptr<Block>, IncarnationKey>> aborted;
+  std::vector<Ino> invalidate;
   {
     std::lock_guard lock(mu_);
     auto vm = vms_.find(vm_id);
@@ -102,10 +103,14 @@ Status Registry::Abort(const Uuid& vm_id) {
       MKD_RETURN_IF_ERROR(b.block->Abort(NowUnixMs()));
       b.block->SetRecordState(Block::RecordState::kSaving);
       aborted.emplace_back(b.block, b.block->meta().key);
+      invalidate.push_back(b.ino);
     }
     vm->second.arrival.reset();
     spdlog::info("VM {}: arrival aborted; pages received are invalid", vm_id.ToString());
   }
+  // Nothing the kernel cached of the files stays: not the received pages, and not the
+  // attributes of the receiving state (read-write, kept up to a second: FsContext).
+  InvalidateCache(invalidate);
   // As when a VM leaves: digests and the record without mu_, so other VMs do not wait.
   for (const auto& [block, key] : aborted) StoreAndLog(*store_, *block, key, "arrival aborted");
   EnforceBudget();

@@ -13,9 +13,11 @@
 
 namespace mkd::memfs {
 
-void Registry::FillAttrLocked(Ino ino, const InodeTable::Node& node, struct stat* st) const {
+void Registry::FillAttrLocked(Ino ino, const InodeTable::Node& node, struct stat* st,
+                              bool* receiving) const {
   const AccessPolicy& access = options_.access;
   *st = {};
+  if (receiving != nullptr) *receiving = false;
   st->st_ino = ino;
   st->st_uid = access.vm_uid;
   st->st_gid = access.file_gid();
@@ -50,6 +52,7 @@ void Registry::FillAttrLocked(Ino ino, const InodeTable::Node& node, struct stat
   Result<uint64_t> resident = block.ResidentPages();
   st->st_blocks = static_cast<blkcnt_t>((resident.ok() ? *resident : 0) * (kPageSize / 512));
   if (meta.left_unix_ms > 0) st->st_mtim.tv_sec = st->st_ctim.tv_sec = meta.left_unix_ms / 1000;
+  if (receiving != nullptr) *receiving = meta.state == IncarnationState::kIncoming;
 }
 
 int Registry::Resolve(Ino ino, NodeRef* out) const {
@@ -95,11 +98,11 @@ bool Registry::Forget(Ino ino, uint64_t nlookup) {
   return inodes_.Forget(ino, nlookup);
 }
 
-int Registry::GetAttr(Ino ino, struct stat* out) const {
+int Registry::GetAttr(Ino ino, struct stat* out, bool* receiving) const {
   std::lock_guard lock(mu_);
   const InodeTable::Node* node = inodes_.Find(ino);
   if (node == nullptr) return -ENOENT;
-  FillAttrLocked(ino, *node, out);
+  FillAttrLocked(ino, *node, out, receiving);
   return 0;
 }
 

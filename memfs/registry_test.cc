@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -154,6 +155,37 @@ TEST_F(RegistryTest, AbortedArrivalLeavesReceivedPagesInvalid) {
   EXPECT_EQ(o.block->TableSnapshot().Get(0), kGenInvalid);
   EXPECT_EQ(o.block->TableSnapshot().Get(1), kFirstEpoch);
   EXPECT_FALSE(registry_->Commit(vm).ok()) << "nothing pending any more";
+}
+
+TEST_F(RegistryTest, OnlyAnIncomingFileIsReceivingAndItsCommitOrAbortDropsTheKernelsCache) {
+  std::vector<Ino> dropped;
+  registry_->SetCacheInvalidator([&](Ino i) { dropped.push_back(i); });
+  auto receiving = [&](Ino i) {
+    struct stat st {};
+    bool r = true;
+    EXPECT_EQ(registry_->GetAttr(i, &st, &r), 0);
+    return r;
+  };
+  Ino ino = BootAndWrite(kVm, 8, 4, 'x');
+  EXPECT_FALSE(receiving(ino)) << "live";
+  EXPECT_FALSE(receiving(VmDir(kVm))) << "a directory";
+  registry_->Release(ino, true);
+  EXPECT_FALSE(receiving(ino)) << "stored";
+  Uuid vm = *Uuid::Parse(kVm);
+  const IncarnationMeta left = registry_->FindBlock(ino)->meta();
+  for (bool commit : {false, true}) {
+    SCOPED_TRACE(commit ? "commit" : "abort");
+    ASSERT_TRUE(registry_->Arrive(vm, Arrival{commit ? 4u : 3u, left.lineage}).ok());
+    EXPECT_FALSE(receiving(ino)) << "an arrival is pending, but the file is not open yet";
+    OpenResult o;
+    ASSERT_EQ(registry_->Open(ino, O_RDWR, &o), 0);
+    EXPECT_TRUE(receiving(ino));
+    dropped.clear();
+    ASSERT_TRUE((commit ? registry_->Commit(vm) : registry_->Abort(vm)).ok());
+    EXPECT_EQ(dropped, std::vector<Ino>{ino});
+    EXPECT_FALSE(receiving(ino));
+    if (!commit) registry_->Release(ino, true);
+  }
 }
 
 TEST_F(RegistryTest, ArrivalIsRefusedWhileTheVmRunsHere) {

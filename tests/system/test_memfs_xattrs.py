@@ -143,6 +143,32 @@ class MemfsXattrTest(MemfsCase):
         self.assertEqual(self.read_pages(path, 0, 216), expected)
         self.assertEqual(self.table(fs, path), gens)
 
+    def test_receives_do_not_each_ask_for_attributes_and_the_commit_drops_the_cached_ones(self):
+        # With default_permissions the kernel checks permissions on every setxattr and, with
+        # expired attributes, asks the daemon for them first: a second round trip per received
+        # batch. An incoming file's attributes may be cached for a second (docs/memfs.md); the
+        # commit drops them, so stat shows the live file's pages at once.
+        fs = self.start_memfs(extra_args=["--debug-fuse"])
+        self.allowed_log.append(r"unique: \d+, error: -\d+")  # libfuse's trace of refused calls
+        vm = self.new_vm(fs)
+        path = self.store_file(fs, vm, writes=((0, 100, "base"),))
+        w = self.arrive(fs, vm, path, epoch=3)
+        fd = self.within(os.open, path, os.O_RDONLY)  # as mkd-migrate serve writes: by its fd
+        try:
+            before = fs.run_log().count("opcode: GETATTR")
+            for i in range(40):
+                self.within(os.setxattr, fd, "user.mkd.receive", receive_frame(
+                    RECEIVE_PAGES, 200 + i, 1, 2, content("recv", (200 + i) * PAGE, PAGE)))
+            getattrs = fs.run_log().count("opcode: GETATTR") - before
+        finally:
+            os.close(fd)
+        self.assertLess(getattrs, 4, "each receive asked the daemon for the file's attributes")
+        self.assertEqual(self.summary(fs, path)["pages_received"], "40")
+        self.setx(fs.vm_dir(vm), "user.mkd.commit", b"1")
+        self.assertEqual(self.stat(path).st_blocks * 512, 140 * PAGE)
+        self.assertEqual(self.read_pages(path, 200, 40), content("recv", 200 * PAGE, 40 * PAGE))
+        w.close()
+
     def test_receive_outside_an_incoming_file_is_ebusy_and_has_no_value(self):
         fs = self.start_memfs()
         vm = self.new_vm(fs)
