@@ -35,15 +35,15 @@ Status ReceiveBatch::WriteGathered() {
   Status s;
   if (writer_) {
     s = writer_->Submit(std::move(runs_), std::move(data_));
-    data_ = std::string();
+    data_ = std::string();  // the moved-from string, empty by assignment
     data_.reserve(memfs_protocol::kMaxReceivePages * kPageSize);
   } else {
     const auto t0 = std::chrono::steady_clock::now();
     s = write_(runs_, data_);
     sync_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    data_.clear();
   }
   runs_.clear();
-  data_.clear();
   pages_ = 0;
   ++writes_;
   return s;

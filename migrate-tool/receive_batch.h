@@ -30,8 +30,7 @@ namespace mkd::migrate {
 
 class ReceiveBatch {
  public:
-  using Writer = std::function<Status(const std::vector<memfs_protocol::LaterRun>& runs,
-                                      std::string_view data)>;
+  using Writer = ReceiveWriter::Writer;  // one memfs receive write of gathered runs
   // depth 0: every write is made in the caller's thread. Otherwise full batches go to a
   // ReceiveWriter thread with at most `depth` of them waiting.
   explicit ReceiveBatch(Writer write, size_t depth = 0);

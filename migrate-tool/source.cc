@@ -200,7 +200,7 @@ Status SourceSession::SendPages(const PageBitmap& pages,
     done += n;
     // The next round's sync never overlaps the write-back: both take from this view.
     if (overlap_sync && !next_sync_.valid() && !Streaming()) {
-      const double rate = send_rate_ > 0 ? send_rate_ : 100e6;
+      const double rate = LinkRateOr(send_rate_);
       if (static_cast<double>((total - done) * kPageSize) / rate <= last_sync_seconds_) {
         StartSync();
       }
@@ -327,9 +327,9 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
       if (written_back_early_.pages() == dirty.pages()) hot_->Seed(written_back_early_);
     }
     const double hold_seconds = rule.options().budget_seconds / 2;
-    const PageBitmap send =
-        hot_->Round(dirty, static_cast<uint64_t>(hold_seconds * (rate > 0 ? rate : 100e6) /
-                                                 static_cast<double>(kPageSize)));
+    const PageBitmap send = hot_->Round(
+        dirty,
+        static_cast<uint64_t>(hold_seconds * LinkRateOr(rate) / static_cast<double>(kPageSize)));
     const uint64_t held = hot_->held().Count();
     const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
     const StopForecast f =

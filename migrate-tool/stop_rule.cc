@@ -8,7 +8,7 @@
 namespace mkd::migrate {
 
 StopForecast StopRule::Forecast(const RoundClock& r) const {
-  const double rate = r.link_bytes_per_second > 0 ? r.link_bytes_per_second : 100e6;
+  const double rate = LinkRateOr(r.link_bytes_per_second);
   const double page_seconds = static_cast<double>(kPageSize) / rate;
   StopForecast f;
   f.send_seconds = static_cast<double>(r.send_pages.value_or(r.dirty_pages)) * page_seconds;
@@ -30,7 +30,7 @@ StopForecast StopRule::Forecast(const RoundClock& r) const {
 }
 
 double StopRule::PauseIfNow(const RoundClock& r) const {
-  const double rate = r.link_bytes_per_second > 0 ? r.link_bytes_per_second : 100e6;
+  const double rate = LinkRateOr(r.link_bytes_per_second);
   const double page_seconds = static_cast<double>(kPageSize) / rate;
   const double pages = r.interval_seconds > 0
                            ? static_cast<double>(r.dirty_pages) / r.interval_seconds *

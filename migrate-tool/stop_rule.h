@@ -30,13 +30,21 @@ struct StopRuleOptions {
   double fixed_seconds = 0.03;  // in the pause besides syncing and sending: device state, commit
 };
 
+// The sending rate assumed before one was measured (bytes/s: a little under 1 Gbit/s).
+inline constexpr double kUnmeasuredLinkBytesPerSecond = 100e6;
+
+// `measured` when it is one (> 0), kUnmeasuredLinkBytesPerSecond otherwise.
+inline double LinkRateOr(double measured) {
+  return measured > 0 ? measured : kUnmeasuredLinkBytesPerSecond;
+}
+
 // One round's numbers, as the source measured them.
 struct RoundClock {
   uint64_t dirty_pages = 0;         // the round's set (pages written between the two cuts)
   double interval_seconds = 0;      // between the previous sync's cut and this one's
   double since_cut_seconds = 0;     // from this sync's cut until now (before sending the round)
   double sync_seconds = 0;          // how long a sync takes (the pause has one)
-  double link_bytes_per_second = 0; // the sending rate (> 0)
+  double link_bytes_per_second = 0;  // the sending rate (0: not measured yet, LinkRateOr)
   // Pages the round sends, when not its whole set (some held back, held ones that cooled off).
   std::optional<uint64_t> send_pages = std::nullopt;
   uint64_t held_pages = 0;  // held back for the pause after this round
