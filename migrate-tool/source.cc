@@ -194,6 +194,10 @@ Status SourceSession::SendPages(const PageBitmap& pages,
     }
     uint64_t n = 1;
     while (n < kMaxPagesPerFrame && at + n < todo.pages() && todo.Test(at + n)) ++n;
+    if (LibvirtDue(static_cast<double>((total - done) * kPageSize) / LinkRateOr(LinkRate()))) {
+      status = StartLibvirt();
+      if (!status.ok()) break;
+    }
     status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen, sent, &r_->pipe);
     todo.ClearRange(at, n);
     at += n;
@@ -314,6 +318,12 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
   const StopRule rule({.budget_seconds = std::chrono::duration<double>(o_.downtime).count()});
   for (uint32_t round = 1; round <= max_rounds; ++round) {
     MKD_RETURN_IF_ERROR(FaultPoint("source.rounds"));
+    if (LibvirtDue(0)) MKD_RETURN_IF_ERROR(StartLibvirt());
+    if (libvirt_started_) {
+      // libvirt's QEMU paused the VM before the rounds were done: the pause has begun.
+      MKD_ASSIGN_OR_RETURN(bool paused, LibvirtPaused());
+      if (paused) return Status::Ok();
+    }
     const auto t0 = Clock::now();
     const uint64_t bytes0 = ch_->bytes_sent();
     MKD_ASSIGN_OR_RETURN(PageBitmap dirty, TimedSync());
@@ -420,16 +430,40 @@ Result<qmp::MigrationInfo> SourceSession::WaitMigration(const std::vector<std::s
   return Status::Io("QEMU's migration did not reach " + states.front() + " in time");
 }
 
-Status SourceSession::RoundsUntilLibvirtPauses(const qmp::MigrationInfo& before) {
+bool SourceSession::LibvirtDue(double seconds_left) const {
+  return libvirt_ && !libvirt_started_ && !o_.postcopy && seconds_left <= kLibvirtLeadSeconds;
+}
+
+Status SourceSession::StartLibvirt() {
+  MKD_RETURN_IF_ERROR(AwaitReady());  // a libvirt domain's destination sends it with its table
+  // libvirt makes the destination QEMU listen on the path the source QEMU migrates to, on its
+  // host: the VM's run directory, the same on both hosts (docs/libvirt.md). QEMU's device state
+  // waits in the tunnel (held) until the commit: libvirt answers QEMU's pre-switchover itself.
+  MKD_ASSIGN_OR_RETURN(std::unique_ptr<QemuStream> tunnel,
+                       vm_->OpenStream(qemuconfig::PathsFor(def_).run_dir + "/migrate.sock",
+                                       StreamHello{def_.uuid, o_.host_id}, /*hold=*/true));
+  tunnel_ = std::move(tunnel);
+  MKD_ASSIGN_OR_RETURN(qmp::MigrationInfo before, monitor_->QueryMigrate());
+  libvirt_before_ = std::move(before);
+  libvirt_started_ = true;  // from here on, a failure cancels libvirt's job
+  spdlog::debug("starting virsh migrate (libvirt starts the destination's QEMU meanwhile)");
+  return libvirt_->Start("unix://" + tunnel_->path());
+}
+
+Result<bool> SourceSession::LibvirtPaused() {
   // Every state of QEMU's migration set after it stopped the vCPUs.
-  const std::vector<std::string> paused = {"pre-switchover", "device", "completed"};
+  static const std::vector<std::string> kPaused = {"pre-switchover", "device", "completed"};
+  MKD_ASSIGN_OR_RETURN(std::optional<qmp::MigrationInfo> info,
+                       CheckMigration(kPaused, &*libvirt_before_, &libvirt_fresh_));
+  return info.has_value();
+}
+
+Status SourceSession::RoundsUntilLibvirtPauses() {
   const auto deadline = Clock::now() + o_.timeout + std::chrono::seconds(30);
   const Epoch e = summary_.epoch;
-  bool fresh = false;
   while (true) {
-    MKD_ASSIGN_OR_RETURN(std::optional<qmp::MigrationInfo> info,
-                         CheckMigration(paused, &before, &fresh));
-    if (info.has_value()) return Status::Ok();
+    MKD_ASSIGN_OR_RETURN(bool paused, LibvirtPaused());
+    if (paused) return Status::Ok();
     if (Clock::now() > deadline) {
       return Status::Io("QEMU's migration, started by libvirt, did not pause the VM in time");
     }
@@ -475,33 +509,26 @@ Status SourceSession::StartSwitchover() {
     StageTimer timer(&r_->pipe.verify);
     MKD_RETURN_IF_ERROR(RefreshDigests());
   }
-  MKD_RETURN_IF_ERROR(AwaitReady());
-  StageTimer timer(&r_->pipe.switchover);
-  std::filesystem::create_directories(o_.tunnel_dir);
-  // libvirt makes the destination QEMU listen on the path the source QEMU migrates to, on its
-  // host: the VM's run directory, the same on both hosts (docs/libvirt.md).
-  const std::string path = libvirt_
-                               ? qemuconfig::PathsFor(def_).run_dir + "/migrate.sock"
-                               : o_.tunnel_dir + "/mkd-migrate-" + def_.uuid.ToString() + ".sock";
-  MKD_ASSIGN_OR_RETURN(std::unique_ptr<QemuStream> tunnel,
-                       vm_->OpenStream(path, StreamHello{def_.uuid, o_.host_id},
-                                       /*hold=*/libvirt_ != nullptr));
-  tunnel_ = std::move(tunnel);
-  Report("switchover", 0, 0);
-  std::optional<qmp::MigrationInfo> before;
   if (libvirt_) {
-    // libvirt answers QEMU's pre-switchover itself, so QEMU's device state waits in the tunnel
-    // (held) while we finish; QEMU has paused the VM once its migration is past "active".
-    MKD_ASSIGN_OR_RETURN(qmp::MigrationInfo earlier, monitor_->QueryMigrate());
-    before = std::move(earlier);
-    MKD_RETURN_IF_ERROR(libvirt_->Start("unix://" + tunnel_->path()));
+    // Unless the rounds started it already (LibvirtDue): post-copy, or nothing was sent.
+    if (!libvirt_started_) MKD_RETURN_IF_ERROR(StartLibvirt());
+    StageTimer timer(&r_->pipe.switchover);
+    Report("switchover", 0, 0);
+    phase_ = SourcePhase::kSwitchingOver;
+    // QEMU has paused the VM once its migration is past "active".
+    MKD_RETURN_IF_ERROR(RoundsUntilLibvirtPauses());
   } else {
+    MKD_RETURN_IF_ERROR(AwaitReady());
+    StageTimer timer(&r_->pipe.switchover);
+    std::filesystem::create_directories(o_.tunnel_dir);
+    const std::string path = o_.tunnel_dir + "/mkd-migrate-" + def_.uuid.ToString() + ".sock";
+    MKD_ASSIGN_OR_RETURN(std::unique_ptr<QemuStream> tunnel,
+                         vm_->OpenStream(path, StreamHello{def_.uuid, o_.host_id},
+                                         /*hold=*/false));
+    tunnel_ = std::move(tunnel);
+    Report("switchover", 0, 0);
     MKD_RETURN_IF_ERROR(monitor_->Migrate("unix:" + tunnel_->path()));
-  }
-  phase_ = SourcePhase::kSwitchingOver;
-  if (libvirt_) {
-    MKD_RETURN_IF_ERROR(RoundsUntilLibvirtPauses(*before));
-  } else {
+    phase_ = SourcePhase::kSwitchingOver;
     MKD_RETURN_IF_ERROR(WaitMigration({"pre-switchover"}).status());
   }
   paused_at_ = Clock::now();  // the VM is stopped from here until migrate-continue

@@ -43,7 +43,7 @@ void SourceSession::Fail(const Status& cause) {
     // Before the commit point: the destination drops what it received, the VM stays here.
     if (tunnel_) tunnel_->Cancel();
     if (ch_) (void)ch_->Send(FrameType::kAbort, EncodeAbort(cause.ToString()));
-    if (libvirt_ && phase == SourcePhase::kSwitchingOver) {
+    if (libvirt_ && libvirt_started_) {
       // libvirt cancels its job; the destination's QEMU never got the device state (the tunnel
       // held it), and libvirt resumes the domain here (so do we, below, if it did not).
       Status a = libvirt_->Abort();

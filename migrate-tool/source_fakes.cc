@@ -439,6 +439,7 @@ Result<std::unique_ptr<CpuThrottle>> FakeVm::Throttle(const std::vector<int>& ti
 
 Status FakeDomainMigration::Start(const std::string& migrate_uri) {
   log.push_back("start " + migrate_uri);
+  if (on_start) on_start();
   if (!start_fails.ok()) return start_fails;
   if (ends_early) {
     done_ = *ends_early;

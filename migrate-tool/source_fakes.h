@@ -267,6 +267,7 @@ class FakeDomainMigration final : public DomainMigration {
   Status outcome;                    // what libvirt's migration ends with once released
   int queries_before_pause = 0;      // QEMU pauses only after this many query-migrate
   std::function<void()> while_starting;  // called at each of those queries (a test's clock)
+  std::function<void()> on_start;        // called as Start begins
   std::vector<std::string> log;      // "start unix:///...", "wait", "abort"
 
   Status Start(const std::string& migrate_uri) override;

@@ -220,8 +220,17 @@ class SourceSession {
   // CheckMigration every 5 ms until one of `states` (an error after --timeout).
   Result<qmp::MigrationInfo> WaitMigration(const std::vector<std::string>& states,
                                            const qmp::MigrationInfo* stale = nullptr);
+  // A libvirt domain: `virsh migrate` starts (after READY, with the stream tunnel open and
+  // holding) about kLibvirtLeadSeconds before our copying is expected to end, so that libvirt
+  // starts the destination's QEMU while the pages go (about a second, during which the VM runs
+  // on here). LibvirtDue says whether it is time, given the seconds of sending left.
+  static constexpr double kLibvirtLeadSeconds = 0.8;
+  bool LibvirtDue(double seconds_left) const;
+  Status StartLibvirt();
+  // Whether QEMU's migration, started by libvirt, has paused the VM already.
+  Result<bool> LibvirtPaused();
   // A libvirt domain, after virsh migrate started: rounds until QEMU paused the VM.
-  Status RoundsUntilLibvirtPauses(const qmp::MigrationInfo& before);
+  Status RoundsUntilLibvirtPauses();
   // WAIT_RUNNING, and the destination's RESULT: whether its QEMU runs the VM (the report's
   // downtime until then).
   Result<Frame> AskRunning();
@@ -241,6 +250,9 @@ class SourceSession {
   std::shared_ptr<VmMonitor> monitor_;
   std::shared_ptr<SourceVm> vm_;
   std::shared_ptr<DomainMigration> libvirt_;  // a libvirt domain: libvirt drives QEMU's migration
+  bool libvirt_started_ = false;              // StartLibvirt ran virsh (Fail cancels its job)
+  std::optional<qmp::MigrationInfo> libvirt_before_;  // QEMU's migration info before virsh
+  bool libvirt_fresh_ = false;  // QEMU answered about libvirt's migration (CheckMigration)
   std::function<Clock::time_point()> now_;    // SourcePorts::now
   RamFileSummary summary_;
   std::shared_ptr<PeerLink> ch_;
