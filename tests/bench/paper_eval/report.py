@@ -216,8 +216,11 @@ def section_micro(res: dict, t: Targets, fig: Optional[str]) -> str:
            f"data on A, A->B, rewrites the first bytes of pages on B at the given rate, B->A after "
            f"{sc['write_seconds']:.0f} s of writes (the writes go on during the hop, as in the "
            "paper). Pre-copy. Return hop: bytes on the link and the time from the start of the "
-           "migration until the VM runs on A (stock QEMU: from `migrate`; mkd-migrate: after "
-           "starting the destination QEMU, which stock QEMU has before). \"dirtied\": "
+           "migration until the VM runs on A (stock QEMU: from `migrate`, its destination QEMU "
+           "started before; mkd-migrate: from when the destination could take pages, which it "
+           "sends while its destination QEMU starts: runs from before 2026-12-06 waited for that "
+           "start before the first page, and their time left it out; later runs count any wait "
+           "for it, `pipe.ready` in the report). \"dirtied\": "
            "pages the VM wrote while it was on B (B's table after the hop).", ""]
     if fig:
         out += [f"![figure 3]({fig})", ""]
