@@ -21,6 +21,7 @@ Status SourceSession::StartDirtyLog() {
   }
   StartDigests();  // --verify: after the take, so that every page written back since is stale
   streamed_ = PageBitmap(summary_.pages);
+  written_back_early_ = PageBitmap(summary_.pages);
   stream_job_ = std::async(std::launch::async, [this] { StreamWriteBack(); });
   return Status::Ok();
 }
@@ -84,7 +85,6 @@ Result<std::optional<PageBitmap>> SourceSession::TakeStreamed(bool wait) {
   if (got) {
     MarkStale(*got);
     // The interval before round 1, for the pages held back from it (hot_pages.h).
-    if (written_back_early_.pages() != got->pages()) written_back_early_ = PageBitmap(got->pages());
     written_back_early_.Or(*got);
   }
   return got;
