@@ -14,6 +14,8 @@ nlohmann::json ToJson(const MigrationReport& r) {
                       {"seconds", s.seconds},
                       {"throttle_percent", s.throttle_percent},
                       {"forecast_downtime_ms", s.forecast_downtime_ms},
+                      {"forecast_pages", s.forecast_pages},
+                      {"cut_interval_seconds", s.cut_interval_seconds},
                       {"held_pages", s.held_pages}});
   }
   nlohmann::json out = {

@@ -25,6 +25,11 @@ struct RoundStat {
   uint32_t throttle_percent = 0;  // vCPU time taken away while this round ran (auto-converge)
   // Rounds 1..: the pause the stop rule forecast had this round been the last (stop_rule.h).
   double forecast_downtime_ms = 0;
+  // Rounds 1..: the pages that pause would have carried (the stop rule's final set), and the
+  // seconds between this round's sync cut and the previous one (the interval its dirty rate is
+  // measured over). The next round's `pages` is what the guest actually wrote.
+  double forecast_pages = 0;
+  double cut_interval_seconds = 0;
   // Rounds 1..: pages held back for the pause after this round (hot_pages.h; in `pages`, not
   // sent in this round).
   uint64_t held_pages = 0;

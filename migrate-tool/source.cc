@@ -308,6 +308,11 @@ bool SourceSession::Stagnant() const {
   return true;
 }
 
+void SourceSession::NoteDirtyRate(uint64_t pages, double interval_seconds) {
+  earlier_dirty_rate_ = last_dirty_rate_;
+  last_dirty_rate_ = interval_seconds > 0 ? static_cast<double>(pages) / interval_seconds : 0.0;
+}
+
 double SourceSession::LinkRate() const {
   const double cap = static_cast<double>(o_.bandwidth);
   return o_.bandwidth > 0 && (send_rate_ == 0 || send_rate_ > cap) ? cap : send_rate_;
@@ -342,21 +347,23 @@ Status SourceSession::Rounds(uint32_t max_rounds) {
         static_cast<uint64_t>(hold_seconds * LinkRateOr(rate) / static_cast<double>(kPageSize)));
     const uint64_t held = hot_->held().Count();
     const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
-    const StopForecast f =
-        rule.Forecast({.dirty_pages = n,
-                       .interval_seconds = prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0,
-                       .since_cut_seconds = seconds(Now() - *last_cut_),
-                       .sync_seconds = last_sync_seconds_,
-                       .link_bytes_per_second = rate,
-                       .send_pages = send.Count(),
-                       .held_pages = held});
+    const double interval = prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0;
+    NoteDirtyRate(n, interval);
+    const StopForecast f = rule.Forecast({.dirty_pages = n,
+                                          .interval_seconds = interval,
+                                          .since_cut_seconds = seconds(Now() - *last_cut_),
+                                          .sync_seconds = last_sync_seconds_,
+                                          .link_bytes_per_second = rate,
+                                          .send_pages = send.Count(),
+                                          .held_pages = held,
+                                          .earlier_pages_per_second = earlier_dirty_rate_});
     // The next round's sync overlaps this round's send, unless this round is the last.
     const bool more = !f.last && round < max_rounds;
     MKD_RETURN_IF_ERROR(SendPages(
         send, [e](uint64_t) { return e; }, "round " + std::to_string(round), more));
     r_->rounds.push_back(RoundStat{round, n, ch_->bytes_sent() - bytes0, Since(t0),
                                    policy_ ? policy_->percent() : 0, f.downtime_seconds * 1e3,
-                                   held});
+                                   f.final_pages, interval, held});
     spdlog::debug(
         "round {}: {} dirty pages, {:.3f} s at {:.1f} MB/s; after it the pause would carry {:.0f} "
         "pages, {:.0f} ms",
@@ -461,6 +468,7 @@ Result<bool> SourceSession::LibvirtPaused() {
 Status SourceSession::RoundsUntilLibvirtPauses() {
   const auto deadline = Clock::now() + o_.timeout + std::chrono::seconds(30);
   const Epoch e = summary_.epoch;
+  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   while (true) {
     MKD_ASSIGN_OR_RETURN(bool paused, LibvirtPaused());
     if (paused) return Status::Ok();
@@ -471,16 +479,14 @@ Status SourceSession::RoundsUntilLibvirtPauses() {
     // round goes only once the pause, should it come now, would no longer fit the budget: the
     // pause then carries at most about that, and no page is resent needlessly.
     if (!r_->rounds.empty() && last_cut_) {
-      const auto seconds = [](Clock::duration d) {
-        return std::chrono::duration<double>(d).count();
-      };
       const StopRule rule({.budget_seconds = std::chrono::duration<double>(o_.downtime).count()});
       const double pause =
           rule.PauseIfNow({.dirty_pages = r_->rounds.back().pages,
                            .interval_seconds = prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0,
                            .since_cut_seconds = seconds(Now() - *last_cut_),
                            .sync_seconds = last_sync_seconds_,
-                           .link_bytes_per_second = LinkRate()});
+                           .link_bytes_per_second = LinkRate(),
+                           .earlier_pages_per_second = earlier_dirty_rate_});
       if (pause <= rule.options().budget_seconds) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         continue;
@@ -493,6 +499,7 @@ Status SourceSession::RoundsUntilLibvirtPauses() {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
     }
+    NoteDirtyRate(dirty.Count(), prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0);
     MKD_RETURN_IF_ERROR(SendPages(
         dirty, [e](uint64_t) { return e; }, "round while libvirt starts the destination"));
     r_->rounds.push_back(RoundStat{static_cast<uint32_t>(r_->rounds.size()), dirty.Count(),

@@ -159,6 +159,8 @@ class SourceSession {
   Status Rounds(uint32_t max_rounds);
   // The rate pages go at: the measured one, capped by --bandwidth (0: not measured yet).
   double LinkRate() const;
+  // After a round's sync: its set and interval give the round's own dirty rate.
+  void NoteDirtyRate(uint64_t pages, double interval_seconds);
   bool Stagnant() const;
   // Auto-converge, at the start of each round: `dirtied_pages` were written while the round
   // before ran; the policy's throttle is applied to the vCPU threads (created at the first rise).
@@ -294,6 +296,9 @@ class SourceSession {
   std::atomic<bool> stream_cancel_{false};  // the session ends: the thread stops
   // On now_: the cuts of the last two syncs taken (the stop rule's interval); set once taken.
   std::optional<Clock::time_point> last_cut_, prev_cut_;
+  // The own dirty rates (set over interval, pages/s) of the last round and the one before it
+  // (the stop rule's earlier rate); NoteDirtyRate moves them along.
+  double last_dirty_rate_ = 0, earlier_dirty_rate_ = 0;
   // Set by the session's thread, and by the PostcopySender's (kDestRunning) while it runs.
   std::atomic<SourcePhase> phase_{SourcePhase::kPreparing};
   std::optional<HotPages> hot_;           // pre-copy rounds: pages held back for the pause

@@ -394,6 +394,26 @@ TEST_F(SourceSessionTest, ARoundWhosePauseFitsTheBudgetIsTheLast) {
   EXPECT_EQ(report_.rounds[2].pages, 1u);  // round 2's set went in the pause
 }
 
+TEST_F(SourceSessionTest, ARoundWhoseRateDippedIsForecastAtTheRateOfTheRoundBefore) {
+  // 40 pages/s link, 300 ms budget. Round 1: 40 pages written in 1 s. Round 2: one page in the
+  // 0.1 s of round 1's sync (10/s), its own sync 0.5 s long. At its own rate the pause after
+  // round 2 would carry 10/s x 0.545 s = 5.5 pages (166 ms); at round 1's rate 21.8 (575 ms):
+  // round 3 goes too.
+  o_.bandwidth = 40 * kPageSize;
+  o_.downtime = std::chrono::milliseconds(300);
+  ram_->syncs = {Pages(20, 40), Pages(60, 1), Pages(61, 1)};
+  ram_->on_take = [this](int n) { clock_.Advance(n == 2 ? 1.0 : 0.0); };  // the write-back's
+  ram_->on_sync = [this](int n) { clock_.Advance(n == 1 ? 0.1 : n == 2 ? 0.5 : 0.0); };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  ASSERT_EQ(report_.rounds.size(), 5u);  // first pass, rounds 1-3, the pause's pages
+  EXPECT_NEAR(report_.rounds[2].cut_interval_seconds, 0.1, 0.01);
+  EXPECT_NEAR(report_.rounds[2].forecast_pages, 40 * 0.545, 0.5);
+  EXPECT_GT(report_.rounds[2].forecast_downtime_ms, 300);
+  EXPECT_LT(report_.rounds[3].forecast_downtime_ms, 300);
+  EXPECT_TRUE(report_.converged);
+  EXPECT_EQ(dest_->memory, ram_->content);
+}
+
 TEST_F(SourceSessionTest, PagesWrittenInTwoRoundsInARowWaitForThePause) {
   // 400 pages/s, 300 ms budget: at most 60 pages (150 ms) are held. The guest writes 30-39 in
   // every round; the syncs of rounds 1 and 2 are slow (3 s, 30 s: forecasts of 307 and 200

@@ -30,6 +30,40 @@ TEST(StopRuleTest, ASetWrittenWhileASlowSyncRanIsForecastAndTheRoundsGoOn) {
   EXPECT_FALSE(f.last);
 }
 
+TEST(StopRuleTest, ARateThatDippedForOneRoundIsForecastAtTheRateOfTheRoundBefore) {
+  // eval-paper's convergence run at 30,000 pages/s (2026-12-07): round 5 carried 17,054 pages,
+  // round 6 only 3,395 (the guest had been held up, then caught up): forecast 229 ms, the pause
+  // then carried 14,047 pages (613 ms). Intervals and times below are of that shape.
+  StopRule rule({.budget_seconds = 0.3});
+  RoundClock r{.dirty_pages = 3395,
+               .interval_seconds = 0.81,
+               .since_cut_seconds = 0.3,
+               .sync_seconds = 0.05,
+               .link_bytes_per_second = kLink};
+  EXPECT_TRUE(rule.Forecast(r).last) << "the dip alone looks like 4,200 pages/s";
+  r.earlier_pages_per_second = 17054 / 0.81;
+  EXPECT_DOUBLE_EQ(StopRule::DirtyRate(r), 17054 / 0.81);
+  const StopForecast f = rule.Forecast(r);
+  const double exposed = 0.3 + 3395 * 4096 / kLink + 0.02;
+  EXPECT_NEAR(f.final_pages, 17054 / 0.81 * exposed, 1);
+  EXPECT_FALSE(f.last);
+  // A round that was faster than the one before keeps its own rate.
+  r.earlier_pages_per_second = 1000;
+  EXPECT_DOUBLE_EQ(StopRule::DirtyRate(r), 3395 / 0.81);
+}
+
+TEST(StopRuleTest, WithoutAnIntervalTheEarlierRateStillCounts) {
+  StopRule rule({.budget_seconds = 0.3, .lead_seconds = 0.0, .fixed_seconds = 0.0});
+  const RoundClock r{.dirty_pages = 100,
+                     .interval_seconds = 0,
+                     .since_cut_seconds = 0.5,
+                     .link_bytes_per_second = 4096e3,  // 1,000 pages/s
+                     .earlier_pages_per_second = 2000};
+  // 2,000/s x (0.5 + 0.1) s = 1,200 pages: 1.2 s.
+  EXPECT_NEAR(rule.Forecast(r).final_pages, 1200, 1e-6);
+  EXPECT_NEAR(rule.PauseIfNow(r), 1.0, 1e-9);
+}
+
 TEST(StopRuleTest, ASmallSetWrittenInAShortIntervalIsTheLastRound) {
   StopRule rule({.budget_seconds = 0.3});
   const StopForecast f = rule.Forecast({.dirty_pages = 967,
