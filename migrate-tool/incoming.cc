@@ -59,29 +59,33 @@ ReceiveStats Incoming::ReceivedSoFar() const {
   return r;
 }
 
-Status Incoming::Prepare() {
-  const std::string path = host_.DefinitionPath(hello_.vm);
-  MKD_ASSIGN_OR_RETURN(std::optional<qemuconfig::VmDefinition> def,
-                       host_.LoadDefinition(hello_.vm));
+Result<qemuconfig::VmDefinition> DefinitionForArrival(const Hello& hello, IncomingHost& host) {
+  const std::string path = host.DefinitionPath(hello.vm);
+  MKD_ASSIGN_OR_RETURN(std::optional<qemuconfig::VmDefinition> def, host.LoadDefinition(hello.vm));
   if (!def.has_value()) {
-    return Status::FailedPrecondition("host has no definition of VM " + hello_.vm.ToString() +
-                                      " (" + path +
+    return Status::FailedPrecondition("host has no definition of VM " + hello.vm.ToString() + " (" +
+                                      path +
                                       "): it does not receive VMs it was not "
                                       "configured for");
   }
-  def_ = std::move(*def);
-  paths_ = qemuconfig::PathsFor(def_);
-  if (def_.uuid != hello_.vm) return Status::InvalidArgument(path + " defines another VM");
-  if (def_.backing != qemuconfig::MemoryBacking::kMemfs) {
-    return Status::FailedPrecondition("VM " + def_.name + ": its RAM here is not on mkd-memfs");
+  if (def->uuid != hello.vm) return Status::InvalidArgument(path + " defines another VM");
+  if (def->backing != qemuconfig::MemoryBacking::kMemfs) {
+    return Status::FailedPrecondition("VM " + def->name + ": its RAM here is not on mkd-memfs");
   }
-  const uint64_t pages = def_.memory_mib * (1024 * 1024 / kPageSize);
-  if (hello_.blocks.size() != 1 || hello_.blocks[0].name != "ram" ||
-      hello_.blocks[0].pages != pages) {
-    return Status::InvalidArgument("the source's RAM (" + std::to_string(hello_.blocks[0].pages) +
+  const uint64_t pages = def->memory_mib * (1024 * 1024 / kPageSize);
+  if (hello.blocks.size() != 1 || hello.blocks[0].name != "ram" || hello.blocks[0].pages != pages) {
+    return Status::InvalidArgument("the source's RAM (" + std::to_string(hello.blocks[0].pages) +
                                    " pages) does not match this host's definition (" +
                                    std::to_string(pages) + " pages)");
   }
+  return std::move(*def);
+}
+
+Status Incoming::Prepare() {
+  MKD_ASSIGN_OR_RETURN(qemuconfig::VmDefinition def, DefinitionForArrival(hello_, host_));
+  def_ = std::move(def);
+  paths_ = qemuconfig::PathsFor(def_);
+  const uint64_t pages = hello_.blocks[0].pages;
   block_pages_ = {pages};
   memfs_ = host_.MemfsFor(def_);
   qemu_ = host_.QemuFor(def_);

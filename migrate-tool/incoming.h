@@ -130,6 +130,12 @@ class Incoming {
   uint64_t zero_frames_ = 0;
 };
 
+// The definition this host holds of the VM `hello` names, checked against it: the same VM, RAM
+// on memfs, the same size. kFailedPrecondition (no definition, RAM elsewhere) or
+// kInvalidArgument (another VM or size), with a message for the source's operator. What an
+// arrival and a plan (plan_answer.h) check first.
+Result<qemuconfig::VmDefinition> DefinitionForArrival(const Hello& hello, IncomingHost& host);
+
 // "kCommitted" etc., for logs and test messages.
 std::string_view IncomingPhaseName(Incoming::Phase phase);
 

@@ -84,6 +84,12 @@ class MountVmDir final : public IncomingMemfs {
     MKD_ASSIGN_OR_RETURN(RamFile ram, RamFile::Open(paths_.memory_file));
     return std::unique_ptr<IncomingRam>(std::make_unique<MountRam>(std::move(ram)));
   }
+  Result<bool> HasRam() override {
+    std::error_code ec;
+    const bool there = std::filesystem::exists(paths_.memory_file, ec);
+    if (ec) return Status::Io(paths_.memory_file + ": " + ec.message());
+    return there;
+  }
 
  private:
   qemuconfig::VmPaths paths_;

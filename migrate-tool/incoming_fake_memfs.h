@@ -21,9 +21,9 @@
 namespace mkd::migrate::testing {
 
 // memfs as the destination sees it: the VM directory and its RAM file. `calls` lists what was
-// done, in order ("arrive 5", "open", "zeros", "runs", "later", "fsync", "commit", "abort",
-// "digests", "dirty", "fail_postcopy"); `errors` makes one operation fail (by the same name,
-// every time).
+// done, in order ("arrive 5", "open", "has_ram", "zeros", "runs", "later", "fsync", "commit",
+// "abort", "digests", "dirty", "fail_postcopy"); `errors` makes one operation fail (by the same
+// name, every time).
 struct FakeMemfs {
   mutable std::mutex mu;  // guards everything below
   std::vector<std::string> calls;
@@ -35,6 +35,7 @@ struct FakeMemfs {
   }();  // pages: set by the test
   std::string table = "table-blob", digests = "digests-blob", dirty = "dirty-blob";
   uint64_t pages_received = 0;  // by runs and zeros
+  bool has_ram = true;          // the RAM file exists (HasRam)
   // Post-copy: the batches of wanted pages TakeWanted hands out, then empty answers.
   std::deque<std::vector<uint64_t>> wanted;
   std::string wanted_state = "active";
@@ -142,6 +143,11 @@ class FakeMemfsDir final : public IncomingMemfs {
   Result<std::unique_ptr<IncomingRam>> OpenRam() override {
     MKD_RETURN_IF_ERROR(m_.Call("open"));
     return std::unique_ptr<IncomingRam>(std::make_unique<FakeRam>(m_));
+  }
+  Result<bool> HasRam() override {
+    MKD_RETURN_IF_ERROR(m_.Call("has_ram"));
+    std::lock_guard lock(m_.mu);
+    return m_.has_ram;
   }
 
  private:

@@ -82,6 +82,8 @@ class IncomingMemfs {
   // Opens the RAM file; each call gives a handle of its own (the post-copy's poller thread
   // uses one while the loop uses another).
   virtual Result<std::unique_ptr<IncomingRam>> OpenRam() = 0;
+  // Whether the VM's RAM file exists here (live, incoming or stored), without touching it.
+  virtual Result<bool> HasRam() = 0;
 };
 
 // The destination QEMU's monitor (QMP), as typed operations.

@@ -7,12 +7,15 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
+#include "migrate-tool/plan.h"
+#include "migrate-tool/plan_report.h"
 #include "migrate-tool/progress.h"
 #include "migrate-tool/report.h"
 #include "migrate-tool/serve.h"
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
       "  mkd-migrate VM --to HOST [options]   (run on the host the VM runs on)\n"
       "  mkd-migrate serve [options]          (run on every host: receives VMs)\n"
       "  mkd-migrate VM --to HOST --postcopy  (resume there at once, pages follow)\n"
+      "  mkd-migrate plan VM --to HOST...     (what a migration to each host would send)\n"
       "  mkd-migrate recover VM               (after mkd-migrate died: resume the VM here)\n"
       "See docs/migrate.md."};
   app.require_subcommand(0, 1);
@@ -209,6 +213,32 @@ int main(int argc, char** argv) {
                     "resume the VM here even though QEMU completed the migration (only after "
                     "checking that the destination does not run it)");
 
+  std::string plan_vm;
+  std::vector<std::string> plan_to, plan_addresses;
+  CLI::App* plan = app.add_subcommand(
+      "plan",
+      "how much of the VM each candidate host could reuse, and what a migration there "
+      "would send and take (docs/placement.md)");
+  plan->add_option("vm", plan_vm, "the VM (definition file, UUID or name)")->required();
+  plan->add_option("--to", plan_to, "a candidate host id (repeat for more hosts)")
+      ->required()
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  plan->add_option("--address", plan_addresses,
+                   "HOST=ADDRESS[:PORT]: where that host's serve listens (default: the host id, "
+                   "port 7420; repeat per host)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  plan->add_option("--vm-dir", vm_dir, "directory of VM definitions")->capture_default_str();
+  plan->add_option("--tls-dir", tls_dir, "this host's TLS files")->capture_default_str();
+  plan->add_option("--host-id", host_id, "this host's id (default: the hostname)");
+  plan->add_option("--bandwidth", bandwidth,
+                   "link rate to estimate the time with, bytes/s: 125M, 1G (default: 100M)");
+  plan->add_flag("--json", json, "print the plan as JSON on stdout");
+  plan->add_option("--timeout", timeout_s, "seconds each host may take to answer")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 3600.0));
+
   CLI11_PARSE(app, argc, argv);
   auto logger = spdlog::stderr_color_mt("mkd-migrate");
   spdlog::set_default_logger(logger);
@@ -245,6 +275,43 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::cout << "mkd-migrate recover: " << what << "\n";
+    return 0;
+  }
+  if (plan->parsed()) {
+    mkd::migrate::PlanOptions po;
+    po.definition = FindDefinition(plan_vm, vm_dir);
+    po.host_id = host_id;
+    po.tls = TlsFiles(tls_dir, host_id);
+    po.timeout = timeout;
+    if (!bandwidth.empty() && !ParseRate(bandwidth, &po.bandwidth)) {
+      std::cerr << "mkd-migrate plan: --bandwidth " << bandwidth
+                << ": use e.g. 125M or 1G (bytes/s)\n";
+      return 2;
+    }
+    for (const std::string& h : plan_to) po.to.push_back({h, ""});
+    for (const std::string& a : plan_addresses) {
+      const size_t eq = a.find('=');
+      auto it = std::find_if(po.to.begin(), po.to.end(), [&](const mkd::migrate::PlanTarget& t) {
+        return eq != std::string::npos && t.host == a.substr(0, eq);
+      });
+      if (eq == std::string::npos || eq + 1 == a.size() || it == po.to.end()) {
+        std::cerr << "mkd-migrate plan: --address " << a
+                  << ": give HOST=ADDRESS for a host named with --to\n";
+        return 2;
+      }
+      it->address = a.substr(eq + 1);
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+    mkd::Result<mkd::migrate::Plan> p = mkd::migrate::RunPlan(po);
+    if (!p.ok()) {
+      spdlog::error("{}", p.status().ToString());
+      return 1;
+    }
+    if (json) {
+      std::cout << mkd::migrate::PlanToJson(*p).dump(2) << "\n";
+    } else {
+      std::cout << mkd::migrate::FormatPlan(*p);
+    }
     return 0;
   }
   if (vm.empty() || so.to_host.empty()) {

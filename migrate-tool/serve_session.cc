@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "migrate-tool/incoming.h"
+#include "migrate-tool/plan_answer.h"
 
 namespace mkd::migrate {
 
@@ -62,6 +63,17 @@ void ServeSession(const Result<Frame>& first, IncomingLink& link, const std::str
       return;
     }
     Incoming(link, ports.host, ports.arrivals, ports.timeout).Run(*hello);
+  } else if (first->type == FrameType::kPlan) {
+    // mkd-migrate plan: the same checks of the peer as HELLO's, then only reads.
+    Result<Hello> hello = ParseHello(first->payload);
+    Status s =
+        hello.ok() ? CheckSourceHost("PLAN", hello->source_host, link.peer_host()) : hello.status();
+    if (!s.ok()) {
+      spdlog::warn("{} ({}): {}", link.peer_host(), address, s.ToString());
+      (void)link.Send(FrameType::kResult, EncodeResult({false, s.ToString()}));
+      return;
+    }
+    AnswerPlan(*hello, link, ports.host);
   } else if (first->type == FrameType::kStreamHello) {
     Result<StreamHello> hello = ParseStreamHello(first->payload);
     Status s = hello.ok() ? CheckSourceHost("STREAM_HELLO", hello->source_host, link.peer_host())

@@ -1,8 +1,9 @@
 // ServeSession: what one connection to `mkd-migrate serve` is, decided by its first frame once
-// the TLS handshake is done: a HELLO opens a migration (the VM arrives, incoming.h), a
-// STREAM_HELLO carries the QEMU stream of a VM arriving (PumpIntoQemu), anything else is refused.
-// The peer checks of docs/security.md live here: a HELLO or STREAM_HELLO must name the host of
-// the peer's certificate (CheckSourceHost), a VM's QEMU stream must come from the host that
+// the TLS handshake is done: a HELLO opens a migration (the VM arrives, incoming.h), a PLAN asks
+// what such a migration would reuse (plan_answer.h), a STREAM_HELLO carries the QEMU stream of a
+// VM arriving (PumpIntoQemu), anything else is refused.
+// The peer checks of docs/security.md live here: a HELLO, PLAN or STREAM_HELLO must name the host
+// of the peer's certificate (CheckSourceHost), a VM's QEMU stream must come from the host that
 // sends its pages and only once (Arrivals::ClaimStream); a malformed or oversized first frame is
 // answered with a RESULT naming the problem.
 // Runs on the connection's thread; touches the world only through its ports (incoming_ports.h).

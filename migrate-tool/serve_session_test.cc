@@ -2,7 +2,7 @@
 // from the first frame on (docs/security.md, threat 13; docs/migrate.md "Limits"): a HELLO or
 // STREAM_HELLO naming another host than the peer's certificate, a malformed or oversized first
 // frame, a second QEMU stream, a stream for a VM not arriving or arriving from another host, and
-// the stream's serve end.
+// the stream's serve end; a PLAN checked like a HELLO.
 #include "migrate-tool/serve_session.h"
 
 #include <gtest/gtest.h>
@@ -69,6 +69,22 @@ TEST_F(ServeSessionTest, AValidHelloStartsTheArrival) {
   EXPECT_EQ(host_.loads, 1);
   EXPECT_NE(LastResult(link).find("has no definition of VM"), std::string::npos)
       << LastResult(link);
+}
+
+TEST_F(ServeSessionTest, APlanIsCheckedLikeAHelloAndAnsweredWithoutAnArrival) {
+  FakeLink other("host-c");
+  Serve(Frame{FrameType::kPlan, EncodeHello(hello_)}, other);
+  EXPECT_NE(LastResult(other).find("PLAN from host-c names 'host-a'"), std::string::npos)
+      << LastResult(other);
+  EXPECT_EQ(host_.loads, 0) << "refused before looking at the VM";
+
+  host_.memfs.has_ram = false;
+  FakeLink link("host-a");
+  Serve(Frame{FrameType::kPlan, EncodeHello(hello_)}, link);
+  EXPECT_EQ(link.sent_types(), (std::vector<FrameType>{FrameType::kTable, FrameType::kResult}));
+  EXPECT_NE(LastResult(link).find("ok: no memory"), std::string::npos) << LastResult(link);
+  EXPECT_EQ(host_.memfs.calls, (std::vector<std::string>{"has_ram"})) << "no arrival";
+  EXPECT_TRUE(arrivals_.Add(hello_.vm, "/x", "host-a")) << "never registered";
 }
 
 // docs/migrate.md "Limits": a frame over --max-frame-bytes is refused before it is read, and the

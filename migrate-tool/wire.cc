@@ -106,6 +106,8 @@ std::string_view FrameTypeName(FrameType type) {
       return "DIRTY";
     case FrameType::kStreamBack:
       return "STREAM_BACK";
+    case FrameType::kPlan:
+      return "PLAN";
   }
   return "?";
 }
@@ -136,7 +138,7 @@ Result<FrameHeader> ParseFrameHeader(std::string_view bytes) {
                                    std::to_string(kWireVersion));
   }
   if (type < static_cast<uint8_t>(FrameType::kHello) ||
-      type > static_cast<uint8_t>(FrameType::kStreamBack)) {
+      type > static_cast<uint8_t>(FrameType::kPlan)) {
     return Bad("frame header", "unknown frame type " + std::to_string(type));
   }
   if (reserved != 0) return Bad("frame header", "reserved bytes are not zero");

@@ -58,6 +58,8 @@ enum class FrameType : uint8_t {
   kDirty = 19,         // dst -> src, binary: block index + encoded bitmap of pages written since
   kStreamBack = 20,    // dst -> src on the stream's connection: bytes the destination QEMU wrote
                        // back on its migration socket (its return path, which libvirt enables)
+  kPlan = 21,          // src -> dst, JSON as HELLO: what would a migration here reuse? Answered
+                       // with TABLE and RESULT; nothing is prepared (mkd-migrate plan)
 };
 std::string_view FrameTypeName(FrameType type);
 

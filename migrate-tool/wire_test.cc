@@ -30,6 +30,20 @@ TEST(WireTest, FrameHeaderRoundTripAndRefusals) {
   EXPECT_FALSE(ParseFrameHeader(h.substr(0, 11)).ok());
 }
 
+TEST(WireTest, EveryFrameTypeHasANameAndTheOneAfterTheLastIsRefused) {
+  for (uint8_t t = 1; t <= static_cast<uint8_t>(FrameType::kPlan); ++t) {
+    const FrameType type = static_cast<FrameType>(t);
+    EXPECT_NE(FrameTypeName(type), "?") << int{t};
+    Result<FrameHeader> p = ParseFrameHeader(EncodeFrameHeader(type, 0));
+    ASSERT_TRUE(p.ok()) << int{t};
+    EXPECT_EQ(p->type, type);
+  }
+  EXPECT_EQ(FrameTypeName(FrameType::kPlan), "PLAN");
+  std::string next = EncodeFrameHeader(FrameType::kPlan, 0);
+  next[5] = static_cast<char>(static_cast<uint8_t>(FrameType::kPlan) + 1);
+  EXPECT_FALSE(ParseFrameHeader(next).ok());
+}
+
 TEST(WireTest, PagesAreCheckedAgainstTheBlock) {
   const std::vector<uint64_t> blocks = {100};
   std::string f = EncodePagesHeader(0, 98, 2, 7) + std::string(2 * kPageSize, 'x');

@@ -1,0 +1,74 @@
+// The destination's answer to PLAN (see plan_answer.h).
+#include "migrate-tool/plan_answer.h"
+
+#include <spdlog/spdlog.h>
+
+#include "genstore/table_codec.h"
+#include "migrate-tool/incoming.h"
+
+namespace mkd::migrate {
+
+Result<PlanAnswer> DecidePlan(const Hello& hello, IncomingHost& host) {
+  MKD_ASSIGN_OR_RETURN(qemuconfig::VmDefinition def, DefinitionForArrival(hello, host));
+  const uint64_t pages = hello.blocks[0].pages;
+  const Epoch arriving = hello.epoch + 1;  // the epoch the VM would run in here
+  if (host.QemuFor(def)->Running()) {
+    return Status::FailedPrecondition("VM " + def.name + " runs on this host");
+  }
+  std::unique_ptr<IncomingMemfs> memfs = host.MemfsFor(def);
+  // What an arrival without a base starts from: a new file, every page never written.
+  const auto fresh = [&](std::string why) {
+    return PlanAnswer{EncodeTable({hello.vm, "ram", arriving, 0}, GenerationTable(pages)),
+                      std::move(why)};
+  };
+  MKD_ASSIGN_OR_RETURN(bool has_ram, memfs->HasRam());
+  if (!has_ram) return fresh("no memory of VM " + def.name + " here: nothing to reuse");
+  MKD_ASSIGN_OR_RETURN(std::unique_ptr<IncomingRam> ram, memfs->OpenRam());
+  MKD_ASSIGN_OR_RETURN(RamFileSummary s, ram->Summary());
+  if (s.state != "stored") {
+    return Status::FailedPrecondition("VM " + def.name + "'s memory here is " + s.state +
+                                      " (it runs or arrives here)");
+  }
+  if (s.pages != pages) {
+    return Status::FailedPrecondition("VM " + def.name + "'s stored memory here has " +
+                                      std::to_string(s.pages) + " pages, the source's " +
+                                      std::to_string(pages));
+  }
+  if (s.lineage != hello.lineage) {
+    return fresh("the memory of VM " + def.name + " here is of another life (lineage " +
+                 s.lineage.ToString() + "): dropped on arrival, nothing reused");
+  }
+  MKD_ASSIGN_OR_RETURN(std::string blob, ram->TableBlob());
+  Result<DecodedTable> table = DecodeTable(blob);
+  if (!table.ok()) return table.status().WithContext("the stored table of VM " + def.name);
+  // memfs admits an arrival in epoch E only when its stored incarnation of that lineage has
+  // neither an epoch above E nor a page of generation E or above (memfs/reuse_rule.h).
+  Generation newest = 0;
+  for (uint64_t p = 0; p < table->table.pages(); ++p) {
+    const Generation g = table->table.Get(p);
+    if (g != kGenInvalid && g > newest) newest = g;
+  }
+  if (s.epoch > arriving || newest >= arriving) {
+    return Status::FailedPrecondition(
+        "this host holds epoch " + std::to_string(std::max<Epoch>(s.epoch, newest)) + " of VM " +
+        def.name + ", not older than the epoch it would arrive in (" + std::to_string(arriving) +
+        "): memfs would refuse the arrival (epochs only move forward, docs/security.md)");
+  }
+  return PlanAnswer{std::move(blob),
+                    "holds its memory from an earlier stay: pages of equal generation are reused"};
+}
+
+void AnswerPlan(const Hello& hello, IncomingLink& link, IncomingHost& host) {
+  Result<PlanAnswer> a = DecidePlan(hello, host);
+  if (!a.ok()) {
+    spdlog::info("plan of VM {} for {}: {}", hello.vm.ToString(), link.peer_host(),
+                 a.status().ToString());
+    (void)link.Send(FrameType::kResult, EncodeResult({false, a.status().ToString()}));
+    return;
+  }
+  if (link.Send(FrameType::kTable, EncodeBlob(0, a->table)).ok()) {
+    (void)link.Send(FrameType::kResult, EncodeResult({true, a->message}));
+  }
+}
+
+}  // namespace mkd::migrate

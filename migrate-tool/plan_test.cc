@@ -1,0 +1,77 @@
+// Tests for the plan's estimate (plan.h): which pages a migration would reuse and send, and the
+// frames and bytes it would put on the wire, grouped as the source groups them.
+#include "migrate-tool/plan.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "migrate-tool/wire.h"
+
+namespace mkd::migrate {
+namespace {
+
+constexpr uint64_t kFrame = kFrameHeaderSize + kPagesHeaderSize;  // 32 bytes a frame
+constexpr uint64_t kFixed = kFrameHeaderSize + kControlEstimateBytes + kDeviceStateEstimateBytes;
+
+GenerationTable Table(std::vector<Generation> gens) {
+  return GenerationTable::FromGenerations(std::move(gens));
+}
+
+TEST(PlanTest, ReusedNeverWrittenAndSentPagesSplitTheVm) {
+  // Epoch 5 here. Pages 0-3 never written; 4-9 of generation 3, which the peer holds for 4-7;
+  // 10-11 written in this epoch (invalid: not written back into the table yet).
+  std::vector<Generation> vm(12, 3), peer(12, 3);
+  for (uint64_t p = 0; p < 4; ++p) vm[p] = peer[p] = kGenNeverWritten;
+  peer[8] = peer[9] = 2;
+  vm[10] = vm[11] = kGenInvalid;
+  const PageBitmap zero(12);
+  const HostPlan h = EstimateHost(Table(vm), 5, Table(peer), zero, 100, 1e6);
+  EXPECT_EQ(h.reusable, 4u);
+  EXPECT_EQ(h.never_written, 4u);
+  EXPECT_EQ(h.zero_fill, 0u);
+  EXPECT_EQ(h.send_content, 4u);
+  EXPECT_EQ(h.send_zero, 0u);
+  // One run 8-11 (four neighbouring pages), split where the generation changes: 8-9 of 3,
+  // 10-11 of this epoch.
+  EXPECT_EQ(h.frames, 2u);
+  EXPECT_EQ(h.bytes, 2 * kFrame + 4 * kPageSize + 100 + kFixed);
+  EXPECT_DOUBLE_EQ(h.seconds, static_cast<double>(h.bytes) / 1e6);
+}
+
+TEST(PlanTest, ZeroPagesGoWithoutContentAndSplitFrames) {
+  std::vector<Generation> vm(6, 4), peer(6, kGenNeverWritten);
+  PageBitmap zero(6);
+  zero.Set(2);
+  zero.Set(3);
+  const HostPlan h = EstimateHost(Table(vm), 5, Table(peer), zero, 0, 1e6);
+  EXPECT_EQ(h.send_content, 4u);
+  EXPECT_EQ(h.send_zero, 2u);
+  EXPECT_EQ(h.frames, 3u) << "0-1 content, 2-3 zeros, 4-5 content";
+  EXPECT_EQ(h.bytes, 3 * kFrame + 4 * kPageSize + kFixed);
+}
+
+TEST(PlanTest, AFrameCarriesAtMost256PagesAndZeroFillRunsAreOneFrameEach) {
+  // 600 pages of one generation: frames of 256, 256 and 88. Pages 600-609 never written here
+  // but held by the peer: one ZEROS frame.
+  std::vector<Generation> vm(610, 2), peer(610, kGenNeverWritten);
+  for (uint64_t p = 600; p < 610; ++p) {
+    vm[p] = kGenNeverWritten;
+    peer[p] = 1;
+  }
+  const HostPlan h = EstimateHost(Table(vm), 3, Table(peer), PageBitmap(610), 0, 1e6);
+  EXPECT_EQ(h.send_content, 600u);
+  EXPECT_EQ(h.zero_fill, 10u);
+  EXPECT_EQ(h.never_written, 10u);
+  EXPECT_EQ(h.frames, 3u + 1u);
+}
+
+TEST(PlanTest, AnUnknownLinkRateIsTakenAs100MBPerSecond) {
+  std::vector<Generation> vm(4, 1);
+  const HostPlan h =
+      EstimateHost(Table(vm), 2, Table(std::vector<Generation>(4, 0)), PageBitmap(4), 0, 0);
+  EXPECT_DOUBLE_EQ(h.seconds, static_cast<double>(h.bytes) / 100e6);
+}
+
+}  // namespace
+}  // namespace mkd::migrate
