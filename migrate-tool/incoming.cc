@@ -296,7 +296,8 @@ Status Incoming::Receive() {
     }
     MKD_ASSIGN_OR_RETURN(Frame f, link_.Receive());
     received_.wait_seconds += std::chrono::duration<double>(Clock::now() - wait0).count();
-    const bool pages = f.type == FrameType::kPages || f.type == FrameType::kZeros;
+    const bool pages =
+        f.type == FrameType::kPages || f.type == FrameType::kPagesZ || f.type == FrameType::kZeros;
     // Every page that came before another frame is in memfs before it is handled (ZEROS flush
     // in ReceivePagesFrame). The time spent in memfs writes is the batch's (ReceivedSoFar).
     MKD_RETURN_IF_ERROR(pages ? ReceivePagesFrame(*ram_, batch_, f.type, f.payload, block_pages_)
@@ -304,6 +305,7 @@ Status Incoming::Receive() {
     const bool committed = phase_ >= Phase::kCommitted;
     switch (f.type) {
       case FrameType::kPages:
+      case FrameType::kPagesZ:
       case FrameType::kZeros:
         received_.frames += 1;
         zero_frames_ += f.type == FrameType::kZeros;

@@ -141,6 +141,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--bandwidth", bandwidth,
                  "cap on what is sent, bytes/s: 125M, 1G (default: none)");
+  std::string compress = "auto";
+  app.add_option("--compress", compress,
+                 "zstd for frames of pages: auto (while it saves more link time than it costs "
+                 "CPU), always, never")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   app.add_flag("--no-reuse", no_reuse,
                "send every written page (the baseline: same path, no reuse)");
   app.add_flag("--verify", so.verify,
@@ -331,6 +337,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   so.auto_converge = !no_auto_converge;
+  so.compress = *mkd::migrate::ParseCompressMode(compress);  // checked by CLI11 above
   std::signal(SIGPIPE, SIG_IGN);
   so.definition = FindDefinition(vm, vm_dir);
   so.host_id = host_id;

@@ -158,6 +158,7 @@ Status RunPostcopyReceiver(IncomingLink& ch, IncomingMemfs& memfs, uint64_t page
       last_frame = now;
       switch (f.type) {
         case FrameType::kPages:
+        case FrameType::kPagesZ:
         case FrameType::kZeros: {
           // Each frame goes into memfs at once: a read may wait for its pages.
           MKD_RETURN_IF_ERROR(ReceivePagesFrame(*ram, batch, f.type, f.payload, block_pages));

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <utility>
 
+#include "migrate-tool/page_codec.h"
+
 namespace mkd::migrate {
 
 ReceiveBatch::ReceiveBatch(Writer write, size_t depth) : write_(std::move(write)) {
@@ -70,6 +72,13 @@ double ReceiveBatch::write_seconds() const {
 
 Status ReceivePagesFrame(IncomingRam& ram, ReceiveBatch& batch, FrameType type,
                          std::string_view payload, const std::vector<uint64_t>& block_pages) {
+  if (type == FrameType::kPagesZ) {
+    thread_local PageDecompressor expander;
+    thread_local std::string content;
+    MKD_ASSIGN_OR_RETURN(PagesFrame p, ParsePagesZ(payload, block_pages));
+    MKD_RETURN_IF_ERROR(expander.Expand(p.data, uint64_t{p.count} * kPageSize, &content));
+    return batch.Add(p.first, p.count, p.gen, content);
+  }
   const bool zeros = type == FrameType::kZeros;
   MKD_ASSIGN_OR_RETURN(PagesFrame p, ParsePages(payload, zeros, block_pages));
   if (!zeros) return batch.Add(p.first, p.count, p.gen, p.data);

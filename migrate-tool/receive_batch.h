@@ -62,8 +62,10 @@ class ReceiveBatch {
   uint64_t writes_ = 0;
 };
 
-// Writes a PAGES or ZEROS frame's pages (checked against `block_pages` first) into `ram`
-// through `batch`: PAGES are gathered, ZEROS flush the batch first.
+// Writes a PAGES, PAGES_Z or ZEROS frame's pages (checked against `block_pages` first) into `ram`
+// through `batch`: PAGES are gathered, PAGES_Z expanded first (page_codec.h, with a context and
+// a buffer of at most one frame's pages kept per thread: about 1.2 MiB per connection thread),
+// ZEROS flush the batch first.
 Status ReceivePagesFrame(IncomingRam& ram, ReceiveBatch& batch, FrameType type,
                          std::string_view payload, const std::vector<uint64_t>& block_pages);
 

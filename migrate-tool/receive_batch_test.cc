@@ -7,6 +7,9 @@
 
 #include <map>
 
+#include "migrate-tool/incoming_fake_memfs.h"
+#include "migrate-tool/page_codec.h"
+
 namespace mkd::migrate {
 namespace {
 
@@ -103,6 +106,31 @@ TEST_P(ReceiveBatchTest, ADiscardedBatchWritesNothingMore) {
   b.Discard();
   ASSERT_TRUE(b.Flush().ok());
   EXPECT_EQ(w.pages.size(), 15u) << "the 3 pages gathered before the discard are dropped";
+}
+
+TEST_P(ReceiveBatchTest, ACompressedFrameIsWrittenExpandedAndABadOneNotAtAll) {
+  Written w;
+  ReceiveBatch b = Recording(&w, GetParam());
+  testing::FakeMemfs memfs;
+  testing::FakeRam ram(memfs);
+  const std::string content = Pages(3, 'k');
+  PageCompressor c;
+  std::string z;
+  ASSERT_TRUE(c.Compress(content, &z));
+  const std::vector<uint64_t> blocks = {1024};
+  ASSERT_TRUE(
+      ReceivePagesFrame(ram, b, FrameType::kPagesZ, EncodePagesHeader(0, 40, 3, 6) + z, blocks)
+          .ok());
+  // Compressed content that expands to two pages for a frame of three: refused, nothing written.
+  std::string two;
+  ASSERT_TRUE(c.Compress(Pages(2, 'q'), &two));
+  const Status bad =
+      ReceivePagesFrame(ram, b, FrameType::kPagesZ, EncodePagesHeader(0, 50, 3, 6) + two, blocks);
+  EXPECT_EQ(bad.code(), ErrorCode::kInvalidArgument) << bad.ToString();
+  ASSERT_TRUE(b.Flush().ok());
+  ASSERT_EQ(w.pages.size(), 3u);
+  EXPECT_EQ(w.pages[40], std::make_pair(Generation{6}, 'k'));
+  EXPECT_EQ(w.pages[42], std::make_pair(Generation{6}, static_cast<char>('k' + 2)));
 }
 
 INSTANTIATE_TEST_SUITE_P(SyncAndWriterThread, ReceiveBatchTest, ::testing::Values(0, 2));

@@ -55,6 +55,13 @@ nlohmann::json ToJson(const MigrationReport& r) {
                      {"seconds", r.throttle.seconds},
                      {"throttled_seconds", r.throttle.throttled_seconds},
                      {"error", r.throttle.error}};
+  const CompressionReport& z = r.compression;
+  out["compression"] = {{"mode", z.mode},
+                        {"frames_tried", z.frames_tried},
+                        {"frames_compressed", z.frames_compressed},
+                        {"raw_bytes", z.raw_bytes},
+                        {"compressed_bytes", z.compressed_bytes},
+                        {"seconds", z.seconds}};
   const PipeTimes& p = r.pipe;
   out["pipe"] = {{"prepare", p.prepare},
                  {"handshake", p.handshake},
@@ -127,6 +134,18 @@ std::string FormatReport(const MigrationReport& r) {
       "(ours {:.0f} ms, until it ran there {:.0f} ms){}\n",
       r.total_seconds, r.setup_seconds, r.downtime_qemu_ms, r.downtime_ours_ms,
       r.downtime_until_running_ms, r.verified ? ", verified" : "");
+  if (r.compression.frames_tried > 0) {
+    const CompressionReport& z = r.compression;
+    s += fmt::format(
+        "  compression  {} of {} frames tried went compressed: {:.1f} MB as {:.1f} MB ({:.2f}x), "
+        "{:.2f} s of CPU\n",
+        z.frames_compressed, z.frames_tried, static_cast<double>(z.raw_bytes) / 1e6,
+        static_cast<double>(z.compressed_bytes) / 1e6,
+        z.compressed_bytes > 0
+            ? static_cast<double>(z.raw_bytes) / static_cast<double>(z.compressed_bytes)
+            : 1.0,
+        z.seconds);
+  }
   if (r.throttle.max_percent > 0) {
     s += fmt::format(
         "  throttle     the guest's vCPUs got up to {} % less CPU time for {:.2f} s ({} steps; "

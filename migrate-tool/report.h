@@ -45,6 +45,16 @@ struct ThrottleReport {
   std::string error;           // why it could not be applied (the migration went on without)
 };
 
+// --compress: what compressing PAGES frames did (page_sender.h, compress_policy.h).
+struct CompressionReport {
+  std::string mode = "never";      // auto, always, never
+  uint64_t frames_tried = 0;       // frames of pages compressed (kept or not)
+  uint64_t frames_compressed = 0;  // of those, sent compressed (PAGES_Z)
+  uint64_t raw_bytes = 0;          // content of the frames sent compressed
+  uint64_t compressed_bytes = 0;   // what it became on the wire
+  double seconds = 0;              // the source's CPU time compressing (part of pipe.send)
+};
+
 // Where a migration's time went on the source, in seconds summed over the migration (the "pipe"
 // of the report; scripts/bench-pipe prints it). The stages are sequential on the source's
 // thread, so they add up to at most the total; the destination's own split comes with its
@@ -70,6 +80,7 @@ struct PipeTimes {
 
 struct MigrationReport {
   std::string vm;
+  CompressionReport compression;
   std::string from_host, to_host;
   bool reuse = true;
   bool verified = false;  // --verify ran and every page matched

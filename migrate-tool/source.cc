@@ -198,7 +198,9 @@ Status SourceSession::SendPages(const PageBitmap& pages,
       status = StartLibvirt();
       if (!status.ok()) break;
     }
-    status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen, sent, &r_->pipe);
+    if (compress_) compress_->link_bytes_per_second = LinkRate();
+    status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen, sent, &r_->pipe,
+                           compress_ ? &*compress_ : nullptr);
     todo.ClearRange(at, n);
     at += n;
     done += n;

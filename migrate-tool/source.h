@@ -13,6 +13,7 @@
 
 #include "base/status.h"
 #include "base/uuid.h"
+#include "migrate-tool/compress_policy.h"
 #include "migrate-tool/peer/tls.h"
 #include "migrate-tool/report.h"
 #include "migrate-tool/throttle_policy.h"
@@ -38,6 +39,8 @@ struct SourceOptions {
   ThrottleOptions throttle;
   ThrottleFs throttle_fs;
   uint64_t bandwidth = 0;  // bytes/s, 0 = unlimited
+  // --compress: PAGES frames as zstd (PAGES_Z) when it pays (auto), always or never.
+  CompressMode compress = CompressMode::kAuto;
   bool reuse = true;
   bool verify = false;
   std::chrono::milliseconds timeout{30'000};  // per network or QMP step

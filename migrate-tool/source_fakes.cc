@@ -8,6 +8,7 @@
 #include "genstore/table_codec.h"
 #include "genstore/zero_page.h"
 #include "memfs-protocol/names.h"
+#include "migrate-tool/page_codec.h"
 
 namespace mkd::migrate::fakes {
 
@@ -286,8 +287,15 @@ size_t FakeDestination::Count(FrameType type) const {
 
 void FakeDestination::Apply(const Frame& f) {
   const bool zeros = f.type == FrameType::kZeros;
-  Result<PagesFrame> p = ParsePages(f.payload, zeros, {pages_});
+  std::string expanded;
+  Result<PagesFrame> p = f.type == FrameType::kPagesZ ? ParsePagesZ(f.payload, {pages_})
+                                                      : ParsePages(f.payload, zeros, {pages_});
   if (!p.ok()) return;  // a test sees it in the digests
+  if (f.type == FrameType::kPagesZ) {
+    PageDecompressor d;
+    if (!d.Expand(p->data, uint64_t{p->count} * kPageSize, &expanded).ok()) return;
+    p->data = expanded;
+  }
   for (uint64_t i = 0; i < p->count; ++i) {
     const uint64_t page = p->first + i;
     if (dirty_.Test(page)) continue;  // the VM wrote it here: newer than what comes
@@ -320,6 +328,7 @@ void FakeDestination::Handle(const Frame& f) {
       return;
     }
     case FrameType::kPages:
+    case FrameType::kPagesZ:
     case FrameType::kZeros:
       if (armed && fail_after_pause) {
         failed = true;

@@ -104,6 +104,8 @@ class SourceSession {
     r_->to_host = o_.to_host;
     r_->reuse = o_.reuse;
     r_->throttle.enabled = o_.auto_converge;
+    r_->compression.mode = std::string(CompressModeName(o_.compress));
+    if (o_.compress != CompressMode::kNever) compress_.emplace(o_.compress, &r_->compression);
   }
   // Stops the digest thread (if any) and waits for it.
   ~SourceSession();
@@ -302,6 +304,7 @@ class SourceSession {
   // Set by the session's thread, and by the PostcopySender's (kDestRunning) while it runs.
   std::atomic<SourcePhase> phase_{SourcePhase::kPreparing};
   std::optional<HotPages> hot_;           // pre-copy rounds: pages held back for the pause
+  std::optional<FrameCompression> compress_;  // --compress auto/always: PAGES_Z frames
   PageBitmap written_back_early_;         // what the first pass's write-back delivered
   PageBitmap missing_;                    // post-copy: pages the destination lacks at the pause
   std::vector<Generation> missing_gens_;  // ... and their generations

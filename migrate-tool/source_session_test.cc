@@ -50,6 +50,7 @@ class SourceSessionTest : public ::testing::Test {
     o_.to_host = "dst";
     o_.timeout = std::chrono::milliseconds(30);
     o_.tunnel_dir = dir_;
+    o_.compress = CompressMode::kNever;  // the frames as sent (PAGES); compression: its own test
 
     ram_ = std::make_shared<FakeRam>(kPages, kEpoch);
     std::vector<Generation> gens(kPages, kEpoch);
@@ -939,6 +940,19 @@ TEST_F(PostcopySessionTest, RecoverRefusesAVmMovedByPostcopyEvenWithForce) {
     EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition) << s.ToString();
     EXPECT_THAT(s.message(), HasSubstr("never resumed, not even with --force"));
   }
+}
+
+TEST_F(SourceSessionTest, CompressedFramesCarryTheSamePagesAndAreCounted) {
+  // The fake's pages are runs of one byte: zstd shrinks them to a few bytes.
+  o_.compress = CompressMode::kAlways;
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_EQ(dest_->memory, ram_->content);
+  EXPECT_TRUE(dest_->Saw(FrameType::kPagesZ));
+  EXPECT_FALSE(dest_->Saw(FrameType::kPages)) << "every frame of pages shrank";
+  EXPECT_EQ(report_.compression.mode, "always");
+  EXPECT_EQ(report_.compression.frames_compressed, report_.compression.frames_tried);
+  EXPECT_EQ(report_.compression.raw_bytes, report_.page_bytes);
+  EXPECT_LT(report_.compression.compressed_bytes * 20, report_.compression.raw_bytes);
 }
 
 }  // namespace

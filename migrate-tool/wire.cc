@@ -108,6 +108,8 @@ std::string_view FrameTypeName(FrameType type) {
       return "STREAM_BACK";
     case FrameType::kPlan:
       return "PLAN";
+    case FrameType::kPagesZ:
+      return "PAGES_Z";
   }
   return "?";
 }
@@ -138,7 +140,7 @@ Result<FrameHeader> ParseFrameHeader(std::string_view bytes) {
                                    std::to_string(kWireVersion));
   }
   if (type < static_cast<uint8_t>(FrameType::kHello) ||
-      type > static_cast<uint8_t>(FrameType::kPlan)) {
+      type > static_cast<uint8_t>(FrameType::kPagesZ)) {
     return Bad("frame header", "unknown frame type " + std::to_string(type));
   }
   if (reserved != 0) return Bad("frame header", "reserved bytes are not zero");
@@ -169,10 +171,12 @@ std::string EncodePagesHeader(uint32_t block, uint64_t first, uint32_t count, Ge
   return out;
 }
 
-Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
-                              const std::vector<uint64_t>& block_pages) {
-  const std::string_view what = zeros ? "ZEROS frame" : "PAGES frame";
-  ByteReader r(payload);
+namespace {
+
+// The 20 bytes every PAGES, ZEROS and PAGES_Z frame starts with, checked; `r` is left at the
+// content.
+Result<PagesFrame> ParsePagesHead(ByteReader& r, std::string_view what,
+                                  const std::vector<uint64_t>& block_pages) {
   PagesFrame f;
   if (!r.Read(&f.block) || !r.Read(&f.first) || !r.Read(&f.count) || !r.Read(&f.gen)) {
     return Bad(what, "truncated");
@@ -185,6 +189,29 @@ Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
     return Bad(what, "pages " + std::to_string(f.first) + "+" + std::to_string(f.count) +
                          " are outside the block of " + std::to_string(pages) + " pages");
   }
+  return f;
+}
+
+}  // namespace
+
+Result<PagesFrame> ParsePagesZ(std::string_view payload, const std::vector<uint64_t>& block_pages) {
+  const std::string_view what = "PAGES_Z frame";
+  ByteReader r(payload);
+  MKD_ASSIGN_OR_RETURN(PagesFrame f, ParsePagesHead(r, what, block_pages));
+  if (f.count > kMaxPagesPerFrame) return Bad(what, "too many pages in one frame");
+  if (f.gen == kGenNeverWritten) return Bad(what, "content with generation 0");
+  if (r.remaining() == 0 || r.remaining() > uint64_t{f.count} * kPageSize) {
+    return Bad(what, "compressed content of " + std::to_string(r.remaining()) + " bytes");
+  }
+  r.ReadBytes(r.remaining(), &f.data);
+  return f;
+}
+
+Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
+                              const std::vector<uint64_t>& block_pages) {
+  const std::string_view what = zeros ? "ZEROS frame" : "PAGES frame";
+  ByteReader r(payload);
+  MKD_ASSIGN_OR_RETURN(PagesFrame f, ParsePagesHead(r, what, block_pages));
   if (zeros) {
     if (r.remaining() != 0) return Bad(what, "unexpected content");
     return f;

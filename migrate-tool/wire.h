@@ -60,6 +60,7 @@ enum class FrameType : uint8_t {
                        // back on its migration socket (its return path, which libvirt enables)
   kPlan = 21,          // src -> dst, JSON as HELLO: what would a migration here reuse? Answered
                        // with TABLE and RESULT; nothing is prepared (mkd-migrate plan)
+  kPagesZ = 22,        // src -> dst, as PAGES with the content one zstd frame (page_codec.h)
 };
 std::string_view FrameTypeName(FrameType type);
 
@@ -90,6 +91,10 @@ std::string EncodePagesHeader(uint32_t block, uint64_t first, uint32_t count, Ge
 // non-zero generation; ZEROS any count >= 1 and a generation that is not invalid.
 Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
                               const std::vector<uint64_t>& block_pages);
+// PAGES_Z: the header of PAGES, checked the same way, then 1 .. count * 4 KiB bytes of
+// compressed content, which `data` points at (page_codec.h's DecompressPages checks and expands
+// it to exactly count * 4 KiB).
+Result<PagesFrame> ParsePagesZ(std::string_view payload, const std::vector<uint64_t>& block_pages);
 
 // LATER payload: u32 block, u32 n (1..kMaxLaterRuns), n runs of 16 bytes (u64 first page, u32
 // pages >= 1, u32 generation neither 0 nor invalid), each inside the block: the pages whose

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "migrate-tool/page_codec.h"
 #include "migrate-tool/wire.h"
 #include "tests/fuzz/fuzz_support.h"
 
@@ -23,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view in = mkd::fuzz::AsBytes(data + 1, size - 1);
   const std::vector<uint64_t> blocks = {64, 1};
-  switch (data[0] % 11) {
+  switch (data[0] % 12) {
     case 0: {
       auto h = m::ParseFrameHeader(in);
       if (!h.ok()) return Refused(h.status()), 0;
@@ -38,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 1:
     case 2: {
-      const bool zeros = data[0] % 11 == 2;
+      const bool zeros = data[0] % 12 == 2;
       auto p = m::ParsePages(in, zeros, blocks);
       if (!p.ok()) return Refused(p.status()), 0;
       MKD_CHECK(p->block < blocks.size() && p->count > 0);
@@ -99,6 +100,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!d.ok()) return Refused(d.status()), 0;
       MKD_CHECK(d->seconds >= 0 && d->fault_p99_ms >= 0);
       MKD_CHECK(m::ParsePostcopyDone(m::EncodePostcopyDone(*d)).ok());
+      break;
+    }
+    case 10: {
+      // PAGES_Z: the header as PAGES, then the content expanded to exactly the frame's pages.
+      auto p = m::ParsePagesZ(in, blocks);
+      if (!p.ok()) return Refused(p.status()), 0;
+      MKD_CHECK(p->count > 0 && p->count <= m::kMaxPagesPerFrame);
+      MKD_CHECK(p->first + p->count <= blocks[p->block]);
+      MKD_CHECK(!p->data.empty() && p->data.size() <= uint64_t{p->count} * mkd::kPageSize);
+      static m::PageDecompressor expander;
+      std::string out;
+      const mkd::Status s = expander.Expand(p->data, uint64_t{p->count} * mkd::kPageSize, &out);
+      if (!s.ok()) return Refused(s), 0;
+      MKD_CHECK(out.size() == uint64_t{p->count} * mkd::kPageSize);
       break;
     }
     default: {

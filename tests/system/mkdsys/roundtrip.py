@@ -96,6 +96,13 @@ class RoundTripTest(unittest.TestCase):
                 self.assertGreater(link["busy"], 0, link)
             self.assertLessEqual(link["receiver_limited"] + link["sender_limited"],
                                  link["busy"] + 1e-6, link)
+            z = report["compression"]
+            self.assertEqual(z["mode"], "auto")
+            if n == 1 and mode == "precopy":
+                # A booted guest's memory (kernel, busybox) shrinks: frames went as PAGES_Z, and
+                # --verify above says they arrived intact.
+                self.assertGreater(z["frames_compressed"], 0, z)
+                self.assertLess(z["compressed_bytes"], z["raw_bytes"], z)
             if mode == "postcopy":
                 pc = report["postcopy"]
                 self.assertLessEqual(pc["fetched"] + pc["pushed"], pc["missing"])
@@ -109,7 +116,8 @@ class RoundTripTest(unittest.TestCase):
                    "qemu_stream_bytes": b["qemu_stream"], "pages": pages,
                    "written_last_stay": written_last_stay,
                    "rounds": len(report["rounds"]), "total_seconds": report["total_seconds"],
-                   "downtime_ms": report["downtime_ms"], "postcopy": report.get("postcopy")}
+                   "downtime_ms": report["downtime_ms"], "postcopy": report.get("postcopy"),
+                   "compression": z}
             hops.append(hop)
             print("round trip hop: " + json.dumps(hop), file=sys.stderr)
             if n >= 2:  # every hop after the first goes to a host the VM ran on before
