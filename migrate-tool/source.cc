@@ -487,8 +487,7 @@ Status SourceSession::RoundsUntilLibvirtPauses() {
                            .interval_seconds = prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0,
                            .since_cut_seconds = seconds(Now() - *last_cut_),
                            .sync_seconds = last_sync_seconds_,
-                           .link_bytes_per_second = LinkRate(),
-                           .earlier_pages_per_second = earlier_dirty_rate_});
+                           .link_bytes_per_second = LinkRate()});
       if (pause <= rule.options().budget_seconds) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         continue;
@@ -501,7 +500,6 @@ Status SourceSession::RoundsUntilLibvirtPauses() {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
     }
-    NoteDirtyRate(dirty.Count(), prev_cut_ ? seconds(*last_cut_ - *prev_cut_) : 0.0);
     MKD_RETURN_IF_ERROR(SendPages(
         dirty, [e](uint64_t) { return e; }, "round while libvirt starts the destination"));
     r_->rounds.push_back(RoundStat{static_cast<uint32_t>(r_->rounds.size()), dirty.Count(),

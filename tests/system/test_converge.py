@@ -3,8 +3,10 @@
 it is slowed down (its vCPU threads' cgroup cpu quota) until pre-copy converges, and never stays
 slowed down: not after the migration, not after mkd-migrate is killed while it throttles.
 
-A 256 MiB guest whose page writer rewrites 16 MB as fast as it can; the link is capped at 16 MB/s
-with --bandwidth, so the guest outruns it by far. The throttle starts at 50 % and rises by 20
+A 256 MiB guest whose page writer rewrites every byte of 16 MB, pass after pass, as fast as it
+can; the link is capped at 32 MB/s with --bandwidth, so the guest outruns it by far. (Rewriting
+whole pages makes the guest's dirtying cost CPU, so that taking CPU away slows it down: a writer
+that touches 8 bytes a page still dirtied all 4,096 pages every round at 99 %.) The throttle starts at 50 % and rises by 20
 (--max-throttle 99).
   (1) mkd-migrate h0 -> h1 is SIGKILLed once the throttle group (cpu cgroup
       mkd-throttle-<uuid>) holds the vCPU threads: the guest runs on at h0, still throttled, and
@@ -31,7 +33,8 @@ from mkdsys.cluster import Cluster  # noqa: E402
 from mkdsys.roundtrip import build_dir, log_dir  # noqa: E402
 
 CPU_HIERARCHY = "/sys/fs/cgroup/cpu"
-THROTTLE = ["--bandwidth", "16M", "--throttle-initial", "50", "--throttle-step", "20",
+PASS = r"^MKD pagewriter rewrite pass="  # one line per pass over the 16 MB
+THROTTLE = ["--bandwidth", "32M", "--throttle-initial", "50", "--throttle-step", "20",
             "--max-throttle", "99", "--max-rounds", "60"]
 
 
@@ -63,8 +66,9 @@ class ConvergeTest(unittest.TestCase):
         reports = {}
         with Cluster(build_dir(), "cvg", hosts=2, memory_mib=256) as c:
             c.start_vm(0, run="pagewriter",
-                       args=["--mb", "16", "--rate", "10000000", "--seconds", "1000000"])
-            c.serial(0).wait_for(r"^MKD pagewriter progress", timeout=180)
+                       args=["--mb", "16", "--rewrite-passes", "1000000",
+                             "--rewrite-seconds", "1000000"])
+            c.serial(0).wait_for(PASS, timeout=180)
             with open(c.run_path(0, "qemu.pid")) as f:
                 qemu = int(f.read().strip())
             before = thread_cgroups(qemu)
@@ -102,7 +106,7 @@ class ConvergeTest(unittest.TestCase):
             self.assertEqual(c.qemu_status(0), "running")
             serial = c.serial(0)
             serial.cursor = len(serial.text())
-            serial.wait_for(r"^MKD pagewriter progress", timeout=60)  # it goes on
+            serial.wait_for(PASS, timeout=60)  # it goes on
 
             # (2) the whole migration with the throttle: converged, verified, lifted.
             cp = c.migrate(0, 1, "--verify", *THROTTLE, timeout=600)
@@ -119,7 +123,7 @@ class ConvergeTest(unittest.TestCase):
             self.assertEqual(r["throttle"]["error"], "")
             self.assertTrue(any(x["throttle_percent"] > 0 for x in r["rounds"]))
             self.assertEqual(throttle_groups(c.vm_uuid), [])
-            c.serial(1).wait_for(r"^MKD pagewriter progress", timeout=60)
+            c.serial(1).wait_for(PASS, timeout=60)
         with open(os.path.join(log_dir(), "converge.json"), "w") as f:
             json.dump(reports, f, indent=1)
 
