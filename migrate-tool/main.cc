@@ -240,6 +240,11 @@ int main(int argc, char** argv) {
   plan->add_option("--host-id", host_id, "this host's id (default: the hostname)");
   plan->add_option("--bandwidth", bandwidth,
                    "link rate to estimate the time with, bytes/s: 125M, 1G (default: 100M)");
+  std::string plan_compress = "auto";
+  plan->add_option("--compress", plan_compress,
+                   "the --compress of the migration to plan for: auto, always, never")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   plan->add_flag("--json", json, "print the plan as JSON on stdout");
   plan->add_option("--timeout", timeout_s, "seconds each host may take to answer")
       ->capture_default_str()
@@ -289,6 +294,7 @@ int main(int argc, char** argv) {
     po.host_id = host_id;
     po.tls = TlsFiles(tls_dir, host_id);
     po.timeout = timeout;
+    po.compress = *mkd::migrate::ParseCompressMode(plan_compress);  // checked by CLI11 above
     if (!bandwidth.empty() && !ParseRate(bandwidth, &po.bandwidth)) {
       std::cerr << "mkd-migrate plan: --bandwidth " << bandwidth
                 << ": use e.g. 125M or 1G (bytes/s)\n";

@@ -4,11 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "genstore/compare.h"
 #include "genstore/table_codec.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/net.h"
+#include "migrate-tool/page_codec.h"
 #include "migrate-tool/ram_file.h"
 #include "migrate-tool/stop_rule.h"
 #include "migrate-tool/wire.h"
@@ -30,7 +32,8 @@ Generation SendGen(const GenerationTable& vm, uint32_t epoch, uint64_t p) {
 }  // namespace
 
 HostPlan EstimateHost(const GenerationTable& vm, uint32_t epoch, const GenerationTable& peer,
-                      const PageBitmap& zero, uint64_t table_bytes, double link_bytes_per_second) {
+                      const PageBitmap& zero, uint64_t table_bytes, double link_bytes_per_second,
+                      const std::function<uint64_t(uint64_t, uint64_t)>& content_bytes) {
   HostPlan h;
   const uint64_t pages = vm.pages();
   PageBitmap reusable(pages), zero_fill(pages);
@@ -55,18 +58,26 @@ HostPlan EstimateHost(const GenerationTable& vm, uint32_t epoch, const Generatio
   for (uint64_t at = send.NextSet(0); at < pages;) {
     uint64_t n = 1;
     while (n < kMaxPagesPerFrame && at + n < pages && send.Test(at + n)) ++n;
-    for (uint64_t p = at; p < at + n; ++p) {
-      const bool z = zero.Test(p);
-      (z ? h.send_zero : h.send_content) += 1;
-      if (p == at || z != zero.Test(p - 1) || SendGen(vm, epoch, p) != SendGen(vm, epoch, p - 1)) {
+    uint64_t frame = at;  // where the current frame began
+    for (uint64_t p = at; p <= at + n; ++p) {
+      const bool ends =
+          p == at + n || (p > at && (zero.Test(p) != zero.Test(p - 1) ||
+                                     SendGen(vm, epoch, p) != SendGen(vm, epoch, p - 1)));
+      if (p > at && ends) {
         ++h.frames;
+        if (!zero.Test(frame)) {
+          h.content_bytes +=
+              content_bytes ? content_bytes(frame, p - frame) : (p - frame) * kPageSize;
+        }
+        frame = p;
       }
+      if (p < at + n) (zero.Test(p) ? h.send_zero : h.send_content) += 1;
     }
     at = send.NextSet(at + n);
   }
   h.table_bytes = table_bytes;
-  h.bytes = h.frames * kFrameOverhead + h.send_content * kPageSize + kFrameHeaderSize +
-            table_bytes + kControlEstimateBytes + kDeviceStateEstimateBytes;
+  h.bytes = h.frames * kFrameOverhead + h.content_bytes + kFrameHeaderSize + table_bytes +
+            kControlEstimateBytes + kDeviceStateEstimateBytes;
   h.seconds = static_cast<double>(h.bytes) / LinkRateOr(link_bytes_per_second);
   return h;
 }
@@ -164,11 +175,30 @@ Result<Plan> RunPlan(const PlanOptions& o) {
     }
     at = wanted.NextSet(at + n);
   }
+  // Frames compressed as the migration would: its policy, with this host's compressing times.
+  std::string raw(kMaxPagesPerFrame * kPageSize, '\0');
+  Status read_status;
+  PageCompressor compressor;
+  std::string packed;
   for (size_t i = 0; i < o.to.size(); ++i) {
     HostPlan h;
     if (answers[i].ok()) {
+      CompressPolicy policy(o.compress);
+      const auto content = [&](uint64_t first, uint64_t count) -> uint64_t {
+        const uint64_t bytes = count * kPageSize;
+        if (!read_status.ok() || !policy.Try()) return bytes;
+        read_status = ram.ReadPages(first, count, raw.data());
+        if (!read_status.ok()) return bytes;
+        const auto t0 = std::chrono::steady_clock::now();
+        const bool smaller = compressor.Compress(std::string_view(raw.data(), bytes), &packed);
+        policy.Record(bytes, smaller ? packed.size() : bytes,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                      plan.link_bytes_per_second);
+        return smaller ? packed.size() : bytes;
+      };
       h = EstimateHost(table, s.epoch, answers[i]->table, zero, answers[i]->table_bytes,
-                       plan.link_bytes_per_second);
+                       plan.link_bytes_per_second, content);
+      MKD_RETURN_IF_ERROR(read_status);
       h.base = answers[i]->message;
     } else {
       h.error = answers[i].status().ToString();

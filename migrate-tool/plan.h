@@ -3,7 +3,8 @@
 // each candidate it asks that host's serve (mutual TLS, a PLAN frame: plan_answer.h is the other
 // side) for the table an arrival there would start from, compares it with the VM's own table
 // (genstore/compare.h: the rule a migration uses) and counts the frames the first pass would
-// send, reading the pages to send to tell the zero ones (a ZEROS frame carries no content).
+// send, reading the pages to send to tell the zero ones (a ZEROS frame carries no content) and to
+// compress them as the migration's --compress would.
 // Pages the guest writes after the plan are not in it: a migration's rounds send them.
 // Generation reuse only: reuse by content is not planned yet (issue 16).
 //
@@ -15,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,7 @@
 #include "base/uuid.h"
 #include "genstore/generation_table.h"
 #include "genstore/page_bitmap.h"
+#include "migrate-tool/compress_policy.h"
 #include "migrate-tool/peer/tls.h"
 
 namespace mkd::migrate {
@@ -44,6 +47,7 @@ struct HostPlan {
   uint64_t send_content = 0;   // pages sent with their content (PAGES frames)
   uint64_t send_zero = 0;      // pages sent that read as zeros (ZEROS frames, no content)
   uint64_t frames = 0;         // PAGES and ZEROS frames of the first pass
+  uint64_t content_bytes = 0;  // of the PAGES frames, as sent (compressed where it would be)
   uint64_t table_bytes = 0;    // the destination's TABLE frame's payload
   uint64_t bytes = 0;          // everything on the wire, device state and control included
   double seconds = 0;          // bytes at the link rate (setup and QEMU's start come on top)
@@ -65,8 +69,12 @@ struct Plan {
 // them: runs of up to 256 neighbouring pages, split where the generation or the zero-ness
 // changes. `table_bytes`: the TABLE frame's payload. Fills every count of HostPlan but host,
 // error and base.
-HostPlan EstimateHost(const GenerationTable& vm, uint32_t epoch, const GenerationTable& peer,
-                      const PageBitmap& zero, uint64_t table_bytes, double link_bytes_per_second);
+// `content_bytes(first, count)`: what the content of a PAGES frame of those pages takes on the
+// wire (compressed or not); empty: count x 4 KiB.
+HostPlan EstimateHost(
+    const GenerationTable& vm, uint32_t epoch, const GenerationTable& peer, const PageBitmap& zero,
+    uint64_t table_bytes, double link_bytes_per_second,
+    const std::function<uint64_t(uint64_t first, uint64_t count)>& content_bytes = {});
 
 struct PlanTarget {
   std::string host;     // its id (its certificate's CN)
@@ -79,6 +87,9 @@ struct PlanOptions {
   std::string host_id;  // this host's id (HELLO's source host)
   peer::TlsConfig tls;
   uint64_t bandwidth = 0;  // bytes/s to estimate with; 0: kUnmeasuredLinkBytesPerSecond
+  // The migration's --compress: frames are compressed as its policy would (compress_policy.h),
+  // with the time compressing takes here.
+  CompressMode compress = CompressMode::kAuto;
   std::chrono::milliseconds timeout{30000};
 };
 

@@ -45,6 +45,7 @@ nlohmann::json PlanToJson(const Plan& p) {
                        {"send_content", h.send_content},
                        {"send_zero", h.send_zero}}},
                      {"frames", h.frames},
+                     {"content_bytes", h.content_bytes},
                      {"table_bytes", h.table_bytes},
                      {"bytes", h.bytes},
                      {"link_seconds", h.seconds}});

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
 #include <vector>
 
 #include "migrate-tool/wire.h"
@@ -64,6 +65,24 @@ TEST(PlanTest, AFrameCarriesAtMost256PagesAndZeroFillRunsAreOneFrameEach) {
   EXPECT_EQ(h.zero_fill, 10u);
   EXPECT_EQ(h.never_written, 10u);
   EXPECT_EQ(h.frames, 3u + 1u);
+}
+
+TEST(PlanTest, FramesCarryTheContentBytesTheSenderWouldPutOnTheWire) {
+  // Two frames of content (0-1, 4-5) around two zero pages: the callback says what each frame's
+  // content takes (compressed); zero frames never ask.
+  std::vector<Generation> vm(6, 4), peer(6, kGenNeverWritten);
+  PageBitmap zero(6);
+  zero.Set(2);
+  zero.Set(3);
+  std::vector<std::pair<uint64_t, uint64_t>> asked;
+  const HostPlan h =
+      EstimateHost(Table(vm), 5, Table(peer), zero, 0, 1e6, [&](uint64_t first, uint64_t count) {
+        asked.emplace_back(first, count);
+        return count * 1000;
+      });
+  EXPECT_EQ(asked, (std::vector<std::pair<uint64_t, uint64_t>>{{0, 2}, {4, 2}}));
+  EXPECT_EQ(h.content_bytes, 4000u);
+  EXPECT_EQ(h.bytes, 3 * kFrame + 4000 + kFixed);
 }
 
 TEST(PlanTest, AnUnknownLinkRateIsTakenAs100MBPerSecond) {
