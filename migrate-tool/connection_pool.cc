@@ -33,10 +33,10 @@ Status ConnectionPool::Admit(std::function<void()> work) {
     id = next_id_++;
     threads_.emplace(id, std::thread());
   }
+  // The slot stays taken until Reap joined the thread: threads never outnumber max_sessions.
   Result<std::thread> t = start_([this, id, work = std::move(work)] {
     work();
     std::lock_guard lock(mu_);
-    --active_;
     finished_.push_back(id);
   });
   std::lock_guard lock(mu_);
@@ -63,6 +63,7 @@ size_t ConnectionPool::Reap() {
       }
       done.push_back(std::move(it->second));
       threads_.erase(it);
+      --active_;
     }
     finished_ = std::move(later);
   }
@@ -77,6 +78,7 @@ void ConnectionPool::JoinAll() {
     std::lock_guard lock(mu_);
     all.swap(threads_);
     finished_.clear();
+    active_ = 0;
   }
   for (auto& [id, t] : all) {
     if (t.joinable()) t.join();

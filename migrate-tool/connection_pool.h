@@ -1,7 +1,9 @@
 // ConnectionPool: which connections `mkd-migrate serve` admits, and the threads that serve them.
 // At most `max_sessions` connections are served at once (the handshake included); one more is
 // refused at once, and so is one for which the OS gives no thread (never an abort). A thread
-// whose work returned is joined by the next Reap(), so finished connections cost nothing.
+// whose work returned is joined by the next Reap(), so finished connections cost nothing; its
+// slot is free from then on, so that threads never outnumber max_sessions (a slot freed when the
+// work returned let a 33rd thread start while a 32nd was still ending).
 //
 // The thread is started through a ThreadStarter (the default: std::thread, with its
 // std::system_error turned into a Status), so tests drive the refusal paths with fakes.

@@ -99,6 +99,7 @@ Status RunServe(const ServeOptions& o, const std::atomic<bool>& stop) {
     int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&sa), &len, SOCK_CLOEXEC);
     if (fd < 0) continue;
     const std::string address = PeerAddress(sa, len);
+    pool.Reap();  // connections that ended while we polled free their slots
     Status admitted = pool.Admit(
         [&o, &tls, fd, address, &ports] { ServeConnection(o, tls, fd, address, ports); });
     if (!admitted.ok()) {

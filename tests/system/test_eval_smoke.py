@@ -46,12 +46,15 @@ class EvalSmokeTest(unittest.TestCase):
         for mb in results["scale"]["login_mbs"]:
             hops = {r["system"]: r["result"]["hops"] for r in runs if r["mb"] == mb}
             stock_out = hops["stock"][0]["link_bytes"]
+            # The first hop reuses nothing: never more than stock's bytes (fewer where
+            # --compress auto shrinks the guest's memory; before compression, within 5 %).
             for system in ("reuse", "no-reuse"):
-                self.assertLess(abs(hops[system][0]["link_bytes"] / stock_out - 1), 0.05)
+                self.assertLess(hops[system][0]["link_bytes"], 1.05 * stock_out)
             self.assertLess(hops["reuse"][1]["link_bytes"], 0.5 * hops["stock"][1]["link_bytes"])
-            # With reuse, the way back moves the pages written on B, not fewer.
-            self.assertGreaterEqual(hops["reuse"][1]["bytes"],
-                                    hops["reuse"][1]["dirtied_pages"] * 4096 * 0.5)
+            # With reuse, the way back moves the pages written on B, not fewer (counted in pages:
+            # their bytes may be compressed).
+            self.assertGreaterEqual(hops["reuse"][1]["pages_sent"],
+                                    hops["reuse"][1]["dirtied_pages"] * 0.5)
         for heading in ("## Targets (issue 7)", "## Login test (paper table 3)",
                         "| M = 16 | reuse |", "| M = 0 | stock |", "137 / 141 MB"):
             self.assertIn(heading, report)
