@@ -8,6 +8,7 @@
 
 #include "genstore/compare.h"
 #include "genstore/table_codec.h"
+#include "genstore/zero_page.h"
 #include "migrate-tool/channel.h"
 #include "migrate-tool/net.h"
 #include "migrate-tool/page_codec.h"
@@ -162,16 +163,12 @@ Result<Plan> RunPlan(const PlanOptions& o) {
     }
   }
   std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
-  const std::string zeros(kPageSize, '\0');
   for (uint64_t at = wanted.NextSet(0); at < s.pages;) {
     uint64_t n = 1;
     while (n < kMaxPagesPerFrame && at + n < s.pages && wanted.Test(at + n)) ++n;
     MKD_RETURN_IF_ERROR(ram.ReadPages(at, n, buf.data()));
     for (uint64_t i = 0; i < n; ++i) {
-      if (std::equal(zeros.begin(), zeros.end(),
-                     buf.begin() + static_cast<ptrdiff_t>(i * kPageSize))) {
-        zero.Set(at + i);
-      }
+      if (IsZeroPage(buf.data() + i * kPageSize)) zero.Set(at + i);  // as SendPageRange tells
     }
     at = wanted.NextSet(at + n);
   }
