@@ -14,11 +14,18 @@ How: a holder process (`sleep infinity`) in host i's network namespace gets its 
 namespaces (`unshare --mount --uts --propagation slave`); in there, directories under
 `lab.state_dir(i)/libvirt/` are bind-mounted over the paths above (`host_path()` maps a path as
 the host sees it to the root namespace's path of the same file) and the hostname is the lab's
-host id. Everything of the host (virsh, libvirtd, virtlogd, QEMU, a test's own commands through
+host id. The host has no KVM: a root-only empty file hides /dev/kvm (below). Everything of the host (virsh, libvirtd, virtlogd, QEMU, a test's own commands through
 `command()`/`exec()`/`popen()`) runs in these namespaces through `nsenter -t <holder pid>`;
 commands start in "/" (entering a mount namespace resets the working directory), so give them
 absolute paths. Outside the bind-mounted directories a host sees the root namespace's files:
 `uri()` names this host's libvirt socket by its root-namespace path, which other hosts see.
+
+No KVM: libvirt probes QEMU's capabilities as root but checks that /dev/kvm is usable by QEMU's
+user; where /dev/kvm is root's only (0600 root:root: this machine, no udev to give it to the
+group kvm), the two disagree, libvirt takes its cache of capabilities for outdated on every call
+and probes QEMU again (4 s here, several times per migration: hops of 30-40 s, and the
+destination's arrival timed out while libvirt probed). An empty 0600 file bound over /dev/kvm
+makes both say "no KVM" on any machine; the lab's guests use TCG anyway.
 
 Mounts: the root namespace of this machine is private, so up() bind-mounts the lab host's
 directory (`/run/mkd-lab/<lab>/h<i>`, holding mount_dir and state_dir) onto itself as a *shared*
@@ -347,6 +354,8 @@ log_outputs = "3:file:{VIRTLOGD_LOG}"
     def _start_holder(self) -> None:
         binds = " && ".join(
             f"mount --bind {shlex.quote(self.host_path(d))} {d}" for d in HOST_DIRS)
+        if os.path.exists("/dev/kvm"):
+            binds += f" && mount --bind {shlex.quote(self._no_kvm())} /dev/kvm"
         script = f"{binds} && hostname {shlex.quote(self.host_id)} && exec sleep infinity"
         self._holder_log = open(os.path.join(self.base, "holder.log"), "ab")
         self.holder = self.lab.popen(
@@ -370,6 +379,15 @@ log_outputs = "3:file:{VIRTLOGD_LOG}"
                 raise LibvirtHostError(f"{self.host_id}: the namespace holder was not ready "
                                        f"within {CMD_TIMEOUT:g} s: {self._read_holder_log()}")
             time.sleep(0.02)
+
+    def _no_kvm(self) -> str:
+        """An empty file only root may open, bound over /dev/kvm in the host (see the module's
+        comment, "No KVM")."""
+        path = os.path.join(self.base, "no-kvm")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.close(fd)
+        os.chmod(path, 0o600)
+        return path
 
     def _read_holder_log(self) -> str:
         try:
