@@ -9,26 +9,24 @@
 #include "qemu-config/process.h"
 
 namespace mkd::migrate {
-namespace {
 
-// The last `max` characters of a file, trimmed to whole lines; "" when unreadable.
-std::string Tail(const std::string& path, size_t max = 600) {
+std::string OutputTail(const std::string& path, size_t max) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
   std::string s = text.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   if (s.size() > max) {
     s = s.substr(s.size() - max);
-    if (const size_t nl = s.find('\n'); nl != std::string::npos) s = s.substr(nl + 1);
+    // From the first whole line, unless the last line alone is longer: then its end.
+    const size_t nl = s.find('\n');
+    s = nl == std::string::npos ? "..." + s : s.substr(nl + 1);
   }
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   for (char& c : s) {
     if (c == '\n') c = ' ';
   }
   return s;
 }
-
-}  // namespace
 
 std::vector<std::string> VirshMigrateArgv(const VirshOptions& o, const std::string& migrate_uri) {
   return {o.virsh, "-c",         o.connect, "migrate", "--live", o.domain, o.destination,
@@ -51,7 +49,7 @@ Status VirshMigration::Start(const std::string& migrate_uri) {
 
 Status VirshMigration::Outcome(int wait_status) const {
   if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) return Status::Ok();
-  const std::string said = Tail(o_.log_path);
+  const std::string said = OutputTail(o_.log_path);
   return Status::FailedPrecondition("libvirt's migration of domain " + o_.domain + " to " +
                                     o_.destination + " failed (virsh " +
                                     qemuconfig::DescribeWaitStatus(wait_status) +

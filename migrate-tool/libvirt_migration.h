@@ -27,6 +27,11 @@ struct VirshOptions {
   std::string log_path;                    // virsh's output, for its error message
 };
 
+// The end of what a child printed to `path`, for an error message: at most `max` characters
+// from the first whole line among them (or "..." and the end of a longer last line), newlines as
+// spaces; "" when the file is empty or unreadable.
+std::string OutputTail(const std::string& path, size_t max = 600);
+
 // The argv of `virsh migrate` for these options (tests check it).
 std::vector<std::string> VirshMigrateArgv(const VirshOptions& o, const std::string& migrate_uri);
 

@@ -25,7 +25,10 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& op
     posix_spawn_file_actions_addopen(&actions, 1, options.stdout_path.c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
   }
-  if (!options.stderr_path.empty()) {
+  if (!options.stderr_path.empty() && options.stderr_path == options.stdout_path) {
+    // One open file for both: two opens would each write from offset 0 over the other.
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  } else if (!options.stderr_path.empty()) {
     posix_spawn_file_actions_addopen(&actions, 2, options.stderr_path.c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
   }

@@ -17,7 +17,7 @@ namespace mkd::qemuconfig {
 
 struct SpawnOptions {
   std::string stdout_path;  // empty: inherit; otherwise truncated and written
-  std::string stderr_path;  // empty: inherit
+  std::string stderr_path;  // empty: inherit; the same as stdout_path: one file, both streams
 };
 
 // Starts argv (argv[0] looked up in PATH) with stdin from /dev/null.

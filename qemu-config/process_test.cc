@@ -34,6 +34,17 @@ TEST(ProcessTest, RedirectedOutputReachesTheFilesAndSurvivesExec) {
   std::filesystem::remove(err);
 }
 
+TEST(ProcessTest, OneFileForBothStreamsKeepsEverythingInOrder) {
+  const std::string both = testing::TempDir() + "/mkd-process-both";
+  Result<pid_t> pid =
+      Spawn({"sh", "-c", "echo error: it failed >&2; echo out; echo more >&2"}, {both, both});
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  Result<std::optional<int>> done = WaitFor(*pid, std::chrono::seconds(10));
+  ASSERT_TRUE(done.ok() && done->has_value());
+  EXPECT_EQ(Slurp(both), "error: it failed\nout\nmore\n");  // two opens: "out\nr: it failed..."
+  std::filesystem::remove(both);
+}
+
 TEST(ProcessTest, WaitForTimesOutAndTerminateStopsTheChild) {
   Result<pid_t> pid = Spawn({"sleep", "30"});
   ASSERT_TRUE(pid.ok());
