@@ -138,12 +138,7 @@ Result<Plan> RunPlan(const PlanOptions& o) {
   plan.pages = s.pages;
   plan.link_given = o.bandwidth > 0;
   plan.link_bytes_per_second = LinkRateOr(static_cast<double>(o.bandwidth));
-  Hello hello;
-  hello.vm = def.uuid;
-  hello.epoch = s.epoch;
-  hello.lineage = s.lineage;
-  hello.blocks = {BlockInfo{"ram", s.pages}};
-  hello.source_host = o.host_id;
+  const Hello hello = HelloFor(def.uuid, s, o.host_id);
   MKD_ASSIGN_OR_RETURN(peer::TlsContext tls, peer::TlsContext::Create(o.tls, /*server=*/false));
 
   std::vector<Result<PeerAnswer>> answers;

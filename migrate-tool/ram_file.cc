@@ -37,6 +37,16 @@ Status SetxattrError(int err, const std::string& path, std::string_view name, co
 
 }  // namespace
 
+Hello HelloFor(const Uuid& vm, const RamFileSummary& s, const std::string& source_host) {
+  Hello hello;
+  hello.vm = vm;
+  hello.epoch = s.epoch;
+  hello.lineage = s.lineage;
+  hello.blocks = {BlockInfo{"ram", s.pages}};
+  hello.source_host = source_host;
+  return hello;
+}
+
 PostcopyStatus PostcopyStatusOf(const mp::PostcopyStats& st) {
   PostcopyStatus out;
   out.state = st.state;

@@ -39,6 +39,10 @@ struct PostcopyStatus {
 // them.
 PostcopyStatus PostcopyStatusOf(const memfs_protocol::PostcopyStats& stats);
 
+// The HELLO (or PLAN) a source sends for VM `vm` whose RAM file has this summary: one block,
+// "ram", of the file's pages, in its epoch and lineage.
+Hello HelloFor(const Uuid& vm, const RamFileSummary& s, const std::string& source_host);
+
 class RamFile {
  public:
   static Result<RamFile> Open(const std::string& path);

@@ -36,5 +36,23 @@ TEST(RamFileTest, PostcopyStatusCarriesEveryCountTheWireSends) {
   EXPECT_EQ(s.done.seconds, 11.5);
 }
 
+TEST(RamFileTest, TheHelloForARamFileIsAValidHelloOfItsOneBlock) {
+  RamFileSummary s;
+  s.vm = Uuid::Random();
+  s.epoch = 7;
+  s.lineage = Uuid::Random();
+  s.pages = 65536;
+  const Uuid vm = Uuid::Random();
+  Result<Hello> back = ParseHello(EncodeHello(HelloFor(vm, s, "host-a")));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->vm, vm);  // the definition's, which the summary's must equal (checked earlier)
+  EXPECT_EQ(back->epoch, 7u);
+  EXPECT_EQ(back->lineage, s.lineage);
+  ASSERT_EQ(back->blocks.size(), 1u);
+  EXPECT_EQ(back->blocks[0].name, "ram");
+  EXPECT_EQ(back->blocks[0].pages, 65536u);
+  EXPECT_EQ(back->source_host, "host-a");
+}
+
 }  // namespace
 }  // namespace mkd::migrate

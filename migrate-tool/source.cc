@@ -88,13 +88,8 @@ Status SourceSession::Handshake() {
   MKD_ASSIGN_OR_RETURN(std::shared_ptr<PeerLink> ch, dial_());
   ch_ = std::move(ch);
   ch_->SetBandwidth(o_.bandwidth);
-  Hello hello;
-  hello.vm = def_.uuid;
-  hello.epoch = summary_.epoch;
-  hello.lineage = summary_.lineage;
-  hello.blocks = {BlockInfo{"ram", summary_.pages}};
-  hello.source_host = o_.host_id;
-  MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kHello, EncodeHello(hello)));
+  MKD_RETURN_IF_ERROR(
+      ch_->Send(FrameType::kHello, EncodeHello(HelloFor(def_.uuid, summary_, o_.host_id))));
   // The dirty log starts while the destination prepares the arrival: it does not depend on the
   // destination.
   MKD_RETURN_IF_ERROR(StartDirtyLog());
