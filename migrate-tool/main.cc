@@ -204,6 +204,13 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(uint32_t{1024}, mkd::migrate::kMaxFramePayload));
   serve
+      ->add_option("--receive-buffer", sv.receive_buffer_bytes,
+                   "bytes of kernel receive buffer per migration's connection, so pages keep "
+                   "coming while this host starts the VM's QEMU (needs CAP_NET_ADMIN); 0: the "
+                   "kernel's autotuning")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30));
+  serve
       ->add_option("--handshake-timeout", handshake_timeout_s,
                    "seconds a new connection has for its TLS handshake and first frame")
       ->capture_default_str()

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <limits>
 
 namespace mkd::migrate {
 
@@ -123,6 +124,19 @@ Result<int> ListenTcp(const std::string& address) {
   }
   ::freeaddrinfo(res);
   return fd;
+}
+
+Status SetReceiveBuffer(int fd, uint64_t bytes) {
+  if (bytes < 2 || bytes / 2 > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
+    return Status::InvalidArgument("receive buffer of " + std::to_string(bytes) +
+                                   " bytes: out of range");
+  }
+  const int half = static_cast<int>(bytes / 2);
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &half, sizeof(half)) != 0) {
+    return Status::Io(std::string("SO_RCVBUFFORCE: ") + std::strerror(errno) +
+                      (errno == EPERM ? " (needs CAP_NET_ADMIN: run serve as root)" : ""));
+  }
+  return Status::Ok();
 }
 
 }  // namespace mkd::migrate

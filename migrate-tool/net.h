@@ -30,6 +30,12 @@ Result<std::unique_ptr<Channel>> DialPeer(const peer::TlsContext& tls, const std
 // A listening TCP socket on `address` ("0.0.0.0:7420", "10.0.0.1:7420").
 Result<int> ListenTcp(const std::string& address);
 
+// Gives a connected socket a receive buffer of `bytes` (the kernel's own figure, bookkeeping
+// included: SO_RCVBUFFORCE of bytes / 2, which the kernel doubles), beyond net.core.rmem_max;
+// the kernel's autotuning no longer applies to it. Needs CAP_NET_ADMIN: an error otherwise, and
+// the socket is left as it was.
+Status SetReceiveBuffer(int fd, uint64_t bytes);
+
 }  // namespace mkd::migrate
 
 #endif  // MKD_MIGRATE_TOOL_NET_H_

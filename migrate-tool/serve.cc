@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 
@@ -43,6 +44,16 @@ void ServeConnection(const ServeOptions& o, const peer::TlsContext& tls, int fd,
   ch.SetDeadline(handshake_deadline);
   const Result<Frame> first = ch.Receive();
   if (first.ok()) ch.SetDeadline(Clock::time_point::max());
+  if (first.ok() && first->type == FrameType::kHello && o.receive_buffer_bytes > 0) {
+    // Pages are not held back while this host's QEMU starts (docs/decisions.md, "pipe").
+    if (Status s = SetReceiveBuffer(fd, o.receive_buffer_bytes); !s.ok()) {
+      static std::atomic<bool> said{false};
+      if (!said.exchange(true)) {
+        spdlog::warn("serve: --receive-buffer {} not applied, the kernel's autotuning stays: {}",
+                     o.receive_buffer_bytes, s.ToString());
+      }
+    }
+  }
   ChannelLink link(ch);
   ServeSession(first, link, address, ports);
 }
@@ -80,9 +91,10 @@ Status RunServe(const ServeOptions& o, const std::atomic<bool>& stop) {
   spdlog::info(
       "mkd-migrate serve: limits: --max-sessions {} (connections served at once), "
       "--max-frame-bytes {} (one frame per connection), --handshake-timeout {} s (TLS handshake "
-      "and first frame), --timeout {} s (no progress)",
+      "and first frame), --timeout {} s (no progress), --receive-buffer {} (per migration's "
+      "connection; 0: the kernel's autotuning)",
       o.max_sessions, o.max_frame_bytes, std::chrono::duration<double>(o.handshake_timeout).count(),
-      std::chrono::duration<double>(o.timeout).count());
+      std::chrono::duration<double>(o.timeout).count(), o.receive_buffer_bytes);
   Arrivals arrivals;
   std::unique_ptr<IncomingHost> host =
       NewLocalHost({o.vm_dir, o.accel, o.accel_cache, o.qemu_binary});

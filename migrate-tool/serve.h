@@ -39,6 +39,9 @@ struct ServeOptions {
   size_t max_sessions = 32;                             // connections served at once
   uint32_t max_frame_bytes = kMaxSourceFramePayload;    // one frame's payload, per connection
   std::chrono::milliseconds handshake_timeout{10'000};  // TLS handshake + first frame
+  // The kernel's receive buffer of a migration's connection (once its HELLO came): pages keep
+  // arriving while this host starts the VM's QEMU. 0: the kernel's autotuning.
+  uint64_t receive_buffer_bytes = uint64_t{64} << 20;
 };
 
 // Serves until `stop` turns true (checked every 200 ms). Logs its limits at start.

@@ -14,7 +14,7 @@ whose destination differs from its source is counted apart, never averaged in) u
 --no-stock.
 
 Usage: scripts/bench-pipe [--reps N] [--rate PAGES_PER_S] [--mib MIB] [--mb MB] [--work S]
-                          [--no-stock] [--out FILE]
+                          [--no-stock] [--out FILE] [--serve-arg=--receive-buffer=0 ...]
 """
 
 import argparse
@@ -46,7 +46,7 @@ def hop_and_back(build_dir: str, system: str, a: argparse.Namespace) -> dict:
 
 
 def _hop_and_back(build_dir: str, system: str, a: argparse.Namespace) -> dict:
-    with Lab(build_dir, system, a.mib, name="pipe") as s:
+    with Lab(build_dir, system, a.mib, name="pipe", serve_args=a.serve_arg) as s:
         s.start(0, "pagewriter", ["--mb", str(a.mb), "--rate", str(a.rate), "--seconds",
                                   "1000000", "--wait-input"])
         s.serial(0).wait_for(r"^MKD pagewriter filled", timeout=900)
@@ -164,6 +164,9 @@ def main() -> int:
     ap.add_argument("--verify", action="store_true", help="mkd-migrate --verify on the hop back")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                    help="an option for every host's mkd-migrate serve, e.g. "
+                         "--serve-arg=--receive-buffer=0 (repeatable)")
     a = ap.parse_args()
     res = {"args": vars(a), "reuse": [], "stock": []}
     res["stock_broken"] = []

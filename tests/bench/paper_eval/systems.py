@@ -157,12 +157,14 @@ class Stock:
 class Lab:
     """Context manager: a fresh two-host lab with `system` ready in it."""
 
-    def __init__(self, build_dir: str, system: str, memory_mib: int, name: str = "eval"):
+    def __init__(self, build_dir: str, system: str, memory_mib: int, name: str = "eval",
+                 serve_args: Sequence[str] = ()):
         if system not in SYSTEMS:
             raise ValueError(f"unknown system {system!r}; one of {SYSTEMS}")
         self.system = system
         self.cluster = Cluster(build_dir, name, hosts=2, memory_mib=memory_mib,
-                               store_size=f"{max(2, memory_mib * 2 // 1024 + 1)}g")
+                               store_size=f"{max(2, memory_mib * 2 // 1024 + 1)}g",
+                               serve_args=serve_args)
         self.stock: Optional[StockVm] = None
 
     def __enter__(self):

@@ -61,7 +61,8 @@ def write_vm_definition(path: str, vm_uuid: str, name: str, memory_mib: int, ima
 
 class Cluster:
     def __init__(self, build_dir: str, name: str, hosts: int = 2, rate: str = "1gbit",
-                 memory_mib: int = 256, store_size: str = "1g", serve_timeout: float = 30):
+                 memory_mib: int = 256, store_size: str = "1g", serve_timeout: float = 30,
+                 serve_args: Sequence[str] = ()):
         self.build_dir = build_dir
         self.name = name
         self.hosts = hosts
@@ -69,6 +70,7 @@ class Cluster:
         self.memory_mib = memory_mib
         self.store_size = store_size
         self.serve_timeout = serve_timeout
+        self.serve_args = list(serve_args)  # more options of every host's serve (benchmarks)
         self.vm_uuid = str(uuid.uuid4())
         self.lab: Optional[mkdlab.Lab] = None
         self.memfs: List[Memfs] = []
@@ -126,7 +128,7 @@ class Cluster:
                     "--vm-dir", self.vm_dir(i), "--tls-dir", self.ca_dir,
                     "--host-id", self.lab.host_id(i), "--accel", "tcg", "--timeout",
                     str(self.serve_timeout), "--accel-cache",
-                    os.path.join(self.lab.state_dir(i), "accel.json")],
+                    os.path.join(self.lab.state_dir(i), "accel.json"), *self.serve_args],
                 env=dict(os.environ, **(env or {})), stdout=log, stderr=subprocess.STDOUT)
         try:
             self.serve_marks[i].wait_for(r"listening on", timeout=10, proc=self.serve[i],
