@@ -14,8 +14,9 @@ How: a holder process (`sleep infinity`) in host i's network namespace gets its 
 namespaces (`unshare --mount --uts --propagation slave`); in there, directories under
 `lab.state_dir(i)/libvirt/` are bind-mounted over the paths above (`host_path()` maps a path as
 the host sees it to the root namespace's path of the same file) and the hostname is the lab's
-host id. The host has no KVM: a root-only empty file hides /dev/kvm (below). Everything of the host (virsh, libvirtd, virtlogd, QEMU, a test's own commands through
-`command()`/`exec()`/`popen()`) runs in these namespaces through `nsenter -t <holder pid>`;
+host id. The host has no KVM: a root-only empty file hides /dev/kvm (below). Everything of the
+host (virsh, libvirtd, virtlogd, QEMU, a test's own commands through `command()`/`exec()`/
+`popen()`) runs in these namespaces through `nsenter -t <holder pid>`;
 commands start in "/" (entering a mount namespace resets the working directory), so give them
 absolute paths. Outside the bind-mounted directories a host sees the root namespace's files:
 `uri()` names this host's libvirt socket by its root-namespace path, which other hosts see.
