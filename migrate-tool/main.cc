@@ -134,7 +134,8 @@ int main(int argc, char** argv) {
                  "auto-converge: percent of the vCPUs' time taken away at the first rise")
       ->capture_default_str();
   app.add_option("--throttle-step", so.throttle.step_percent,
-                 "auto-converge: percent added at each further rise")
+                 "auto-converge: the least percent added at each further rise (each also halves "
+                 "the time the vCPUs keep)")
       ->capture_default_str();
   app.add_option("--max-throttle", so.throttle.max_percent,
                  "auto-converge: the most of the vCPUs' time ever taken away (percent)")

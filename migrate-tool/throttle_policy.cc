@@ -1,4 +1,5 @@
-// ThrottlePolicy (throttle_policy.h): QEMU's auto-converge rule on plain numbers. Touches nothing.
+// ThrottlePolicy (throttle_policy.h): when and how far the vCPU throttle rises, on plain numbers.
+// Touches nothing.
 #include "migrate-tool/throttle_policy.h"
 
 #include <algorithm>
@@ -47,11 +48,14 @@ uint32_t ThrottlePolicy::AfterRound(uint64_t dirtied_bytes, uint64_t sent_bytes)
     hot_rounds_ = 0;
     return percent_;
   }
-  if (++hot_rounds_ < 2) return percent_;
+  // Before the first rise, two hot rounds in a row (QEMU's rule); once throttled, one.
+  if (++hot_rounds_ < (percent_ == 0 ? 2u : 1u)) return percent_;
   hot_rounds_ = 0;
-  const uint32_t next = percent_ == 0
-                            ? options_.initial_percent
-                            : std::min(percent_ + options_.step_percent, options_.max_percent);
+  uint32_t next = options_.initial_percent;
+  if (percent_ != 0) {
+    const uint32_t halved = 100 - (100 - percent_) / 2;  // half the CPU time the vCPUs keep
+    next = std::min(std::max(percent_ + options_.step_percent, halved), options_.max_percent);
+  }
   if (next > percent_) {
     percent_ = next;
     ++steps_;

@@ -15,18 +15,34 @@ using ::testing::HasSubstr;
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 
-TEST(ThrottlePolicyTest, TwoHotRoundsInARowRaiseToInitialThenBySteps) {
-  ThrottlePolicy p({.initial_percent = 20, .step_percent = 10, .max_percent = 90});
+TEST(ThrottlePolicyTest, TwoHotRoundsRaiseToInitialThenEachHotRoundHalvesWhatIsLeft) {
+  ThrottlePolicy p({.initial_percent = 20, .step_percent = 10, .max_percent = 99});
   EXPECT_EQ(p.percent(), 0u);
   EXPECT_EQ(p.AfterRound(60 * kMiB, 100 * kMiB), 0u);   // hot, but only once
   EXPECT_EQ(p.AfterRound(60 * kMiB, 100 * kMiB), 20u);  // second hot round in a row
   EXPECT_EQ(p.steps(), 1u);
-  EXPECT_EQ(p.AfterRound(60 * kMiB, 100 * kMiB), 20u);  // the count started again
-  EXPECT_EQ(p.AfterRound(60 * kMiB, 100 * kMiB), 30u);
-  EXPECT_EQ(p.AfterRound(60 * kMiB, 100 * kMiB), 30u);
-  EXPECT_EQ(p.AfterRound(60 * kMiB, 100 * kMiB), 40u);
-  EXPECT_EQ(p.percent(), 40u);
-  EXPECT_EQ(p.steps(), 3u);
+  // Throttled: every hot round rises; the vCPUs keep 40, 20, 10 % of their time, then the step
+  // (10) is more than half of what is left: 90 + 10, at most 99.
+  std::vector<uint32_t> seen;
+  for (int i = 0; i < 5; ++i) seen.push_back(p.AfterRound(60 * kMiB, 100 * kMiB));
+  EXPECT_EQ(seen, (std::vector<uint32_t>{60, 80, 90, 99, 99}));
+  EXPECT_EQ(p.steps(), 5u);  // the last hot round, at the maximum, is no rise
+}
+
+TEST(ThrottlePolicyTest, AFurtherRiseAddsAtLeastTheStep) {
+  ThrottlePolicy p({.initial_percent = 70, .step_percent = 20, .max_percent = 95});
+  p.AfterRound(1, 0);
+  EXPECT_EQ(p.AfterRound(1, 0), 70u);
+  EXPECT_EQ(p.AfterRound(1, 0), 90u);  // halving what is left would give 85
+  EXPECT_EQ(p.AfterRound(1, 0), 95u);  // max
+}
+
+TEST(ThrottlePolicyTest, ACalmRoundWhileThrottledHoldsTheThrottle) {
+  ThrottlePolicy p({});
+  p.AfterRound(1, 0);
+  ASSERT_EQ(p.AfterRound(1, 0), 20u);
+  EXPECT_EQ(p.AfterRound(10 * kMiB, 100 * kMiB), 20u);  // calm: no rise, no fall
+  EXPECT_EQ(p.AfterRound(60 * kMiB, 100 * kMiB), 60u);  // hot again: rises at once
 }
 
 TEST(ThrottlePolicyTest, ACalmRoundBetweenHotOnesKeepsTheThrottle) {
@@ -63,7 +79,7 @@ TEST(ThrottlePolicyTest, NeverAboveMaxAndStepsCountOnlyRises) {
   const uint64_t huge = UINT64_MAX;
   std::vector<uint32_t> seen;
   for (int i = 0; i < 12; ++i) seen.push_back(p.AfterRound(huge, huge));
-  EXPECT_EQ(seen, (std::vector<uint32_t>{0, 30, 30, 55, 55, 70, 70, 70, 70, 70, 70, 70}));
+  EXPECT_EQ(seen, (std::vector<uint32_t>{0, 30, 65, 70, 70, 70, 70, 70, 70, 70, 70, 70}));
   EXPECT_EQ(p.steps(), 3u);
 }
 
@@ -78,7 +94,6 @@ TEST(ThrottlePolicyTest, OptionsOutsideTheirRangesAreClampedNotTrusted) {
   ThrottlePolicy p({.initial_percent = 0, .step_percent = 500, .max_percent = 100});
   p.AfterRound(1, 0);
   EXPECT_EQ(p.AfterRound(1, 0), 1u);
-  p.AfterRound(1, 0);
   EXPECT_EQ(p.AfterRound(1, 0), 99u);
 }
 
