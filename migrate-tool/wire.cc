@@ -110,6 +110,10 @@ std::string_view FrameTypeName(FrameType type) {
       return "PLAN";
     case FrameType::kPagesZ:
       return "PAGES_Z";
+    case FrameType::kOffer:
+      return "OFFER";
+    case FrameType::kNeed:
+      return "NEED";
   }
   return "?";
 }
@@ -140,7 +144,7 @@ Result<FrameHeader> ParseFrameHeader(std::string_view bytes) {
                                    std::to_string(kWireVersion));
   }
   if (type < static_cast<uint8_t>(FrameType::kHello) ||
-      type > static_cast<uint8_t>(FrameType::kPagesZ)) {
+      type > static_cast<uint8_t>(FrameType::kNeed)) {
     return Bad("frame header", "unknown frame type " + std::to_string(type));
   }
   if (reserved != 0) return Bad("frame header", "reserved bytes are not zero");
@@ -220,6 +224,111 @@ Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
   if (f.gen == kGenNeverWritten) return Bad(what, "content with generation 0");
   if (r.remaining() != uint64_t{f.count} * kPageSize) return Bad(what, "content length mismatch");
   r.ReadBytes(r.remaining(), &f.data);
+  return f;
+}
+
+std::string EncodeOffer(uint32_t block, const std::vector<OfferEntry>& entries) {
+  std::string out;
+  out.reserve(8 + entries.size() * kOfferEntrySize);
+  AppendLe(&out, block);
+  AppendLe(&out, static_cast<uint32_t>(entries.size()));
+  for (const OfferEntry& e : entries) {
+    AppendLe(&out, e.page);
+    AppendLe(&out, e.gen);
+    AppendLe<uint32_t>(&out, 0);
+    AppendLe(&out, e.digest);
+    out.append(reinterpret_cast<const char*>(e.sha256.data()), e.sha256.size());
+  }
+  return out;
+}
+
+Result<OfferFrame> ParseOffer(std::string_view payload, const std::vector<uint64_t>& block_pages) {
+  const std::string_view what = "OFFER frame";
+  ByteReader r(payload);
+  OfferFrame f;
+  uint32_t count = 0;
+  if (!r.Read(&f.block) || !r.Read(&count)) return Bad(what, "truncated");
+  if (f.block >= block_pages.size()) return Bad(what, "no block " + std::to_string(f.block));
+  if (count == 0 || count > kMaxOfferPages) {
+    return Bad(what, "page count " + std::to_string(count) + " is not in 1.." +
+                         std::to_string(kMaxOfferPages));
+  }
+  if (r.remaining() != uint64_t{count} * kOfferEntrySize) {
+    return Bad(what, "length mismatch: " + std::to_string(r.remaining()) + " bytes for " +
+                         std::to_string(count) + " entries of " + std::to_string(kOfferEntrySize) +
+                         " bytes");
+  }
+  const uint64_t pages = block_pages[f.block];
+  f.entries.resize(count);
+  for (size_t i = 0; i < f.entries.size(); ++i) {
+    OfferEntry& e = f.entries[i];
+    uint32_t reserved = 0;
+    std::string_view sha;
+    if (!r.Read(&e.page) || !r.Read(&e.gen) || !r.Read(&reserved) || !r.Read(&e.digest) ||
+        !r.ReadBytes(e.sha256.size(), &sha)) {
+      return Bad(what, "truncated");  // not reached: the length was checked
+    }
+    std::memcpy(e.sha256.data(), sha.data(), e.sha256.size());
+    // Built only for a refusal: this loop runs for every page offered.
+    const auto page = [&e] { return "page " + std::to_string(e.page); };
+    if (e.page >= pages) {
+      return Bad(what, page() + " is outside the block of " + std::to_string(pages) + " pages");
+    }
+    if (i > 0 && e.page <= f.entries[i - 1].page) {
+      return Bad(what, page() + " follows page " + std::to_string(f.entries[i - 1].page) +
+                           ": pages are not strictly increasing");
+    }
+    if (e.gen == kGenInvalid || e.gen == kGenNeverWritten) {
+      return Bad(what, page() + " has generation 0 or invalid");
+    }
+    if (reserved != 0) return Bad(what, page() + ": reserved bytes are not zero");
+  }
+  return f;
+}
+
+std::string EncodeNeed(uint32_t block, uint32_t offered, const std::vector<uint64_t>& pages) {
+  std::string out;
+  out.reserve(12 + pages.size() * 8);
+  AppendLe(&out, block);
+  AppendLe(&out, offered);
+  AppendLe(&out, static_cast<uint32_t>(pages.size()));
+  for (uint64_t p : pages) AppendLe(&out, p);
+  return out;
+}
+
+Result<NeedFrame> ParseNeed(std::string_view payload, const std::vector<uint64_t>& block_pages) {
+  const std::string_view what = "NEED frame";
+  ByteReader r(payload);
+  NeedFrame f;
+  uint32_t n = 0;
+  if (!r.Read(&f.block) || !r.Read(&f.offered) || !r.Read(&n)) return Bad(what, "truncated");
+  if (f.block >= block_pages.size()) return Bad(what, "no block " + std::to_string(f.block));
+  if (f.offered == 0 || f.offered > kMaxOfferPages) {
+    return Bad(what, "offered count " + std::to_string(f.offered) + " is not in 1.." +
+                         std::to_string(kMaxOfferPages));
+  }
+  if (n > f.offered) {
+    return Bad(what,
+               std::to_string(n) + " pages needed of " + std::to_string(f.offered) + " offered");
+  }
+  if (r.remaining() != uint64_t{n} * 8) {
+    return Bad(what, "length mismatch: " + std::to_string(r.remaining()) + " bytes for " +
+                         std::to_string(n) + " pages");
+  }
+  const uint64_t pages = block_pages[f.block];
+  f.pages.resize(n);
+  for (size_t i = 0; i < f.pages.size(); ++i) {
+    (void)r.Read(&f.pages[i]);
+    const uint64_t p = f.pages[i];
+    if (p >= pages) {
+      return Bad(what, "page " + std::to_string(p) + " is outside the block of " +
+                           std::to_string(pages) + " pages");
+    }
+    if (i > 0 && p <= f.pages[i - 1]) {
+      return Bad(what, "page " + std::to_string(p) + " follows page " +
+                           std::to_string(f.pages[i - 1]) + ": pages are not strictly increasing");
+    }
+  }
   return f;
 }
 

@@ -7,6 +7,7 @@
 #ifndef MKD_MIGRATE_TOOL_WIRE_H_
 #define MKD_MIGRATE_TOOL_WIRE_H_
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,7 +31,8 @@ inline constexpr uint32_t kMaxFramePayload = 64u << 20;
 inline constexpr uint32_t kMaxPagesPerFrame = 256;
 inline constexpr size_t kPagesHeaderSize = 20;
 // The largest payload a source ever sends: a full PAGES frame (1 MiB + 20 bytes). Every other
-// frame a source sends is smaller (LATER 64 KiB, STREAM_DATA 256 KiB, JSON messages a few KiB).
+// frame a source sends is smaller (STREAM_DATA 256 KiB, LATER 64 KiB, OFFER 56 KiB, JSON
+// messages a few KiB).
 // `serve --max-frame-bytes` defaults to it: the destination never buffers more per connection.
 inline constexpr uint32_t kMaxSourceFramePayload =
     static_cast<uint32_t>(kPagesHeaderSize + kMaxPagesPerFrame * kPageSize);
@@ -61,6 +63,10 @@ enum class FrameType : uint8_t {
   kPlan = 21,          // src -> dst, JSON as HELLO: what would a migration here reuse? Answered
                        // with TABLE and RESULT; nothing is prepared (mkd-migrate plan)
   kPagesZ = 22,        // src -> dst, as PAGES with the content one zstd frame (page_codec.h)
+  // Reuse of pages by content:
+  kOffer = 23,  // src -> dst, binary: pages by their content's digests, for the destination to
+                // take from what its host holds (OfferFrame)
+  kNeed = 24,   // dst -> src, binary: the answer to one OFFER, the pages still to send (NeedFrame)
 };
 std::string_view FrameTypeName(FrameType type);
 
@@ -95,6 +101,49 @@ Result<PagesFrame> ParsePages(std::string_view payload, bool zeros,
 // compressed content, which `data` points at (page_codec.h's DecompressPages checks and expands
 // it to exactly count * 4 KiB).
 Result<PagesFrame> ParsePagesZ(std::string_view payload, const std::vector<uint64_t>& block_pages);
+
+// OFFER payload: u32 block, u32 count (1..kMaxOfferPages), count entries of kOfferEntrySize bytes
+// (u64 page, u32 generation neither 0 nor invalid, u32 reserved 0, u64 XXH3-64 and 32 bytes
+// SHA-256 of the page's content), pages strictly increasing and inside the block. The source
+// says "this is the content I would send for these pages": the destination takes each page from
+// any page of its host with that content, and answers with one NEED naming the pages it could
+// not take, which the source then sends as PAGES.
+inline constexpr uint32_t kMaxOfferPages = 1024;
+inline constexpr size_t kOfferEntrySize = 56;
+static_assert(8 + kMaxOfferPages * kOfferEntrySize <= kMaxSourceFramePayload,
+              "a full OFFER must fit the destination's default frame limit");
+struct OfferEntry {
+  uint64_t page = 0;
+  Generation gen = 0;
+  uint64_t digest = 0;               // XXH3-64 of the content
+  std::array<uint8_t, 32> sha256{};  // SHA-256 of the content
+  bool operator==(const OfferEntry&) const = default;
+};
+struct OfferFrame {
+  uint32_t block = 0;
+  std::vector<OfferEntry> entries;
+};
+// No checks: the caller sends 1..kMaxOfferPages entries in increasing page order.
+std::string EncodeOffer(uint32_t block, const std::vector<OfferEntry>& entries);
+// Checks the block index and the pages against `block_pages` (as ParsePages), the count, the
+// exact length, the page order, the generations and the reserved bytes: kInvalidArgument naming
+// OFFER and what is wrong.
+Result<OfferFrame> ParseOffer(std::string_view payload, const std::vector<uint64_t>& block_pages);
+
+// NEED payload: u32 block, u32 offered (the entries of the OFFER it answers, 1..kMaxOfferPages),
+// u32 n (0..offered), n u64 pages, strictly increasing and inside the block. The destination
+// answers every OFFER with exactly one NEED, in order; n = 0 when it took every page. Whether the
+// pages are among those of the OFFER it answers (and `offered` its count) is for the caller to
+// check: the parser does not know that OFFER.
+struct NeedFrame {
+  uint32_t block = 0;
+  uint32_t offered = 0;
+  std::vector<uint64_t> pages;
+};
+// No checks, as EncodeOffer.
+std::string EncodeNeed(uint32_t block, uint32_t offered, const std::vector<uint64_t>& pages);
+// kInvalidArgument naming NEED and what is wrong.
+Result<NeedFrame> ParseNeed(std::string_view payload, const std::vector<uint64_t>& block_pages);
 
 // LATER payload: u32 block, u32 n (1..kMaxLaterRuns), n runs of 16 bytes (u64 first page, u32
 // pages >= 1, u32 generation neither 0 nor invalid), each inside the block: the pages whose

@@ -6,6 +6,21 @@
 namespace mkd::migrate {
 namespace {
 
+// A refusal is kInvalidArgument and its message says what is wrong.
+template <typename T>
+void ExpectRefused(const Result<T>& r, std::string_view what, std::string_view detail) {
+  ASSERT_FALSE(r.ok()) << "accepted; expected: " << detail;
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(what), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find(detail), std::string::npos) << r.status().message();
+}
+
+OfferEntry Entry(uint64_t page, Generation gen) {
+  OfferEntry e{page, gen, 0x0123456789abcdefull ^ page, {}};
+  for (size_t i = 0; i < e.sha256.size(); ++i) e.sha256[i] = static_cast<uint8_t>(page * 31 + i);
+  return e;
+}
+
 TEST(WireTest, FrameHeaderRoundTripAndRefusals) {
   const std::string h = EncodeFrameHeader(FrameType::kPages, 4116);
   ASSERT_EQ(h.size(), kFrameHeaderSize);
@@ -31,7 +46,7 @@ TEST(WireTest, FrameHeaderRoundTripAndRefusals) {
 }
 
 TEST(WireTest, EveryFrameTypeHasANameAndTheOneAfterTheLastIsRefused) {
-  for (uint8_t t = 1; t <= static_cast<uint8_t>(FrameType::kPagesZ); ++t) {
+  for (uint8_t t = 1; t <= static_cast<uint8_t>(FrameType::kNeed); ++t) {
     const FrameType type = static_cast<FrameType>(t);
     EXPECT_NE(FrameTypeName(type), "?") << int{t};
     Result<FrameHeader> p = ParseFrameHeader(EncodeFrameHeader(type, 0));
@@ -39,8 +54,12 @@ TEST(WireTest, EveryFrameTypeHasANameAndTheOneAfterTheLastIsRefused) {
     EXPECT_EQ(p->type, type);
   }
   EXPECT_EQ(FrameTypeName(FrameType::kPlan), "PLAN");
-  std::string next = EncodeFrameHeader(FrameType::kPagesZ, 0);
-  next[5] = static_cast<char>(static_cast<uint8_t>(FrameType::kPagesZ) + 1);
+  EXPECT_EQ(FrameTypeName(FrameType::kOffer), "OFFER");
+  EXPECT_EQ(FrameTypeName(FrameType::kNeed), "NEED");
+  EXPECT_EQ(static_cast<int>(FrameType::kOffer), 23);
+  EXPECT_EQ(static_cast<int>(FrameType::kNeed), 24);
+  std::string next = EncodeFrameHeader(FrameType::kNeed, 0);
+  next[5] = static_cast<char>(static_cast<uint8_t>(FrameType::kNeed) + 1);
   EXPECT_FALSE(ParseFrameHeader(next).ok());
 }
 
@@ -204,6 +223,119 @@ TEST(WireTest, PostcopyFrames) {
   neg.replace(neg.find("1.25"), 4, "-1.0");
   EXPECT_FALSE(ParsePostcopyDone(neg).ok());
   EXPECT_FALSE(ParsePostcopyDone("{\"fetched\":1}").ok()) << "fields missing";
+}
+
+TEST(WireTest, OfferRoundTrip) {
+  const std::vector<uint64_t> blocks = {100, 8};
+  const std::vector<OfferEntry> entries = {Entry(0, 1), Entry(7, 9), Entry(99, kGenInvalid - 1)};
+  const std::string bytes = EncodeOffer(0, entries);
+  EXPECT_EQ(bytes.size(), 8 + entries.size() * kOfferEntrySize);
+  Result<OfferFrame> o = ParseOffer(bytes, blocks);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->block, 0u);
+  EXPECT_EQ(o->entries, entries);
+  // The second block, and a full frame, which a destination's default frame limit takes.
+  Result<OfferFrame> other = ParseOffer(EncodeOffer(1, {Entry(7, 2)}), blocks);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_EQ(other->block, 1u);
+  std::vector<OfferEntry> full;
+  for (uint64_t p = 0; p < kMaxOfferPages; ++p) full.push_back(Entry(p, 5));
+  const std::string full_bytes = EncodeOffer(0, full);
+  Result<OfferFrame> f = ParseOffer(full_bytes, {kMaxOfferPages});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->entries, full);
+  EXPECT_LE(full_bytes.size(), kMaxSourceFramePayload);
+  EXPECT_TRUE(CheckFrameLength({FrameType::kOffer, static_cast<uint32_t>(full_bytes.size())},
+                               kMaxSourceFramePayload, "host-c")
+                  .ok());
+}
+
+TEST(WireTest, OfferRefusesTruncatedAndTrailingBytes) {
+  const std::vector<uint64_t> blocks = {100};
+  const std::string bytes = EncodeOffer(0, {Entry(1, 3), Entry(2, 3)});
+  ExpectRefused(ParseOffer(bytes.substr(0, 7), blocks), "OFFER frame", "truncated");
+  ExpectRefused(ParseOffer("", blocks), "OFFER frame", "truncated");
+  ExpectRefused(ParseOffer(bytes.substr(0, bytes.size() - 1), blocks), "OFFER frame",
+                "length mismatch");
+  ExpectRefused(ParseOffer(bytes.substr(0, 8 + kOfferEntrySize), blocks), "OFFER frame",
+                "length mismatch");
+  ExpectRefused(ParseOffer(bytes + "x", blocks), "OFFER frame", "length mismatch");
+}
+
+TEST(WireTest, OfferRefusesCountsOutOfRangeAndUnknownBlocks) {
+  const std::vector<uint64_t> blocks = {100};
+  ExpectRefused(ParseOffer(EncodeOffer(0, {}), blocks), "OFFER frame", "page count 0 is not in");
+  std::vector<OfferEntry> over;
+  for (uint64_t p = 0; p <= kMaxOfferPages; ++p) over.push_back(Entry(p, 5));
+  ExpectRefused(ParseOffer(EncodeOffer(0, over), {kMaxOfferPages + 1}), "OFFER frame",
+                "page count 1025 is not in 1..1024");
+  ExpectRefused(ParseOffer(EncodeOffer(1, {Entry(1, 3)}), blocks), "OFFER frame", "no block 1");
+  ExpectRefused(ParseOffer(EncodeOffer(0, {Entry(1, 3)}), {}), "OFFER frame", "no block 0");
+}
+
+TEST(WireTest, OfferRefusesPagesOutOfOrderOrOutsideTheBlock) {
+  const std::vector<uint64_t> blocks = {100};
+  ExpectRefused(ParseOffer(EncodeOffer(0, {Entry(4, 3), Entry(4, 3)}), blocks), "OFFER frame",
+                "page 4 follows page 4: pages are not strictly increasing");
+  ExpectRefused(ParseOffer(EncodeOffer(0, {Entry(5, 3), Entry(6, 3), Entry(2, 3)}), blocks),
+                "OFFER frame", "page 2 follows page 6: pages are not strictly increasing");
+  ExpectRefused(ParseOffer(EncodeOffer(0, {Entry(3, 3), Entry(100, 3)}), blocks), "OFFER frame",
+                "page 100 is outside the block of 100 pages");
+  ExpectRefused(ParseOffer(EncodeOffer(0, {Entry(UINT64_MAX, 3)}), blocks), "OFFER frame",
+                "is outside the block");
+}
+
+TEST(WireTest, OfferRefusesGenerationZeroOrInvalidAndReservedBytes) {
+  const std::vector<uint64_t> blocks = {100};
+  ExpectRefused(ParseOffer(EncodeOffer(0, {Entry(1, 3), Entry(2, kGenNeverWritten)}), blocks),
+                "OFFER frame", "page 2 has generation 0 or invalid");
+  ExpectRefused(ParseOffer(EncodeOffer(0, {Entry(1, kGenInvalid)}), blocks), "OFFER frame",
+                "page 1 has generation 0 or invalid");
+  // The reserved u32 of the second entry: after block, count, the first entry, page and gen.
+  std::string bytes = EncodeOffer(0, {Entry(1, 3), Entry(2, 3)});
+  bytes[8 + kOfferEntrySize + 12 + 3] = 1;
+  ExpectRefused(ParseOffer(bytes, blocks), "OFFER frame", "page 2: reserved bytes are not zero");
+}
+
+TEST(WireTest, NeedRoundTrip) {
+  const std::vector<uint64_t> blocks = {100, 8};
+  Result<NeedFrame> n = ParseNeed(EncodeNeed(0, 5, {1, 50, 99}), blocks);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->block, 0u);
+  EXPECT_EQ(n->offered, 5u);
+  EXPECT_EQ(n->pages, (std::vector<uint64_t>{1, 50, 99}));
+  // Every page taken locally: nothing to send.
+  Result<NeedFrame> none = ParseNeed(EncodeNeed(1, kMaxOfferPages, {}), blocks);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->block, 1u);
+  EXPECT_EQ(none->offered, kMaxOfferPages);
+  EXPECT_TRUE(none->pages.empty());
+  // Every page needed.
+  Result<NeedFrame> all = ParseNeed(EncodeNeed(1, 2, {0, 7}), blocks);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->pages, (std::vector<uint64_t>{0, 7}));
+}
+
+TEST(WireTest, NeedRefusals) {
+  const std::vector<uint64_t> blocks = {100};
+  const std::string bytes = EncodeNeed(0, 3, {1, 2});
+  ExpectRefused(ParseNeed(bytes.substr(0, 11), blocks), "NEED frame", "truncated");
+  ExpectRefused(ParseNeed(bytes.substr(0, bytes.size() - 1), blocks), "NEED frame",
+                "length mismatch");
+  ExpectRefused(ParseNeed(bytes + "x", blocks), "NEED frame", "length mismatch");
+  ExpectRefused(ParseNeed(EncodeNeed(0, 0, {}), blocks), "NEED frame",
+                "offered count 0 is not in 1..1024");
+  ExpectRefused(ParseNeed(EncodeNeed(0, kMaxOfferPages + 1, {}), blocks), "NEED frame",
+                "offered count 1025 is not in 1..1024");
+  ExpectRefused(ParseNeed(EncodeNeed(0, 2, {1, 2, 3}), blocks), "NEED frame",
+                "3 pages needed of 2 offered");
+  ExpectRefused(ParseNeed(EncodeNeed(1, 1, {1}), blocks), "NEED frame", "no block 1");
+  ExpectRefused(ParseNeed(EncodeNeed(0, 3, {1, 100}), blocks), "NEED frame",
+                "page 100 is outside the block of 100 pages");
+  ExpectRefused(ParseNeed(EncodeNeed(0, 3, {2, 2}), blocks), "NEED frame",
+                "page 2 follows page 2: pages are not strictly increasing");
+  ExpectRefused(ParseNeed(EncodeNeed(0, 3, {5, 4}), blocks), "NEED frame",
+                "page 4 follows page 5: pages are not strictly increasing");
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Fuzz target for the migration protocol's parsers (migrate-tool/wire.h): everything a peer host
 // sends. The first byte chooses the parser, the rest is its input. No input may crash a parser or
 // make the JSON library throw; refusals are kInvalidArgument; what is accepted is within the
-// limits the parsers promise, and JSON messages survive an encode/parse round trip.
+// limits the parsers promise, JSON messages survive an encode/parse round trip and accepted
+// binary frames (LATER, WANT, OFFER, NEED) re-encode to exactly the input.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -24,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view in = mkd::fuzz::AsBytes(data + 1, size - 1);
   const std::vector<uint64_t> blocks = {64, 1};
-  switch (data[0] % 12) {
+  switch (data[0] % 14) {
     case 0: {
       auto h = m::ParseFrameHeader(in);
       if (!h.ok()) return Refused(h.status()), 0;
@@ -39,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 1:
     case 2: {
-      const bool zeros = data[0] % 12 == 2;
+      const bool zeros = data[0] % 14 == 2;
       auto p = m::ParsePages(in, zeros, blocks);
       if (!p.ok()) return Refused(p.status()), 0;
       MKD_CHECK(p->block < blocks.size() && p->count > 0);
@@ -114,6 +115,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const mkd::Status s = expander.Expand(p->data, uint64_t{p->count} * mkd::kPageSize, &out);
       if (!s.ok()) return Refused(s), 0;
       MKD_CHECK(out.size() == uint64_t{p->count} * mkd::kPageSize);
+      break;
+    }
+    case 11: {
+      auto o = m::ParseOffer(in, blocks);
+      if (!o.ok()) return Refused(o.status()), 0;
+      MKD_CHECK(!o->entries.empty() && o->entries.size() <= m::kMaxOfferPages);
+      for (size_t i = 0; i < o->entries.size(); ++i) {
+        const m::OfferEntry& e = o->entries[i];
+        MKD_CHECK(e.page < blocks[o->block]);
+        MKD_CHECK(i == 0 || e.page > o->entries[i - 1].page);
+        MKD_CHECK(e.gen != mkd::kGenInvalid && e.gen != mkd::kGenNeverWritten);
+      }
+      MKD_CHECK(m::EncodeOffer(o->block, o->entries) == in);
+      break;
+    }
+    case 12: {
+      auto n = m::ParseNeed(in, blocks);
+      if (!n.ok()) return Refused(n.status()), 0;
+      MKD_CHECK(n->offered >= 1 && n->offered <= m::kMaxOfferPages);
+      MKD_CHECK(n->pages.size() <= n->offered);
+      for (size_t i = 0; i < n->pages.size(); ++i) {
+        MKD_CHECK(n->pages[i] < blocks[n->block]);
+        MKD_CHECK(i == 0 || n->pages[i] > n->pages[i - 1]);
+      }
+      MKD_CHECK(m::EncodeNeed(n->block, n->offered, n->pages) == in);
       break;
     }
     default: {
