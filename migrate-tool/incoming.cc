@@ -193,6 +193,10 @@ Status Incoming::Commit() {
   }
   spdlog::info("VM {} from {}: committed in epoch {}", def_.name, link_.peer_host(),
                hello_.epoch + 1);
+  if (content_) {
+    spdlog::info("VM {}: {} of {} pages offered by content were taken from this host's pages ({})",
+                 def_.name, taken_, offered_, content_->Summary());
+  }
   MKD_RETURN_IF_ERROR(
       link_.Send(FrameType::kResult, EncodeResult({true, "committed", ReceivedSoFar()})));
   return FaultPoint("serve.after_commit");
@@ -300,8 +304,12 @@ Status Incoming::Receive() {
         f.type == FrameType::kPages || f.type == FrameType::kPagesZ || f.type == FrameType::kZeros;
     // Every page that came before another frame is in memfs before it is handled (ZEROS flush
     // in ReceivePagesFrame). The time spent in memfs writes is the batch's (ReceivedSoFar).
-    MKD_RETURN_IF_ERROR(pages ? ReceivePagesFrame(*ram_, batch_, f.type, f.payload, block_pages_)
-                              : batch_.Flush());
+    // An OFFER's pages join the batch too: what it reads of this host's pages is checked
+    // against the offer's digests, whatever writes are still on their way.
+    const bool offer = f.type == FrameType::kOffer;
+    MKD_RETURN_IF_ERROR(pages   ? ReceivePagesFrame(*ram_, batch_, f.type, f.payload, block_pages_)
+                        : offer ? Status::Ok()
+                                : batch_.Flush());
     const bool committed = phase_ >= Phase::kCommitted;
     switch (f.type) {
       case FrameType::kPages:
@@ -309,6 +317,10 @@ Status Incoming::Receive() {
       case FrameType::kZeros:
         received_.frames += 1;
         zero_frames_ += f.type == FrameType::kZeros;
+        break;
+      case FrameType::kOffer:
+        if (committed) return Status::InvalidArgument("OFFER after COMMIT");
+        MKD_RETURN_IF_ERROR(ReceiveOffer(f.payload));
         break;
       case FrameType::kLater: {
         if (committed) return Status::InvalidArgument("LATER after COMMIT");
@@ -344,6 +356,24 @@ Status Incoming::Receive() {
         return Status::InvalidArgument("unexpected " + std::string(FrameTypeName(f.type)));
     }
   }
+}
+
+Status Incoming::ReceiveOffer(std::string_view payload) {
+  MKD_ASSIGN_OR_RETURN(OfferFrame offer, ParseOffer(payload, block_pages_));
+  if (!content_) content_ = host_.ContentFor(def_);
+  std::vector<uint64_t> needed;
+  std::string page(kPageSize, '\0');
+  for (const OfferEntry& e : offer.entries) {
+    if (content_->Find(e.digest, e.sha256, page.data())) {
+      MKD_RETURN_IF_ERROR(batch_.Add(e.page, 1, e.gen, page));
+      ++taken_;
+    } else {
+      needed.push_back(e.page);
+    }
+  }
+  offered_ += offer.entries.size();
+  return link_.Send(FrameType::kNeed,
+                    EncodeNeed(offer.block, static_cast<uint32_t>(offer.entries.size()), needed));
 }
 
 void Incoming::Abort(const std::string& why) {

@@ -128,6 +128,11 @@ class Incoming {
                              std::string_view data) { return ram_->ReceiveRuns(runs, data); },
                       ReceiveWriter::kDepth};
   uint64_t zero_frames_ = 0;
+  // Reuse by content: the host's pages by digest (from the first OFFER on), and what came of the
+  // offers.
+  Status ReceiveOffer(std::string_view payload);
+  std::unique_ptr<IncomingContent> content_;
+  uint64_t offered_ = 0, taken_ = 0;
 };
 
 // The definition this host holds of the VM `hello` names, checked against it: the same VM, RAM

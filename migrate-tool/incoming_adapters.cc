@@ -8,10 +8,14 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <utility>
 
 #include "memfs-protocol/arrival.h"
 #include "memfs-protocol/names.h"
+#include "migrate-tool/content_files_mount.h"
+#include "migrate-tool/content_index.h"
 #include "qemu-config/command_line.h"
 #include "qemu-config/qmp/client.h"
 #include "qemu-config/qmp/migration.h"
@@ -172,6 +176,41 @@ class LibvirtQemu final : public IncomingQemu {
   qemuconfig::VmDefinition def_;
 };
 
+// The pages of one memfs mount by content, for one arrival: each lookup takes the mount's current
+// index from the cache (rebuilt when older than its age), so a session holds no index between
+// lookups and the host's memory for indexes stays at most two per mount (content_index.h).
+class MountContent final : public IncomingContent {
+ public:
+  explicit MountContent(std::shared_ptr<ContentIndexCache> cache) : cache_(std::move(cache)) {}
+  bool Find(uint64_t digest, const Sha256& sha, char* out) override {
+    if (!cache_) return false;
+    std::shared_ptr<const ContentIndex> index = cache_->Get();
+    if (index.get() != last_index_) {
+      last_index_ = index.get();
+      index_note_ = std::to_string(index->entries().size()) + " pages of " +
+                    std::to_string(index->files().size() - index->files_skipped()) +
+                    " RAM files indexed (" + std::to_string(index->files_skipped()) +
+                    " unreadable" + (index->truncated() ? ", truncated" : "") + ")";
+    }
+    return index->Resolve(reader_, digest, sha, out, &stats_);
+  }
+  std::string Summary() const override {
+    if (!cache_) return "reuse by content is off here (serve --content-index-pages 0)";
+    return index_note_ + "; " + std::to_string(stats_.hits) + " found in " +
+           std::to_string(stats_.lookups) + " lookups; " + std::to_string(stats_.candidates) +
+           " candidates read, " + std::to_string(stats_.stale) + " changed since indexed, " +
+           std::to_string(stats_.collisions) + " with another content, " +
+           std::to_string(stats_.read_errors) + " unreadable";
+  }
+
+ private:
+  std::shared_ptr<ContentIndexCache> cache_;  // null: reuse by content is off
+  const ContentIndex* last_index_ = nullptr;  // the index Find used last (for index_note_)
+  std::string index_note_ = "no index";
+  MountPageReader reader_;
+  ResolveStats stats_;
+};
+
 class LocalHost final : public IncomingHost {
  public:
   explicit LocalHost(LocalHostOptions o) : o_(std::move(o)) {}
@@ -196,9 +235,31 @@ class LocalHost final : public IncomingHost {
     so.qemu_binary = o_.qemu_binary;
     return std::make_unique<QemuConfigVm>(def, so);
   }
+  std::unique_ptr<IncomingContent> ContentFor(const qemuconfig::VmDefinition& def) override {
+    if (o_.content_index_pages == 0) return std::make_unique<MountContent>(nullptr);
+    if (o_.content_scope == ContentScope::kVm) {
+      // The VM's own file only: an index of this arrival's own, gone when the session ends.
+      const std::string root = def.memory_dir;
+      const Uuid vm = def.uuid;
+      return std::make_unique<MountContent>(std::make_shared<ContentIndexCache>(
+          [root, vm] { return std::make_unique<MountContentFiles>(root, vm); },
+          o_.content_index_pages, o_.content_index_age));
+    }
+    std::lock_guard lock(mu_);
+    std::shared_ptr<ContentIndexCache>& cache = caches_[def.memory_dir];
+    if (!cache) {
+      const std::string root = def.memory_dir;
+      cache = std::make_shared<ContentIndexCache>(
+          [root] { return std::make_unique<MountContentFiles>(root); }, o_.content_index_pages,
+          o_.content_index_age);
+    }
+    return std::make_unique<MountContent>(cache);
+  }
 
  private:
   LocalHostOptions o_;
+  std::mutex mu_;  // guards caches_: sessions ask for content from their own threads
+  std::map<std::string, std::shared_ptr<ContentIndexCache>> caches_;  // by memfs mount
 };
 
 }  // namespace

@@ -15,6 +15,12 @@
 
 namespace mkd::migrate {
 
+// serve --content-scope (LocalHostOptions::content_scope).
+enum class ContentScope { kVm, kHost };
+
+// serve --content-index-pages: 16 Mi pages (64 GiB of guest memory with content; 256 MiB).
+inline constexpr uint64_t kDefaultContentIndexPages = uint64_t{16} << 20;
+
 // IncomingLink over a Channel it does not own.
 class ChannelLink final : public IncomingLink {
  public:
@@ -36,6 +42,16 @@ struct LocalHostOptions {
   std::string accel;
   std::string accel_cache;
   std::string qemu_binary;
+  // Reuse by content: pages indexed per memfs mount at most (16 bytes each; 0: no reuse by
+  // content, every offered page is asked for), and how old an index may get before a lookup
+  // rebuilds it.
+  uint64_t content_index_pages = kDefaultContentIndexPages;
+  std::chrono::seconds content_index_age{30};
+  // Whose pages an arriving VM may take by content: its own (its earlier incarnations on this
+  // host: kVm) or every VM's on the mount (kHost). Whether a page was taken tells the source
+  // host whether this host holds that content (docs/security.md): kHost only where the VMs of a
+  // host may learn that of each other.
+  ContentScope content_scope = ContentScope::kVm;
 };
 
 // This host: definitions from `vm_dir`, memfs through the definitions' memory directories,

@@ -35,6 +35,8 @@ struct FakeMemfs {
   }();  // pages: set by the test
   std::string table = "table-blob", digests = "digests-blob", dirty = "dirty-blob";
   uint64_t pages_received = 0;  // by runs and zeros
+  // Each page received by runs: its generation and content (the last one written).
+  std::map<uint64_t, std::pair<Generation, std::string>> received;
   bool has_ram = true;          // the RAM file exists (HasRam)
   // Post-copy: the batches of wanted pages TakeWanted hands out, then empty answers.
   std::deque<std::vector<uint64_t>> wanted;
@@ -74,10 +76,18 @@ class FakeRam final : public IncomingRam {
     m_.pages_received += count;
     return Status::Ok();
   }
-  Status ReceiveRuns(const std::vector<memfs_protocol::LaterRun>& runs, std::string_view) override {
+  Status ReceiveRuns(const std::vector<memfs_protocol::LaterRun>& runs,
+                     std::string_view data) override {
     MKD_RETURN_IF_ERROR(m_.Call("runs"));
     std::lock_guard lock(m_.mu);
-    for (const memfs_protocol::LaterRun& r : runs) m_.pages_received += r.count;
+    size_t at = 0;
+    for (const memfs_protocol::LaterRun& r : runs) {
+      m_.pages_received += r.count;
+      for (uint64_t p = r.first; p < r.first + r.count && at + kPageSize <= data.size(); ++p) {
+        m_.received[p] = {r.gen, std::string(data.substr(at, kPageSize))};
+        at += kPageSize;
+      }
+    }
     return Status::Ok();
   }
   Status ReceiveLater(const std::vector<GenRun>&) override { return m_.Call("later"); }

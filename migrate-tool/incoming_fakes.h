@@ -7,11 +7,13 @@
 #ifndef MKD_MIGRATE_TOOL_INCOMING_FAKES_H_
 #define MKD_MIGRATE_TOOL_INCOMING_FAKES_H_
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
 
+#include "genstore/digests.h"
 #include "migrate-tool/incoming.h"
 #include "migrate-tool/incoming_fake_link.h"
 #include "migrate-tool/incoming_fake_memfs.h"
@@ -39,6 +41,23 @@ inline qemuconfig::VmDefinition TestVm(uint64_t memory_mib = 4) {
   return d;
 }
 
+// Pages of this host by content: found when an entry has the offer's SHA-256 and its content has
+// the offer's XXH3-64.
+class FakeContent final : public IncomingContent {
+ public:
+  explicit FakeContent(const std::map<Sha256, std::string>& pages) : pages_(pages) {}
+  bool Find(uint64_t digest, const Sha256& sha, char* out) override {
+    auto it = pages_.find(sha);
+    if (it == pages_.end() || PageDigest(it->second.data()) != digest) return false;
+    std::copy(it->second.begin(), it->second.end(), out);
+    return true;
+  }
+  std::string Summary() const override { return "fake"; }
+
+ private:
+  const std::map<Sha256, std::string>& pages_;
+};
+
 // This host: holds `definition` (none when nullopt), its memfs and its QEMU.
 class FakeHost final : public IncomingHost {
  public:
@@ -59,6 +78,14 @@ class FakeHost final : public IncomingHost {
   }
   std::unique_ptr<IncomingQemu> QemuFor(const qemuconfig::VmDefinition&) override {
     return std::make_unique<FakeQemuProcess>(qemu);
+  }
+  // Pages this host holds by content: SHA-256 -> content (the fake finds by SHA-256 alone, and
+  // checks that the offer's XXH3-64 is the content's, as the real index does).
+  std::map<Sha256, std::string> content_pages;
+  int content_opened = 0;
+  std::unique_ptr<IncomingContent> ContentFor(const qemuconfig::VmDefinition&) override {
+    ++content_opened;
+    return std::make_unique<FakeContent>(content_pages);
   }
 };
 

@@ -22,6 +22,7 @@
 #include "genstore/generation.h"
 #include "memfs-protocol/receive_frame.h"
 #include "migrate-tool/channel.h"
+#include "migrate-tool/content_digest.h"
 #include "migrate-tool/ram_file.h"
 #include "migrate-tool/wire.h"
 #include "qemu-config/qmp/queries.h"
@@ -119,6 +120,19 @@ class IncomingQemu {
   virtual Status Stop() = 0;
 };
 
+// The pages this host holds, found by content (reuse by content: content_index.h): one per
+// arrival, used from its session's thread.
+class IncomingContent {
+ public:
+  virtual ~IncomingContent() = default;
+  // A page of this host whose content has this XXH3-64 and SHA-256, both checked on the bytes
+  // read: true with its content in `out` (kPageSize bytes). Never an error: a page that cannot
+  // be read or no longer matches is not found.
+  virtual bool Find(uint64_t digest, const Sha256& sha, char* out) = 0;
+  // One line for the log: what the lookups found (hits, stale, collisions).
+  virtual std::string Summary() const = 0;
+};
+
 // This host as serve sees it: the VM definitions it holds, and the ports for one VM.
 class IncomingHost {
  public:
@@ -130,6 +144,8 @@ class IncomingHost {
   virtual Result<std::optional<qemuconfig::VmDefinition>> LoadDefinition(const Uuid& vm) = 0;
   virtual std::unique_ptr<IncomingMemfs> MemfsFor(const qemuconfig::VmDefinition& def) = 0;
   virtual std::unique_ptr<IncomingQemu> QemuFor(const qemuconfig::VmDefinition& def) = 0;
+  // The pages of the memfs mount `def`'s RAM is on, by content.
+  virtual std::unique_ptr<IncomingContent> ContentFor(const qemuconfig::VmDefinition& def) = 0;
 };
 
 // The destination QEMU's incoming migration socket, where the QEMU stream's serve end writes

@@ -11,6 +11,8 @@
 #include <future>
 #include <thread>
 
+#include "genstore/digests.h"
+#include "migrate-tool/content_digest.h"
 #include "migrate-tool/incoming_fakes.h"
 
 namespace mkd::migrate {
@@ -104,6 +106,52 @@ TEST_F(IncomingTest, APreCopyCommitsAndReportsTheVmRunning) {
   EXPECT_TRUE(QemuAlive());
   EXPECT_EQ(QemuStops(), 0);
   EXPECT_TRUE(arrivals_.Add(hello_.vm, "/x", "host-a")) << "the session ended: unregistered";
+}
+
+// Reuse by content: an OFFER's pages this host holds (same XXH3-64 and SHA-256) are written from
+// here, the rest asked for with one NEED; the pages taken go into memfs with the offer's
+// generation, in order with the pages around them.
+TEST_F(IncomingTest, AnOfferTakesThePagesThisHostHoldsAndAsksForTheRest) {
+  const std::string a(kPageSize, 'a'), b(kPageSize, 'b');
+  host_.content_pages[PageSha256(a.data())] = a;
+  host_.qemu.statuses = {"inmigrate", "inmigrate", "running"};
+  std::vector<OfferEntry> entries = {
+      {.page = 5, .gen = 3, .digest = PageDigest(a.data()), .sha256 = PageSha256(a.data())},
+      {.page = 6, .gen = 3, .digest = PageDigest(b.data()), .sha256 = PageSha256(b.data())},
+      // The XXH3-64 of `a` with another content's SHA-256: a collision is not taken.
+      {.page = 7, .gen = 3, .digest = PageDigest(a.data()), .sha256 = PageSha256(b.data())},
+      {.page = 9, .gen = 4, .digest = PageDigest(a.data()), .sha256 = PageSha256(a.data())}};
+  link_.Push(FrameType::kOffer, EncodeOffer(0, entries));
+  link_.Push(FrameType::kPages, PagesPayload(6, 2));
+  link_.Push(FrameType::kCommit);
+  link_.Push(FrameType::kWaitRunning);
+  EXPECT_EQ(Run(), Phase::kRunning);
+  std::vector<Frame> sent = link_.sent();
+  auto need = std::find_if(sent.begin(), sent.end(),
+                           [](const Frame& f) { return f.type == FrameType::kNeed; });
+  ASSERT_NE(need, sent.end());
+  Result<NeedFrame> parsed = ParseNeed(need->payload, {kPages});
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->offered, 4u);
+  EXPECT_EQ(parsed->pages, (std::vector<uint64_t>{6, 7}));
+  EXPECT_EQ(host_.content_opened, 1);
+  EXPECT_TRUE(Committed());
+  std::lock_guard lock(host_.memfs.mu);
+  ASSERT_EQ(host_.memfs.received.count(5), 1u);
+  EXPECT_EQ(host_.memfs.received[5], std::make_pair(Generation{3}, a));
+  EXPECT_EQ(host_.memfs.received[9], std::make_pair(Generation{4}, a));
+  EXPECT_EQ(host_.memfs.pages_received, 4u) << "5 and 9 by content, 6 and 7 as pages";
+}
+
+TEST_F(IncomingTest, AnOfferOutsideTheVmIsRefusedAndTheArrivalAborted) {
+  const std::string a(kPageSize, 'a');
+  link_.Push(FrameType::kOffer, EncodeOffer(0, {{.page = kPages,
+                                                 .gen = 3,
+                                                 .digest = PageDigest(a.data()),
+                                                 .sha256 = PageSha256(a.data())}}));
+  Run();
+  EXPECT_TRUE(Aborted());
+  EXPECT_FALSE(Committed());
 }
 
 // --- Refusals before anything happens on this host (docs/migrate.md, docs/security.md) ---

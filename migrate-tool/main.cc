@@ -150,6 +150,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "always", "never"}));
   app.add_flag("--no-reuse", no_reuse,
                "send every written page (the baseline: same path, no reuse)");
+  bool no_content_reuse = false;
+  app.add_flag("--no-content-reuse", no_content_reuse,
+               "send pages the destination could take from a page with the same content it holds "
+               "(another VM's, an older incarnation's) instead of offering them by digest");
   app.add_flag("--verify", so.verify,
                "compare XXH3 digests of every page on both ends at the switchover; resume the "
                "VM here on any mismatch");
@@ -212,6 +216,21 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30));
   serve
+      ->add_option("--content-index-pages", sv.content_index_pages,
+                   "reuse by content: pages of a memfs mount indexed by digest at most (16 bytes "
+                   "of memory each, at most two indexes per mount); 0: no reuse by content, "
+                   "every page offered is asked for")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 32));
+  std::string content_scope = "vm";
+  serve
+      ->add_option("--content-scope", content_scope,
+                   "reuse by content: whose pages an arriving VM may take, its own (its earlier "
+                   "incarnations here) or every VM's on this host (then the source host learns "
+                   "which contents this host holds: only where VMs may know that of each other)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"vm", "host"}));
+  serve
       ->add_option("--handshake-timeout", handshake_timeout_s,
                    "seconds a new connection has for its TLS handshake and first frame")
       ->capture_default_str()
@@ -269,6 +288,8 @@ int main(int argc, char** argv) {
     sv.vm_dir = vm_dir;
     sv.tls = TlsFiles(tls_dir, host_id);
     sv.timeout = timeout;
+    sv.content_scope = content_scope == "host" ? mkd::migrate::ContentScope::kHost
+                                               : mkd::migrate::ContentScope::kVm;
     sv.handshake_timeout =
         std::chrono::milliseconds(static_cast<int64_t>(handshake_timeout_s * 1000));
     // Connection threads come and go: without a cap glibc gives each new thread its own malloc
@@ -358,6 +379,7 @@ int main(int argc, char** argv) {
   so.tls = TlsFiles(tls_dir, host_id);
   so.downtime = std::chrono::milliseconds(downtime_ms);
   so.reuse = !no_reuse;
+  so.content_reuse = !no_content_reuse;
   so.timeout = timeout;
   mkd::migrate::ProgressPrinter printer(::isatty(STDERR_FILENO) != 0);
   mkd::migrate::MigrationReport report;

@@ -30,6 +30,7 @@ nlohmann::json ToJson(const MigrationReport& r) {
         {"sent", r.pages_sent},
         {"zero", r.pages_zero},
         {"reused", r.pages_reused},
+        {"content", r.pages_content},
         {"transfers", r.page_transfers},
         {"zero_transfers", r.zero_transfers}}},
       {"bytes",
@@ -62,6 +63,15 @@ nlohmann::json ToJson(const MigrationReport& r) {
                         {"raw_bytes", z.raw_bytes},
                         {"compressed_bytes", z.compressed_bytes},
                         {"seconds", z.seconds}};
+  const ContentReport& c = r.content;
+  out["content"] = {{"enabled", c.enabled},
+                    {"offers", c.offers},
+                    {"offered", c.offered},
+                    {"taken", c.taken},
+                    {"needed", c.needed},
+                    {"offer_bytes", c.offer_bytes},
+                    {"digest_seconds", c.digest_seconds},
+                    {"stopped", c.stopped}};
   const PipeTimes& p = r.pipe;
   out["pipe"] = {{"prepare", p.prepare},
                  {"handshake", p.handshake},
@@ -75,7 +85,8 @@ nlohmann::json ToJson(const MigrationReport& r) {
                  {"verify", p.verify},
                  {"commit", p.commit},
                  {"finish", p.finish},
-                 {"first_page", p.first_page}};
+                 {"first_page", p.first_page},
+                 {"content_wait", p.content_wait}};
   if (p.link) {
     out["pipe"]["link"] = {{"busy", p.link->busy},
                            {"receiver_limited", p.link->receiver_limited},
@@ -102,8 +113,17 @@ std::string FormatReport(const MigrationReport& r) {
   const double mb = 1e6;
   std::string s = fmt::format("migration of VM {} from {} to {}: {}\n", r.vm, r.from_host,
                               r.to_host, r.outcome);
-  s += fmt::format("  pages        {} total = {} sent + {} reused + {} zero{}\n", r.pages_total,
-                   r.pages_sent, r.pages_reused, r.pages_zero, r.reuse ? "" : " (reuse off)");
+  s += fmt::format("  pages        {} total = {} sent + {} reused + {} by content + {} zero{}\n",
+                   r.pages_total, r.pages_sent, r.pages_reused, r.pages_content, r.pages_zero,
+                   r.reuse ? "" : " (reuse off)");
+  if (r.content.offered > 0) {
+    s += fmt::format(
+        "  content      {} of {} pages offered by digest were taken from pages {} held ({} "
+        "asked for), {:.2f} MB of offers, {:.2f} s digesting{}{}\n",
+        r.content.taken, r.content.offered, r.to_host, r.content.needed,
+        static_cast<double>(r.content.offer_bytes) / mb, r.content.digest_seconds,
+        r.content.stopped.empty() ? "" : "; stopped: ", r.content.stopped);
+  }
   s += fmt::format(
       "  on the wire  {:.1f} MB ({} page transfers, {:.1f} MB of pages, {:.2f} MB "
       "QEMU device state, {:.2f} MB tables and framing)\n",

@@ -55,6 +55,18 @@ struct CompressionReport {
   double seconds = 0;              // the source's CPU time compressing (part of pipe.send)
 };
 
+// Reuse by content (content_offers.h): what the first pass offered by digest and what came of it.
+struct ContentReport {
+  bool enabled = false;       // offered at all (--no-content-reuse, --no-reuse: off)
+  uint64_t offers = 0;        // OFFER frames
+  uint64_t offered = 0;       // pages offered
+  uint64_t taken = 0;         // of those, taken by the destination from a page it held
+  uint64_t needed = 0;        // of those, asked for and sent as pages
+  uint64_t offer_bytes = 0;   // OFFER payloads (56 bytes a page)
+  double digest_seconds = 0;  // the source's CPU time digesting offered pages (in pipe.send)
+  std::string stopped;        // why offering stopped before the first pass ended ("": it did not)
+};
+
 // Where a migration's time went on the source, in seconds summed over the migration (the "pipe"
 // of the report; scripts/bench-pipe prints it). The stages are sequential on the source's
 // thread, so they add up to at most the total; the destination's own split comes with its
@@ -73,6 +85,7 @@ struct PipeTimes {
   double commit = 0;      // COMMIT and its RESULT
   double finish = 0;      // migrate-continue until the destination reported the VM running
   double first_page = 0;  // from the start until the first frame of pages was sent (0: none)
+  double content_wait = 0;  // waiting for the destination's NEEDs (reuse by content)
   std::optional<ReceiveStats> destination;  // the destination's receive statistics
   // The control connection's sending over the whole migration: which side held the link back.
   std::optional<peer::TcpSendTimes> link;
@@ -87,6 +100,8 @@ struct MigrationReport {
   bool converged = true;  // the last round fitted the downtime budget
   uint64_t pages_total = 0;
   uint64_t pages_sent = 0, pages_zero = 0, pages_reused = 0;
+  uint64_t pages_content = 0;  // taken by the destination from a page with the same content
+  ContentReport content;
   uint64_t page_transfers = 0;      // pages on the wire with content, resends included
   uint64_t zero_transfers = 0;      // pages on the wire as zero records
   uint64_t page_bytes = 0;          // content bytes (page_transfers * 4 KiB)

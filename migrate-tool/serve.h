@@ -22,6 +22,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "migrate-tool/incoming_adapters.h"
 #include "migrate-tool/peer/tls.h"
 #include "migrate-tool/wire.h"
 
@@ -42,6 +43,9 @@ struct ServeOptions {
   // The kernel's receive buffer of a migration's connection (once its HELLO came): pages keep
   // arriving while this host starts the VM's QEMU. 0: the kernel's autotuning.
   uint64_t receive_buffer_bytes = uint64_t{64} << 20;
+  // Reuse by content: pages of a memfs mount indexed at most (0: off; docs/migrate.md).
+  uint64_t content_index_pages = kDefaultContentIndexPages;
+  ContentScope content_scope = ContentScope::kVm;  // whose pages an arriving VM may take
 };
 
 // Serves until `stop` turns true (checked every 200 ms). Logs its limits at start.

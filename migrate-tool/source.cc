@@ -105,6 +105,7 @@ Status SourceSession::Handshake() {
   }
   peer_table_ = std::move(decoded->table);
   peer_table_blob_ = std::string(blob.blob);
+  offers_ = ContentOffers(o_.reuse && o_.content_reuse);
   // Pages may go now: the destination starts its QEMU meanwhile and says READY when it waits
   // for the migration, which the switchover waits for (StartSwitchover).
   ch_->SetTimeout(o_.timeout);
@@ -116,6 +117,7 @@ Status SourceSession::AwaitReady() {
   StageTimer timer(&r_->pipe.ready);
   Report("waiting for the destination's QEMU", 0, 0);
   ch_->SetTimeout(o_.timeout + std::chrono::seconds(30));  // starting QEMU takes a while
+  if (ready_early_) return Status::Ok();  // it came while the first pass's NEEDs were taken
   Result<Frame> ready = ch_->Expect(FrameType::kReady);
   ch_->SetTimeout(o_.timeout);
   return ready.status();
@@ -142,7 +144,7 @@ void SourceSession::Sent(const SentRun& run) {
 
 Status SourceSession::SendPages(const PageBitmap& pages,
                                 const std::function<Generation(uint64_t)>& gen_of,
-                                const std::string& phase, bool overlap_sync) {
+                                const std::string& phase, bool overlap_sync, bool offer) {
   std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
   uint64_t total = pages.Count();
   uint64_t done = 0;
@@ -194,8 +196,15 @@ Status SourceSession::SendPages(const PageBitmap& pages,
       if (!status.ok()) break;
     }
     if (compress_) compress_->link_bytes_per_second = LinkRate();
-    status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen, sent, &r_->pipe,
-                           compress_ ? &*compress_ : nullptr);
+    if (offer && offers_.offering()) {
+      status = OfferPageRange(at, n, buf.data(), gen, sent);
+    } else {
+      status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen, sent, &r_->pipe,
+                             compress_ ? &*compress_ : nullptr);
+    }
+    if (status.ok() && offer) {
+      status = AnswerNeeds(ContentOffers::kWindowPages, gen, sent, buf.data());
+    }
     todo.ClearRange(at, n);
     at += n;
     done += n;
@@ -211,6 +220,7 @@ Status SourceSession::SendPages(const PageBitmap& pages,
       last_report = Clock::now();
     }
   }
+  if (status.ok() && offer) status = AnswerNeeds(/*keep=*/0, gen, sent, buf.data());
   if (status.ok()) {
     StageTimer timer(&r_->pipe.send);
     status = ch_->Flush();
@@ -287,7 +297,8 @@ Status SourceSession::FirstPass() {
   stat.pages += zeros;
   const uint64_t sent0 = r_->page_transfers + r_->zero_transfers;
   MKD_RETURN_IF_ERROR(SendPages(
-      send, [this](uint64_t p) { return TableGen(p); }, "first pass", /*overlap_sync=*/true));
+      send, [this](uint64_t p) { return TableGen(p); }, "first pass", /*overlap_sync=*/true,
+      /*offer=*/true));
   stat.pages += r_->page_transfers + r_->zero_transfers - sent0;
   stat.bytes = ch_->bytes_sent() - bytes0;
   stat.seconds = Since(t0);

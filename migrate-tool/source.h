@@ -42,6 +42,9 @@ struct SourceOptions {
   // --compress: PAGES frames as zstd (PAGES_Z) when it pays (auto), always or never.
   CompressMode compress = CompressMode::kAuto;
   bool reuse = true;
+  // Reuse by content (docs/migrate.md): the first pass offers pages by digest; the destination
+  // takes them from pages with the same content it holds. Only with `reuse`.
+  bool content_reuse = true;
   bool verify = false;
   std::chrono::milliseconds timeout{30'000};  // per network or QMP step
   std::string tunnel_dir = kRunDir;

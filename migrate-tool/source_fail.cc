@@ -123,12 +123,21 @@ void SourceSession::Account() {
       case PageFate::kReused:
         ++r_->pages_reused;
         break;
+      case PageFate::kContent:
+        ++r_->pages_content;
+        break;
       case PageFate::kZero:
       case PageFate::kZeroSent:
         ++r_->pages_zero;
         break;
     }
   }
+  r_->content.enabled = offers_.enabled();
+  r_->content.offered = offers_.offered_pages();
+  r_->content.taken = offers_.taken_pages();
+  r_->content.needed = offers_.needed_pages();
+  r_->content.offers = offers_.offers();
+  r_->content.stopped = offers_.stopped();
   if (ch_) {
     r_->control_bytes_sent = ch_->bytes_sent();
     r_->control_bytes_received = ch_->bytes_received();

@@ -1,6 +1,7 @@
 // Fakes of the source's ports, for unit tests (see source_fakes.h).
 #include "migrate-tool/source_fakes.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "genstore/bitmap_codec.h"
@@ -8,6 +9,7 @@
 #include "genstore/table_codec.h"
 #include "genstore/zero_page.h"
 #include "memfs-protocol/names.h"
+#include "migrate-tool/content_digest.h"
 #include "migrate-tool/page_codec.h"
 
 namespace mkd::migrate::fakes {
@@ -337,6 +339,27 @@ void FakeDestination::Handle(const Frame& f) {
       }
       Apply(f);
       return;
+    case FrameType::kOffer: {
+      Result<OfferFrame> offer = ParseOffer(f.payload, {pages_});
+      if (!offer.ok()) return;  // a test sees it in the digests
+      std::vector<uint64_t> needed;
+      for (const OfferEntry& e : offer->entries) {
+        bool found = false;
+        for (uint64_t p = 0; p < pages_ && !found; ++p) {
+          const char* held = memory.data() + p * kPageSize;
+          if (PageDigest(held) == e.digest && PageSha256(held) == e.sha256) {
+            std::memmove(memory.data() + e.page * kPageSize, held, kPageSize);
+            received_gen[e.page] = e.gen;
+            found = true;
+          }
+        }
+        if (!found) needed.push_back(e.page);
+      }
+      if (need_extra) needed = {*need_extra};
+      link_->Reply(FrameType::kNeed,
+                   EncodeNeed(offer->block, static_cast<uint32_t>(offer->entries.size()), needed));
+      return;
+    }
     case FrameType::kLater: {
       Result<LaterFrame> l = ParseLater(f.payload, {pages_});
       if (l.ok()) later.insert(later.end(), l->runs.begin(), l->runs.end());

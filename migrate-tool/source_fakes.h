@@ -204,6 +204,10 @@ class FakeDestination {
   std::optional<uint64_t> corrupt_page;  // its copy of this page differs (for VERIFY)
   std::optional<uint64_t> write_during_postcopy;  // the VM writes this page at the destination
   std::function<void()> on_commit;                // called as it commits
+  // Reuse by content: an OFFER's page is taken when one of its pages (`memory`) has the same
+  // SHA-256 and XXH3-64. With `need_extra`, its NEED asks for this page alone (not offered: a
+  // protocol error).
+  std::optional<uint64_t> need_extra;
 
   // What it saw.
   std::vector<FrameType> frames;

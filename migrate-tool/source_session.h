@@ -21,6 +21,7 @@
 
 #include "genstore/generation_table.h"
 #include "genstore/page_bitmap.h"
+#include "migrate-tool/content_offers.h"
 #include "migrate-tool/hot_pages.h"
 #include "migrate-tool/page_sender.h"
 #include "migrate-tool/report.h"
@@ -52,7 +53,8 @@ class StageTimer {
 };
 
 // What the destination ends up holding for a page, as far as this migration knows.
-enum class PageFate : uint8_t { kZero, kReused, kSent, kZeroSent };
+// kContent: the destination took the page's content from a page it held (reuse by content).
+enum class PageFate : uint8_t { kZero, kReused, kSent, kZeroSent, kContent };
 
 // Rounds that send about as many pages as the one before, in a row, before the rounds stop.
 inline constexpr size_t kStagnantRounds = 3;
@@ -209,8 +211,20 @@ class SourceSession {
   // runs, its pages join `pages` as they come (with `gen_of`'s generation: the first pass's
   // TableGen, the VM's epoch for a page written since); a page it delivers after it was sent is
   // sent again. It returns once every page went and the write-back ended.
+  // With `offer` (the first pass), pages are offered by content while offers_ says it pays
+  // (OfferPageRange), and it returns once every offer was answered and what was asked for went.
   Status SendPages(const PageBitmap& pages, const std::function<Generation(uint64_t)>& gen_of,
-                   const std::string& phase, bool overlap_sync = false);
+                   const std::string& phase, bool overlap_sync = false, bool offer = false);
+  // Reuse by content (source_content.cc): reads pages [first, first + count) into `buf`, queues
+  // ZEROS for the zero ones and one OFFER of the others (digests of their content now).
+  Status OfferPageRange(uint64_t first, uint64_t count, char* buf,
+                        const std::function<Generation(uint64_t)>& gen_of,
+                        const std::function<void(const SentRun&)>& on_sent);
+  // Takes the destination's NEEDs that came already, and waits for more (after a flush) until
+  // at most `keep` offered pages await theirs; sends the pages they ask for, read now into `buf`
+  // (kMaxPagesPerFrame pages). A READY that comes meanwhile is remembered for AwaitReady.
+  Status AnswerNeeds(uint64_t keep, const std::function<Generation(uint64_t)>& gen_of,
+                     const std::function<void(const SentRun&)>& on_sent, char* buf);
   Status SendZeros(uint64_t first, uint64_t count, Generation gen);
   // Records a frame of pages sent (fate and counters).
   void Sent(const SentRun& run);
@@ -265,6 +279,8 @@ class SourceSession {
   std::string peer_table_blob_;
   PageBitmap reusable_;
   std::vector<PageFate> fate_;
+  ContentOffers offers_{false};  // reuse by content: set up by Handshake
+  bool ready_early_ = false;     // READY came while AnswerNeeds waited for NEEDs
   // --verify: our digest of each page (digests_), valid unless set in stale_. Digests are taken
   // by the digest thread (from its start on, every sync set TimedSync takes marks its pages
   // stale) and by RefreshDigests on the session's thread, so a page written after its digest was

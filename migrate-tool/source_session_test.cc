@@ -51,6 +51,7 @@ class SourceSessionTest : public ::testing::Test {
     o_.timeout = std::chrono::milliseconds(30);
     o_.tunnel_dir = dir_;
     o_.compress = CompressMode::kNever;  // the frames as sent (PAGES); compression: its own test
+    o_.content_reuse = false;            // likewise reuse by content (OFFER): tests of its own
 
     ram_ = std::make_shared<FakeRam>(kPages, kEpoch);
     std::vector<Generation> gens(kPages, kEpoch);
@@ -774,6 +775,52 @@ TEST_F(SourceSessionTest, OpeningFailedLeavesEverythingAlone) {
             ErrorCode::kFailedPrecondition);
   EXPECT_THAT(report_.outcome, HasSubstr("VM vm1 is not running"));
   EXPECT_EQ(report_.from_host, "src");
+}
+
+// ---- reuse by content
+
+TEST_F(SourceSessionTest, PagesTheDestinationHoldsElsewhereAreTakenByContentAndVerify) {
+  o_.content_reuse = true;
+  o_.verify = true;
+  // Pages 30 and 31 of the VM hold what the destination's pages 9 and 10 hold (their base:
+  // another page index), page 40 what its page 50 holds ('\x77', not ours).
+  Fill(&ram_->content, 30, 10);
+  Fill(&ram_->content, 31, 11);
+  Fill(&ram_->content, 40, '\x77');
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_TRUE(report_.verified);
+  EXPECT_EQ(dest_->memory, ram_->content);
+  EXPECT_EQ(report_.pages_content, 3u);
+  EXPECT_EQ(report_.content.taken, 3u);
+  EXPECT_EQ(report_.content.offered, 44u) << "pages 20-63: what the first pass would send";
+  EXPECT_EQ(report_.content.needed, 41u);
+  EXPECT_EQ(report_.content.offer_bytes, report_.content.offers * 8 + 44 * kOfferEntrySize);
+  EXPECT_EQ(report_.pages_sent + report_.pages_reused + report_.pages_content + report_.pages_zero,
+            kPages);
+  // Page 22 went again in round 1 (its sync), with content: taken pages have the first pass's
+  // generation, the rest too.
+  EXPECT_EQ(dest_->received_gen.at(30), kEpoch);
+  EXPECT_GT(dest_->Count(FrameType::kOffer), 0u);
+  EXPECT_TRUE(dest_->committed);
+}
+
+TEST_F(SourceSessionTest, WithoutContentReuseNothingIsOffered) {
+  o_.content_reuse = true;
+  o_.reuse = false;  // --no-reuse turns reuse by content off too
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_FALSE(dest_->Saw(FrameType::kOffer));
+  EXPECT_FALSE(report_.content.enabled);
+  EXPECT_EQ(dest_->memory, ram_->content);
+}
+
+TEST_F(SourceSessionTest, ANeedForAPageNotOfferedFailsTheMigrationBeforeTheCommit) {
+  o_.content_reuse = true;
+  dest_->need_extra = 3;  // never offered (a page never written)
+  const Status s = Run();
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.ToString();
+  EXPECT_THAT(report_.outcome, HasSubstr("asked for page 3"));
+  EXPECT_FALSE(dest_->committed);
+  ExpectAbortedBeforeTheCommit();
 }
 
 TEST_F(SourceSessionTest, ThrottleIsLiftedWhenTheMigrationFails) {

@@ -86,7 +86,8 @@ class RoundTripTest(unittest.TestCase):
             self.assertTrue(report["verified"])
             self.assertEqual(report["mode"], mode)
             pages = report["pages"]
-            self.assertEqual(pages["sent"] + pages["reused"] + pages["zero"], pages["total"])
+            self.assertEqual(pages["sent"] + pages["reused"] + pages["content"] + pages["zero"],
+                             pages["total"])
             b = report["bytes"]
             self.assertEqual(b["pages"], pages["transfers"] * PAGE)
             # Over TCP the kernel says how the sending went (in milliseconds): held back by

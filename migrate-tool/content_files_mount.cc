@@ -1,0 +1,77 @@
+// Reuse by content over the local memfs mount (see content_files_mount.h). Lists the mount's
+// root, opens RAM files read-only, reads user.mkd.digests and pages; writes nothing.
+#include "migrate-tool/content_files_mount.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "base/uuid.h"
+#include "memfs-protocol/names.h"
+
+namespace mkd::migrate {
+
+Result<std::vector<std::string>> MountContentFiles::List() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::directory_iterator it(root_, ec);
+  if (ec) return Status::Io(root_ + ": listing the VM directories: " + ec.message());
+  std::vector<std::string> files;
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    Result<Uuid> vm = Uuid::Parse(name);
+    if (!vm.ok() || (only_vm_ && *vm != *only_vm_)) continue;
+    std::string ram = root_ + "/" + name + "/ram";
+    std::error_code stat_ec;  // a VM directory gone meanwhile, or not ours to read: not indexed
+    if (fs::is_regular_file(ram, stat_ec)) files.push_back(std::move(ram));
+  }
+  if (ec) return Status::Io(root_ + ": listing the VM directories: " + ec.message());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+Result<PageDigests> MountContentFiles::Digests(const std::string& file) {
+  // RamFile's errors name the file already.
+  MKD_ASSIGN_OR_RETURN(RamFile ram, RamFile::Open(file));
+  MKD_ASSIGN_OR_RETURN(RamFileSummary summary, ram.Summary());
+  if (summary.state == "live") {
+    PageDigests digests(summary.pages);
+    std::string buf(kLiveChunk * kPageSize, '\0');
+    std::vector<uint64_t> chunk;
+    for (uint64_t first = 0; first < summary.pages; first += kLiveChunk) {
+      const uint64_t n = std::min(kLiveChunk, summary.pages - first);
+      MKD_RETURN_IF_ERROR(ram.ReadPages(first, n, buf.data()));
+      chunk.resize(n);
+      for (uint64_t i = 0; i < n; ++i) chunk[i] = PageDigest(buf.data() + i * kPageSize);
+      digests.Append(first, chunk);
+    }
+    return digests;
+  }
+  MKD_ASSIGN_OR_RETURN(std::string blob, ram.DigestsBlob());
+  Result<PageDigests> digests = DecodePageDigests(blob);
+  if (!digests.ok()) {
+    return digests.status().WithContext(file + ": " + std::string(memfs_protocol::kDigests));
+  }
+  return digests;
+}
+
+Status MountPageReader::ReadPage(const std::string& file, uint64_t page, char* out) {
+  auto it = open_.find(file);
+  if (it == open_.end()) {
+    if (open_.size() >= kMaxOpen) {
+      auto oldest = std::min_element(open_.begin(), open_.end(), [](const auto& a, const auto& b) {
+        return a.second.last_used < b.second.last_used;
+      });
+      open_.erase(oldest);
+    }
+    MKD_ASSIGN_OR_RETURN(RamFile ram, RamFile::Open(file));
+    it = open_.emplace(file, Open{std::move(ram), 0}).first;
+  }
+  it->second.last_used = ++uses_;
+  // A failed read leaves the file open: a stored page that is no longer the VM's reads as EIO
+  // while its other pages are fine.
+  return it->second.ram.ReadPages(page, 1, out);
+}
+
+}  // namespace mkd::migrate

@@ -1,0 +1,174 @@
+// The host-wide index of pages by content and its cache (see content_index.h). Touches nothing
+// itself: the files and pages come through the ContentFiles and PageReader ports.
+#include "migrate-tool/content_index.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <span>
+#include <utility>
+
+#include "genstore/generation.h"
+
+namespace mkd::migrate {
+
+static_assert(kMaxPages <= uint64_t{std::numeric_limits<uint32_t>::max()} + 1,
+              "Entry::page holds a page index in 32 bits");
+
+ContentIndex ContentIndex::Build(ContentFiles& files, uint64_t max_entries) {
+  const auto start = std::chrono::steady_clock::now();
+  ContentIndex index;
+  Result<std::vector<std::string>> listed = files.List();
+  if (!listed.ok()) {
+    spdlog::warn("content index: cannot list the files to index ({}); no page is reused by content",
+                 listed.status().ToString());
+  } else {
+    index.files_ = std::move(listed).value();
+  }
+  const uint64_t zero = ZeroPageDigest();
+  const uint64_t max_files = std::numeric_limits<uint32_t>::max();
+  for (uint64_t f = 0; f < index.files_.size() && !index.truncated_; ++f) {
+    const std::string& name = index.files_[f];
+    if (f >= max_files) {  // Entry::file is 32 bits; no host has that many VMs
+      ++index.files_skipped_;
+      continue;
+    }
+    Result<PageDigests> digests = files.Digests(name);
+    if (!digests.ok()) {
+      spdlog::warn("content index: {} left out: {}", name, digests.status().ToString());
+      ++index.files_skipped_;
+      continue;
+    }
+    if (digests->pages() > kMaxPages) {
+      spdlog::warn("content index: {} left out: {} pages, more than a block has ({})", name,
+                   digests->pages(), kMaxPages);
+      ++index.files_skipped_;
+      continue;
+    }
+    digests->ForEachExtent([&](uint64_t first, std::span<const uint64_t> d) {
+      for (uint64_t i = 0; i < d.size() && !index.truncated_; ++i) {
+        if (d[i] == zero) continue;  // PageDigests keeps none; a port might
+        if (index.entries_.size() >= max_entries) {
+          index.truncated_ = true;
+          break;
+        }
+        index.entries_.push_back(
+            Entry{d[i], static_cast<uint32_t>(f), static_cast<uint32_t>(first + i)});
+      }
+    });
+  }
+  std::sort(index.entries_.begin(), index.entries_.end(), [](const Entry& a, const Entry& b) {
+    if (a.digest != b.digest) return a.digest < b.digest;
+    if (a.file != b.file) return a.file < b.file;
+    return a.page < b.page;
+  });
+  index.entries_.shrink_to_fit();
+  index.build_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (index.truncated_) {
+    spdlog::warn(
+        "content index: stopped at {} pages (the cap); pages after them are not reused by "
+        "content",
+        index.entries_.size());
+  }
+  spdlog::info("content index: {} pages of {} files ({} left out), {:.1f} MiB, {:.3f} s",
+               index.entries_.size(), index.files_.size(), index.files_skipped_,
+               static_cast<double>(index.bytes()) / (1 << 20), index.build_seconds_);
+  return index;
+}
+
+bool ContentIndex::Resolve(PageReader& reader, uint64_t digest, const Sha256& sha, char* out,
+                           ResolveStats* stats) const {
+  ResolveStats ignored;
+  ResolveStats& st = stats != nullptr ? *stats : ignored;
+  ++st.lookups;
+  // Read into a buffer of our own: `out` gets only a page that passed both checks.
+  alignas(64) char page[kPageSize];
+  auto it = std::ranges::lower_bound(entries_, digest, {}, &Entry::digest);
+  for (int tried = 0; it != entries_.end() && it->digest == digest && tried < kMaxCandidates;
+       ++it, ++tried) {
+    ++st.candidates;
+    if (!reader.ReadPage(files_[it->file], it->page, page).ok()) {
+      ++st.read_errors;
+      continue;
+    }
+    if (PageDigest(page) != digest) {
+      ++st.stale;
+      continue;
+    }
+    if (PageSha256(page) != sha) {
+      ++st.collisions;
+      continue;
+    }
+    std::memcpy(out, page, kPageSize);
+    ++st.hits;
+    return true;
+  }
+  return false;
+}
+
+ContentIndexCache::ContentIndexCache(FilesFactory factory, uint64_t max_entries,
+                                     std::chrono::steady_clock::duration max_age, Clock clock)
+    : factory_(std::move(factory)),
+      max_entries_(max_entries),
+      max_age_(max_age),
+      clock_(std::move(clock)) {}
+
+uint64_t ContentIndexCache::builds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return builds_;
+}
+
+std::shared_ptr<const ContentIndex> ContentIndexCache::Get() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (building_) {
+      const uint64_t seen = builds_;
+      built_.wait(lock, [&] { return !building_; });
+      if (builds_ != seen && current_ != nullptr) return current_;
+      continue;  // that build ended without an index (it threw): try again
+    }
+    if (current_ != nullptr && clock_() - built_at_ < max_age_) return current_;
+    break;
+  }
+  building_ = true;
+  const auto started = clock_();
+  // The stale index is of no use to anyone calling Get now (they wait for the new one): drop the
+  // cache's reference before building, outside the lock.
+  std::shared_ptr<const ContentIndex> stale = std::move(current_);
+  lock.unlock();
+  stale.reset();
+
+  // Whatever happens in the build (bad_alloc), waiters are woken.
+  struct EndBuild {
+    ContentIndexCache* cache;
+    bool done = false;
+    ~EndBuild() {
+      if (done) return;
+      {
+        std::lock_guard<std::mutex> l(cache->mu_);
+        cache->building_ = false;
+      }
+      cache->built_.notify_all();
+    }
+  } end{this};
+
+  std::unique_ptr<ContentFiles> files = factory_();
+  if (files == nullptr) spdlog::warn("content index: no files to index; an empty index");
+  auto index = std::make_shared<const ContentIndex>(
+      files != nullptr ? ContentIndex::Build(*files, max_entries_) : ContentIndex());
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    current_ = index;
+    built_at_ = started;
+    ++builds_;
+    building_ = false;
+  }
+  end.done = true;
+  built_.notify_all();
+  return index;
+}
+
+}  // namespace mkd::migrate

@@ -1,0 +1,69 @@
+// ContentOffers: the source's side of reuse by content (docs/migrate.md, "Reuse by content").
+// In the first pass the source offers pages by their digests (OFFER frames) instead of sending
+// them; the destination takes each one from a page it holds with the same content, or asks for
+// it (NEED, one per OFFER, in order). This class keeps the offers awaiting their NEED, checks each
+// NEED against its offer (a destination may only ask for pages that were offered), and decides
+// whether offering still pays: an entry costs 56 bytes against a page's 4,096, so once
+// kProbePages pages were answered and fewer than 1 in kMinTakenRatio was taken, offering stops
+// for the rest of the migration (the pages go as pages). The source keeps at most kWindowPages
+// offered pages waiting for their NEED (docs/decisions.md, "content"). Pure bookkeeping, no I/O;
+// thread-compatible.
+#ifndef MKD_MIGRATE_TOOL_CONTENT_OFFERS_H_
+#define MKD_MIGRATE_TOOL_CONTENT_OFFERS_H_
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace mkd::migrate {
+
+class ContentOffers {
+ public:
+  // Answered pages before offering may stop, and the least share taken (1 in N) for it to go on.
+  static constexpr uint64_t kProbePages = 1024;
+  static constexpr uint64_t kMinTakenRatio = 32;
+  // Offered pages the source lets wait for their NEED before it waits for the oldest: as many as
+  // the probe, so a destination that takes nothing costs at most this many offers.
+  static constexpr uint64_t kWindowPages = kProbePages;
+
+  explicit ContentOffers(bool enabled) : offering_(enabled), enabled_(enabled) {}
+
+  // Whether the next pages should be offered rather than sent.
+  bool offering() const { return offering_; }
+  // An OFFER of these pages (strictly increasing, as the frame carries them) went out.
+  void Offered(std::vector<uint64_t> pages);
+  // Offers still waiting for their NEED, and their pages.
+  bool pending() const { return !pending_.empty(); }
+  uint64_t pending_pages() const { return pending_pages_; }
+
+  // The NEED for the oldest pending offer: `offered` entries, of which `needed` (strictly
+  // increasing) must be sent. kInvalidArgument, naming `peer`, when there is no pending offer,
+  // `offered` is not its size or a needed page was not offered in it. On success `*taken` gets
+  // the offered pages the destination took (the rest are `needed`).
+  Status Answer(uint32_t offered, const std::vector<uint64_t>& needed, const std::string& peer,
+                std::vector<uint64_t>* taken);
+
+  uint64_t offered_pages() const { return offered_; }
+  uint64_t taken_pages() const { return taken_; }
+  uint64_t needed_pages() const { return needed_; }
+  uint64_t offers() const { return offers_; }
+  bool enabled() const { return enabled_; }
+  // Why offering stopped ("" while it goes on or when it was never enabled).
+  const std::string& stopped() const { return stopped_; }
+
+ private:
+  bool offering_;
+  bool enabled_;
+  std::deque<std::vector<uint64_t>> pending_;
+  uint64_t offered_ = 0, taken_ = 0, needed_ = 0, offers_ = 0;
+  uint64_t answered_ = 0;  // offered pages whose NEED came
+  uint64_t pending_pages_ = 0;
+  std::string stopped_;
+};
+
+}  // namespace mkd::migrate
+
+#endif  // MKD_MIGRATE_TOOL_CONTENT_OFFERS_H_

@@ -1,0 +1,98 @@
+// Tests for ContentOffers (content_offers.h): NEEDs matched to their OFFERs in order, NEEDs that
+// ask for what was not offered refused, and offering stopping once it does not pay.
+#include "migrate-tool/content_offers.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace mkd::migrate {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+TEST(ContentOffersTest, EachNeedAnswersTheOldestOfferAndTheRestWasTaken) {
+  ContentOffers o(true);
+  o.Offered({3, 4, 9});
+  o.Offered({20, 21});
+  EXPECT_TRUE(o.pending());
+  EXPECT_EQ(o.pending_pages(), 5u);
+  std::vector<uint64_t> taken;
+  ASSERT_TRUE(o.Answer(3, {4}, "b", &taken).ok());
+  EXPECT_EQ(o.pending_pages(), 2u);
+  EXPECT_THAT(taken, ElementsAre(3, 9));
+  ASSERT_TRUE(o.Answer(2, {20, 21}, "b", &taken).ok());
+  EXPECT_THAT(taken, IsEmpty());
+  EXPECT_FALSE(o.pending());
+  EXPECT_EQ(o.pending_pages(), 0u);
+  EXPECT_EQ(o.offered_pages(), 5u);
+  EXPECT_EQ(o.taken_pages(), 2u);
+  EXPECT_EQ(o.needed_pages(), 3u);
+  EXPECT_EQ(o.offers(), 2u);
+}
+
+TEST(ContentOffersTest, ANeedForPagesNotOfferedOrOfAnotherSizeIsRefused) {
+  std::vector<uint64_t> taken;
+  ContentOffers none(true);
+  Status s = none.Answer(1, {}, "host-b", &taken);
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("NEED for no OFFER"));
+
+  ContentOffers o(true);
+  o.Offered({3, 4, 9});
+  s = o.Answer(2, {}, "host-b", &taken);
+  EXPECT_THAT(s.message(), HasSubstr("OFFER of 2 pages, but the oldest one had 3"));
+  s = o.Answer(3, {5}, "host-b", &taken);  // between offered pages
+  EXPECT_THAT(s.message(), HasSubstr("asked for page 5"));
+  s = o.Answer(3, {2}, "host-b", &taken);  // before the first
+  EXPECT_THAT(s.message(), HasSubstr("asked for page 2"));
+  s = o.Answer(3, {9, 10}, "host-b", &taken);  // after the last
+  EXPECT_THAT(s.message(), HasSubstr("asked for page 10"));
+  // None of these consumed the offer.
+  ASSERT_TRUE(o.Answer(3, {3, 4, 9}, "host-b", &taken).ok());
+  EXPECT_THAT(taken, IsEmpty());
+}
+
+TEST(ContentOffersTest, OfferingStopsOnceFewerThanOneInThirtyTwoPagesWereTaken) {
+  ContentOffers o(true);
+  std::vector<uint64_t> taken;
+  // 1,024 pages in 4 offers, 31 taken: just under 1 in 32.
+  for (int k = 0; k < 4; ++k) {
+    std::vector<uint64_t> pages;
+    for (uint64_t p = 0; p < 256; ++p) pages.push_back(k * 256 + p);
+    o.Offered(pages);
+    std::vector<uint64_t> needed(pages.begin() + (k == 0 ? 31 : 0), pages.end());
+    ASSERT_TRUE(o.offering());
+    ASSERT_TRUE(o.Answer(256, needed, "b", &taken).ok());
+  }
+  EXPECT_FALSE(o.offering());
+  EXPECT_THAT(o.stopped(), HasSubstr("took 31 of 1024"));
+}
+
+TEST(ContentOffersTest, OfferingGoesOnWhileOneInThirtyTwoIsTaken) {
+  ContentOffers o(true);
+  std::vector<uint64_t> taken;
+  for (int k = 0; k < 8; ++k) {
+    std::vector<uint64_t> pages;
+    for (uint64_t p = 0; p < 256; ++p) pages.push_back(k * 256 + p);
+    o.Offered(pages);
+    std::vector<uint64_t> needed(pages.begin() + 8, pages.end());  // 8 of 256 taken: 1 in 32
+    ASSERT_TRUE(o.Answer(256, needed, "b", &taken).ok());
+  }
+  EXPECT_TRUE(o.offering());
+  EXPECT_EQ(o.stopped(), "");
+}
+
+TEST(ContentOffersTest, DisabledNeverOffers) {
+  ContentOffers o(false);
+  EXPECT_FALSE(o.offering());
+  EXPECT_FALSE(o.enabled());
+  EXPECT_EQ(o.stopped(), "");
+}
+
+}  // namespace
+}  // namespace mkd::migrate
