@@ -35,23 +35,29 @@ Result<PageDigests> MountContentFiles::Digests(const std::string& file) {
   // RamFile's errors name the file already.
   MKD_ASSIGN_OR_RETURN(RamFile ram, RamFile::Open(file));
   MKD_ASSIGN_OR_RETURN(RamFileSummary summary, ram.Summary());
-  if (summary.state == "live") {
-    PageDigests digests(summary.pages);
-    std::string buf(kLiveChunk * kPageSize, '\0');
-    std::vector<uint64_t> chunk;
-    for (uint64_t first = 0; first < summary.pages; first += kLiveChunk) {
-      const uint64_t n = std::min(kLiveChunk, summary.pages - first);
-      MKD_RETURN_IF_ERROR(ram.ReadPages(first, n, buf.data()));
-      chunk.resize(n);
-      for (uint64_t i = 0; i < n; ++i) chunk[i] = PageDigest(buf.data() + i * kPageSize);
-      digests.Append(first, chunk);
-    }
-    return digests;
-  }
   MKD_ASSIGN_OR_RETURN(std::string blob, ram.DigestsBlob());
-  Result<PageDigests> digests = DecodePageDigests(blob);
-  if (!digests.ok()) {
-    return digests.status().WithContext(file + ": " + std::string(memfs_protocol::kDigests));
+  Result<PageDigests> stored = DecodePageDigests(blob);
+  if (!stored.ok()) {
+    return stored.status().WithContext(file + ": " + std::string(memfs_protocol::kDigests));
+  }
+  if (summary.state != "live" || stored->pages() != summary.pages) return stored;
+  MKD_ASSIGN_OR_RETURN(PageBitmap resident, ram.Resident(summary.pages));
+  PageDigests digests(summary.pages);
+  std::string buf(kLiveChunk * kPageSize, '\0');
+  std::vector<uint64_t> run;
+  for (uint64_t p = 0; p < summary.pages;) {
+    uint64_t n = 1;
+    const bool in_cache = resident.Test(p);
+    while (p + n < summary.pages && n < kLiveChunk && resident.Test(p + n) == in_cache) ++n;
+    run.resize(n);
+    if (in_cache) {
+      MKD_RETURN_IF_ERROR(ram.ReadPages(p, n, buf.data()));
+      for (uint64_t i = 0; i < n; ++i) run[i] = PageDigest(buf.data() + i * kPageSize);
+    } else {
+      for (uint64_t i = 0; i < n; ++i) run[i] = stored->Get(p + i);
+    }
+    digests.Append(p, run);
+    p += n;
   }
   return digests;
 }

@@ -32,11 +32,12 @@ class MountContentFiles final : public ContentFiles {
   // set, and that holds a regular file `ram`, sorted; other names are ignored. Io when the root
   // cannot be listed.
   Result<std::vector<std::string>> List() override;
-  // A stored or incoming file: memfs's digests of its page store (RamFile::DigestsBlob,
-  // DecodePageDigests). A live file: the page store holds only what the kernel wrote back (often
-  // nothing: a guest's memory stays in the page cache until a migration syncs it), so its pages
-  // are read through the mount (the page cache, at memory speed) and digested here, kLiveChunk
-  // pages at a time. Errors name the file.
+  // memfs's digests of the file's page store (RamFile::DigestsBlob, DecodePageDigests). For a
+  // live file the page store holds only what the kernel wrote back (often nothing: a guest's
+  // memory stays in the page cache until a migration syncs it), so the pages in the page cache
+  // (RamFile::Resident) are read through the mount, in runs of at most kLiveChunk pages, and
+  // digested here; the others keep memfs's digest (written back and dropped, or never written).
+  // Errors name the file.
   Result<PageDigests> Digests(const std::string& file) override;
   static constexpr uint64_t kLiveChunk = 256;
 

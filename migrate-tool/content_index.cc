@@ -90,15 +90,22 @@ bool ContentIndex::Resolve(PageReader& reader, uint64_t digest, const Sha256& sh
   for (int tried = 0; it != entries_.end() && it->digest == digest && tried < kMaxCandidates;
        ++it, ++tried) {
     ++st.candidates;
-    if (!reader.ReadPage(files_[it->file], it->page, page).ok()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const bool read = reader.ReadPage(files_[it->file], it->page, page).ok();
+    const auto t1 = std::chrono::steady_clock::now();
+    st.read_seconds += std::chrono::duration<double>(t1 - t0).count();
+    if (!read) {
       ++st.read_errors;
       continue;
     }
-    if (PageDigest(page) != digest) {
+    const bool same_digest = PageDigest(page) == digest;
+    const bool same_sha = same_digest && PageSha256(page) == sha;
+    st.hash_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    if (!same_digest) {
       ++st.stale;
       continue;
     }
-    if (PageSha256(page) != sha) {
+    if (!same_sha) {
       ++st.collisions;
       continue;
     }

@@ -64,6 +64,8 @@ struct ResolveStats {
   uint64_t stale = 0;        // XXH3-64 of what was read differs from the index: the page changed
   uint64_t collisions = 0;   // XXH3-64 equal, SHA-256 different: another content
   uint64_t hits = 0;         // Resolve calls that returned true
+  double read_seconds = 0;   // in the reader (reading candidates)
+  double hash_seconds = 0;   // recomputing their XXH3-64 and SHA-256
 };
 
 // An index of the pages with content of a set of files, sorted by XXH3-64. Immutable once built;

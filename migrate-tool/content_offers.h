@@ -26,7 +26,9 @@ class ContentOffers {
   static constexpr uint64_t kProbePages = 1024;
   static constexpr uint64_t kMinTakenRatio = 32;
   // Offered pages the source lets wait for their NEED before it waits for the oldest: as many as
-  // the probe, so a destination that takes nothing costs at most this many offers.
+  // the probe, so a destination that takes nothing costs at most this many offers. (Sending
+  // pages instead of waiting was tried: the pages queued at the destination ahead of the next
+  // OFFERs delayed their NEEDs further, and few pages were offered at all: docs/decisions.md.)
   static constexpr uint64_t kWindowPages = kProbePages;
 
   explicit ContentOffers(bool enabled) : offering_(enabled), enabled_(enabled) {}

@@ -133,6 +133,8 @@ class Incoming {
   Status ReceiveOffer(std::string_view payload);
   std::unique_ptr<IncomingContent> content_;
   uint64_t offered_ = 0, taken_ = 0;
+  double offer_seconds_ =
+      0;  // handling OFFERs (lookups, reads, hashes; the first waits for the index)
 };
 
 // The definition this host holds of the VM `hello` names, checked against it: the same VM, RAM

@@ -2,12 +2,14 @@
 #include "migrate-tool/incoming_adapters.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -182,9 +184,19 @@ class LibvirtQemu final : public IncomingQemu {
 class MountContent final : public IncomingContent {
  public:
   explicit MountContent(std::shared_ptr<ContentIndexCache> cache) : cache_(std::move(cache)) {}
+  ~MountContent() override {
+    if (warm_.valid()) warm_.wait();
+  }
+  void Prefetch() override {
+    if (cache_ && !warm_.valid()) {
+      warm_ = std::async(std::launch::async, [cache = cache_] { cache->Get(); });
+    }
+  }
   bool Find(uint64_t digest, const Sha256& sha, char* out) override {
     if (!cache_) return false;
+    const auto t0 = std::chrono::steady_clock::now();
     std::shared_ptr<const ContentIndex> index = cache_->Get();
+    index_wait_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (index.get() != last_index_) {
       last_index_ = index.get();
       index_note_ = std::to_string(index->entries().size()) + " pages of " +
@@ -196,17 +208,22 @@ class MountContent final : public IncomingContent {
   }
   std::string Summary() const override {
     if (!cache_) return "reuse by content is off here (serve --content-index-pages 0)";
-    return index_note_ + "; " + std::to_string(stats_.hits) + " found in " +
-           std::to_string(stats_.lookups) + " lookups; " + std::to_string(stats_.candidates) +
-           " candidates read, " + std::to_string(stats_.stale) + " changed since indexed, " +
+    return index_note_ + fmt::format(", {:.3f} s waiting for it", index_wait_) + "; " +
+           std::to_string(stats_.hits) + " found in " + std::to_string(stats_.lookups) +
+           " lookups; " + std::to_string(stats_.candidates) + " candidates read, " +
+           std::to_string(stats_.stale) + " changed since indexed, " +
            std::to_string(stats_.collisions) + " with another content, " +
-           std::to_string(stats_.read_errors) + " unreadable";
+           std::to_string(stats_.read_errors) + " unreadable; " +
+           fmt::format("{:.3f} s reading, {:.3f} s hashing", stats_.read_seconds,
+                       stats_.hash_seconds);
   }
 
  private:
   std::shared_ptr<ContentIndexCache> cache_;  // null: reuse by content is off
   const ContentIndex* last_index_ = nullptr;  // the index Find used last (for index_note_)
   std::string index_note_ = "no index";
+  std::future<void> warm_;  // Prefetch's build
+  double index_wait_ = 0;   // Find waiting for the index (its build, after Prefetch's start)
   MountPageReader reader_;
   ResolveStats stats_;
 };

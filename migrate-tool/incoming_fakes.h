@@ -45,7 +45,8 @@ inline qemuconfig::VmDefinition TestVm(uint64_t memory_mib = 4) {
 // the offer's XXH3-64.
 class FakeContent final : public IncomingContent {
  public:
-  explicit FakeContent(const std::map<Sha256, std::string>& pages) : pages_(pages) {}
+  FakeContent(const std::map<Sha256, std::string>& pages, int* prefetches)
+      : pages_(pages), prefetches_(prefetches) {}
   bool Find(uint64_t digest, const Sha256& sha, char* out) override {
     auto it = pages_.find(sha);
     if (it == pages_.end() || PageDigest(it->second.data()) != digest) return false;
@@ -53,9 +54,11 @@ class FakeContent final : public IncomingContent {
     return true;
   }
   std::string Summary() const override { return "fake"; }
+  void Prefetch() override { ++*prefetches_; }
 
  private:
   const std::map<Sha256, std::string>& pages_;
+  int* prefetches_;
 };
 
 // This host: holds `definition` (none when nullopt), its memfs and its QEMU.
@@ -82,10 +85,10 @@ class FakeHost final : public IncomingHost {
   // Pages this host holds by content: SHA-256 -> content (the fake finds by SHA-256 alone, and
   // checks that the offer's XXH3-64 is the content's, as the real index does).
   std::map<Sha256, std::string> content_pages;
-  int content_opened = 0;
+  int content_opened = 0, content_prefetched = 0;
   std::unique_ptr<IncomingContent> ContentFor(const qemuconfig::VmDefinition&) override {
     ++content_opened;
-    return std::make_unique<FakeContent>(content_pages);
+    return std::make_unique<FakeContent>(content_pages, &content_prefetched);
   }
 };
 

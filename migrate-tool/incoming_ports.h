@@ -129,6 +129,9 @@ class IncomingContent {
   // read: true with its content in `out` (kPageSize bytes). Never an error: a page that cannot
   // be read or no longer matches is not found.
   virtual bool Find(uint64_t digest, const Sha256& sha, char* out) = 0;
+  // Starts building what Find needs on a thread of its own (the arrival calls it as soon as the
+  // VM's file is incoming, so the first OFFER rarely waits for it). Find waits for it.
+  virtual void Prefetch() = 0;
   // One line for the log: what the lookups found (hits, stale, collisions).
   virtual std::string Summary() const = 0;
 };

@@ -135,6 +135,7 @@ TEST_F(IncomingTest, AnOfferTakesThePagesThisHostHoldsAndAsksForTheRest) {
   EXPECT_EQ(parsed->offered, 4u);
   EXPECT_EQ(parsed->pages, (std::vector<uint64_t>{6, 7}));
   EXPECT_EQ(host_.content_opened, 1);
+  EXPECT_EQ(host_.content_prefetched, 1) << "started as the arrival was prepared";
   EXPECT_TRUE(Committed());
   std::lock_guard lock(host_.memfs.mu);
   ASSERT_EQ(host_.memfs.received.count(5), 1u);

@@ -2,6 +2,7 @@
 #include "migrate-tool/ram_file.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -258,6 +259,23 @@ Status RamFile::ReadPages(uint64_t first, uint64_t count, char* out) {
     done += static_cast<uint64_t>(n);
   }
   return Status::Ok();
+}
+
+Result<PageBitmap> RamFile::Resident(uint64_t pages) {
+  const size_t bytes = pages * kPageSize;
+  PageBitmap resident(pages);
+  if (pages == 0) return resident;
+  void* map = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd_, 0);
+  if (map == MAP_FAILED) return Status::Io(path_ + ": mmap for mincore: " + Errno(errno));
+  std::vector<unsigned char> in(pages);
+  const int rc = ::mincore(map, bytes, in.data());
+  const int err = errno;
+  ::munmap(map, bytes);
+  if (rc != 0) return Status::Io(path_ + ": mincore: " + Errno(err));
+  for (uint64_t p = 0; p < pages; ++p) {
+    if (in[p] & 1) resident.Set(p);
+  }
+  return resident;
 }
 
 Status RamFile::Fsync() {

@@ -96,6 +96,10 @@ class RamFile {
   // within the file is copied from the cache without a request to the daemon (docs/decisions.md,
   // "pipe": a read from a mapping of the file cost four times as much here).
   Status ReadPages(uint64_t first, uint64_t count, char* out);
+  // Which of the file's `pages` pages are in this host's page cache (mincore(2) over a read-only
+  // mapping that touches no page): for a live file, the pages its guest has (the others were
+  // never written, or were written back and dropped, and read from memfs).
+  Result<PageBitmap> Resident(uint64_t pages);
   // fsync(2) of the file (the kernel writes back every dirty page).
   Status Fsync();
 

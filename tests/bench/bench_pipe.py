@@ -15,6 +15,7 @@ whose destination differs from its source is counted apart, never averaged in) u
 
 Usage: scripts/bench-pipe [--reps N] [--rate PAGES_PER_S] [--mib MIB] [--mb MB] [--work S]
                           [--no-stock] [--out FILE] [--serve-arg=--receive-buffer=0 ...]
+                          [--migrate-arg=--no-content-reuse ...]
 """
 
 import argparse
@@ -68,7 +69,7 @@ def _hop_and_back(build_dir: str, system: str, a: argparse.Namespace) -> dict:
                 e.memory = host_memory(s, system, 0)
                 raise
         else:
-            back = s.migrate(1, 0, extra=["--verify"] if a.verify else [])
+            back = s.migrate(1, 0, extra=(["--verify"] if a.verify else []) + a.migrate_arg)
         time.sleep(2)
         return {"link_mbs": link, "out": out, "back": back, "broken": None,
                 "memory": host_memory(s, system, 0)}
@@ -167,6 +168,9 @@ def main() -> int:
     ap.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
                     help="an option for every host's mkd-migrate serve, e.g. "
                          "--serve-arg=--receive-buffer=0 (repeatable)")
+    ap.add_argument("--migrate-arg", action="append", default=[], metavar="ARG",
+                    help="an option for mkd-migrate's hop back, e.g. "
+                         "--migrate-arg=--no-content-reuse (repeatable)")
     a = ap.parse_args()
     res = {"args": vars(a), "reuse": [], "stock": []}
     res["stock_broken"] = []

@@ -4,11 +4,15 @@
 Issue 7: login test (table 3), micro-benchmark (figure 3) with its convergence sweep, web workload (figure 4) and overhead (section 6.3), each on
 three systems in the same run over the same 1 Gbit/s lab link with the same guest: miyakodori
 with reuse, miyakodori --no-reuse, and stock QEMU migration with RAM on tmpfs.
+Issue 16: the sibling first hop (a VM's first hop to a host where a sibling booted from the same
+image runs), where no-reuse is reuse by generation only (--no-content-reuse) and reuse adds reuse
+by content (the destination's serve at --content-scope host).
 
 Writes the results JSON, the Markdown report and the PNG plots (docs/evaluation.md and
 docs/evaluation/ for the full run; build/eval-quick/ for --quick). Run it as scripts/eval-paper.
 
-Usage: scripts/eval-paper [--quick] [--reps N] [--only login,micro,converge,web,speed] [--merge]
+Usage: scripts/eval-paper [--quick] [--reps N] [--only login,micro,converge,web,speed,sibling]
+                          [--merge]
        scripts/eval-paper --report-only [--quick]     (report and plots again from the results JSON)
 """
 
@@ -29,7 +33,7 @@ sys.path.insert(0, HERE)
 from paper_eval import experiments, plots, report  # noqa: E402
 from paper_eval.systems import SYSTEMS, Lab, WrongPages  # noqa: E402
 
-EXPERIMENTS = ("login", "micro", "converge", "web", "speed")
+EXPERIMENTS = experiments.EXPERIMENTS
 ATTEMPTS = 3  # a run whose destination guest broke (stock QEMU under TCG) is repeated this often
 
 
@@ -83,6 +87,9 @@ def jobs(args, scale):
             elif exp == "speed" and system != "no-reuse":  # no-reuse runs on the same memfs
                 out.append((exp, {}, system, lambda s=system:
                             experiments.write_speed(args.build_dir, s, scale)))
+            elif exp == "sibling":
+                out.append((exp, {}, system, lambda s=system:
+                            experiments.sibling(args.build_dir, s, scale)))
     return out
 
 
@@ -142,7 +149,9 @@ def main() -> int:
         if args.merge:
             with open(results_path) as f:
                 old = json.load(f)
-            if old["scale"] != json.loads(json.dumps(results["scale"])):  # tuples -> lists
+            new_scale = json.loads(json.dumps(results["scale"]))  # tuples -> lists
+            # Sizes added since the file was made (a new experiment's) are not a difference.
+            if old["scale"] != {k: v for k, v in new_scale.items() if k in old["scale"]}:
                 ap.error(f"--merge: {results_path} was made with other sizes (--quick or not)")
             for r in old["runs"]:  # runs from before runs named their commit: the file's
                 r.setdefault("commit", old["machine"]["commit"])

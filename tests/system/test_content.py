@@ -12,7 +12,7 @@ on h1. Three hops, --verify on each, the checker OK after each:
       --content-scope host, h0->h1 again: a first hop to h1 once more, now taking the sibling's
       pages that hold the same content (kernel, init, the checker's program): at least 30 % of
       the pages offered, fewer bytes than hop (1) (whose bytes are mostly the checker's own 32 MB,
-      rewritten every 500 ms and resent by the rounds; scripts/bench-sibling measures idle
+      rewritten every 500 ms and resent by the rounds; scripts/bench-sibling measures quiet
       siblings against stock QEMU).
 Each hop's numbers go to stderr ("content hop:") and to $MKD_TEST_LOG_DIR/content.json.
 

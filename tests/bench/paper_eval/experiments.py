@@ -13,6 +13,10 @@ fresh lab and counts the broken attempts in the results.
                load started, back at 60 s; pre-copy or post-copy
   write_speed  section 6.3.1: the page writer's first touch and rewrite speed on the host's RAM
                file system (memfs for miyakodori, tmpfs for stock), no migration
+  sibling      issue 16: a VM's first hop A->B while a sibling booted from the same image runs
+               on B (sibling.py); here no-reuse is reuse by generation only
+               (--no-content-reuse) and reuse adds reuse by content (B's serve --content-scope
+               host)
 """
 
 import re
@@ -20,7 +24,11 @@ import time
 from dataclasses import dataclass
 from typing import List
 
+from . import sibling as sib
 from .systems import HopFailed, Lab
+
+# In the order they run; eval_paper.py's --only picks from these.
+EXPERIMENTS = ("login", "micro", "converge", "web", "speed", "sibling")
 
 
 class Broken(RuntimeError):
@@ -47,6 +55,9 @@ class Scale:
     speed_mib: int = 1024
     speed_mb: int = 500
     speed_seconds: int = 35       # rewrite passes for this long (past the 30 s write-back period)
+    sibling_mib: int = 256        # the sibling experiment's VM and sibling (as login's: quick too)
+    sibling_login_mb: int = 16    # MiB of random data each one's login session writes to /tmp
+    sibling_settle_s: float = 5.0  # both sit this long after their session, before the hop
 
 
 FULL = Scale("full")
@@ -167,3 +178,15 @@ def write_speed(build_dir: str, system: str, scale: Scale) -> dict:
                 "fill_seconds": float(filled.group(2)),
                 "first_touch_mb_s": mb / float(filled.group(2)),
                 "rewrite_mb_s": mb * passes / secs, "passes": passes}
+
+
+def sibling(build_dir: str, system: str, scale: Scale) -> dict:
+    """Issue 16: the VM's first hop A->B with a sibling from the same image running on B, both
+    after the login session; stock (verified page by page: WrongPages), no-reuse = mkd-migrate
+    --no-content-reuse (generation only), reuse = mkd-migrate with B's serve at
+    --content-scope host."""
+    setup = sib.Setup(memory_mib=scale.sibling_mib, guest="login",
+                      login_mb=scale.sibling_login_mb, settle_s=scale.sibling_settle_s)
+    if system == "stock":
+        return {"hops": [sib.stock_hop(build_dir, setup)]}
+    return {"hops": [sib.our_hop(build_dir, setup, content=system == "reuse")]}

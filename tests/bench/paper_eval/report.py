@@ -1,13 +1,15 @@
 """The Markdown report of the evaluation (docs/evaluation.md) from the results JSON of
 eval_paper.py: one table per experiment with the three systems (medians of the repetitions and
-their min-max), the paper's numbers where it gave them, the targets of issue 7 with a verdict, and
-for every missed target why and what would fix it. Pure function of the results; no I/O.
+their min-max), the paper's numbers where it gave them, the targets of issues 7 and 16 with a
+verdict, and for every missed target why and what would fix it (or, for the sibling's, what was
+measured). Pure function of the results; no I/O.
 """
 
 import re
 import statistics
 from typing import Callable, List, Optional
 
+from .experiments import EXPERIMENTS
 from .systems import SYSTEMS
 
 PAGE = 4096
@@ -71,6 +73,17 @@ WHY = {
         "The guest is also overloaded (below), which makes its writes vary from run to run. "
         "What would fix it: the same as for the convergence (chunked sync) and for the return "
         "hop (hold back pages dirty in consecutive rounds until the switchover)."),
+    "sibling_bytes": (
+        "reuse by content takes only pages whose content the sibling's memory holds: it took "
+        "{taken} of the VM's {nonzero} non-zero pages (stock's destination held {stock} "
+        "non-zero pages). The others are the VM's own (its login session's random data, "
+        "its processes' and its kernel's state, whatever it read or wrote that the sibling did "
+        "not) and went on the link, compressed where they compress."),
+    "sibling_time": (
+        "reuse by content does work that generation-only reuse does not: the source {content}; "
+        "B's serve reads every page it takes from the sibling's RAM file, through memfs, and at "
+        "most 1,024 offered pages await B's answer (NEED) at a time. CPU seconds of B's serve "
+        "and both memfs daemons during the hop: {dest_cpu}.{spread}"),
     "first_bytes": (
         "the difference is TLS and the tables: mkd-migrate encrypts (about 0.1 % on the link) "
         "and sends the generation table and framing; QEMU sends its stream in the clear."),
@@ -127,13 +140,14 @@ class Targets:
 
 
 def ratio_target(t: Targets, name: str, ours: List[float], stock: List[float], limit: float,
-                 why: str) -> None:
+                 why: str, of: str = "stock") -> None:
+    """ours / stock (`of`: what the denominator is called) at most `limit`."""
     mo, ms = med(ours), med(stock)
     if mo is None or not ms:
         t.add(name, "not measured", None)
         return
     r = mo / ms
-    t.add(name, f"{r:.3f}x stock (limit {limit:.2f}x)", r <= limit, why)
+    t.add(name, f"{r:.3f}x {of} (limit {limit:.2f}x)", r <= limit, why)
 
 
 def first_hop_targets(t: Targets, label: str, ours: List[dict], stock: List[dict],
@@ -280,8 +294,7 @@ def section_before_after(res: dict) -> str:
     if not prev or not prev.get("runs"):
         return ""
     old = {"runs": prev["runs"]}
-    redone = [e for e in ("login", "micro", "converge", "web", "speed")
-              if any(r["experiment"] == e for r in prev["runs"])]
+    redone = [e for e in EXPERIMENTS if any(r["experiment"] == e for r in prev["runs"])]
     out = ["## Before and after", "",
            f"Redone by the last merge: {provenance(res['runs'], redone)}. The runs they "
            f"replaced: {provenance(prev['runs'], redone)}. Medians. Stock QEMU: runs since "
@@ -334,6 +347,15 @@ def section_before_after(res: dict) -> str:
                     f"{res['scale']['web_rate']}/s offered). An overloaded guest writes less and "
                     "less predictably: compare the systems within one column more than a row's before with "
                     "its after."]
+    if "sibling" in redone:
+        out += ["", "Sibling first hop: bytes on the link and time (with the setup).", "",
+                "| system | before: bytes | after: bytes | before: time | after: time |",
+                "|---|---|---|---|---|"]
+        for s in SYSTEMS:
+            b, a = [(fmt(hop_col(runs_of(r, "sibling", s), 0, "link_bytes"), 1e6, 1, " MB"),
+                     fmt(hop_col(runs_of(r, "sibling", s), 0, "seconds"), 1, 2, " s"))
+                    for r in (old, res)]
+            out.append(f"| {SIBLING_LABELS[s]} | {b[0]} | {a[0]} | {b[1]} | {a[1]} |")
     return "\n".join(out)
 
 
@@ -499,7 +521,8 @@ def section_overhead(res: dict) -> str:
     # The pause and the metadata come from every miyakodori hop of the run.
     hops = []
     for r in res["runs"]:
-        if "result" in r and r["system"] in ("reuse", "no-reuse"):
+        # The sibling's hops are in their own section (its offers are metadata of another kind).
+        if "result" in r and r["system"] in ("reuse", "no-reuse") and r["experiment"] != "sibling":
             for h, hop in enumerate(r["result"].get("hops", [])):
                 hops.append((r["experiment"], r["system"], h, hop))
     out += ["", "**Our part of the switchover** (6.3.2): mkd-migrate's pause, from QEMU's "
@@ -535,6 +558,131 @@ def section_overhead(res: dict) -> str:
     return "\n".join(out)
 
 
+SIBLING_LABELS = {"reuse": "reuse by content", "no-reuse": "generation only", "stock": "stock"}
+
+
+def sibling_hops(res: dict, system: str) -> List[dict]:
+    """The sibling experiment's hops of a system, each with its repetition ("rep")."""
+    return [dict(r["result"]["hops"][0], rep=r["rep"]) for r in res["runs"]
+            if r["experiment"] == "sibling" and r["system"] == system and "result" in r]
+
+
+def sibling_table(rows: List[tuple]) -> List[str]:
+    """The sibling first hop's table, a row per (label, hops, what to say without hops): median
+    (min-max) of each column (also bench_sibling.py's)."""
+    out = ["| system | bytes on the link | bytes (tool) | time | time after setup | downtime | "
+           "pages sent | by content | zero |", "|---|---|---|---|---|---|---|---|---|"]
+    for label, hops, missing in rows:
+        col = lambda key: [h[key] for h in hops]  # noqa: E731
+        out.append(f"| {label} | {missing} | | | | | | | |" if not hops else
+                   f"| {label} | {fmt(col('link_bytes'), 1e6, 1, ' MB')} | "
+                   f"{fmt(col('bytes'), 1e6, 1, ' MB')} | {fmt(col('seconds'), 1, 2, ' s')} | "
+                   f"{fmt(col('after_setup_seconds'), 1, 2, ' s')} | "
+                   f"{fmt(col('downtime_ms'), 1, 0, ' ms')} | {fmt(col('pages_sent'), 1, 0)} | "
+                   f"{fmt(col('pages_content'), 1, 0)} | {fmt(col('pages_zero'), 1, 0)} |")
+    return out
+
+
+def rep_ratio(num: List[dict], den: List[dict], key: str) -> str:
+    """The ratio of the medians, and (min-max) of the ratio within each repetition."""
+    n, d = med([h[key] for h in num]), med([h[key] for h in den])
+    if n is None or not d:
+        return "-"
+    dens = {h["rep"]: h[key] for h in den}
+    per = [h[key] / dens[h["rep"]] for h in num if dens.get(h["rep"])]
+    return f"{n / d:.2f}x" + (f" ({min(per):.2f}-{max(per):.2f})" if len(per) > 1 else "")
+
+
+def sibling_ratios(pairs: List[tuple]) -> List[str]:
+    """A line per (label, numerator's hops, denominator's hops) with hops on both sides."""
+    return [f"- {label}: bytes on the link {rep_ratio(num, den, 'link_bytes')}, time "
+            f"{rep_ratio(num, den, 'seconds')}, time after setup "
+            f"{rep_ratio(num, den, 'after_setup_seconds')}"
+            for label, num, den in pairs if num and den]
+
+
+def content_line(hops: List[dict]) -> str:
+    """What reuse by content did in its hops, median (min-max)."""
+    cs = [h["content"] for h in hops]
+    return (f"offered {fmt([x['offered'] for x in cs], 1, 0)} pages in "
+            f"{fmt([x['offers'] for x in cs], 1, 0)} offers "
+            f"({fmt([x['offer_bytes'] for x in cs], 1e6, 2, ' MB')}), taken "
+            f"{fmt([x['taken'] for x in cs], 1, 0)}, needed "
+            f"{fmt([x['needed'] for x in cs], 1, 0)}; "
+            f"digests {fmt([x['digest_seconds'] for x in cs], 1, 3, ' s')} of the source's CPU")
+
+
+def section_sibling(res: dict, t: Targets) -> str:
+    sc = res["scale"]
+    out = ["## Sibling first hop (reuse by content)", ""]
+    hops = {s: sibling_hops(res, s) for s in SYSTEMS}
+    bytes_target = "sibling first hop at most 0.5x stock's bytes"
+    time_target = "sibling first hop no slower than generation-only reuse by more than 3 %"
+    if not any(r["experiment"] == "sibling" for r in res["runs"]):
+        out.append("Issue 16: a VM's first hop to a host where a sibling booted from the same "
+                   "image runs. Not run in this evaluation (`scripts/eval-paper --only sibling "
+                   "--merge` adds it).")
+        t.add(bytes_target, "not measured", None)
+        t.add(time_target, "not measured", None)
+        return "\n".join(out)
+    wrong = sum(len(r.get("broken", [])) for r in res["runs"]
+                if r["experiment"] == "sibling" and r["system"] == "stock")
+    out += ["Issue 16: a VM's first hop A->B (B never held it: a fresh lab for every run) while "
+            "a sibling VM booted from the same guest image runs on B. Both are "
+            f"{sc['sibling_mib']} MiB guests with their own UUIDs that ran the login test's "
+            "session at boot (`login.sh`: a user, its home, a session's busybox commands and "
+            f"{sc['sibling_login_mb']} MiB of random data in /tmp, each its own), then sat "
+            f"{sc['sibling_settle_s']:.0f} s before the hop: memory of the VM's own that no "
+            "sibling holds beside the image's. Three systems, each with its sibling on B: "
+            "**stock** (QEMU's migration, RAM on tmpfs; the sibling a stock VM on B's tmpfs, it "
+            "shares nothing), **generation only** (the no-reuse system here: `mkd-migrate "
+            "--no-content-reuse`, today's reuse by generation, which has nothing to reuse on a "
+            "first hop; compression at its default) and **reuse by content** (the reuse system: "
+            "`mkd-migrate` with B's serve at `--content-scope host`, which takes pages of the "
+            "sibling's RAM file with the offered content instead of having them sent). Our hops "
+            "ran with `--verify`; stock hops were verified page by page (destination started "
+            "paused, both RAM files compared at completion): stock runs that delivered wrong "
+            f"pages are counted apart and repeated, never averaged in ({wrong} here). Bytes on "
+            "the link (both hosts' interfaces, TCP/IP and TLS included) and the tool's "
+            "(mkd-migrate's wire bytes, QEMU's ram.transferred); time from the start until the "
+            "VM runs on B (mkd-migrate: with the destination's setup; stock: from `migrate`, "
+            "its destination QEMU started before), so \"time after setup\" is the comparable "
+            "one; pages sent, taken by content and zero (stock: the destination's RAM file's "
+            "non-zero and zero pages). Median (min-max). These hops are not in the overhead "
+            "tables above.", ""]
+    out += sibling_table([(SIBLING_LABELS[s], hops[s], _error(res, "sibling", s))
+                          for s in SYSTEMS])
+    ratios = sibling_ratios([("reuse by content / stock", hops["reuse"], hops["stock"]),
+                             ("reuse by content / generation only", hops["reuse"],
+                              hops["no-reuse"])])
+    if ratios:
+        out += ["", "Ratios of the medians (per repetition: min-max):", ""] + ratios
+    if hops["reuse"]:
+        out += ["", f"Reuse by content {content_line(hops['reuse'])}."]
+    why_bytes = why_time = ""
+    if hops["reuse"] and hops["stock"]:
+        r, st = hops["reuse"], hops["stock"]
+        why_bytes = WHY["sibling_bytes"].format(
+            taken=fmt([h["pages_content"] for h in r], 1, 0),
+            nonzero=fmt([h["pages_sent"] + h["pages_content"] for h in r], 1, 0),
+            stock=fmt([h["pages_sent"] for h in st], 1, 0))
+    if hops["reuse"] and hops["no-reuse"]:
+        pair = ("reuse", "no-reuse")
+        dest_cpu = [f"{SIBLING_LABELS[s]} " + fmt([h["cpu"]["dest_serve"] + h["cpu"]["memfs"]
+                                                   for h in hops[s]], 1, 2, " s") for s in pair]
+        spread = [f"{SIBLING_LABELS[s]} {fmt([h['seconds'] for h in hops[s]], 1, 2, ' s')}"
+                  for s in pair]
+        why_time = WHY["sibling_time"].format(
+            content=content_line(hops["reuse"]), dest_cpu=", ".join(dest_cpu),
+            spread=" Times of the same system across repetitions: " + ", ".join(spread) + "."
+            if any(len(hops[s]) > 1 for s in pair) else "")
+    ratio_target(t, bytes_target, [h["link_bytes"] for h in hops["reuse"]],
+                 [h["link_bytes"] for h in hops["stock"]], 0.5, why_bytes)
+    ratio_target(t, time_target, [h["seconds"] for h in hops["reuse"]],
+                 [h["seconds"] for h in hops["no-reuse"]], 1.03, why_time, of="generation only")
+    return "\n".join(out)
+
+
 def wrong_pages(run: dict) -> str:
     """What the attempts of a run that stock QEMU got wrong had: pages that differed and the
     hop's time (not averaged in anywhere)."""
@@ -555,7 +703,7 @@ def markdown(res: dict, figures: dict, fig_rel: str) -> str:
     body = [section_login(res, t), section_micro(res, t, fig("fig3.png")),
             section_converge(res), section_before_after(res),
             section_web(res, t, [f for f in (fig("fig4.png"), fig("web-throughput.png")) if f]),
-            section_overhead(res)]
+            section_overhead(res), section_sibling(res, t)]
     merged = "".join(f" Redone and merged: `{c}`." for c in res.get("merged", []))
     failed = [r for r in res["runs"] if "error" in r]
     broken = sum(len(r.get("broken", [])) for r in res["runs"])
@@ -575,7 +723,7 @@ def markdown(res: dict, figures: dict, fig_rel: str) -> str:
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "
         f"{m['qemu']}, `-accel {m['accel']}` (KVM guests hang on these machines).",
         f"- Link: {m['link']}, {m['link_mb_s']} MB/s measured with iperf3 between the lab hosts.",
-        f"- Runs: {provenance(res['runs'], ('login', 'micro', 'converge', 'web', 'speed'))}; "
+        f"- Runs: {provenance(res['runs'], EXPERIMENTS)}; "
         f"{res['reps']} repetition(s), {res.get('minutes', '?')} min in all. Tables show the "
         "median and (min-max) over the repetitions.",
         f"- Runs that failed: {len(failed)}; runs repeated because the destination broke or "
