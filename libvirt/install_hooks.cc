@@ -3,10 +3,13 @@
 #include "libvirt/install_hooks.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -129,6 +132,44 @@ Result<HookInstall> InstallHook(const std::string& hooks_dir, const std::string&
   }
   MKD_RETURN_IF_ERROR(WriteAtomically(path, script));
   return HookInstall::kReplaced;
+}
+
+std::string KvmAccessWarning(const struct stat& kvm, uid_t uid, const std::vector<gid_t>& gids) {
+  if (uid == 0) return "";
+  mode_t need = S_IROTH | S_IWOTH;
+  if (kvm.st_uid == uid) {
+    need = S_IRUSR | S_IWUSR;
+  } else {
+    for (gid_t g : gids) {
+      if (g == kvm.st_gid) {
+        need = S_IRGRP | S_IWGRP;
+        break;
+      }
+    }
+  }
+  if ((kvm.st_mode & need) == need) return "";
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(kvm.st_mode & 07777));
+  return "warning: QEMU's user (uid " + std::to_string(uid) + ") may not read and write " +
+         std::string(kKvmDevice) + " (mode " + mode + ", owner " + std::to_string(kvm.st_uid) +
+         ":" + std::to_string(kvm.st_gid) +
+         "): libvirt will probe QEMU again on every call (seconds each) and its guests cannot "
+         "use KVM. Give the device to QEMU's group (udev: KERNEL==\"kvm\", GROUP=\"kvm\", "
+         "MODE=\"0660\"), or hide it from libvirt if its guests run on TCG (docs/libvirt.md)";
+}
+
+std::string KvmAccessWarningFor(const std::string& path, uid_t uid, gid_t gid) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  std::vector<gid_t> gids = {gid};
+  if (const passwd* pw = ::getpwuid(uid); pw != nullptr) {
+    int n = 64;
+    std::vector<gid_t> groups(static_cast<size_t>(n));
+    if (::getgrouplist(pw->pw_name, gid, groups.data(), &n) >= 0) {
+      gids.assign(groups.begin(), groups.begin() + n);
+    }
+  }
+  return KvmAccessWarning(st, uid, gids);
 }
 
 }  // namespace mkd::libvirt

@@ -5,7 +5,11 @@
 #ifndef MKD_LIBVIRT_INSTALL_HOOKS_H_
 #define MKD_LIBVIRT_INSTALL_HOOKS_H_
 
+#include <sys/stat.h>
+#include <sys/types.h>
+
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 
@@ -41,6 +45,18 @@ enum class HookInstall {
 // `force` is false; a directory or other non-regular file there is never replaced.
 Result<HookInstall> InstallHook(const std::string& hooks_dir, const std::string& script,
                                 bool force);
+
+inline constexpr char kKvmDevice[] = "/dev/kvm";
+
+// What install-hooks warns about when QEMU's user (`uid`, its groups `gids`: primary and
+// supplementary) may not both read and write the KVM device whose stat is `kvm`, by its mode and
+// owner: libvirt, probing QEMU as root, finds KVM, then checks it as QEMU's user and does not,
+// takes its capability cache for stale and probes QEMU again on every call (4 s each;
+// docs/libvirt.md, "Setting up a host"). "" when QEMU's user may (or is root). Pure.
+std::string KvmAccessWarning(const struct stat& kvm, uid_t uid, const std::vector<gid_t>& gids);
+// The same for the device at `path` and the user `uid` with its primary group `gid` and the
+// supplementary groups the user database gives it; "" when `path` does not exist.
+std::string KvmAccessWarningFor(const std::string& path, uid_t uid, gid_t gid);
 
 }  // namespace mkd::libvirt
 

@@ -118,5 +118,39 @@ TEST(InstallHooksTest, TheRunningExecutableIsThisTest) {
   EXPECT_TRUE(exe->ends_with("/libvirt_unit_test")) << *exe;
 }
 
+struct stat Device(mode_t mode, uid_t uid, gid_t gid) {
+  struct stat st {};
+  st.st_mode = S_IFCHR | mode;
+  st.st_uid = uid;
+  st.st_gid = gid;
+  return st;
+}
+
+TEST(KvmAccessWarningTest, QemusUserNeedsReadAndWriteByOwnerGroupOrOthers) {
+  const uid_t qemu = 64055;
+  const gid_t kvm = 993, other = 50;
+  // Debian's udev rule: root:kvm 0660, QEMU's user in the group kvm (primary or supplementary).
+  EXPECT_EQ(KvmAccessWarning(Device(0660, 0, kvm), qemu, {kvm}), "");
+  EXPECT_EQ(KvmAccessWarning(Device(0660, 0, kvm), qemu, {other, kvm}), "");
+  EXPECT_EQ(KvmAccessWarning(Device(0600, qemu, 0), qemu, {other}), "");
+  EXPECT_EQ(KvmAccessWarning(Device(0666, 0, 0), qemu, {other}), "");
+  EXPECT_EQ(KvmAccessWarning(Device(0600, 0, 0), 0, {0}), "") << "root may";
+  // This machine's: root-only, no udev.
+  const std::string w = KvmAccessWarning(Device(0600, 0, 0), qemu, {kvm});
+  EXPECT_NE(w.find("may not read and write /dev/kvm (mode 0600, owner 0:0)"), std::string::npos)
+      << w;
+  EXPECT_NE(w.find("probe QEMU again on every call"), std::string::npos) << w;
+  // Read-only for the group, or the group is another: not enough.
+  EXPECT_NE(KvmAccessWarning(Device(0640, 0, kvm), qemu, {kvm}), "");
+  EXPECT_NE(KvmAccessWarning(Device(0660, 0, kvm), qemu, {other}), "");
+  // The owner's bits decide for the owner, even when others may more.
+  EXPECT_NE(KvmAccessWarning(Device(0066, qemu, kvm), qemu, {kvm}), "");
+}
+
+TEST(KvmAccessWarningTest, AMissingDeviceIsNoWarning) {
+  testing::TempDirForTest dir;
+  EXPECT_EQ(KvmAccessWarningFor(dir.path() + "/no-kvm", 64055, 993), "");
+}
+
 }  // namespace
 }  // namespace mkd::libvirt

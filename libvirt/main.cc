@@ -78,6 +78,10 @@ int InstallHooks(const std::string& hooks_dir, const lv::HookScriptOptions& opti
   mkd::Result<std::string> exe = lv::RunningExecutable();
   if (!exe.ok()) return Fail("install-hooks", exe.status().message());
   const std::string script = lv::HookScript(*exe, options);
+  if (const std::string kvm = lv::KvmAccessWarningFor(lv::kKvmDevice, owner->uid, owner->gid);
+      !kvm.empty()) {
+    fmt::print(stderr, "mkd-libvirt install-hooks: {}\n", kvm);
+  }
   mkd::Result<lv::HookInstall> done = lv::InstallHook(hooks_dir, script, force);
   if (!done.ok()) return Fail("install-hooks", done.status().message());
   const std::string path = hooks_dir + "/qemu";
