@@ -2,8 +2,6 @@
 // pages go as OFFER entries (index, generation, XXH3-64, SHA-256 of the content read now); the
 // destination takes each from a page with that content on its host or asks for it with NEED, and
 // those pages then go as pages. Touches the link and the RAM file, from the session's thread.
-#include <spdlog/spdlog.h>
-
 #include "genstore/digests.h"
 #include "genstore/zero_page.h"
 #include "migrate-tool/content_digest.h"
