@@ -24,13 +24,15 @@ namespace mkd::migrate {
 // the file system (one object per build is the intended use).
 class MountContentFiles final : public ContentFiles {
  public:
-  // `only_vm`: the directory of this VM alone (serve --content-scope vm), else every VM's.
-  explicit MountContentFiles(std::string mount_root, std::optional<Uuid> only_vm = std::nullopt)
-      : root_(std::move(mount_root)), only_vm_(only_vm) {}
+  // `only_vm`: the directory of this VM alone (serve --content-scope vm), else every VM's;
+  // `except_vm`: not this VM's directory (a plan whose arrival would drop that VM's file).
+  explicit MountContentFiles(std::string mount_root, std::optional<Uuid> only_vm = std::nullopt,
+                             std::optional<Uuid> except_vm = std::nullopt)
+      : root_(std::move(mount_root)), only_vm_(only_vm), except_vm_(except_vm) {}
 
   // Every directory entry whose name parses as a UUID (base/uuid.h), is `only_vm` when that is
-  // set, and that holds a regular file `ram`, sorted; other names are ignored. Io when the root
-  // cannot be listed.
+  // set, is not `except_vm`, and that holds a regular file `ram`, sorted; other names are
+  // ignored. Io when the root cannot be listed.
   Result<std::vector<std::string>> List() override;
   // memfs's digests of the file's page store (RamFile::DigestsBlob, DecodePageDigests). For a
   // live file the page store holds only what the kernel wrote back (often nothing: a guest's
@@ -44,6 +46,7 @@ class MountContentFiles final : public ContentFiles {
  private:
   std::string root_;
   std::optional<Uuid> only_vm_;
+  std::optional<Uuid> except_vm_;
 };
 
 // Reads pages with RamFile::ReadPages, keeping up to kMaxOpen files open (the least recently used

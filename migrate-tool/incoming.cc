@@ -118,7 +118,7 @@ Status Incoming::Prepare() {
   MKD_ASSIGN_OR_RETURN(std::string table, ram_->TableBlob());
   // Reuse by content: the index of this host's pages is built while the table travels and the
   // first pages come (an OFFER follows at once).
-  content_ = host_.ContentFor(def_);
+  content_ = host_.ContentFor(def_, /*own_file=*/true);
   content_->Prefetch();
   MKD_RETURN_IF_ERROR(link_.Send(FrameType::kTable, EncodeBlob(0, table)));
   // A libvirt domain: libvirt starts its QEMU once the source runs `virsh migrate`, after the

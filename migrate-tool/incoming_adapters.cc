@@ -252,20 +252,28 @@ class LocalHost final : public IncomingHost {
     so.qemu_binary = o_.qemu_binary;
     return std::make_unique<QemuConfigVm>(def, so);
   }
-  std::unique_ptr<IncomingContent> ContentFor(const qemuconfig::VmDefinition& def) override {
+  std::unique_ptr<IncomingContent> ContentFor(const qemuconfig::VmDefinition& def,
+                                              bool own_file) override {
     if (o_.content_index_pages == 0) return std::make_unique<MountContent>(nullptr);
-    if (o_.content_scope == ContentScope::kVm) {
-      // The VM's own file only: an index of this arrival's own, gone when the session ends.
-      const std::string root = def.memory_dir;
-      const Uuid vm = def.uuid;
+    const std::string root = def.memory_dir;
+    const Uuid vm = def.uuid;
+    if (o_.content_scope == ContentScope::kVm || !own_file) {
+      // An index of this session's own, gone when it ends: the VM's own file (scope vm), nothing
+      // (scope vm without it), or every VM's but this one's (scope host without it: a plan
+      // whose arrival would drop that file, rare enough not to share).
+      const bool only = o_.content_scope == ContentScope::kVm;
       return std::make_unique<MountContent>(std::make_shared<ContentIndexCache>(
-          [root, vm] { return std::make_unique<MountContentFiles>(root, vm); },
+          [root, vm, only, own_file]() -> std::unique_ptr<ContentFiles> {
+            if (only && !own_file) return nullptr;  // an empty index
+            return std::make_unique<MountContentFiles>(
+                root, only ? std::optional<Uuid>(vm) : std::nullopt,
+                own_file ? std::nullopt : std::optional<Uuid>(vm));
+          },
           o_.content_index_pages, o_.content_index_age));
     }
     std::lock_guard lock(mu_);
     std::shared_ptr<ContentIndexCache>& cache = caches_[def.memory_dir];
     if (!cache) {
-      const std::string root = def.memory_dir;
       cache = std::make_shared<ContentIndexCache>(
           [root] { return std::make_unique<MountContentFiles>(root); }, o_.content_index_pages,
           o_.content_index_age);

@@ -33,7 +33,7 @@ class FakeLink final : public IncomingLink {
 
   void Push(FrameType type, std::string payload = {}) {
     std::lock_guard lock(mu_);
-    script_.push_back(Frame{type, std::move(payload)});
+    script_.emplace_back(std::in_place_type<Frame>, Frame{type, std::move(payload)});
   }
   void Do(std::function<void()> action) {
     std::lock_guard lock(mu_);

@@ -86,8 +86,11 @@ class FakeHost final : public IncomingHost {
   // checks that the offer's XXH3-64 is the content's, as the real index does).
   std::map<Sha256, std::string> content_pages;
   int content_opened = 0, content_prefetched = 0;
-  std::unique_ptr<IncomingContent> ContentFor(const qemuconfig::VmDefinition&) override {
+  std::optional<bool> content_own_file;  // ContentFor's last `own_file`
+  std::unique_ptr<IncomingContent> ContentFor(const qemuconfig::VmDefinition&,
+                                              bool own_file) override {
     ++content_opened;
+    content_own_file = own_file;
     return std::make_unique<FakeContent>(content_pages, &content_prefetched);
   }
 };

@@ -147,8 +147,11 @@ class IncomingHost {
   virtual Result<std::optional<qemuconfig::VmDefinition>> LoadDefinition(const Uuid& vm) = 0;
   virtual std::unique_ptr<IncomingMemfs> MemfsFor(const qemuconfig::VmDefinition& def) = 0;
   virtual std::unique_ptr<IncomingQemu> QemuFor(const qemuconfig::VmDefinition& def) = 0;
-  // The pages of the memfs mount `def`'s RAM is on, by content.
-  virtual std::unique_ptr<IncomingContent> ContentFor(const qemuconfig::VmDefinition& def) = 0;
+  // The pages of the memfs mount `def`'s RAM is on, by content. `own_file`: whether the VM's own
+  // RAM file there counts (an arrival: the file it arrives in); false for a plan whose arrival
+  // would drop what that file holds (plan_answer.h).
+  virtual std::unique_ptr<IncomingContent> ContentFor(const qemuconfig::VmDefinition& def,
+                                                      bool own_file) = 0;
 };
 
 // The destination QEMU's incoming migration socket, where the QEMU stream's serve end writes

@@ -272,6 +272,9 @@ int main(int argc, char** argv) {
                    "the --compress of the migration to plan for: auto, always, never")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "always", "never"}));
+  bool plan_no_content = false;
+  plan->add_flag("--no-content-reuse", plan_no_content,
+                 "plan for a migration with --no-content-reuse: ask the hosts nothing by content");
   plan->add_flag("--json", json, "print the plan as JSON on stdout");
   plan->add_option("--timeout", timeout_s, "seconds each host may take to answer")
       ->capture_default_str()
@@ -324,6 +327,7 @@ int main(int argc, char** argv) {
     po.tls = TlsFiles(tls_dir, host_id);
     po.timeout = timeout;
     po.compress = *mkd::migrate::ParseCompressMode(plan_compress);  // checked by CLI11 above
+    po.content_reuse = !plan_no_content;
     if (!bandwidth.empty() && !ParseRate(bandwidth, &po.bandwidth)) {
       std::cerr << "mkd-migrate plan: --bandwidth " << bandwidth
                 << ": use e.g. 125M or 1G (bytes/s)\n";

@@ -7,9 +7,12 @@
 #include <chrono>
 
 #include "genstore/compare.h"
+#include "genstore/digests.h"
 #include "genstore/table_codec.h"
 #include "genstore/zero_page.h"
 #include "migrate-tool/channel.h"
+#include "migrate-tool/content_digest.h"
+#include "migrate-tool/content_offers.h"
 #include "migrate-tool/net.h"
 #include "migrate-tool/page_codec.h"
 #include "migrate-tool/ram_file.h"
@@ -30,11 +33,32 @@ Generation SendGen(const GenerationTable& vm, uint32_t epoch, uint64_t p) {
   return g == kGenInvalid ? epoch : g;
 }
 
+// The ranges the first pass takes the pages of `set` in (SendPages): runs of neighbouring pages,
+// at most kMaxPagesPerFrame each, in page order.
+template <typename Fn>
+void ForEachFrameRange(const PageBitmap& set, Fn&& fn) {
+  set.ForEachRun([&](uint64_t first, uint64_t count) {
+    for (uint64_t at = first; at < first + count; at += kMaxPagesPerFrame) {
+      fn(at, std::min<uint64_t>(kMaxPagesPerFrame, first + count - at));
+    }
+  });
+}
+
 }  // namespace
+
+PageBitmap PagesToSend(const GenerationTable& vm, const GenerationTable& peer) {
+  PageBitmap reusable(vm.pages()), send(vm.pages());
+  ComputeReusable(vm, peer, &reusable);
+  for (uint64_t p = 0; p < vm.pages(); ++p) {
+    if (vm.Get(p) != kGenNeverWritten && !reusable.Test(p)) send.Set(p);
+  }
+  return send;
+}
 
 HostPlan EstimateHost(const GenerationTable& vm, uint32_t epoch, const GenerationTable& peer,
                       const PageBitmap& zero, uint64_t table_bytes, double link_bytes_per_second,
-                      const std::function<uint64_t(uint64_t, uint64_t)>& content_bytes) {
+                      const std::function<uint64_t(uint64_t, uint64_t)>& content_bytes,
+                      const ContentAnswer* content) {
   HostPlan h;
   const uint64_t pages = vm.pages();
   PageBitmap reusable(pages), zero_fill(pages);
@@ -44,21 +68,10 @@ HostPlan EstimateHost(const GenerationTable& vm, uint32_t epoch, const Generatio
   h.never_written = split.zero;
   h.zero_fill = zero_fill.Count();
   // Zero-fill runs: one ZEROS frame each (SourceSession::Classify).
-  for (uint64_t p = zero_fill.NextSet(0); p < pages;) {
-    uint64_t q = p;
-    while (q < pages && zero_fill.Test(q)) ++q;
-    ++h.frames;
-    p = zero_fill.NextSet(q);
-  }
-  // The pages to send: runs of up to kMaxPagesPerFrame, each split where the generation or the
-  // zero-ness changes (SendPages, SendPageRange).
-  PageBitmap send(pages);
-  for (uint64_t p = 0; p < pages; ++p) {
-    if (vm.Get(p) != kGenNeverWritten && !reusable.Test(p)) send.Set(p);
-  }
-  for (uint64_t at = send.NextSet(0); at < pages;) {
-    uint64_t n = 1;
-    while (n < kMaxPagesPerFrame && at + n < pages && send.Test(at + n)) ++n;
+  zero_fill.ForEachRun([&](uint64_t, uint64_t) { ++h.frames; });
+  // Pages sent as SendPageRange sends them: frames split where the generation or the zero-ness
+  // changes.
+  const auto send_run = [&](uint64_t at, uint64_t n) {
     uint64_t frame = at;  // where the current frame began
     for (uint64_t p = at; p <= at + n; ++p) {
       const bool ends =
@@ -74,11 +87,37 @@ HostPlan EstimateHost(const GenerationTable& vm, uint32_t epoch, const Generatio
       }
       if (p < at + n) (zero.Test(p) ? h.send_zero : h.send_content) += 1;
     }
-    at = send.NextSet(at + n);
+  };
+  // An offered range (OfferPageRange, AnswerNeeds): its zero pages as ZEROS, the pages the host
+  // took not at all, the others as pages, neighbours together.
+  const auto offered_run = [&](uint64_t at, uint64_t n) {
+    const auto kind = [&](uint64_t p) { return zero.Test(p) ? 0 : content->taken.Test(p) ? 1 : 2; };
+    for (uint64_t p = at; p < at + n;) {
+      uint64_t q = p + 1;
+      while (q < at + n && kind(q) == kind(p)) ++q;
+      if (kind(p) == 1) {
+        h.by_content += q - p;
+      } else {
+        send_run(p, q - p);
+      }
+      p = q;
+    }
+  };
+  ForEachFrameRange(PagesToSend(vm, peer), [&](uint64_t at, uint64_t n) {
+    if (content && content->offered.Test(at)) {
+      offered_run(at, n);
+    } else {
+      send_run(at, n);
+    }
+  });
+  if (content) {
+    h.offered = content->offered_pages;
+    h.offer_bytes = content->offer_bytes;
+    h.content_stopped = content->stopped;
   }
   h.table_bytes = table_bytes;
-  h.bytes = h.frames * kFrameOverhead + h.content_bytes + kFrameHeaderSize + table_bytes +
-            kControlEstimateBytes + kDeviceStateEstimateBytes;
+  h.bytes = h.frames * kFrameOverhead + h.content_bytes + h.offer_bytes + kFrameHeaderSize +
+            table_bytes + kControlEstimateBytes + kDeviceStateEstimateBytes;
   h.seconds = static_cast<double>(h.bytes) / LinkRateOr(link_bytes_per_second);
   return h;
 }
@@ -105,6 +144,54 @@ Result<PeerAnswer> AskHost(Channel& ch, const Hello& hello) {
   MKD_ASSIGN_OR_RETURN(ResultMsg r, ParseResult(result.payload));
   if (!r.ok) return Status::FailedPrecondition(r.message);
   return PeerAnswer{std::move(decoded->table), table.payload.size(), r.message};
+}
+
+// Offers the host the pages of `send` that do not read as zeros, range by range as the first pass
+// would (OfferPageRange, with ContentOffers's window and stop rule), and records its NEEDs.
+Result<ContentAnswer> OfferContent(Channel& ch, RamFile& ram, const GenerationTable& vm,
+                                   uint32_t epoch, const PageBitmap& send, const PageBitmap& zero) {
+  ContentAnswer a;
+  a.offered = a.taken = PageBitmap(vm.pages());
+  ContentOffers offers(/*enabled=*/true);
+  std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
+  const auto answer_one = [&]() -> Status {
+    MKD_ASSIGN_OR_RETURN(Frame f, ch.Expect(FrameType::kNeed));
+    MKD_ASSIGN_OR_RETURN(NeedFrame need, ParseNeed(f.payload, {vm.pages()}));
+    std::vector<uint64_t> taken;
+    MKD_RETURN_IF_ERROR(offers.Answer(need.offered, need.pages, ch.peer_host(), &taken));
+    for (uint64_t p : taken) a.taken.Set(p);
+    return Status::Ok();
+  };
+  Status status;
+  ForEachFrameRange(send, [&](uint64_t at, uint64_t n) {
+    if (!status.ok() || !offers.offering()) return;
+    std::vector<OfferEntry> entries;
+    std::vector<uint64_t> pages;
+    status = ram.ReadPages(at, n, buf.data());
+    for (uint64_t p = at; status.ok() && p < at + n; ++p) {
+      if (zero.Test(p)) continue;
+      const char* page = buf.data() + (p - at) * kPageSize;
+      entries.push_back({.page = p,
+                         .gen = SendGen(vm, epoch, p),
+                         .digest = PageDigest(page),
+                         .sha256 = PageSha256(page)});
+      pages.push_back(p);
+    }
+    a.offered.SetRange(at, n);
+    if (!status.ok() || entries.empty()) return;
+    const std::string offer = EncodeOffer(0, entries);
+    a.offered_pages += entries.size();
+    a.offer_bytes += kFrameHeaderSize + offer.size();
+    status = ch.Send(FrameType::kOffer, offer);
+    offers.Offered(std::move(pages));
+    while (status.ok() && offers.pending_pages() > ContentOffers::kWindowPages) {
+      status = answer_one();
+    }
+  });
+  while (status.ok() && offers.pending()) status = answer_one();
+  MKD_RETURN_IF_ERROR(status);
+  a.stopped = offers.stopped();
+  return a;
 }
 
 }  // namespace
@@ -142,54 +229,58 @@ Result<Plan> RunPlan(const PlanOptions& o) {
   MKD_ASSIGN_OR_RETURN(peer::TlsContext tls, peer::TlsContext::Create(o.tls, /*server=*/false));
 
   std::vector<Result<PeerAnswer>> answers;
+  std::vector<std::unique_ptr<Channel>> channels;  // open until the host's offers are answered
   for (const PlanTarget& t : o.to) {
     Result<std::unique_ptr<Channel>> ch =
         DialPeer(tls, t.address.empty() ? t.host : t.address, t.host, o.timeout);
     answers.push_back(ch.ok() ? AskHost(**ch, hello) : Result<PeerAnswer>(ch.status()));
+    channels.push_back(ch.ok() ? std::move(*ch) : nullptr);
   }
   // Which of the pages some host would be sent read as zeros: read once, for every host.
   PageBitmap wanted(s.pages), zero(s.pages);
   for (const Result<PeerAnswer>& a : answers) {
-    if (!a.ok()) continue;
-    PageBitmap reusable(s.pages);
-    ComputeReusable(table, a->table, &reusable);
-    for (uint64_t p = 0; p < s.pages; ++p) {
-      if (table.Get(p) != kGenNeverWritten && !reusable.Test(p)) wanted.Set(p);
-    }
+    if (a.ok()) wanted.Or(PagesToSend(table, a->table));
   }
   std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
-  for (uint64_t at = wanted.NextSet(0); at < s.pages;) {
-    uint64_t n = 1;
-    while (n < kMaxPagesPerFrame && at + n < s.pages && wanted.Test(at + n)) ++n;
-    MKD_RETURN_IF_ERROR(ram.ReadPages(at, n, buf.data()));
-    for (uint64_t i = 0; i < n; ++i) {
+  Status read_status;
+  ForEachFrameRange(wanted, [&](uint64_t at, uint64_t n) {
+    if (read_status.ok()) read_status = ram.ReadPages(at, n, buf.data());
+    for (uint64_t i = 0; read_status.ok() && i < n; ++i) {
       if (IsZeroPage(buf.data() + i * kPageSize)) zero.Set(at + i);  // as SendPageRange tells
     }
-    at = wanted.NextSet(at + n);
-  }
+  });
+  MKD_RETURN_IF_ERROR(read_status);
   // Frames compressed as the migration would: its policy, with this host's compressing times.
-  std::string raw(kMaxPagesPerFrame * kPageSize, '\0');
-  Status read_status;
   PageCompressor compressor;
   std::string packed;
   for (size_t i = 0; i < o.to.size(); ++i) {
     HostPlan h;
+    Result<ContentAnswer> content = ContentAnswer{};
+    if (answers[i].ok() && o.content_reuse) {
+      content = OfferContent(*channels[i], ram, table, s.epoch,
+                             PagesToSend(table, answers[i]->table), zero);
+    }
+    channels[i].reset();  // the host's answer is complete
+    if (answers[i].ok() && !content.ok()) {
+      answers[i] = content.status().WithContext("offering pages by content");
+    }
     if (answers[i].ok()) {
       CompressPolicy policy(o.compress);
-      const auto content = [&](uint64_t first, uint64_t count) -> uint64_t {
+      const auto content_bytes = [&](uint64_t first, uint64_t count) -> uint64_t {
         const uint64_t bytes = count * kPageSize;
         if (!read_status.ok() || !policy.Try()) return bytes;
-        read_status = ram.ReadPages(first, count, raw.data());
+        read_status = ram.ReadPages(first, count, buf.data());
         if (!read_status.ok()) return bytes;
         const auto t0 = std::chrono::steady_clock::now();
-        const bool smaller = compressor.Compress(std::string_view(raw.data(), bytes), &packed);
+        const bool smaller = compressor.Compress(std::string_view(buf.data(), bytes), &packed);
         policy.Record(bytes, smaller ? packed.size() : bytes,
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                       plan.link_bytes_per_second);
         return smaller ? packed.size() : bytes;
       };
       h = EstimateHost(table, s.epoch, answers[i]->table, zero, answers[i]->table_bytes,
-                       plan.link_bytes_per_second, content);
+                       plan.link_bytes_per_second, content_bytes,
+                       o.content_reuse ? &*content : nullptr);
       MKD_RETURN_IF_ERROR(read_status);
       h.base = answers[i]->message;
     } else {

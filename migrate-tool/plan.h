@@ -4,9 +4,11 @@
 // side) for the table an arrival there would start from, compares it with the VM's own table
 // (genstore/compare.h: the rule a migration uses) and counts the frames the first pass would
 // send, reading the pages to send to tell the zero ones (a ZEROS frame carries no content) and to
-// compress them as the migration's --compress would.
+// compress them as the migration's --compress would. Reuse by content is asked the way the first
+// pass asks it: the pages it would offer are offered on the plan's connection (OFFER, with their
+// digests), and the host answers with the NEED its arrival would send, from the same lookups;
+// the offers stop where a migration's would (content_offers.h).
 // Pages the guest writes after the plan are not in it: a migration's rounds send them.
-// Generation reuse only: reuse by content is not planned yet (issue 16).
 //
 // EstimateHost is pure arithmetic over tables and bitmaps (unit-tested); RunPlan does the I/O:
 // the RAM file through the mount (its dirty pages written back first, as the kernel would within
@@ -44,10 +46,14 @@ struct HostPlan {
   uint64_t reusable = 0;       // pages the destination holds in the same generation: not sent
   uint64_t never_written = 0;  // pages the VM never wrote: not sent
   uint64_t zero_fill = 0;      // of those, where the destination holds something: a ZEROS frame
+  uint64_t offered = 0;        // pages offered by content (OFFER entries)
+  uint64_t by_content = 0;     // of those, pages the destination holds the content of: not sent
+  std::string content_stopped;  // why offering stopped early ("" when it did not)
   uint64_t send_content = 0;   // pages sent with their content (PAGES frames)
   uint64_t send_zero = 0;      // pages sent that read as zeros (ZEROS frames, no content)
   uint64_t frames = 0;         // PAGES and ZEROS frames of the first pass
   uint64_t content_bytes = 0;  // of the PAGES frames, as sent (compressed where it would be)
+  uint64_t offer_bytes = 0;    // the OFFER frames, headers included
   uint64_t table_bytes = 0;    // the destination's TABLE frame's payload
   uint64_t bytes = 0;          // everything on the wire, device state and control included
   double seconds = 0;          // bytes at the link rate (setup and QEMU's start come on top)
@@ -63,18 +69,34 @@ struct Plan {
   std::vector<HostPlan> hosts;
 };
 
+// What a host answered to the offers of the pages a migration's first pass would offer.
+struct ContentAnswer {
+  PageBitmap offered;  // the pages of every range offered (its zero pages too: they go as ZEROS)
+  PageBitmap taken;    // the offered pages the host holds the content of
+  uint64_t offered_pages = 0;  // OFFER entries
+  uint64_t offer_bytes = 0;    // OFFER frames, headers included
+  std::string stopped;         // why offering stopped early (ContentOffers::stopped)
+};
+
+// The pages the first pass of a migration of the VM whose table is `vm` sends to a host whose
+// arrival starts from `peer`: every page written and not reusable (the first pass's set).
+PageBitmap PagesToSend(const GenerationTable& vm, const GenerationTable& peer);
+
 // The first pass of a migration of the VM whose table is `vm` (pages written in `epoch` may show
 // as invalid) to a host whose arrival would start from `peer`; `zero` marks pages whose content
 // reads as zeros now (only those the pass would send are looked at). Frames as the source groups
 // them: runs of up to 256 neighbouring pages, split where the generation or the zero-ness
-// changes. `table_bytes`: the TABLE frame's payload. Fills every count of HostPlan but host,
-// error and base.
+// changes; a run that was offered (`content`, when not null) sends its zero pages as ZEROS, one
+// OFFER, and then the pages the host did not take, as PAGES frames of neighbouring pages.
+// `table_bytes`: the TABLE frame's payload. Fills every count of HostPlan but host, error and
+// base.
 // `content_bytes(first, count)`: what the content of a PAGES frame of those pages takes on the
 // wire (compressed or not); empty: count x 4 KiB.
 HostPlan EstimateHost(
     const GenerationTable& vm, uint32_t epoch, const GenerationTable& peer, const PageBitmap& zero,
     uint64_t table_bytes, double link_bytes_per_second,
-    const std::function<uint64_t(uint64_t first, uint64_t count)>& content_bytes = {});
+    const std::function<uint64_t(uint64_t first, uint64_t count)>& content_bytes = {},
+    const ContentAnswer* content = nullptr);
 
 struct PlanTarget {
   std::string host;     // its id (its certificate's CN)
@@ -90,6 +112,9 @@ struct PlanOptions {
   // The migration's --compress: frames are compressed as its policy would (compress_policy.h),
   // with the time compressing takes here.
   CompressMode compress = CompressMode::kAuto;
+  // The migration's reuse by content (--no-content-reuse: false): the hosts are asked what they
+  // hold of the pages it would offer.
+  bool content_reuse = true;
   std::chrono::milliseconds timeout{30000};
 };
 

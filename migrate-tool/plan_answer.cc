@@ -55,7 +55,8 @@ Result<PlanAnswer> DecidePlan(const Hello& hello, IncomingHost& host) {
         "): memfs would refuse the arrival (epochs only move forward, docs/security.md)");
   }
   return PlanAnswer{std::move(blob),
-                    "holds its memory from an earlier stay: pages of equal generation are reused"};
+                    "holds its memory from an earlier stay: pages of equal generation are reused",
+                    /*own_memory=*/true};
 }
 
 void AnswerPlan(const Hello& hello, IncomingLink& link, IncomingHost& host) {
@@ -66,8 +67,52 @@ void AnswerPlan(const Hello& hello, IncomingLink& link, IncomingHost& host) {
     (void)link.Send(FrameType::kResult, EncodeResult({false, a.status().ToString()}));
     return;
   }
-  if (link.Send(FrameType::kTable, EncodeBlob(0, a->table)).ok()) {
-    (void)link.Send(FrameType::kResult, EncodeResult({true, a->message}));
+  if (!link.Send(FrameType::kTable, EncodeBlob(0, a->table)).ok() ||
+      !link.Send(FrameType::kResult, EncodeResult({true, a->message})).ok()) {
+    return;
+  }
+  Result<std::optional<qemuconfig::VmDefinition>> def = host.LoadDefinition(hello.vm);
+  if (!def.ok() || !*def) return;  // DecidePlan read it a moment ago
+  std::unique_ptr<IncomingContent> content = host.ContentFor(**def, a->own_memory);
+  PlanOffersAnswered n;
+  Status s = AnswerPlanOffers(link, *content, hello.blocks[0].pages, &n);
+  if (n.offers > 0) {
+    spdlog::info("plan of VM {} for {}: {} of {} pages offered by content found on this host ({})",
+                 hello.vm.ToString(), link.peer_host(), n.found, n.offered, content->Summary());
+  }
+  if (!s.ok()) {
+    spdlog::warn("plan of VM {} for {}: {}", hello.vm.ToString(), link.peer_host(), s.ToString());
+  }
+}
+
+Status AnswerPlanOffers(IncomingLink& link, IncomingContent& content, uint64_t pages,
+                        PlanOffersAnswered* answered) {
+  std::string page(kPageSize, '\0');
+  while (true) {
+    Result<Frame> f = link.Receive();
+    if (!f.ok()) return Status::Ok();  // the source is done (or gone: a plan changes nothing)
+    if (f->type != FrameType::kOffer) {
+      return Status::InvalidArgument("a plan sent " + std::string(FrameTypeName(f->type)) +
+                                     " where only OFFER may follow");
+    }
+    MKD_ASSIGN_OR_RETURN(OfferFrame offer, ParseOffer(f->payload, {pages}));
+    if (answered->offered + offer.entries.size() > pages) {
+      return Status::InvalidArgument("a plan offered more pages than the VM's " +
+                                     std::to_string(pages));
+    }
+    std::vector<uint64_t> needed;
+    for (const OfferEntry& e : offer.entries) {
+      if (content.Find(e.digest, e.sha256, page.data())) {
+        ++answered->found;
+      } else {
+        needed.push_back(e.page);
+      }
+    }
+    ++answered->offers;
+    answered->offered += offer.entries.size();
+    MKD_RETURN_IF_ERROR(
+        link.Send(FrameType::kNeed,
+                  EncodeNeed(offer.block, static_cast<uint32_t>(offer.entries.size()), needed)));
   }
 }
 

@@ -7,7 +7,9 @@
 
 #include <functional>
 
+#include "genstore/digests.h"
 #include "genstore/table_codec.h"
+#include "migrate-tool/content_digest.h"
 #include "migrate-tool/incoming_fakes.h"
 
 namespace mkd::migrate {
@@ -87,6 +89,63 @@ TEST_F(PlanAnswerTest, NoMemoryOrAnotherLifeIsAnsweredWithAnEmptyTable) {
       << "memfs drops another life on arrival";
   EXPECT_NE(other.results().at(0).message.find("another life"), std::string::npos);
   ExpectOnlyRead();
+}
+
+// A page's content and its OFFER entry.
+OfferEntry EntryFor(uint64_t page, const std::string& content) {
+  return {.page = page,
+          .gen = 4,
+          .digest = PageDigest(content.data()),
+          .sha256 = PageSha256(content.data())};
+}
+
+TEST_F(PlanAnswerTest, OffersAreAnsweredWithTheNeedsAnArrivalWouldSendAndNothingIsCopied) {
+  const std::string held(kPageSize, 'h'), other(kPageSize, 'o');
+  host_.content_pages[PageSha256(held.data())] = held;
+  link_.Push(FrameType::kOffer, EncodeOffer(0, {EntryFor(3, held), EntryFor(4, other)}));
+  link_.Push(FrameType::kOffer, EncodeOffer(0, {EntryFor(9, other)}));
+  AnswerPlan(hello_, link_, host_);
+  EXPECT_EQ(link_.sent_types(), (std::vector<FrameType>{FrameType::kTable, FrameType::kResult,
+                                                        FrameType::kNeed, FrameType::kNeed}));
+  Result<NeedFrame> first = ParseNeed(link_.sent().at(2).payload, {kPages});
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->offered, 2u);
+  EXPECT_EQ(first->pages, std::vector<uint64_t>{4}) << "page 3's content is here";
+  Result<NeedFrame> second = ParseNeed(link_.sent().at(3).payload, {kPages});
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->pages, std::vector<uint64_t>{9});
+  EXPECT_EQ(host_.content_own_file, true) << "the arrival would keep the stored memory";
+  ExpectOnlyRead();
+}
+
+TEST_F(PlanAnswerTest, AnArrivalThatWouldDropTheVmsMemoryDoesNotCountItsPages) {
+  host_.memfs.summary.lineage = *Uuid::Parse("11111111-2222-4333-8444-555555555555");
+  AnswerPlan(hello_, link_, host_);
+  EXPECT_EQ(host_.content_own_file, false);
+}
+
+TEST_F(PlanAnswerTest, APlanMayOfferNoMorePagesThanTheVmHasNorSendOtherFrames) {
+  const std::string page(kPageSize, 'x');
+  std::vector<OfferEntry> entries;
+  for (uint64_t p = 0; p < kPages; ++p) entries.push_back(EntryFor(p, page));
+  PlanOffersAnswered n;
+  {
+    FakeLink link("host-a");
+    link.Push(FrameType::kOffer, EncodeOffer(0, entries));
+    link.Push(FrameType::kOffer, EncodeOffer(0, {entries[0]}));
+    testing::FakeContent content(host_.content_pages, &host_.content_prefetched);
+    const Status s = AnswerPlanOffers(link, content, kPages, &n);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.ToString();
+    EXPECT_NE(s.message().find("more pages"), std::string::npos) << s.ToString();
+    EXPECT_EQ(n.offered, kPages);
+    EXPECT_EQ(link.sent_types(), std::vector<FrameType>{FrameType::kNeed});
+  }
+  FakeLink link("host-a");
+  link.Push(FrameType::kCommit);
+  testing::FakeContent content(host_.content_pages, &host_.content_prefetched);
+  const Status s = AnswerPlanOffers(link, content, kPages, &n);
+  EXPECT_NE(s.message().find("only OFFER"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(link.sent_types().empty());
 }
 
 TEST_F(PlanAnswerTest, WhatAMigrationWouldMeetIsRefused) {

@@ -15,16 +15,18 @@ std::string FormatPlan(const Plan& p) {
       continue;
     }
     const double written = static_cast<double>(p.pages - h.never_written);
+    const uint64_t reused = h.reusable + h.by_content;
     s += fmt::format(
         "  {}: sends {:.1f} MB ({:.2f} s at that rate); reuses {} of the {} written pages ({:.1f} "
-        "%), "
-        "sends {} ({} of them zero pages)\n      {}\n",
-        h.host, static_cast<double>(h.bytes) / 1e6, h.seconds, h.reusable,
-        p.pages - h.never_written,
-        written > 0 ? 100.0 * static_cast<double>(h.reusable) / written : 0.0,
-        h.send_content + h.send_zero, h.send_zero, h.base);
+        "%: {} by generation, {} by content of {} offered), sends {} ({} of them zero pages)\n"
+        "      {}\n",
+        h.host, static_cast<double>(h.bytes) / 1e6, h.seconds, reused, p.pages - h.never_written,
+        written > 0 ? 100.0 * static_cast<double>(reused) / written : 0.0, h.reusable, h.by_content,
+        h.offered, h.send_content + h.send_zero, h.send_zero, h.base);
+    if (!h.content_stopped.empty())
+      s += "      a migration would stop offering by content: " + h.content_stopped + "\n";
   }
-  s += "  (reuse by generation only; pages the guest writes from now on come on top)\n";
+  s += "  (pages the guest writes from now on come on top)\n";
   return s;
 }
 
@@ -42,10 +44,14 @@ nlohmann::json PlanToJson(const Plan& p) {
                       {{"reusable", h.reusable},
                        {"never_written", h.never_written},
                        {"zero_fill", h.zero_fill},
+                       {"offered", h.offered},
+                       {"by_content", h.by_content},
                        {"send_content", h.send_content},
                        {"send_zero", h.send_zero}}},
                      {"frames", h.frames},
                      {"content_bytes", h.content_bytes},
+                     {"offer_bytes", h.offer_bytes},
+                     {"content_stopped", h.content_stopped},
                      {"table_bytes", h.table_bytes},
                      {"bytes", h.bytes},
                      {"link_seconds", h.seconds}});

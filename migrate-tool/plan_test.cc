@@ -85,6 +85,49 @@ TEST(PlanTest, FramesCarryTheContentBytesTheSenderWouldPutOnTheWire) {
   EXPECT_EQ(h.bytes, 3 * kFrame + 4000 + kFixed);
 }
 
+TEST(PlanTest, PagesTakenByContentAreNotSentAndTheRestGoAsNeighbours) {
+  // 300 pages to send; the first pass's ranges are 0-255 and 256-299. The first range was offered:
+  // page 2 is zero (a ZEROS frame), the host took 0-1 and 10-19, so 3-9 and 20-255 go as pages.
+  // The second range was not offered (offering stopped): it goes as pages, one frame.
+  std::vector<Generation> vm(300, 4), peer(300, kGenNeverWritten);
+  PageBitmap zero(300);
+  zero.Set(2);
+  ContentAnswer content;
+  content.offered = content.taken = PageBitmap(300);
+  content.offered.SetRange(0, 256);
+  content.taken.SetRange(0, 2);
+  content.taken.SetRange(10, 10);
+  content.offered_pages = 255;
+  content.offer_bytes = 12345;
+  content.stopped = "why";
+  std::vector<std::pair<uint64_t, uint64_t>> asked;
+  const HostPlan h = EstimateHost(
+      Table(vm), 5, Table(peer), zero, 0, 1e6,
+      [&](uint64_t first, uint64_t count) {
+        asked.emplace_back(first, count);
+        return count * kPageSize;
+      },
+      &content);
+  EXPECT_EQ(h.by_content, 12u);
+  EXPECT_EQ(h.offered, 255u);
+  EXPECT_EQ(h.content_stopped, "why");
+  EXPECT_EQ(h.send_zero, 1u);
+  EXPECT_EQ(h.send_content, 300u - 12u - 1u);
+  EXPECT_EQ(asked, (std::vector<std::pair<uint64_t, uint64_t>>{{3, 7}, {20, 236}, {256, 44}}));
+  EXPECT_EQ(h.frames, 4u) << "ZEROS 2, PAGES 3-9, 20-255, 256-299";
+  EXPECT_EQ(h.bytes, 4 * kFrame + 287 * kPageSize + 12345 + kFixed);
+}
+
+TEST(PlanTest, PagesToSendAreTheWrittenOnesTheHostDoesNotHold) {
+  std::vector<Generation> vm = {kGenNeverWritten, 3, 3, kGenInvalid};
+  std::vector<Generation> peer = {1, 3, 2, 3};
+  const PageBitmap send = PagesToSend(Table(vm), Table(peer));
+  EXPECT_FALSE(send.Test(0));
+  EXPECT_FALSE(send.Test(1));
+  EXPECT_TRUE(send.Test(2));
+  EXPECT_TRUE(send.Test(3));
+}
+
 TEST(PlanTest, AnUnknownLinkRateIsTakenAs100MBPerSecond) {
   std::vector<Generation> vm(4, 1);
   const HostPlan h =

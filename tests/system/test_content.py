@@ -23,13 +23,11 @@ import json
 import os
 import sys
 import unittest
-import uuid
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkdsys.cluster import Cluster, write_vm_definition  # noqa: E402
+from mkdsys.cluster import Cluster  # noqa: E402
 from mkdsys.roundtrip import build_dir, log_dir  # noqa: E402
-from mkdsys.serial import SerialLog  # noqa: E402
 
 CHECKER = ["--mb", "32", "--sweep-interval-ms", "500"]
 
@@ -58,58 +56,47 @@ class ContentTest(unittest.TestCase):
         try:
             with Cluster(build_dir(), "cnt", hosts=2) as c:
                 # The sibling on h1: its own UUID, the same image and program.
-                sib = str(uuid.uuid4())
-                sib_def = os.path.join(c.vm_dir(1), f"{sib}.json")
-                run_dir = os.path.join(c.lab.state_dir(1), "run")
-                write_vm_definition(sib_def, sib, "cnt-sibling", 256, c.image, "checker", CHECKER,
-                                    [], {"type": "memfs", "dir": c.memfs[1].mountpoint}, run_dir)
-                try:
-                    out = c.lab.exec(1, [c.mkd_vm, "start", "--accel", "tcg", sib_def],
-                                     check=False, timeout=120)
-                    self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-                    c.start_vm(0, run="checker", args=CHECKER)
-                    for serial in (SerialLog(os.path.join(run_dir, sib, "serial.log")),
-                                   c.serial(0)):
-                        serial.wait_for(r"^MKD checker OK sweep=\d+$", timeout=120,
-                                        fail_on=r"STALE|CORRUPT")
+                sibling = c.start_sibling(1, "checker", CHECKER)
+                c.start_vm(0, run="checker", args=CHECKER)
+                for serial in (sibling, c.serial(0)):
+                    serial.wait_for(r"^MKD checker OK sweep=\d+$", timeout=120,
+                                    fail_on=r"STALE|CORRUPT")
 
-                    # (1) scope vm: the sibling's pages are not this VM's.
-                    first = self.hop(c, 0, 1, "first, scope vm", hops)
-                    self.assertEqual(first["content"]["taken"], 0, first["content"])
-                    self.assertEqual(first["pages"]["content"], 0)
-                    self.assertTrue(first["content"]["enabled"])
-                    self.assertIn("less than 1 in 32", first["content"]["stopped"])
+                # (1) scope vm: the sibling's pages are not this VM's.
+                first = self.hop(c, 0, 1, "first, scope vm", hops)
+                self.assertEqual(first["content"]["taken"], 0, first["content"])
+                self.assertEqual(first["pages"]["content"], 0)
+                self.assertTrue(first["content"]["enabled"])
+                self.assertIn("less than 1 in 32", first["content"]["stopped"])
 
-                    # (2) back to h0: its own incarnation there.
-                    back = self.hop(c, 1, 0, "return", hops)
-                    self.assertGreater(back["pages"]["reused"], back["pages"]["sent"])
+                # (2) back to h0: its own incarnation there.
+                back = self.hop(c, 1, 0, "return", hops)
+                self.assertGreater(back["pages"]["reused"], back["pages"]["sent"])
 
-                    # (3) a first hop to h1 again, scope host: the sibling's pages.
-                    c.wait_serve_idle(1)
-                    os.unlink(c.ram_file(1))
-                    c.serve_args = ["--content-scope", "host"]
-                    c.start_serve(1)
-                    again = self.hop(c, 0, 1, "first again, scope host", hops)
-                    print("content: h1's serve log:\n" + "\n".join(
-                        line for line in c.serve_log(1).splitlines() if "by content" in line),
-                        file=sys.stderr)
-                    taken = again["content"]["taken"]
-                    self.assertGreater(taken, 0.3 * again["content"]["offered"], again["content"])
-                    self.assertEqual(again["pages"]["reused"], 0, "h1 held no incarnation")
-                    ratio = again["bytes"]["wire"] / first["bytes"]["wire"]
-                    print(f"content: first hop with the sibling's pages {again['bytes']['wire']} "
-                          f"bytes, without {first['bytes']['wire']}: {ratio:.2f}x",
-                          file=sys.stderr)
-                    # The checker's 32 MB, rewritten every 500 ms, is each VM's own and dominates
-                    # the bytes (its rounds resend it); what is taken shrinks the rest.
-                    self.assertLess(ratio, 0.97)
-                    # What the restarted serve logged (not the first hop's line of the serve
-                    # before it): the same counts as the report.
-                    self.assertRegex(c.serve_marks[1].text(),
-                                     rf"{taken} of {again['content']['offered']} pages offered "
-                                     r"by content were taken from this host's pages")
-                finally:
-                    c.lab.exec(1, [c.mkd_vm, "stop", sib_def], check=False, timeout=60)
+                # (3) a first hop to h1 again, scope host: the sibling's pages.
+                c.wait_serve_idle(1)
+                os.unlink(c.ram_file(1))
+                c.serve_args = ["--content-scope", "host"]
+                c.start_serve(1)
+                again = self.hop(c, 0, 1, "first again, scope host", hops)
+                print("content: h1's serve log:\n" + "\n".join(
+                    line for line in c.serve_log(1).splitlines() if "by content" in line),
+                    file=sys.stderr)
+                taken = again["content"]["taken"]
+                self.assertGreater(taken, 0.3 * again["content"]["offered"], again["content"])
+                self.assertEqual(again["pages"]["reused"], 0, "h1 held no incarnation")
+                ratio = again["bytes"]["wire"] / first["bytes"]["wire"]
+                print(f"content: first hop with the sibling's pages {again['bytes']['wire']} "
+                      f"bytes, without {first['bytes']['wire']}: {ratio:.2f}x",
+                      file=sys.stderr)
+                # The checker's 32 MB, rewritten every 500 ms, is each VM's own and dominates
+                # the bytes (its rounds resend it); what is taken shrinks the rest.
+                self.assertLess(ratio, 0.97)
+                # What the restarted serve logged (not the first hop's line of the serve
+                # before it): the same counts as the report.
+                self.assertRegex(c.serve_marks[1].text(),
+                                 rf"{taken} of {again['content']['offered']} pages offered "
+                                 r"by content were taken from this host's pages")
         finally:
             with open(os.path.join(log_dir(), "content.json"), "w") as f:
                 json.dump(hops, f, indent=2)

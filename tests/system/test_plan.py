@@ -8,7 +8,11 @@ A 256 MiB guest whose page writer fills 32 MB, on three lab hosts (h2 never hold
       it reuses the rest of the memory the VM left there, h2 nothing; the return hop h1->h0
       sends what the plan said, within 5 %;
   (3) a plan names a host that is not there, and one whose serve refuses (h1 itself, where the
-      VM runs): each gets its error, the others their plan, and nothing is prepared anywhere.
+      VM runs): each gets its error, the others their plan, and nothing is prepared anywhere;
+  (4) h2 runs a sibling (another VM, the same image and writer with the same seed, its fill done)
+      and its serve restarts with --content-scope host: the plan for h2 counts the pages h2 holds
+      by content (the sibling's kernel and fill), and the first hop h0->h2 sends what it said,
+      within 5 %, taking by content the pages it said.
 "What the migration sends" is its bytes on the wire less the rounds after the first pass (pages
 the guest wrote after the plan, which a plan cannot know). Plans and reports go to stderr
 ("plan:") and to $MKD_TEST_LOG_DIR/plan.json.
@@ -23,23 +27,13 @@ import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkdsys.cluster import Cluster  # noqa: E402
+from mkdsys.cluster import Cluster, first_pass_bytes  # noqa: E402
 from mkdsys.roundtrip import build_dir, log_dir  # noqa: E402
-
-
-def first_pass_bytes(report: dict) -> int:
-    """The hop's bytes on the wire without its rounds after the first pass."""
-    return report["bytes"]["wire"] - sum(r["bytes"] for r in report["rounds"][1:])
 
 
 class PlanTest(unittest.TestCase):
     def plan(self, c: Cluster, src: int, *hosts: int, extra=()) -> dict:
-        argv = [c.mkd_migrate, "plan", c.definition(src), "--tls-dir", c.ca_dir, "--host-id",
-                c.lab.host_id(src), "--json", *extra]
-        for h in hosts:
-            argv += ["--to", c.lab.host_id(h), "--address",
-                     f"{c.lab.host_id(h)}={c.lab.address(h)}:7420"]
-        out = c.lab.exec(src, argv, check=False)
+        out = c.plan(src, *hosts, extra=extra)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         return json.loads(out.stdout)
 
@@ -62,13 +56,17 @@ class PlanTest(unittest.TestCase):
         self.assertLessEqual(r["pages"]["reused"], planned)
         self.assertLessEqual(planned - r["pages"]["reused"], 0.01 * planned + 16,
                              "the plan's reusable pages are the migration's")
+        # Offered and taken by content as the plan's own offers were (content_offers.h).
+        self.assertLessEqual(abs(host_plan["pages"]["by_content"] - r["pages"]["content"]),
+                             0.01 * host_plan["pages"]["offered"] + 16)
 
     def test_plan_predicts_the_bytes_of_the_next_hop(self):
         record = {}
         try:
             with Cluster(build_dir(), "pln", hosts=3, memory_mib=256) as c:
-                c.start_vm(0, run="pagewriter", args=["--mb", "32", "--rate", "2000",
-                                                      "--seconds", "2", "--wait-input"])
+                writer = ["--mb", "32", "--rate", "2000", "--seconds", "2", "--wait-input"]
+                sibling = c.start_sibling(2, "pagewriter", writer)
+                c.start_vm(0, run="pagewriter", args=writer)
                 c.serial(0).wait_for(r"^MKD pagewriter waiting", timeout=300)
 
                 # (1) first hop: nothing to reuse.
@@ -94,12 +92,7 @@ class PlanTest(unittest.TestCase):
                 self.assertIn("earlier stay", h0["base"])
                 self.assertGreater(h0["pages"]["reusable"], 8192)
                 self.assertLess(h0["bytes"], record["first"]["plan"]["bytes"] / 2)
-                argv = [c.mkd_migrate, "plan", c.definition(1), "--tls-dir", c.ca_dir,
-                        "--host-id", c.lab.host_id(1), "--bandwidth", "119M"]
-                for h in (0, 2):
-                    argv += ["--to", c.lab.host_id(h), "--address",
-                             f"{c.lab.host_id(h)}={c.lab.address(h)}:7420"]
-                text = c.lab.exec(1, argv, check=False)
+                text = c.plan(1, 0, 2, extra=["--bandwidth", "119M"], json_out=False)
                 print(f"plan: the text form:\n{text.stdout}{text.stderr}", file=sys.stderr)
                 self.assertEqual(text.returncode, 0)
                 self.assertIn(f"{c.lab.host_id(0)}: sends", text.stdout)
@@ -119,6 +112,18 @@ class PlanTest(unittest.TestCase):
                 self.assertIn("runs on this host", refused["error"])
                 self.assertEqual(c.qemu_status(0), "running")
                 c.wait_serve_idle(1)
+
+                # (4) a first hop to h2, where a sibling holds the same kernel and fill.
+                sibling.wait_for(r"^MKD pagewriter waiting", timeout=300)
+                c.serve_args = ["--content-scope", "host"]
+                c.start_serve(2)
+                [h2] = self.plan(c, 0, 2)["hosts"]
+                self.assertTrue(h2["ok"], h2)
+                self.assertEqual(h2["pages"]["reusable"], 0)
+                self.assertGreater(h2["pages"]["by_content"], 4096,
+                                   "the sibling's fill (but the 4,000 pages rewritten here)")
+                record["sibling"] = {}
+                self.check_hop(c, 0, 2, h2, record["sibling"])
         finally:
             with open(os.path.join(log_dir(), "plan.json"), "w") as f:
                 json.dump(record, f, indent=1, default=str)

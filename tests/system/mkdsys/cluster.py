@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from . import procs
 from .image import build_guest_image, repo_root
@@ -31,6 +31,12 @@ from .serial import SerialLog, send_line
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "lab"))
 import mkdlab  # noqa: E402
+
+
+def first_pass_bytes(report: dict) -> int:
+    """A hop's bytes on the wire without its rounds after the first pass (pages the guest wrote
+    while it ran: what a plan cannot know)."""
+    return report["bytes"]["wire"] - sum(r["bytes"] for r in report["rounds"][1:])
 
 
 class ClusterError(RuntimeError):
@@ -71,6 +77,8 @@ class Cluster:
         self.store_size = store_size
         self.serve_timeout = serve_timeout
         self.serve_args = list(serve_args)  # more options of every host's serve (benchmarks)
+        # (host, definition) of start_sibling's VMs, stopped by close
+        self.siblings: List[Tuple[int, str]] = []
         self.vm_uuid = str(uuid.uuid4())
         self.lab: Optional[mkdlab.Lab] = None
         self.memfs: List[Memfs] = []
@@ -138,6 +146,8 @@ class Cluster:
 
     def close(self) -> None:
         if self.lab is not None:
+            for host, d in self.siblings:
+                self.lab.exec(host, [self.mkd_vm, "stop", d], check=False, timeout=60)
             for i in range(self.hosts):
                 if os.path.exists(self.definition(i)):
                     self.lab.exec(i, [self.mkd_vm, "stop", self.definition(i)], check=False,
@@ -202,6 +212,21 @@ class Cluster:
         if cp.returncode != 0:
             raise ClusterError(f"mkd-vm start on h{i}: {cp.stdout}{cp.stderr}")
 
+    def start_sibling(self, i: int, run: str, args: List[str]) -> SerialLog:
+        """Cold-boots a sibling of the VM on host i: another VM (its own UUID) of the same image,
+        size and guest program; close() stops it. Returns its serial log."""
+        sib = str(uuid.uuid4())
+        run_dir = os.path.join(self.lab.state_dir(i), "run")
+        path = os.path.join(self.vm_dir(i), f"{sib}.json")
+        write_vm_definition(path, sib, f"{self.name}-sibling", self.memory_mib, self.image, run,
+                            args, [], {"type": "memfs", "dir": self.memfs[i].mountpoint}, run_dir)
+        self.siblings.append((i, path))
+        cp = self.lab.exec(i, [self.mkd_vm, "start", "--accel", "tcg", path], check=False,
+                           timeout=120)
+        if cp.returncode != 0:
+            raise ClusterError(f"mkd-vm start of a sibling on h{i}: {cp.stdout}{cp.stderr}")
+        return SerialLog(os.path.join(run_dir, sib, "serial.log"))
+
     def migrate(self, src: int, dst: int, *args: str, timeout: float = 300,
                 env: Optional[dict] = None) -> subprocess.CompletedProcess:
         """Runs mkd-migrate on host src to host dst with --json; returns the finished process
@@ -210,6 +235,17 @@ class Cluster:
                 "--address", f"{self.lab.address(dst)}:7420", "--tls-dir", self.ca_dir,
                 "--host-id", self.lab.host_id(src), "--json", *args]
         return self.lab.exec(src, argv, check=False, timeout=timeout, env=env)
+
+    def plan(self, src: int, *hosts: int, extra: Sequence[str] = (), json_out: bool = True,
+             timeout: float = 300) -> subprocess.CompletedProcess:
+        """Runs `mkd-migrate plan` on host src for the hosts given (with --json unless json_out is
+        false); returns the finished process."""
+        argv = [self.mkd_migrate, "plan", self.definition(src), "--tls-dir", self.ca_dir,
+                "--host-id", self.lab.host_id(src), *(["--json"] if json_out else []), *extra]
+        for h in hosts:
+            argv += ["--to", self.lab.host_id(h), "--address",
+                     f"{self.lab.host_id(h)}={self.lab.address(h)}:7420"]
+        return self.lab.exec(src, argv, check=False, timeout=timeout)
 
     def qemu_status(self, i: int) -> Optional[str]:
         """QEMU's run state of the VM on host i ("running", "paused", ...), None without QEMU."""
