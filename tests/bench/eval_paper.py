@@ -6,12 +6,13 @@ three systems in the same run over the same 1 Gbit/s lab link with the same gues
 with reuse, miyakodori --no-reuse, and stock QEMU migration with RAM on tmpfs.
 Issue 16: the sibling first hop (a VM's first hop to a host where a sibling booted from the same
 image runs), where no-reuse is reuse by generation only (--no-content-reuse) and reuse adds reuse
-by content (the destination's serve at --content-scope host).
+by content (the destination's serve at --content-scope host); and the plan experiment (what
+`mkd-migrate plan` predicted against what the hop then sent, ours only).
 
 Writes the results JSON, the Markdown report and the PNG plots (docs/evaluation.md and
 docs/evaluation/ for the full run; build/eval-quick/ for --quick). Run it as scripts/eval-paper.
 
-Usage: scripts/eval-paper [--quick] [--reps N] [--only login,micro,converge,web,speed,sibling]
+Usage: scripts/eval-paper [--quick] [--reps N] [--only login,micro,converge,web,speed,sibling,plan]
                           [--merge]
        scripts/eval-paper --report-only [--quick]     (report and plots again from the results JSON)
 """
@@ -90,6 +91,9 @@ def jobs(args, scale):
             elif exp == "sibling":
                 out.append((exp, {}, system, lambda s=system:
                             experiments.sibling(args.build_dir, s, scale)))
+            elif exp == "plan" and system != "stock":  # a plan is ours alone
+                out.append((exp, {}, system, lambda s=system:
+                            experiments.plan(args.build_dir, s, scale)))
     return out
 
 

@@ -17,6 +17,9 @@ fresh lab and counts the broken attempts in the results.
                on B (sibling.py); here no-reuse is reuse by generation only
                (--no-content-reuse) and reuse adds reuse by content (B's serve --content-scope
                host)
+  plan         issue 16: `mkd-migrate plan` before a first hop to a sibling's host and before
+               the return hop, against the bytes each hop then sent (plan.py); ours only: reuse
+               plans and migrates with reuse by content, no-reuse with generations only
 """
 
 import re
@@ -24,11 +27,12 @@ import time
 from dataclasses import dataclass
 from typing import List
 
+from . import plan as planning
 from . import sibling as sib
 from .systems import HopFailed, Lab
 
 # In the order they run; eval_paper.py's --only picks from these.
-EXPERIMENTS = ("login", "micro", "converge", "web", "speed", "sibling")
+EXPERIMENTS = ("login", "micro", "converge", "web", "speed", "sibling", "plan")
 
 
 class Broken(RuntimeError):
@@ -190,3 +194,11 @@ def sibling(build_dir: str, system: str, scale: Scale) -> dict:
     if system == "stock":
         return {"hops": [sib.stock_hop(build_dir, setup)]}
     return {"hops": [sib.our_hop(build_dir, setup, content=system == "reuse")]}
+
+
+def plan(build_dir: str, system: str, scale: Scale) -> dict:
+    """Issue 16: plans against the hops that follow them (plan.py), the sibling experiment's
+    guests; reuse = with reuse by content, no-reuse = --no-content-reuse."""
+    setup = sib.Setup(memory_mib=scale.sibling_mib, guest="login",
+                      login_mb=scale.sibling_login_mb, settle_s=scale.sibling_settle_s)
+    return planning.plan_hops(build_dir, setup, content=system == "reuse")
