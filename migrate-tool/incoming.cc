@@ -118,8 +118,10 @@ Status Incoming::Prepare() {
   MKD_ASSIGN_OR_RETURN(std::string table, ram_->TableBlob());
   // Reuse by content: the index of this host's pages is built while the table travels and the
   // first pages come (an OFFER follows at once).
-  content_ = host_.ContentFor(def_, /*own_file=*/true);
-  content_->Prefetch();
+  if (hello_.offers) {
+    content_ = host_.ContentFor(def_, /*own_file=*/true);
+    content_->Prefetch();
+  }
   MKD_RETURN_IF_ERROR(link_.Send(FrameType::kTable, EncodeBlob(0, table)));
   // A libvirt domain: libvirt starts its QEMU once the source runs `virsh migrate`, after the
   // rounds; ready as far as we are concerned.
@@ -368,7 +370,9 @@ Status Incoming::ReceiveOffer(std::string_view payload) {
   MKD_ASSIGN_OR_RETURN(OfferFrame offer, ParseOffer(payload, block_pages_));
   std::vector<uint64_t> needed;
   std::string page(kPageSize, '\0');
-  if (!content_) return Status::FailedPrecondition("an OFFER before the arrival was prepared");
+  if (!content_) {
+    return Status::InvalidArgument("an OFFER from a source whose HELLO said it offers none");
+  }
   const auto t0 = Clock::now();
   for (const OfferEntry& e : offer.entries) {
     if (content_->Find(e.digest, e.sha256, page.data())) {

@@ -155,6 +155,20 @@ TEST_F(IncomingTest, AnOfferOutsideTheVmIsRefusedAndTheArrivalAborted) {
   EXPECT_FALSE(Committed());
 }
 
+TEST_F(IncomingTest, ASourceThatOffersNothingCostsNoIndexAndAnOfferFromItIsRefused) {
+  hello_.offers = false;
+  const std::string a(kPageSize, 'a');
+  link_.Push(
+      FrameType::kOffer,
+      EncodeOffer(
+          0,
+          {{.page = 1, .gen = 3, .digest = PageDigest(a.data()), .sha256 = PageSha256(a.data())}}));
+  Run();
+  EXPECT_EQ(host_.content_opened, 0);
+  EXPECT_TRUE(Aborted());
+  EXPECT_NE(LastResult().find("offers none"), std::string::npos) << LastResult();
+}
+
 // --- Refusals before anything happens on this host (docs/migrate.md, docs/security.md) ---
 
 TEST_F(IncomingTest, RefusesAVmThisHostHasNoDefinitionFor) {

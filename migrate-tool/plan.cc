@@ -225,7 +225,8 @@ Result<Plan> RunPlan(const PlanOptions& o) {
   plan.pages = s.pages;
   plan.link_given = o.bandwidth > 0;
   plan.link_bytes_per_second = LinkRateOr(static_cast<double>(o.bandwidth));
-  const Hello hello = HelloFor(def.uuid, s, o.host_id);
+  Hello hello = HelloFor(def.uuid, s, o.host_id);
+  hello.offers = o.content_reuse;
   MKD_ASSIGN_OR_RETURN(peer::TlsContext tls, peer::TlsContext::Create(o.tls, /*server=*/false));
 
   std::vector<Result<PeerAnswer>> answers;

@@ -88,8 +88,9 @@ Status SourceSession::Handshake() {
   MKD_ASSIGN_OR_RETURN(std::shared_ptr<PeerLink> ch, dial_());
   ch_ = std::move(ch);
   ch_->SetBandwidth(o_.bandwidth);
-  MKD_RETURN_IF_ERROR(
-      ch_->Send(FrameType::kHello, EncodeHello(HelloFor(def_.uuid, summary_, o_.host_id))));
+  Hello hello = HelloFor(def_.uuid, summary_, o_.host_id);
+  hello.offers = o_.reuse && o_.content_reuse;  // else the destination builds no index
+  MKD_RETURN_IF_ERROR(ch_->Send(FrameType::kHello, EncodeHello(hello)));
   // The dirty log starts while the destination prepares the arrival: it does not depend on the
   // destination.
   MKD_RETURN_IF_ERROR(StartDirtyLog());

@@ -24,10 +24,13 @@ Status Bad(std::string_view what, std::string_view detail) {
 
 // Parses `text` as a JSON object with exactly the keys in `keys`.
 Result<nlohmann::json> ParseObject(std::string_view what, std::string_view text,
-                                   std::initializer_list<std::string_view> keys) {
+                                   std::initializer_list<std::string_view> keys,
+                                   std::initializer_list<std::string_view> optional = {}) {
   nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) return Bad(what, "not a JSON object");
-  if (doc.size() != keys.size()) return Bad(what, "unexpected or missing fields");
+  size_t present = 0;
+  for (std::string_view k : optional) present += doc.contains(std::string(k)) ? 1 : 0;
+  if (doc.size() != keys.size() + present) return Bad(what, "unexpected or missing fields");
   for (std::string_view k : keys) {
     if (!doc.contains(std::string(k))) return Bad(what, "missing field \"" + std::string(k) + "\"");
   }
@@ -452,17 +455,19 @@ Result<BlobFrame> ParseBlob(std::string_view payload, size_t blocks) {
 std::string EncodeHello(const Hello& h) {
   nlohmann::json blocks = nlohmann::json::array();
   for (const BlockInfo& b : h.blocks) blocks.push_back({{"name", b.name}, {"pages", b.pages}});
-  return Dump(nlohmann::json{{"vm", h.vm.ToString()},
-                             {"epoch", h.epoch},
-                             {"lineage", h.lineage.ToString()},
-                             {"blocks", blocks},
-                             {"source_host", h.source_host}});
+  nlohmann::json j{{"vm", h.vm.ToString()},
+                   {"epoch", h.epoch},
+                   {"lineage", h.lineage.ToString()},
+                   {"blocks", blocks},
+                   {"source_host", h.source_host}};
+  if (!h.offers) j["offers"] = false;
+  return Dump(j);
 }
 
 Result<Hello> ParseHello(std::string_view json) {
   MKD_ASSIGN_OR_RETURN(
       nlohmann::json doc,
-      ParseObject("HELLO", json, {"vm", "epoch", "lineage", "blocks", "source_host"}));
+      ParseObject("HELLO", json, {"vm", "epoch", "lineage", "blocks", "source_host"}, {"offers"}));
   const nlohmann::json& d = doc;
   Hello h;
   if (!d["vm"].is_string() || !d["lineage"].is_string() || !d["source_host"].is_string() ||
@@ -479,6 +484,10 @@ Result<Hello> ParseHello(std::string_view json) {
   h.epoch = static_cast<Epoch>(epoch);
   h.source_host = d["source_host"].get<std::string>();
   if (h.source_host.size() > 253) return Bad("HELLO", "source host name too long");
+  if (d.contains("offers")) {
+    if (!d["offers"].is_boolean()) return Bad("HELLO", "offers is not a boolean");
+    h.offers = d["offers"].get<bool>();
+  }
   if (d["blocks"].empty() || d["blocks"].size() > 64) return Bad("HELLO", "1 to 64 blocks");
   std::set<std::string> names;
   for (const nlohmann::json& b : d["blocks"]) {

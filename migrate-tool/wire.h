@@ -201,11 +201,15 @@ struct Hello {
   Uuid lineage;
   std::vector<BlockInfo> blocks;
   std::string source_host;
+  // Whether the source may send OFFERs (reuse by content): the destination indexes its pages by
+  // content only then. On the wire only when false ("offers": false), so a HELLO of a source
+  // that offers reads as before.
+  bool offers = true;
 };
 std::string EncodeHello(const Hello& hello);
-// Strict: an object with exactly these fields, a valid epoch below the maximum, a non-nil
-// lineage, 1..64 blocks with distinct names valid for genstore (ValidateBlockName, the one rule for
-// block names) and 1..2^28 pages.
+// Strict: an object with exactly these fields ("offers" optional, a boolean), a valid epoch below
+// the maximum, a non-nil lineage, 1..64 blocks with distinct names valid for genstore
+// (ValidateBlockName, the one rule for block names) and 1..2^28 pages.
 Result<Hello> ParseHello(std::string_view json);
 
 // How the destination spent its time receiving pages (the RESULT of a COMMIT carries it): frames

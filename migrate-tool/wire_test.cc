@@ -107,6 +107,17 @@ TEST(WireTest, HelloRoundTripAndStrictness) {
   EXPECT_EQ(p->epoch, 3u);
   ASSERT_EQ(p->blocks.size(), 1u);
   EXPECT_EQ(p->blocks[0].pages, 65536u);
+  EXPECT_TRUE(p->offers);
+  EXPECT_EQ(EncodeHello(h).find("offers"), std::string::npos) << "as before reuse by content";
+  h.offers = false;
+  p = ParseHello(EncodeHello(h));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_FALSE(p->offers);
+  std::string text = EncodeHello(h);
+  text.replace(text.find("false"), 5, "0");
+  EXPECT_FALSE(ParseHello(text).ok()) << "offers is a boolean";
+  text.replace(text.find("\"offers\""), 8, "\"offer\"");
+  EXPECT_FALSE(ParseHello(text).ok()) << "no other field";
   EXPECT_FALSE(ParseHello("{}").ok());
   EXPECT_FALSE(ParseHello("not json").ok());
   h.epoch = 0;
