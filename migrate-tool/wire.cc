@@ -245,6 +245,31 @@ std::string EncodeOffer(uint32_t block, const std::vector<OfferEntry>& entries) 
   return out;
 }
 
+namespace {
+
+// The count an OFFER carries, or the one a NEED answers: 1..kMaxOfferPages.
+Status CheckOfferCount(std::string_view what, std::string_view label, uint32_t count) {
+  if (count >= 1 && count <= kMaxOfferPages) return Status::Ok();
+  return Bad(what, std::string(label) + " " + std::to_string(count) + " is not in 1.." +
+                       std::to_string(kMaxOfferPages));
+}
+
+// Page `p` of the list of an OFFER or a NEED: inside the block of `pages` pages, after `prev`
+// (null for the first).
+Status CheckListedPage(std::string_view what, uint64_t p, const uint64_t* prev, uint64_t pages) {
+  if (p >= pages) {
+    return Bad(what, "page " + std::to_string(p) + " is outside the block of " +
+                         std::to_string(pages) + " pages");
+  }
+  if (prev && p <= *prev) {
+    return Bad(what, "page " + std::to_string(p) + " follows page " + std::to_string(*prev) +
+                         ": pages are not strictly increasing");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<OfferFrame> ParseOffer(std::string_view payload, const std::vector<uint64_t>& block_pages) {
   const std::string_view what = "OFFER frame";
   ByteReader r(payload);
@@ -252,10 +277,7 @@ Result<OfferFrame> ParseOffer(std::string_view payload, const std::vector<uint64
   uint32_t count = 0;
   if (!r.Read(&f.block) || !r.Read(&count)) return Bad(what, "truncated");
   if (f.block >= block_pages.size()) return Bad(what, "no block " + std::to_string(f.block));
-  if (count == 0 || count > kMaxOfferPages) {
-    return Bad(what, "page count " + std::to_string(count) + " is not in 1.." +
-                         std::to_string(kMaxOfferPages));
-  }
+  MKD_RETURN_IF_ERROR(CheckOfferCount(what, "page count", count));
   if (r.remaining() != uint64_t{count} * kOfferEntrySize) {
     return Bad(what, "length mismatch: " + std::to_string(r.remaining()) + " bytes for " +
                          std::to_string(count) + " entries of " + std::to_string(kOfferEntrySize) +
@@ -272,15 +294,10 @@ Result<OfferFrame> ParseOffer(std::string_view payload, const std::vector<uint64
       return Bad(what, "truncated");  // not reached: the length was checked
     }
     std::memcpy(e.sha256.data(), sha.data(), e.sha256.size());
+    MKD_RETURN_IF_ERROR(
+        CheckListedPage(what, e.page, i > 0 ? &f.entries[i - 1].page : nullptr, pages));
     // Built only for a refusal: this loop runs for every page offered.
     const auto page = [&e] { return "page " + std::to_string(e.page); };
-    if (e.page >= pages) {
-      return Bad(what, page() + " is outside the block of " + std::to_string(pages) + " pages");
-    }
-    if (i > 0 && e.page <= f.entries[i - 1].page) {
-      return Bad(what, page() + " follows page " + std::to_string(f.entries[i - 1].page) +
-                           ": pages are not strictly increasing");
-    }
     if (e.gen == kGenInvalid || e.gen == kGenNeverWritten) {
       return Bad(what, page() + " has generation 0 or invalid");
     }
@@ -306,10 +323,7 @@ Result<NeedFrame> ParseNeed(std::string_view payload, const std::vector<uint64_t
   uint32_t n = 0;
   if (!r.Read(&f.block) || !r.Read(&f.offered) || !r.Read(&n)) return Bad(what, "truncated");
   if (f.block >= block_pages.size()) return Bad(what, "no block " + std::to_string(f.block));
-  if (f.offered == 0 || f.offered > kMaxOfferPages) {
-    return Bad(what, "offered count " + std::to_string(f.offered) + " is not in 1.." +
-                         std::to_string(kMaxOfferPages));
-  }
+  MKD_RETURN_IF_ERROR(CheckOfferCount(what, "offered count", f.offered));
   if (n > f.offered) {
     return Bad(what,
                std::to_string(n) + " pages needed of " + std::to_string(f.offered) + " offered");
@@ -322,15 +336,8 @@ Result<NeedFrame> ParseNeed(std::string_view payload, const std::vector<uint64_t
   f.pages.resize(n);
   for (size_t i = 0; i < f.pages.size(); ++i) {
     (void)r.Read(&f.pages[i]);
-    const uint64_t p = f.pages[i];
-    if (p >= pages) {
-      return Bad(what, "page " + std::to_string(p) + " is outside the block of " +
-                           std::to_string(pages) + " pages");
-    }
-    if (i > 0 && p <= f.pages[i - 1]) {
-      return Bad(what, "page " + std::to_string(p) + " follows page " +
-                           std::to_string(f.pages[i - 1]) + ": pages are not strictly increasing");
-    }
+    MKD_RETURN_IF_ERROR(
+        CheckListedPage(what, f.pages[i], i > 0 ? &f.pages[i - 1] : nullptr, pages));
   }
   return f;
 }

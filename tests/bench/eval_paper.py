@@ -72,6 +72,10 @@ def jobs(args, scale):
                 for mb in scale.login_mbs:
                     out.append((exp, {"mb": mb}, system, lambda s=system, m=mb:
                                 experiments.login(args.build_dir, s, scale, m)))
+                if scale.login_text_mb:
+                    out.append((exp, {"mb": scale.login_text_mb, "data": "text"}, system,
+                                lambda s=system: experiments.login(
+                                    args.build_dir, s, scale, scale.login_text_mb, "text")))
             elif exp == "micro":
                 for rate in scale.micro_rates:
                     out.append((exp, {"rate": rate}, system, lambda s=system, r=rate:

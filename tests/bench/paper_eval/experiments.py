@@ -6,7 +6,8 @@ guest that does not go on working after a hop raises Broken: stock QEMU under TC
 delivers such a guest (docs/qemu-config.md, "Known issue"); the driver then repeats the run with a
 fresh lab and counts the broken attempts in the results.
 
-  login        table 3: boot to a prompt on A, A->B, log in (login.sh) on B, B->A
+  login        table 3: boot to a prompt on A, A->B, log in (login.sh) on B, B->A; the session
+               writes M MiB of random data, or of text (issue 16)
   micro        figure 3: the page writer fills --mb MB on A, A->B, rewrites `rate` pages/s on B,
                B->A after 10 s of writes (the writes go on during the hop, as in the paper)
   web          figure 4: web.sh (busybox httpd + mkd-loadgen in the guest), out at 30 s after the
@@ -45,6 +46,7 @@ class Scale:
     name: str
     login_mib: int = 256
     login_mbs: tuple = (16, 0)    # MiB the login session writes to /tmp (16: login.sh's default)
+    login_text_mb: int = 16       # and a run writing this much text instead of random (0: none)
     micro_mib: int = 1024
     micro_mb: int = 500
     micro_rates: tuple = (200, 1000, 5000)
@@ -79,9 +81,10 @@ def wait_working(serial, regex: str, timeout: float, what: str):
         raise Broken(f"the guest did not go on after the hop ({what}): {str(e)[:300]}") from None
 
 
-def login(build_dir: str, system: str, scale: Scale, mb: int) -> dict:
+def login(build_dir: str, system: str, scale: Scale, mb: int, data: str = "random") -> dict:
+    """data: what the session writes to /tmp (login.sh --data: random or text)."""
     with Lab(build_dir, system, scale.login_mib) as s:
-        s.start(0, "login", ["--mb", str(mb)], kernel_args=["mkd.wait=1"])
+        s.start(0, "login", ["--mb", str(mb), "--data", data], kernel_args=["mkd.wait=1"])
         s.serial(0).wait_for(r"^MKD init waiting", timeout=120)
         time.sleep(2)  # the prompt: the guest sits idle
         out = s.migrate(0, 1)

@@ -25,6 +25,11 @@ WHY = {
         "the paper's was 137 MB). Reuse cannot make a page the guest wrote cheaper; the target "
         "holds only for a login that writes less than 5 % of the guest's used memory. What "
         "would go further: compressing or deduplicating the written pages (not built)."),
+    "login_random": (
+        "the {mb} MiB the session writes to /tmp are random bytes from /dev/urandom: new and "
+        "incompressible, so every one of them must cross the link, and they alone are more than "
+        "10 % of what stock QEMU sends for this guest. The run whose session writes text instead "
+        "(\"M = {mb}, text\") is the realistic case the issue asks for."),
     "first_time": (
         "memfs learns which pages the guest wrote when the kernel writes them back, so "
         "mkd-migrate's first pass starts with a sync that writes back everything the guest "
@@ -193,31 +198,45 @@ def section_login(res: dict, t: Targets) -> str:
            "Boot to the prompt on A (`mkd.wait=1`), A->B, \"log in\" on B (`login.sh`: a user, "
            "its home, a session's commands (ls, ps, cat, grep, sort, du, df) and M MiB of random "
            "data written to /tmp; M = 16 is login.sh's default, close to the 18 MB the paper's "
-           f"login moved back; M = 0 is the session alone), B->A. {sc['login_mib']} MiB guest, "
+           "login moved back; M = 0 is the session alone; \"text\": M MiB of text instead, "
+           "`login.sh --data text`, the kernel's symbol table with its lines numbered), B->A. {sc['login_mib']} MiB guest, "
            "pre-copy. Bytes on the link (both hosts' interfaces; TCP/IP and TLS included), "
            "median (min-max); time from the start of the migration until the VM runs at the "
            "destination.", "",
            "| login | system | A->B | B->A | B->A vs stock | A->B time | B->A time | "
            "pages written on B |", "|---|---|---|---|---|---|---|---|"]
-    for mb in sc["login_mbs"]:
-        stock_back = med(hop_col(runs_of(res, "login", "stock", mb=mb), 1, "link_bytes"))
+    variants = [(mb, None, f"M = {mb}") for mb in sc["login_mbs"]]
+    if sc.get("login_text_mb"):
+        variants.append((sc["login_text_mb"], "text", f"M = {sc['login_text_mb']}, text"))
+    for mb, data, label in variants:
+        stock_back = med(hop_col(runs_of(res, "login", "stock", mb=mb, data=data), 1,
+                                 "link_bytes"))
         for s in SYSTEMS:
-            rs = runs_of(res, "login", s, mb=mb)
+            rs = runs_of(res, "login", s, mb=mb, data=data)
             back = med(hop_col(rs, 1, "link_bytes"))
             vs = f"{(1 - back / stock_back) * 100:.1f} % fewer" if back and stock_back else "-"
-            out.append(f"| M = {mb} | {s} | {fmt(hop_col(rs, 0, 'link_bytes'), 1e6, 1, ' MB')} | "
+            out.append(f"| {label} | {s} | {fmt(hop_col(rs, 0, 'link_bytes'), 1e6, 1, ' MB')} | "
                        f"{fmt(hop_col(rs, 1, 'link_bytes'), 1e6, 1, ' MB')} | {vs} | "
                        f"{fmt(hop_col(rs, 0, 'seconds'), 1, 2, ' s')} | "
                        f"{fmt(hop_col(rs, 1, 'seconds'), 1, 2, ' s')} | "
                        f"{fmt(hop_col(rs, 1, 'dirtied_pages'), 1, 0) if s != 'stock' else '-'} |")
-        reuse_back = med(hop_col(runs_of(res, "login", "reuse", mb=mb), 1, "link_bytes"))
+        reuse_back = med(hop_col(runs_of(res, "login", "reuse", mb=mb, data=data), 1,
+                                 "link_bytes"))
         if reuse_back is not None and stock_back:
             red = 1 - reuse_back / stock_back
-            t.add(f"login (M = {mb}): return hop at least 95 % fewer bytes than stock",
-                  f"{red * 100:.1f} % fewer", red >= 0.95, WHY["login"] if red < 0.95 else "")
-        first_hop_targets(t, f"login (M = {mb})", first_hops(runs_of(res, "login", "reuse", mb=mb)),
-                          first_hops(runs_of(res, "login", "stock", mb=mb)), WHY["first_bytes"],
-                          WHY["first_time"])
+            if data is None:  # issue 7's target, for the paper's login
+                t.add(f"login ({label}): return hop at least 95 % fewer bytes than stock",
+                      f"{red * 100:.1f} % fewer", red >= 0.95, WHY["login"] if red < 0.95 else "")
+            if mb:  # issue 16's
+                share = reuse_back / stock_back
+                t.add(f"login ({label}): return hop at most 10 % of stock's bytes",
+                      f"{share * 100:.1f} %", share <= 0.10,
+                      WHY["login_random"].format(mb=mb) if share > 0.10 and data is None else
+                      "" if share <= 0.10 else "see the login table")
+        first_hop_targets(t, f"login ({label})",
+                          first_hops(runs_of(res, "login", "reuse", mb=mb, data=data)),
+                          first_hops(runs_of(res, "login", "stock", mb=mb, data=data)),
+                          WHY["first_bytes"], WHY["first_time"])
     out.append("| paper: without / with MIYAKODORI | | 137 / 141 MB | 138 / 18 MB | 87 % fewer "
                "| | | |")
     return "\n".join(out)
