@@ -73,9 +73,6 @@ ContentIndex ContentIndex::Build(ContentFiles& files, uint64_t max_entries) {
         "content",
         index.entries_.size());
   }
-  spdlog::info("content index: {} pages of {} files ({} left out), {:.1f} MiB, {:.3f} s",
-               index.entries_.size(), index.files_.size(), index.files_skipped_,
-               static_cast<double>(index.bytes()) / (1 << 20), index.build_seconds_);
   return index;
 }
 
@@ -131,20 +128,30 @@ uint64_t ContentIndexCache::builds() const {
 std::shared_ptr<const ContentIndex> ContentIndexCache::Get() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    if (building_) {
-      const uint64_t seen = builds_;
-      built_.wait(lock, [&] { return !building_; });
-      if (builds_ != seen && current_ != nullptr) return current_;
-      continue;  // that build ended without an index (it threw): try again
-    }
+    // A fresh index is served also while a refresh builds its successor.
     if (current_ != nullptr && clock_() - built_at_ < max_age_) return current_;
-    break;
+    if (!building_) break;
+    const uint64_t seen = builds_;
+    built_.wait(lock, [&] { return !building_; });
+    if (builds_ != seen && current_ != nullptr) return current_;
+    // That build ended without an index (it threw): try again.
   }
+  // The stale index is of no use to anyone calling Get now (they wait for the new one).
+  return BuildNow(lock, /*keep_current=*/false);
+}
+
+void ContentIndexCache::Refresh() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (building_) return;
+  BuildNow(lock, /*keep_current=*/true);
+}
+
+std::shared_ptr<const ContentIndex> ContentIndexCache::BuildNow(std::unique_lock<std::mutex>& lock,
+                                                                bool keep_current) {
   building_ = true;
   const auto started = clock_();
-  // The stale index is of no use to anyone calling Get now (they wait for the new one): drop the
-  // cache's reference before building, outside the lock.
-  std::shared_ptr<const ContentIndex> stale = std::move(current_);
+  // Dropped outside the lock: freeing a large index takes a while.
+  std::shared_ptr<const ContentIndex> stale = keep_current ? nullptr : std::move(current_);
   lock.unlock();
   stale.reset();
 
@@ -166,8 +173,15 @@ std::shared_ptr<const ContentIndex> ContentIndexCache::Get() {
   if (files == nullptr) spdlog::warn("content index: no files to index; an empty index");
   auto index = std::make_shared<const ContentIndex>(
       files != nullptr ? ContentIndex::Build(*files, max_entries_) : ContentIndex());
+  // A refresh every few seconds would fill the log: only at debug.
+  spdlog::log(keep_current ? spdlog::level::debug : spdlog::level::info,
+              "content index{}: {} pages of {} files ({} left out), {:.1f} MiB, {:.3f} s",
+              keep_current ? " refreshed" : "", index->entries().size(), index->files().size(),
+              index->files_skipped(), static_cast<double>(index->bytes()) / (1 << 20),
+              index->build_seconds());
   {
     std::lock_guard<std::mutex> l(mu_);
+    stale = std::move(current_);  // the index a refresh replaces (dropped below, unlocked)
     current_ = index;
     built_at_ = started;
     ++builds_;

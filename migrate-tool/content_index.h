@@ -144,10 +144,21 @@ class ContentIndexCache {
 
   // The current index (never null), built first when there is none or it is older than max_age.
   std::shared_ptr<const ContentIndex> Get();
+  // Builds a new index now, on the calling thread, and makes it the current one (serve
+  // --content-index-refresh keeps an index warm so that arrivals need not wait for a build). Get
+  // goes on returning the current index meanwhile, so for that while the cache holds two. Returns
+  // at once when a build runs already.
+  void Refresh();
   // Builds completed so far (for the log and tests).
   uint64_t builds() const;
 
  private:
+  // Builds with `lock` (on mu_) held on entry, released while building; `keep_current`: serve the
+  // current index until the new one replaces it (Refresh), else drop it first (Get's rebuild of a
+  // stale index).
+  std::shared_ptr<const ContentIndex> BuildNow(std::unique_lock<std::mutex>& lock,
+                                               bool keep_current);
+
   const FilesFactory factory_;
   const uint64_t max_entries_;
   const std::chrono::steady_clock::duration max_age_;

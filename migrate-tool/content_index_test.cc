@@ -661,6 +661,39 @@ TEST(ContentIndexCacheTest, WaitersGetTheBuildTheyWaitedForEvenIfItTookLongerTha
   EXPECT_EQ(log.factory_calls, 2);
 }
 
+// serve --content-index-refresh: a refresh builds the next index while Get goes on serving the
+// current one without waiting, and then Get serves the new one.
+TEST(ContentIndexCacheTest, ARefreshKeepsServingTheCurrentIndexUntilItsSuccessorIsBuilt) {
+  BuildLog log;
+  TestClock clock;
+  ContentIndexCache cache(FactoryFor(log), 100, std::chrono::seconds(60), clock.Fn());
+  const auto first = cache.Get();
+  {
+    std::lock_guard<std::mutex> lock(log.mu);
+    log.gate_open = false;
+  }
+  std::thread refresher([&] { cache.Refresh(); });
+  {
+    std::unique_lock<std::mutex> lock(log.mu);
+    EXPECT_TRUE(log.cv.wait_for(lock, std::chrono::seconds(10), [&] {
+      return log.lists_started == 2;
+    })) << "the refresh did not start a build";
+  }
+  EXPECT_EQ(cache.Get(), first) << "served at once, while the refresh builds";
+  cache.Refresh();  // a build runs already: returns at once
+  {
+    std::lock_guard<std::mutex> lock(log.mu);
+    log.gate_open = true;
+  }
+  log.cv.notify_all();
+  refresher.join();
+  const auto second = cache.Get();
+  EXPECT_NE(second, first);
+  EXPECT_EQ(second->entries().at(0).digest, Xxh(Page(2)));
+  EXPECT_EQ(log.factory_calls, 2);
+  EXPECT_EQ(cache.builds(), 2u);
+}
+
 TEST(ContentIndexCacheTest, AFactoryWithoutFilesGivesAnEmptyIndex) {
   TestClock clock;
   ContentIndexCache cache([] { return std::unique_ptr<ContentFiles>(); }, 100,

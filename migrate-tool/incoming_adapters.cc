@@ -9,9 +9,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <condition_variable>
 #include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "memfs-protocol/arrival.h"
@@ -230,7 +232,20 @@ class MountContent final : public IncomingContent {
 
 class LocalHost final : public IncomingHost {
  public:
-  explicit LocalHost(LocalHostOptions o) : o_(std::move(o)) {}
+  explicit LocalHost(LocalHostOptions o) : o_(std::move(o)) {
+    if (o_.content_scope == ContentScope::kHost && o_.content_index_pages > 0 &&
+        o_.content_index_refresh.count() > 0) {
+      refresher_ = std::thread([this] { RefreshLoop(); });
+    }
+  }
+  ~LocalHost() override {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (refresher_.joinable()) refresher_.join();
+  }
   std::string DefinitionPath(const Uuid& vm) const override {
     return o_.vm_dir + "/" + vm.ToString() + ".json";
   }
@@ -272,19 +287,59 @@ class LocalHost final : public IncomingHost {
           o_.content_index_pages, o_.content_index_age));
     }
     std::lock_guard lock(mu_);
-    std::shared_ptr<ContentIndexCache>& cache = caches_[def.memory_dir];
+    return std::make_unique<MountContent>(MountCache(root));
+  }
+
+ private:
+  // The host-scope index cache of the memfs mount at `root` (created on first use). mu_ held.
+  std::shared_ptr<ContentIndexCache> MountCache(const std::string& root) {
+    std::shared_ptr<ContentIndexCache>& cache = caches_[root];
     if (!cache) {
       cache = std::make_shared<ContentIndexCache>(
           [root] { return std::make_unique<MountContentFiles>(root); }, o_.content_index_pages,
           o_.content_index_age);
     }
-    return std::make_unique<MountContent>(cache);
+    return cache;
   }
 
- private:
+  // The memfs mounts of the definitions in vm_dir now (unreadable definitions are skipped).
+  std::vector<std::string> DefinedMounts() const {
+    std::vector<std::string> roots;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(o_.vm_dir, ec)) {
+      if (entry.path().extension() != ".json") continue;
+      Result<qemuconfig::VmDefinition> def = qemuconfig::LoadVmDefinition(entry.path().string());
+      if (def.ok() && def->backing == qemuconfig::MemoryBacking::kMemfs) {
+        roots.push_back(def->memory_dir);
+      }
+    }
+    return roots;
+  }
+
+  // serve --content-index-refresh: rebuilds every mount's index each period, on this thread,
+  // until the destructor stops it. A definition added meanwhile joins at the next period.
+  void RefreshLoop() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      const std::vector<std::string> roots = DefinedMounts();
+      lock.lock();
+      std::vector<std::shared_ptr<ContentIndexCache>> caches;
+      for (const std::string& root : roots) MountCache(root);
+      for (const auto& [root, cache] : caches_) caches.push_back(cache);
+      lock.unlock();
+      for (const auto& cache : caches) cache->Refresh();
+      lock.lock();
+      wake_.wait_for(lock, o_.content_index_refresh, [this] { return stop_; });
+    }
+  }
+
   LocalHostOptions o_;
-  std::mutex mu_;  // guards caches_: sessions ask for content from their own threads
+  std::mutex mu_;  // guards caches_ and stop_: sessions ask for content from their own threads
   std::map<std::string, std::shared_ptr<ContentIndexCache>> caches_;  // by memfs mount
+  bool stop_ = false;
+  std::condition_variable wake_;  // the refresher waits on it for the next period or the stop
+  std::thread refresher_;         // serve --content-index-refresh's, when on
 };
 
 }  // namespace

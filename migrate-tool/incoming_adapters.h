@@ -52,6 +52,10 @@ struct LocalHostOptions {
   // host whether this host holds that content (docs/security.md): kHost only where the VMs of a
   // host may learn that of each other.
   ContentScope content_scope = ContentScope::kVm;
+  // With kHost: rebuild the index of every memfs mount the definitions name (and of any mount an
+  // arrival used) this often in the background, so that arrivals find it built (0: only when an
+  // arrival needs it). Below content_index_age, an arrival never waits for a build.
+  std::chrono::seconds content_index_refresh{0};
 };
 
 // This host: definitions from `vm_dir`, memfs through the definitions' memory directories,

@@ -230,6 +230,15 @@ int main(int argc, char** argv) {
                    "which contents this host holds: only where VMs may know that of each other)")
       ->capture_default_str()
       ->check(CLI::IsMember({"vm", "host"}));
+  int64_t content_index_refresh_s = 0;
+  serve
+      ->add_option("--content-index-refresh", content_index_refresh_s,
+                   "with --content-scope host: rebuild the index of every memfs mount the VM "
+                   "definitions name this often (seconds) in the background, so arrivals never "
+                   "wait for a build (below 30 s); it costs a read of the live VMs' memory each "
+                   "time. 0: build it when an arrival needs it")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{3600}));
   serve
       ->add_option("--handshake-timeout", handshake_timeout_s,
                    "seconds a new connection has for its TLS handshake and first frame")
@@ -293,6 +302,7 @@ int main(int argc, char** argv) {
     sv.timeout = timeout;
     sv.content_scope = content_scope == "host" ? mkd::migrate::ContentScope::kHost
                                                : mkd::migrate::ContentScope::kVm;
+    sv.content_index_refresh = std::chrono::seconds(content_index_refresh_s);
     sv.handshake_timeout =
         std::chrono::milliseconds(static_cast<int64_t>(handshake_timeout_s * 1000));
     // Connection threads come and go: without a cap glibc gives each new thread its own malloc

@@ -93,17 +93,20 @@ Status RunServe(const ServeOptions& o, const std::atomic<bool>& stop) {
       "--max-frame-bytes {} (one frame per connection), --handshake-timeout {} s (TLS handshake "
       "and first frame), --timeout {} s (no progress), --receive-buffer {} (per migration's "
       "connection; 0: the kernel's autotuning), --content-index-pages {} (per memfs mount, 16 "
-      "bytes each; 0: no reuse by content), --content-scope {}",
+      "bytes each; 0: no reuse by content), --content-scope {}, --content-index-refresh {} s",
       o.max_sessions, o.max_frame_bytes, std::chrono::duration<double>(o.handshake_timeout).count(),
       std::chrono::duration<double>(o.timeout).count(), o.receive_buffer_bytes,
-      o.content_index_pages, o.content_scope == ContentScope::kHost ? "host" : "vm");
+      o.content_index_pages, o.content_scope == ContentScope::kHost ? "host" : "vm",
+      o.content_index_refresh.count());
   Arrivals arrivals;
   std::unique_ptr<IncomingHost> host = NewLocalHost({.vm_dir = o.vm_dir,
                                                      .accel = o.accel,
                                                      .accel_cache = o.accel_cache,
                                                      .qemu_binary = o.qemu_binary,
                                                      .content_index_pages = o.content_index_pages,
-                                                     .content_scope = o.content_scope});
+                                                     .content_scope = o.content_scope,
+                                                     .content_index_refresh =
+                                                         o.content_index_refresh});
   UnixQemuStreamConnector streams;
   const SessionPorts ports{*host, streams, arrivals, o.timeout, o.handshake_timeout};
   ConnectionPool pool(o.max_sessions);

@@ -46,6 +46,8 @@ struct ServeOptions {
   // Reuse by content: pages of a memfs mount indexed at most (0: off; docs/migrate.md).
   uint64_t content_index_pages = kDefaultContentIndexPages;
   ContentScope content_scope = ContentScope::kVm;  // whose pages an arriving VM may take
+  // With kHost, the mounts' indexes are rebuilt this often in the background (0: on demand).
+  std::chrono::seconds content_index_refresh{0};
 };
 
 // Serves until `stop` turns true (checked every 200 ms). Logs its limits at start.

@@ -38,7 +38,10 @@ serve and both memfs daemons (from /proc/PID/stat), the report's digest and comp
 (the source's CPU for those), and all of it per GiB of guest RAM moved and per GiB on the link.
 Stock QEMU's migration CPU is inside QEMU and not counted.
 
-Usage: scripts/bench-sibling [--reps N] [--guest login|idle] [--login-mb M] [--out FILE]
+--serve-arg ARG (repeatable) adds ARG to B's serve of the content system, e.g.
+--serve-arg=--content-index-refresh=10 (the index built in the background before the hop).
+Usage: scripts/bench-sibling [--reps N] [--guest login|idle] [--login-mb M] [--serve-arg ARG]
+                             [--out FILE]
 """
 
 import argparse
@@ -58,10 +61,11 @@ from paper_eval.systems import WrongPages  # noqa: E402
 SYSTEMS = ("stock", "generation", "content")
 
 
-def hop(build_dir: str, system: str, setup: sibling.Setup) -> dict:
+def hop(build_dir: str, system: str, setup: sibling.Setup, serve_args: list) -> dict:
     if system == "stock":
         return sibling.stock_hop(build_dir, setup)
-    return sibling.our_hop(build_dir, setup, content=system == "content")
+    return sibling.our_hop(build_dir, setup, content=system == "content",
+                           serve_args=serve_args if system == "content" else [])
 
 
 def show(res: dict, a: argparse.Namespace) -> None:
@@ -116,6 +120,8 @@ def main() -> int:
                     help="stock runs per repetition until one delivers the right pages")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="one more argument of B's serve for the content system (repeatable)")
     a = ap.parse_args()
     if a.reps < 1:
         ap.error("--reps must be at least 1")
@@ -128,7 +134,7 @@ def main() -> int:
                 print(f"[{time.strftime('%H:%M:%S')}] repetition {rep + 1}/{a.reps}: {system}"
                       f"{f' (again: attempt {attempt + 1})' if attempt else ''}", flush=True)
                 try:
-                    h = hop(a.build_dir, system, setup)
+                    h = hop(a.build_dir, system, setup, a.serve_arg)
                 except WrongPages as e:
                     print(f"  {str(e)[:400]}: counted apart, run again", flush=True)
                     res["stock_broken"].append({"rep": rep + 1, "broken": str(e)[:2000]})

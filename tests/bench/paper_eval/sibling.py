@@ -113,12 +113,14 @@ def settle(serials: list, setup: Setup) -> None:
 
 
 # ---- ours
-def our_hop(build_dir: str, setup: Setup, content: bool, name: str = "sib") -> dict:
+def our_hop(build_dir: str, setup: Setup, content: bool, name: str = "sib",
+            serve_args: tuple = ()) -> dict:
     """mkd-migrate's first hop h0->h1: with content=False --no-content-reuse, with content=True
-    B's serve at --content-scope host."""
+    B's serve at --content-scope host; serve_args: more arguments of every serve."""
     run, args, _ = setup.program()
     with Cluster(build_dir, name, hosts=2, memory_mib=setup.memory_mib,
-                 serve_args=["--content-scope", "host"] if content else []) as c, \
+                 serve_args=(["--content-scope", "host"] if content else []) + list(serve_args),
+                 ) as c, \
             sibling_on_b(c, setup, c.vm_dir(1), "",
                          {"type": "memfs", "dir": c.memfs[1].mountpoint}) as sibling:
         c.start_vm(0, run=run, args=args)
