@@ -191,12 +191,16 @@ def sibling(build_dir: str, system: str, scale: Scale) -> dict:
     """Issue 16: the VM's first hop A->B with a sibling from the same image running on B, both
     after the login session; stock (verified page by page: WrongPages), no-reuse = mkd-migrate
     --no-content-reuse (generation only), reuse = mkd-migrate with B's serve at
-    --content-scope host."""
+    --content-scope host --content-index-refresh 10."""
     setup = sib.Setup(memory_mib=scale.sibling_mib, guest="login",
                       login_mb=scale.sibling_login_mb, settle_s=scale.sibling_settle_s)
     if system == "stock":
         return {"hops": [sib.stock_hop(build_dir, setup)]}
-    return {"hops": [sib.our_hop(build_dir, setup, content=system == "reuse")]}
+    content = system == "reuse"
+    # A host that runs siblings for their content keeps its index built (serve
+    # --content-index-refresh), so the arrival does not wait for a build.
+    return {"hops": [sib.our_hop(build_dir, setup, content=content,
+                                 serve_args=["--content-index-refresh", "10"] if content else [])]}
 
 
 def plan(build_dir: str, system: str, scale: Scale) -> dict:
