@@ -69,7 +69,8 @@ def _hop_and_back(build_dir: str, system: str, a: argparse.Namespace) -> dict:
                 e.memory = host_memory(s, system, 0)
                 raise
         else:
-            back = s.migrate(1, 0, extra=(["--verify"] if a.verify else []) + a.migrate_arg)
+            back = s.migrate(1, 0, extra=(["--verify"] if a.verify else []) + a.migrate_arg,
+                             changed=True)
         time.sleep(2)
         return {"link_mbs": link, "out": out, "back": back, "broken": None,
                 "memory": host_memory(s, system, 0)}
@@ -113,6 +114,12 @@ def show_ours(runs: list) -> None:
           f"first page {median([h['report']['pipe']['first_page'] for h in hops]):.3f} s after "
           f"the start, {median([h['report']['pipe']['first_page'] - h['setup_seconds'] for h in hops]):.3f} s "
           f"after the destination could take pages (setup {median([h['setup_seconds'] for h in hops]):.3f} s)")
+    if all(h.get("changed_pages") for h in hops):
+        print(f"  pages whose content changed since the VM left A (both RAM files compared): "
+              f"{median([h['changed_pages'] for h in hops]):.0f}; bytes / those pages "
+              f"{median([h['bytes_per_changed_page'] for h in hops]):.0f} "
+              f"({median([h['bytes_per_changed_page'] for h in hops]) / 4096:.3f} x 4 KiB); pages "
+              f"the VM wrote there {median([h['dirtied_pages'] for h in hops]):.0f}")
     print(f"  syncs took {median([h['report']['pipe']['sync_total'] for h in hops]):.3f} s in all; "
           f"the hop waited for them {median([h['report']['pipe']['sync'] for h in hops]):.3f} s")
     for st in STAGES:

@@ -125,7 +125,8 @@ def micro(build_dir: str, system: str, scale: Scale, rate: int, return_timeout: 
         result = {"rate": rate, "fill_seconds": float(filled.group(1)),
                   "achieved_rate": achieved, "hops": [out]}
         try:
-            result["hops"].append(s.migrate(1, 0, timeout=return_timeout))
+            result["hops"].append(s.migrate(1, 0, timeout=return_timeout,
+                                            **({} if system == "stock" else {"changed": True})))
         except HopFailed as e:
             result["return_failed"] = str(e)[-500:]
         return result

@@ -254,11 +254,15 @@ def section_micro(res: dict, t: Targets, fig: Optional[str]) -> str:
            "sends while its destination QEMU starts: runs from before 2026-12-06 waited for that "
            "start before the first page, and their time left it out; later runs count any wait "
            "for it, `pipe.ready` in the report). \"dirtied\": "
-           "pages the VM wrote while it was on B (B's table after the hop).", ""]
+           "pages the VM wrote while it was on B (B's table after the hop); \"changed\" (ours, "
+           "runs since 2026-12-07): pages whose content differs between A's stored incarnation "
+           "before the return hop and B's after it, compared page by page, and the return hop's "
+           "bytes per such page (4,096 would be one page's content for each).", ""]
     if fig:
         out += [f"![figure 3]({fig})", ""]
     out += ["| rate (pages/s) | system | reached | B->A bytes | B->A time | dirtied pages | "
-            "A->B bytes | A->B time |", "|---|---|---|---|---|---|---|---|"]
+            "changed pages | B->A bytes / changed page | A->B bytes | A->B time |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for rate in sc["micro_rates"]:
         for s in SYSTEMS:
             rs = [r for r in runs_of(res, "micro", s, rate=rate) if len(r["hops"]) > 1]
@@ -266,6 +270,8 @@ def section_micro(res: dict, t: Targets, fig: Optional[str]) -> str:
                        f"{fmt(hop_col(rs, 1, 'link_bytes'), 1e6, 1, ' MB')} | "
                        f"{fmt(hop_col(rs, 1, 'seconds'), 1, 2, ' s')} | "
                        f"{fmt(hop_col(rs, 1, 'dirtied_pages'), 1, 0)} | "
+                       f"{fmt([r['hops'][1].get('changed_pages') for r in rs], 1, 0)} | "
+                       f"{fmt([r['hops'][1].get('bytes_per_changed_page') for r in rs], 1, 0)} | "
                        f"{fmt(hop_col(rs, 0, 'link_bytes'), 1e6, 1, ' MB')} | "
                        f"{fmt(hop_col(rs, 0, 'seconds'), 1, 2, ' s')} |")
     for rate in sc["micro_rates"]:

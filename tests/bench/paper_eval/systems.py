@@ -22,9 +22,14 @@ the same VM size. A hop returns one dict with the same keys for every system:
                   framing)
   dirtied_pages   pages the VM wrote since it last left the destination: those of the source's
                   epoch in the source's table after the hop; None for stock
+  changed_pages   with migrate(changed=True), of ours: pages whose content differs between the
+                  destination's stored incarnation before the hop (the VM as it left there) and
+                  the source's after it (the VM at the switchover), compared page by page;
+                  bytes_per_changed_page = bytes / changed_pages
   converged       mkd-migrate's `converged`; stock: completed
 """
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -70,10 +75,12 @@ class Ours:
         self.c.send_line(i, text)
 
     def migrate(self, src: int, dst: int, postcopy: bool = False, timeout: float = 300,
-                extra: Sequence[str] = ()) -> dict:
-        """One hop; `extra`: more mkd-migrate arguments. The hop's record keeps mkd-migrate's
-        whole report under "report"."""
+                extra: Sequence[str] = (), changed: bool = False) -> dict:
+        """One hop; `extra`: more mkd-migrate arguments; `changed`: count the pages whose content
+        changed since the VM left dst (a return hop; reads both RAM files, a few seconds per
+        GiB). The hop's record keeps mkd-migrate's whole report under "report"."""
         self.c.wait_serve_idle(dst)
+        left = page_digests(self.c.ram_file(dst)) if changed else None
         before = self.c.link_bytes()
         args = [*([] if self.reuse else ["--no-reuse"]), *(["--postcopy"] if postcopy else []),
                 *extra]
@@ -99,6 +106,13 @@ class Ours:
                "rounds": len(r["rounds"]), "converged": r["converged"], "mode": r["mode"],
                "throttle_percent": r["throttle"]["max_percent"],
                "report": r}
+        if left is not None:
+            # written_on waited for the source's file to be stored: it holds the VM as it was at
+            # the switchover.
+            now = page_digests(self.c.ram_file(src))
+            hop["changed_pages"] = sum(1 for a, b in zip(left, now) if a != b)
+            hop["bytes_per_changed_page"] = (b["wire"] / hop["changed_pages"]
+                                             if hop["changed_pages"] else None)
         if postcopy:
             pc = r["postcopy"]
             hop["seconds"] = running + pc["complete_seconds"]
@@ -118,6 +132,18 @@ class Ours:
             time.sleep(0.1)
         runs = table_runs(self.mkd_genstore, self.c.memfs[src], path)
         return sum(cnt for _, cnt, gen in runs if gen == epoch)
+
+
+def page_digests(path: str) -> List[bytes]:
+    """A 16-byte BLAKE2b digest of every 4 KiB page of a file (read through its mount)."""
+    out = []
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            chunk = f.read(256 * 4096)
+            if not chunk:
+                return out
+            out += [hashlib.blake2b(chunk[i:i + 4096], digest_size=16).digest()
+                    for i in range(0, len(chunk), 4096)]
 
 
 class Stock:
