@@ -475,6 +475,14 @@ Result<PageDigests> Block::ComputeDigests() const {
     std::lock_guard lock(mu_);
     pages = table_.pages();
   }
+  // No change completed since the cached digests were computed: they are the content's.
+  const uint64_t changes = file_.changes();
+  {
+    std::lock_guard lock(digest_cache_mu_);
+    if (digest_cache_ && digest_cache_changes_ == changes && digest_cache_->pages() == pages) {
+      return *digest_cache_;
+    }
+  }
   PageDigests out(pages);
   std::vector<char> buf(kScanPages * kPage);
   std::vector<uint64_t> digests;
@@ -491,6 +499,12 @@ Result<PageDigests> Block::ComputeDigests() const {
   });
   if (rc == 0) rc = read_rc;
   if (rc < 0) return Status::Io("page store: reading for digests: " + std::string(strerror(-rc)));
+  // Kept only when nothing changed while they were read (a change counts once it completed).
+  if (file_.changes() == changes) {
+    std::lock_guard lock(digest_cache_mu_);
+    digest_cache_ = out;
+    digest_cache_changes_ = changes;
+  }
   return out;
 }
 

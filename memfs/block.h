@@ -141,6 +141,9 @@ class Block {
   // cost follows the memory held, not the block's size, and requests on the block are not held
   // up meanwhile. A page written (or evicted) during the pass may get either digest: callers
   // digest a stored block, whose pages change only by eviction, which invalidates them first.
+  // The result is kept and returned again, without reading, until the page store changes (a
+  // write, a punched hole, a resize: PageFile::changes()): the digests a stored incarnation got
+  // when it was left are the ones its next arrival's index (reuse by content) reads.
   Result<PageDigests> ComputeDigests() const;
   // Compares the page store with `digests`: pages with a valid generation whose content does
   // not match become invalid (and are freed). Returns the number of mismatches. Reads only the
@@ -225,6 +228,11 @@ class Block {
   std::shared_ptr<Postcopy> postcopy_;
   BlockCounters counters_;
   std::optional<PageDigests> digests_;
+  // ComputeDigests' last result and file_.changes() when it began: returned again while no change
+  // of the page store completed since (a stored incarnation's digests at its next arrival).
+  mutable std::mutex digest_cache_mu_;
+  mutable std::optional<PageDigests> digest_cache_;
+  mutable uint64_t digest_cache_changes_ = 0;
   RecordState record_state_ = RecordState::kSaved;
   bool dropped_ = false;
   PageFile file_;

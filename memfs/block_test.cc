@@ -3,6 +3,7 @@
 #include "memfs/block.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -271,6 +272,31 @@ TEST_F(BlockTest, DigestsCatchAPageChangedBehindOurBack) {
   ASSERT_EQ(b->file().WritePages(3, 1, junk.data()), 0);
   EXPECT_EQ(*b->VerifyDigests(*d), 1u);
   EXPECT_EQ(b->TableSnapshot().Get(3), kGenInvalid);
+}
+
+// ComputeDigests keeps its result until the page store changes through the PageFile: a write
+// made behind its back (the raw descriptor, which nothing in memfs writes) is not seen, any
+// counted change is.
+TEST_F(BlockTest, DigestsAreKeptUntilThePageStoreChanges) {
+  auto b = Make(4, IncarnationState::kLive);
+  ASSERT_EQ(b->Write(0, Fill(3, 5).data(), 3 * kP), 0);
+  ASSERT_TRUE(b->Leave(1).ok());
+  Result<PageDigests> first = b->ComputeDigests();
+  ASSERT_TRUE(first.ok());
+  const std::vector<char> other = Fill(1, 8);
+  ASSERT_EQ(::pwrite(b->file().fd(), other.data(), kP, 0), static_cast<ssize_t>(kP));
+  Result<PageDigests> again = b->ComputeDigests();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->Get(0), first->Get(0)) << "kept: no change went through the PageFile";
+  ASSERT_EQ(b->file().PunchPages(2, 1), 0);
+  Result<PageDigests> after = b->ComputeDigests();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->Get(0), PageDigest(other.data())) << "read again after a counted change";
+  EXPECT_EQ(after->Get(2), ZeroPageDigest());
+  EXPECT_EQ(after->Get(1), first->Get(1));
+  // A write through the PageFile (as post-copy writes its pages) counts too.
+  ASSERT_EQ(b->file().WritePages(1, 1, other.data()), 0);
+  EXPECT_EQ(b->ComputeDigests()->Get(1), PageDigest(other.data()));
 }
 
 TEST_F(BlockTest, DigestsOfALargeEmptyBlockCostNothing) {

@@ -69,18 +69,25 @@ PageFile::~PageFile() {
 }
 
 PageFile::PageFile(PageFile&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      path_(std::move(other.path_)),
+      changes_(other.changes_.load()) {}
 
 PageFile& PageFile::operator=(PageFile&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(other.fd_, -1);
     path_ = std::move(other.path_);
+    changes_.store(other.changes_.load() + 1);  // another file: no digest of before holds
   }
   return *this;
 }
 
-int PageFile::Resize(uint64_t pages) { return ::ftruncate(fd_, Offset(pages)) == 0 ? 0 : -errno; }
+int PageFile::Resize(uint64_t pages) {
+  const int rc = ::ftruncate(fd_, Offset(pages)) == 0 ? 0 : -errno;
+  changes_.fetch_add(1);
+  return rc;
+}
 
 int PageFile::ReadPages(uint64_t first, uint64_t count, void* out) const {
   return ReadFull(fd_, static_cast<char*>(out), count * kPage, Offset(first));
@@ -97,6 +104,7 @@ int PageFile::WritePages(uint64_t first, uint64_t count, const void* data, uint6
     while (end < count && IsZeroPage(bytes + end * kPage) == zero) ++end;
     int rc = zero ? PunchPages(first + i, end - i)
                   : WriteFull(fd_, bytes + i * kPage, (end - i) * kPage, Offset(first + i));
+    changes_.fetch_add(1);  // after the write, also a failed one (its pages' content is unknown)
     if (rc < 0) return rc;
     if (zero) zeros += end - i;
     i = end;
@@ -107,11 +115,12 @@ int PageFile::WritePages(uint64_t first, uint64_t count, const void* data, uint6
 
 int PageFile::PunchPages(uint64_t first, uint64_t count) {
   if (count == 0) return 0;
-  if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, Offset(first), Offset(count)) !=
-      0) {
-    return -errno;
-  }
-  return 0;
+  const int rc = ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, Offset(first),
+                             Offset(count)) == 0
+                     ? 0
+                     : -errno;
+  changes_.fetch_add(1);
+  return rc;
 }
 
 Result<uint64_t> PageFile::ResidentPages() const {

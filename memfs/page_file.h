@@ -11,6 +11,7 @@
 #ifndef MKD_MEMFS_PAGE_FILE_H_
 #define MKD_MEMFS_PAGE_FILE_H_
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <string>
@@ -61,6 +62,10 @@ class PageFile {
   int64_t SizeBytes() const;
   // The PageStore renamed the file (the descriptor stays valid).
   void set_path(std::string path) { path_ = std::move(path); }
+  // Counts the changes made through this object (WritePages, PunchPages, Resize), each counted
+  // once it returned: equal counts before and after a read of the whole file mean no change
+  // completed meanwhile (Block's digest cache relies on it; nothing else writes the file).
+  uint64_t changes() const { return changes_.load(); }
 
  private:
   PageFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
@@ -70,6 +75,7 @@ class PageFile {
 
   int fd_ = -1;
   std::string path_;
+  std::atomic<uint64_t> changes_{0};
 };
 
 template <typename Fn>

@@ -18,7 +18,7 @@ Result<PlanAnswer> DecidePlan(const Hello& hello, IncomingHost& host) {
   std::unique_ptr<IncomingMemfs> memfs = host.MemfsFor(def);
   // What an arrival without a base starts from: a new file, every page never written.
   const auto fresh = [&](std::string why) {
-    return PlanAnswer{EncodeTable({hello.vm, "ram", arriving, 0}, GenerationTable(pages)),
+    return PlanAnswer{def, EncodeTable({hello.vm, "ram", arriving, 0}, GenerationTable(pages)),
                       std::move(why)};
   };
   MKD_ASSIGN_OR_RETURN(bool has_ram, memfs->HasRam());
@@ -54,7 +54,7 @@ Result<PlanAnswer> DecidePlan(const Hello& hello, IncomingHost& host) {
         def.name + ", not older than the epoch it would arrive in (" + std::to_string(arriving) +
         "): memfs would refuse the arrival (epochs only move forward, docs/security.md)");
   }
-  return PlanAnswer{std::move(blob),
+  return PlanAnswer{def, std::move(blob),
                     "holds its memory from an earlier stay: pages of equal generation are reused",
                     /*own_memory=*/true};
 }
@@ -71,9 +71,7 @@ void AnswerPlan(const Hello& hello, IncomingLink& link, IncomingHost& host) {
       !link.Send(FrameType::kResult, EncodeResult({true, a->message})).ok()) {
     return;
   }
-  Result<std::optional<qemuconfig::VmDefinition>> def = host.LoadDefinition(hello.vm);
-  if (!def.ok() || !*def) return;  // DecidePlan read it a moment ago
-  std::unique_ptr<IncomingContent> content = host.ContentFor(**def, a->own_memory);
+  std::unique_ptr<IncomingContent> content = host.ContentFor(a->def, a->own_memory);
   PlanOffersAnswered n;
   Status s = AnswerPlanOffers(link, *content, hello.blocks[0].pages, &n);
   if (n.offers > 0) {

@@ -20,6 +20,7 @@
 namespace mkd::migrate {
 
 struct PlanAnswer {
+  qemuconfig::VmDefinition def;  // this host's definition of the VM
   std::string table;        // the encoded generation table the arrival would send (TABLE's blob)
   std::string message;      // why: which incarnation here, reused or not
   bool own_memory = false;  // the arrival would keep the VM's stored memory here (its base)
