@@ -2,6 +2,8 @@
 // that writes pages, and pre-copy migrations with rounds, random aborts, evictions and restarts.
 #include "migration_model.h"
 
+#include <algorithm>
+
 #include "base/uuid.h"
 #include "genstore/codec_header.h"
 #include "genstore/compare.h"
@@ -10,6 +12,14 @@
 
 namespace mkd::testing {
 namespace {
+
+// Contents 1..kSharedContents are an image's pages, which siblings hold too; a VM's own writes
+// count up from kFirstOwnContent.
+constexpr uint64_t kSharedContents = 24;
+constexpr uint64_t kFirstOwnContent = 1000;
+constexpr uint64_t kSiblingPages = 64;
+// The finding digest of a content (XXH3-64 in the code): made to collide, 1 in 7.
+uint64_t FindingDigest(uint64_t content) { return content % 7; }
 
 struct Memory {
   GenerationTable table;
@@ -24,6 +34,13 @@ class Model {
     vm_.table = GenerationTable(o.pages);
     vm_.content.assign(o.pages, 0);
     dirty_ = PageBitmap(o.pages);
+    // Every host runs a sibling: pages of the image and of its own.
+    siblings_.resize(static_cast<size_t>(o.hosts));
+    for (std::vector<uint64_t>& sib : siblings_) {
+      for (uint64_t i = 0; i < kSiblingPages; ++i) {
+        sib.push_back(Chance(0.5) ? 1 + rng_() % kSharedContents : ++version_);
+      }
+    }
   }
 
   std::optional<std::string> Run() {
@@ -45,8 +62,12 @@ class Model {
   void GuestWrites(uint64_t n) {
     for (uint64_t i = 0; i < n; ++i) {
       uint64_t p = rng_() % o_.pages;
-      vm_.content[p] = ++version_;
+      vm_.content[p] = Chance(0.25) ? 1 + rng_() % kSharedContents : ++version_;
       dirty_.Set(p);
+    }
+    // The siblings go on writing too.
+    for (std::vector<uint64_t>& sib : siblings_) {
+      if (Chance(0.3)) sib[rng_() % kSiblingPages] = 1 + rng_() % kSharedContents;
     }
   }
 
@@ -79,6 +100,35 @@ class Model {
     dest.content[p] = vm_.content[p];
     Check(dest.table.SetProvisional(p, vm_.table.Get(p)).ok(), "SetProvisional failed");
     ++stats_->pages_sent;
+  }
+
+  // Reuse by content (content_index.h): up to 4 pages of host `to` whose content has the offer's
+  // finding digest are tried (its stored incarnation as it is now, then its sibling); one is
+  // taken only when its content is the offer's (the SHA-256 check), with the offer's generation.
+  bool TakeByContent(Memory& dest, int to, uint64_t p) {
+    const uint64_t offered = vm_.content[p];
+    if (offered == 0) return false;  // zero pages go as ZEROS
+    std::vector<uint64_t> candidates;
+    for (uint64_t c : dest.content) {
+      if (c != 0 && FindingDigest(c) == FindingDigest(offered)) candidates.push_back(c);
+    }
+    for (uint64_t c : siblings_[static_cast<size_t>(to)]) {
+      if (FindingDigest(c) == FindingDigest(offered)) candidates.push_back(c);
+    }
+    std::shuffle(candidates.begin(), candidates.end(), rng_);
+    if (candidates.size() > 4) candidates.resize(4);
+    for (uint64_t c : candidates) {
+      if (c != offered && o_.fault != ModelFault::kTrustFindingDigest) continue;
+      const Generation g = vm_.table.Get(p);
+      Check(g != kGenInvalid && g < arrival_epoch_,
+            "page " + std::to_string(p) + " taken by content with generation " + std::to_string(g) +
+                ", not below the arrival's epoch");
+      dest.content[p] = c;
+      Check(dest.table.SetProvisional(p, g).ok(), "SetProvisional failed");
+      ++stats_->pages_by_content;
+      return true;
+    }
+    return false;
   }
 
   void Migrate(int to) {
@@ -116,7 +166,7 @@ class Model {
     for (uint64_t p = 0; p < o_.pages; ++p) {
       if (reusable.Test(p)) continue;
       if (vm_.table.Get(p) == kGenNeverWritten && !zero_fill.Test(p)) continue;
-      SendPage(dest, p);
+      if (!(o_.content && TakeByContent(dest, to, p))) SendPage(dest, p);
       if (Chance(0.02)) GuestWrites(1);
     }
     if (abort_at == 0) return Abort(dest);
@@ -194,13 +244,14 @@ class Model {
   ModelStats* stats_;
   Uuid vm_id_ = Uuid::Random();
   std::vector<std::optional<Memory>> hosts_;  // stored incarnations; empty at the VM's host
+  std::vector<std::vector<uint64_t>> siblings_;  // the contents of each host's sibling VM
   Memory vm_;                                 // the live memory of the VM
   PageBitmap dirty_, last_synced_;
   memfs::DirtyLog log_;
   Epoch epoch_ = kFirstEpoch;
   Epoch arrival_epoch_ = kFirstEpoch + 1;
   int current_ = 0;
-  uint64_t version_ = 0;
+  uint64_t version_ = kFirstOwnContent;
   std::optional<std::string> violation_;
 };
 

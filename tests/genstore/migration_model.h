@@ -8,6 +8,12 @@
 // stores of the VM. A third party syncs the dirty log at random moments (memfs::DirtyLog: its own
 // view), which must never make the migration miss a page.
 //
+// Reuse by content is in the model too: some writes store contents from a small shared pool (an
+// image's pages), every host runs a sibling holding such contents, and the first pass may take a
+// page from any page of the destination (its stored incarnation, the sibling) whose content has
+// the offer's finding digest (a deliberately colliding one: the content modulo 7) and whose
+// content is the offer's (the SHA-256 check); its generation is the offer's.
+//
 // Faults can be injected to prove the checks have teeth: each one breaks one rule of the design
 // and must be caught.
 #ifndef MKD_TESTS_GENSTORE_MIGRATION_MODEL_H_
@@ -32,6 +38,7 @@ enum class ModelFault {
   kFreeWithoutInvalidate,  // freeing a stored page does not invalidate its generation
   kSharedDirtyLog,         // the migration's syncs and a third party's share one dirty-log view
   kArrivalAtStoredEpoch,   // a VM arrives in the epoch its stored incarnation there already has
+  kTrustFindingDigest,     // a page is taken by content on its finding digest alone (no SHA-256)
 };
 
 struct ModelOptions {
@@ -39,6 +46,7 @@ struct ModelOptions {
   int hosts = 3;
   int migrations = 40;
   double abort_probability = 0.3;
+  bool content = true;  // reuse by content in the first pass
   ModelFault fault = ModelFault::kNone;
 };
 
@@ -47,6 +55,7 @@ struct ModelStats {
   uint64_t migrations_aborted = 0;
   uint64_t pages_reused = 0;
   uint64_t pages_sent = 0;
+  uint64_t pages_by_content = 0;
   uint64_t restarts = 0;
 };
 

@@ -1,7 +1,8 @@
 // Property test of the generation rules (docs/architecture.md): a VM migrates at random between
-// hosts with random writes, aborted migrations, evictions and restarts; a page reported reusable
-// must always hold, on that host, the content the VM has. The same model with one rule broken
-// must be caught, so the property has teeth.
+// hosts with random writes, aborted migrations, evictions and restarts, and pages taken by
+// content from what the destination holds; a page reported reusable must always hold, on that
+// host, the content the VM has, and every page must after a commit. The same model with one rule
+// broken must be caught, so the property has teeth.
 #include <gtest/gtest.h>
 
 #include "genstore/compare.h"
@@ -25,6 +26,7 @@ TEST(MigrationPropertyTest, ReusablePagesAlwaysHoldTheVmsContent) {
   EXPECT_GT(stats.migrations_aborted, 300u);
   EXPECT_GT(stats.pages_reused, 100000u);
   EXPECT_GT(stats.restarts, 100u);
+  EXPECT_GT(stats.pages_by_content, 1000u);
 }
 
 // Each broken rule must be detected in some history.
@@ -44,7 +46,8 @@ INSTANTIATE_TEST_SUITE_P(
     AllFaults, BrokenRuleTest,
     ::testing::Values(ModelFault::kAbortKeepsProvisional, ModelFault::kNoFinalSync,
                       ModelFault::kSameEpochOnArrival, ModelFault::kFreeWithoutInvalidate,
-                      ModelFault::kSharedDirtyLog, ModelFault::kArrivalAtStoredEpoch));
+                      ModelFault::kSharedDirtyLog, ModelFault::kArrivalAtStoredEpoch,
+                      ModelFault::kTrustFindingDigest));
 
 // The abort case of docs/architecture.md ("Generations"), step by step with the library alone.
 TEST(MigrationScenarioTest, PageSentInRoundOneAndRewrittenIsNotReusedAfterAbort) {
