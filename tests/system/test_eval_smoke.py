@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """System test: the evaluation command (scripts/eval-paper, tests/bench/eval_paper.py) still runs
-end to end: its login experiment in the quick size on all three systems (miyakodori with reuse,
---no-reuse, stock QEMU), then the report and its results JSON. The numbers are checked only for
+end to end: its login experiment in the quick size (16 and 0 MiB of random data, 16 MiB of text)
+on all three systems (miyakodori with reuse, --no-reuse, stock QEMU), then the report and its
+results JSON. The numbers are checked only for
 what must hold on any machine: every run succeeded, the three systems moved about the same on the
 first hop, and with reuse the way back moved less than half of what stock QEMU moved.
 
@@ -38,13 +39,18 @@ class EvalSmokeTest(unittest.TestCase):
             with open(os.path.join(out, "evaluation.md")) as f:
                 report = f.read()
         runs = results["runs"]
-        self.assertEqual(len(runs), 6)  # 2 login sizes x 3 systems
+        # 2 login sizes of random data and one of text, x 3 systems
+        self.assertEqual(len(runs), 9)
         for r in runs:
             self.assertIn("result", r, r.get("error"))
             self.assertEqual(r["commit"], results["machine"]["commit"])  # each run names its own
         self.assertIn("- Runs: login at commit " + results["machine"]["commit"], report)
-        for mb in results["scale"]["login_mbs"]:
-            hops = {r["system"]: r["result"]["hops"] for r in runs if r["mb"] == mb}
+        variants = [(mb, None) for mb in results["scale"]["login_mbs"]]
+        variants.append((results["scale"]["login_text_mb"], "text"))
+        for mb, data in variants:
+            hops = {r["system"]: r["result"]["hops"] for r in runs
+                    if r["mb"] == mb and r.get("data") == data}
+            self.assertEqual(sorted(hops), ["no-reuse", "reuse", "stock"], (mb, data))
             stock_out = hops["stock"][0]["link_bytes"]
             # The first hop reuses nothing: never more than stock's bytes (fewer where
             # --compress auto shrinks the guest's memory; before compression, within 5 %).
@@ -56,7 +62,8 @@ class EvalSmokeTest(unittest.TestCase):
             self.assertGreaterEqual(hops["reuse"][1]["pages_sent"],
                                     hops["reuse"][1]["dirtied_pages"] * 0.5)
         for heading in ("## Targets (issue 7)", "## Login test (paper table 3)",
-                        "| M = 16 | reuse |", "| M = 0 | stock |", "137 / 141 MB"):
+                        "| M = 16 | reuse |", "| M = 0 | stock |", "| M = 16, text | reuse |",
+                        "137 / 141 MB"):
             self.assertIn(heading, report)
         print(report.split("## Login test")[1][:3000], file=sys.stderr)
 

@@ -115,10 +115,18 @@ class GuestProgramsTest(unittest.TestCase):
 
     def test_login_session_completes(self):
         guest = self.boot("login", "login", ["--mb", "8"])
-        guest.wait_for(r"^MKD login start user=guest mb=8$", timeout=30)
+        guest.wait_for(r"^MKD login start user=guest mb=8 data=random$", timeout=30)
         done = guest.wait_for(r"^MKD login done user=guest files=(\d+) home_kb=(\d+) tmp_mb=8 ",
                               timeout=60)
         self.assertGreaterEqual(int(done.group(1)), 6)
+        guest.wait_for(r"^MKD init exited run=login status=0$", timeout=10)
+        self.assertHealthy(guest)
+
+    def test_login_session_writes_text(self):
+        # --data text reads /proc/kallsyms: a kernel without it would end the script with 1.
+        guest = self.boot("login-text", "login", ["--mb", "4", "--data", "text"])
+        guest.wait_for(r"^MKD login start user=guest mb=4 data=text$", timeout=30)
+        guest.wait_for(r"^MKD login done user=guest files=\d+ home_kb=\d+ tmp_mb=4 ", timeout=90)
         guest.wait_for(r"^MKD init exited run=login status=0$", timeout=10)
         self.assertHealthy(guest)
 
