@@ -21,7 +21,7 @@ Result<std::vector<std::string>> MountContentFiles::List() {
   for (; it != fs::directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
     Result<Uuid> vm = Uuid::Parse(name);
-    if (!vm.ok() || (only_vm_ && *vm != *only_vm_) || (except_vm_ && *vm == *except_vm_)) continue;
+    if (!vm.ok() || (only_vm_ && *vm != *only_vm_)) continue;
     std::string ram = root_ + "/" + name + "/ram";
     std::error_code stat_ec;  // a VM directory gone meanwhile, or not ours to read: not indexed
     if (fs::is_regular_file(ram, stat_ec)) files.push_back(std::move(ram));
@@ -29,6 +29,11 @@ Result<std::vector<std::string>> MountContentFiles::List() {
   if (ec) return Status::Io(root_ + ": listing the VM directories: " + ec.message());
   std::sort(files.begin(), files.end());
   return files;
+}
+
+std::optional<Uuid> MountContentFiles::VmOf(const std::string& file) {
+  Result<Uuid> vm = Uuid::Parse(std::filesystem::path(file).parent_path().filename().string());
+  return vm.ok() ? std::optional<Uuid>(*vm) : std::nullopt;
 }
 
 Result<PageDigests> MountContentFiles::Digests(const std::string& file) {

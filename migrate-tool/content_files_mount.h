@@ -24,15 +24,13 @@ namespace mkd::migrate {
 // the file system (one object per build is the intended use).
 class MountContentFiles final : public ContentFiles {
  public:
-  // `only_vm`: the directory of this VM alone (serve --content-scope vm), else every VM's;
-  // `except_vm`: not this VM's directory (a plan whose arrival would drop that VM's file).
-  explicit MountContentFiles(std::string mount_root, std::optional<Uuid> only_vm = std::nullopt,
-                             std::optional<Uuid> except_vm = std::nullopt)
-      : root_(std::move(mount_root)), only_vm_(only_vm), except_vm_(except_vm) {}
+  // `only_vm`: the directory of this VM alone (serve --content-scope vm), else every VM's.
+  explicit MountContentFiles(std::string mount_root, std::optional<Uuid> only_vm = std::nullopt)
+      : root_(std::move(mount_root)), only_vm_(only_vm) {}
 
   // Every directory entry whose name parses as a UUID (base/uuid.h), is `only_vm` when that is
-  // set, is not `except_vm`, and that holds a regular file `ram`, sorted; other names are
-  // ignored. Io when the root cannot be listed.
+  // set, and that holds a regular file `ram`, sorted; other names are ignored. Io when the root
+  // cannot be listed.
   Result<std::vector<std::string>> List() override;
   // memfs's digests of the file's page store (RamFile::DigestsBlob, DecodePageDigests). For a
   // live file the page store holds only what the kernel wrote back (often nothing: a guest's
@@ -42,11 +40,12 @@ class MountContentFiles final : public ContentFiles {
   // Errors name the file.
   Result<PageDigests> Digests(const std::string& file) override;
   static constexpr uint64_t kLiveChunk = 256;
+  // The VM whose RAM file `file` (as List names it) is: its directory's name.
+  static std::optional<Uuid> VmOf(const std::string& file);
 
  private:
   std::string root_;
   std::optional<Uuid> only_vm_;
-  std::optional<Uuid> except_vm_;
 };
 
 // Reads pages with RamFile::ReadPages, keeping up to kMaxOpen files open (the least recently used

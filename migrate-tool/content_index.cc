@@ -77,7 +77,7 @@ ContentIndex ContentIndex::Build(ContentFiles& files, uint64_t max_entries) {
 }
 
 bool ContentIndex::Resolve(PageReader& reader, uint64_t digest, const Sha256& sha, char* out,
-                           ResolveStats* stats) const {
+                           ResolveStats* stats, uint32_t except_file) const {
   ResolveStats ignored;
   ResolveStats& st = stats != nullptr ? *stats : ignored;
   ++st.lookups;
@@ -86,6 +86,13 @@ bool ContentIndex::Resolve(PageReader& reader, uint64_t digest, const Sha256& sh
   auto it = std::ranges::lower_bound(entries_, digest, {}, &Entry::digest);
   for (int tried = 0; it != entries_.end() && it->digest == digest && tried < kMaxCandidates;
        ++it, ++tried) {
+    if (it->file == except_file) {
+      // Sorted by (digest, file, page): the file's entries of this digest are neighbours.
+      it = std::partition_point(it, entries_.end(), [&](const Entry& e) {
+        return e.digest == digest && e.file == except_file;
+      });
+      if (it == entries_.end() || it->digest != digest) break;
+    }
     ++st.candidates;
     const auto t0 = std::chrono::steady_clock::now();
     const bool read = reader.ReadPage(files_[it->file], it->page, page).ok();
@@ -111,6 +118,11 @@ bool ContentIndex::Resolve(PageReader& reader, uint64_t digest, const Sha256& sh
     return true;
   }
   return false;
+}
+
+uint32_t ContentIndex::FileNumber(std::string_view file) const {
+  const auto it = std::ranges::find(files_, file);
+  return it == files_.end() ? kNoFile : static_cast<uint32_t>(it - files_.begin());
 }
 
 ContentIndexCache::ContentIndexCache(FilesFactory factory, uint64_t max_entries,
@@ -149,6 +161,7 @@ void ContentIndexCache::Refresh() {
 std::shared_ptr<const ContentIndex> ContentIndexCache::BuildNow(std::unique_lock<std::mutex>& lock,
                                                                 bool keep_current) {
   building_ = true;
+  const bool first = builds_ == 0;
   const auto started = clock_();
   // Dropped outside the lock: freeing a large index takes a while.
   std::shared_ptr<const ContentIndex> stale = keep_current ? nullptr : std::move(current_);
@@ -173,8 +186,8 @@ std::shared_ptr<const ContentIndex> ContentIndexCache::BuildNow(std::unique_lock
   if (files == nullptr) spdlog::warn("content index: no files to index; an empty index");
   auto index = std::make_shared<const ContentIndex>(
       files != nullptr ? ContentIndex::Build(*files, max_entries_) : ContentIndex());
-  // A refresh every few seconds would fill the log: only at debug.
-  spdlog::log(keep_current ? spdlog::level::debug : spdlog::level::info,
+  // A refresh every few seconds would fill the log: only the first one is at info.
+  spdlog::log(keep_current && !first ? spdlog::level::debug : spdlog::level::info,
               "content index{}: {} pages of {} files ({} left out), {:.1f} MiB, {:.3f} s",
               keep_current ? " refreshed" : "", index->entries().size(), index->files().size(),
               index->files_skipped(), static_cast<double>(index->bytes()) / (1 << 20),

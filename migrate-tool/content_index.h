@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -94,12 +95,19 @@ class ContentIndex {
   // files_skipped(), one warning each); a failing List gives an empty index and a warning.
   static ContentIndex Build(ContentFiles& files, uint64_t max_entries);
 
-  // Looks `digest` up and tries at most kMaxCandidates of its entries, in index order: reads each
-  // through `reader` and returns true, with that content in `out` (kPageSize bytes), only when the
+  // No file: Resolve's `except_file` when every file may serve.
+  static constexpr uint32_t kNoFile = UINT32_MAX;
+
+  // Looks `digest` up and tries at most kMaxCandidates of its entries, in index order, leaving
+  // out those of files()[except_file] (skipped in one step, not tried): reads each through
+  // `reader` and returns true, with that content in `out` (kPageSize bytes), only when the
   // XXH3-64 and the SHA-256 of the bytes read equal `digest` and `sha`. False when none does
   // (`out` is then left unchanged). Read errors are misses. Adds to *stats when not null.
   bool Resolve(PageReader& reader, uint64_t digest, const Sha256& sha, char* out,
-               ResolveStats* stats) const;
+               ResolveStats* stats, uint32_t except_file = kNoFile) const;
+
+  // The number of `file` in files() (what Entry::file holds), kNoFile when it is not there.
+  uint32_t FileNumber(std::string_view file) const;
 
   // Sorted by (digest, file, page).
   const std::vector<Entry>& entries() const { return entries_; }

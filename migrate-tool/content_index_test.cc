@@ -317,6 +317,33 @@ TEST(ContentIndexTest, ResolveCopiesAPageWhoseContentMatchesTheOffer) {
   EXPECT_EQ(st.stale + st.collisions + st.read_errors, 0u);
 }
 
+// A plan whose arrival would drop the VM's own file looks up the shared index without it: the
+// file's entries of the digest are skipped without a read, and do not use up the candidates.
+TEST(ContentIndexTest, ResolveLeavesTheExceptedFileOutWithoutReadingIt) {
+  FakeFiles files;
+  const int n = ContentIndex::kMaxCandidates + 3;
+  files.AddFile("a", std::vector<std::string>(n, Page(7)));
+  files.AddFile("b", {Page(1), Page(7)});
+  files.AddFile("c", {Page(8)});
+  const ContentIndex index = ContentIndex::Build(files, 100);
+  const uint32_t a = index.FileNumber("a");
+  ASSERT_NE(a, ContentIndex::kNoFile);
+  EXPECT_EQ(index.FileNumber("nothing"), ContentIndex::kNoFile);
+  FakeReader reader(files);
+  std::string out = Untouched();
+  ASSERT_TRUE(index.Resolve(reader, Xxh(Page(7)), Sha(Page(7)), out.data(), nullptr, a));
+  EXPECT_EQ(out, Page(7));
+  EXPECT_EQ(reader.reads, (std::vector<std::pair<std::string, uint64_t>>{{"b", 1}}));
+  // Only the excepted file holds the content: a miss without a read.
+  reader.reads.clear();
+  EXPECT_FALSE(index.Resolve(reader, Xxh(Page(8)), Sha(Page(8)), out.data(), nullptr,
+                             index.FileNumber("c")));
+  EXPECT_TRUE(reader.reads.empty());
+  // Without the exception the first file serves.
+  ASSERT_TRUE(index.Resolve(reader, Xxh(Page(7)), Sha(Page(7)), out.data(), nullptr));
+  EXPECT_EQ(reader.reads, (std::vector<std::pair<std::string, uint64_t>>{{"a", 0}}));
+}
+
 TEST(ContentIndexTest, AnUnknownDigestIsAMissWithoutARead) {
   FakeFiles files;
   files.AddFile("a", {Page(1)});
@@ -742,6 +769,13 @@ TEST(ContentFilesMountTest, ListFindsTheRamFileOfEveryUuidDirectoryAndIgnoresOth
   std::vector<std::string> want = {dir / vm1 + "/ram", dir / vm2 + "/ram", dir / vm_upper + "/ram"};
   std::sort(want.begin(), want.end());
   EXPECT_EQ(*listed, want);
+}
+
+TEST(ContentFilesMountTest, VmOfAFileIsItsDirectorysUuid) {
+  const std::string vm = "0f8e6d2c-1b3a-4c5d-9e7f-a1b2c3d4e5f6";
+  EXPECT_EQ(MountContentFiles::VmOf("/mnt/memfs/" + vm + "/ram"), Uuid::Parse(vm).value());
+  EXPECT_EQ(MountContentFiles::VmOf("/mnt/memfs/not-a-uuid/ram"), std::nullopt);
+  EXPECT_EQ(MountContentFiles::VmOf("ram"), std::nullopt);
 }
 
 TEST(ContentFilesMountTest, ListOfAMissingRootIsAnError) {

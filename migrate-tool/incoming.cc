@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "migrate-tool/fault_points.h"
+#include "migrate-tool/offer_answer.h"
 #include "migrate-tool/postcopy_serve.h"
 
 namespace mkd::migrate {
@@ -368,24 +369,19 @@ Status Incoming::Receive() {
 
 Status Incoming::ReceiveOffer(std::string_view payload) {
   MKD_ASSIGN_OR_RETURN(OfferFrame offer, ParseOffer(payload, block_pages_));
-  std::vector<uint64_t> needed;
-  std::string page(kPageSize, '\0');
   if (!content_) {
     return Status::InvalidArgument("an OFFER from a source whose HELLO said it offers none");
   }
   const auto t0 = Clock::now();
-  for (const OfferEntry& e : offer.entries) {
-    if (content_->Find(e.digest, e.sha256, page.data())) {
-      MKD_RETURN_IF_ERROR(batch_.Add(e.page, 1, e.gen, page));
-      ++taken_;
-    } else {
-      needed.push_back(e.page);
-    }
-  }
+  MKD_ASSIGN_OR_RETURN(
+      std::string need,
+      AnswerOffer(offer, *content_, [&](const OfferEntry& e, std::string_view page) {
+        ++taken_;
+        return batch_.Add(e.page, 1, e.gen, page);
+      }));
   offered_ += offer.entries.size();
   offer_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
-  return link_.Send(FrameType::kNeed,
-                    EncodeNeed(offer.block, static_cast<uint32_t>(offer.entries.size()), needed));
+  return link_.Send(FrameType::kNeed, need);
 }
 
 void Incoming::Abort(const std::string& why) {

@@ -183,9 +183,12 @@ class LibvirtQemu final : public IncomingQemu {
 // The pages of one memfs mount by content, for one arrival: each lookup takes the mount's current
 // index from the cache (rebuilt when older than its age), so a session holds no index between
 // lookups and the host's memory for indexes stays at most two per mount (content_index.h).
+// `except_vm`: that VM's RAM file is left out of the lookups (a plan whose arrival would drop it).
 class MountContent final : public IncomingContent {
  public:
-  explicit MountContent(std::shared_ptr<ContentIndexCache> cache) : cache_(std::move(cache)) {}
+  explicit MountContent(std::shared_ptr<ContentIndexCache> cache,
+                        std::optional<Uuid> except_vm = std::nullopt)
+      : cache_(std::move(cache)), except_vm_(except_vm) {}
   ~MountContent() override {
     if (warm_.valid()) warm_.wait();
   }
@@ -201,12 +204,18 @@ class MountContent final : public IncomingContent {
     index_wait_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (index.get() != last_index_) {
       last_index_ = index.get();
+      except_file_ = ContentIndex::kNoFile;
+      for (size_t i = 0; except_vm_ && i < index->files().size(); ++i) {
+        if (MountContentFiles::VmOf(index->files()[i]) == except_vm_) {
+          except_file_ = static_cast<uint32_t>(i);
+        }
+      }
       index_note_ = std::to_string(index->entries().size()) + " pages of " +
                     std::to_string(index->files().size() - index->files_skipped()) +
                     " RAM files indexed (" + std::to_string(index->files_skipped()) +
                     " unreadable" + (index->truncated() ? ", truncated" : "") + ")";
     }
-    return index->Resolve(reader_, digest, sha, out, &stats_);
+    return index->Resolve(reader_, digest, sha, out, &stats_, except_file_);
   }
   std::string Summary() const override {
     if (!cache_) return "reuse by content is off here (serve --content-index-pages 0)";
@@ -222,7 +231,9 @@ class MountContent final : public IncomingContent {
 
  private:
   std::shared_ptr<ContentIndexCache> cache_;  // null: reuse by content is off
+  std::optional<Uuid> except_vm_;
   const ContentIndex* last_index_ = nullptr;  // the index Find used last (for index_note_)
+  uint32_t except_file_ = ContentIndex::kNoFile;  // except_vm_'s file in last_index_
   std::string index_note_ = "no index";
   std::future<void> warm_;  // Prefetch's build
   double index_wait_ = 0;   // Find waiting for the index (its build, after Prefetch's start)
@@ -272,22 +283,20 @@ class LocalHost final : public IncomingHost {
     if (o_.content_index_pages == 0) return std::make_unique<MountContent>(nullptr);
     const std::string root = def.memory_dir;
     const Uuid vm = def.uuid;
-    if (o_.content_scope == ContentScope::kVm || !own_file) {
-      // An index of this session's own, gone when it ends: the VM's own file (scope vm), nothing
-      // (scope vm without it), or every VM's but this one's (scope host without it: a plan
-      // whose arrival would drop that file, rare enough not to share).
-      const bool only = o_.content_scope == ContentScope::kVm;
+    if (o_.content_scope == ContentScope::kVm) {
+      // An index of this session's own, gone when it ends: the VM's own file, or nothing (a plan
+      // whose arrival would drop that file).
       return std::make_unique<MountContent>(std::make_shared<ContentIndexCache>(
-          [root, vm, only, own_file]() -> std::unique_ptr<ContentFiles> {
-            if (only && !own_file) return nullptr;  // an empty index
-            return std::make_unique<MountContentFiles>(
-                root, only ? std::optional<Uuid>(vm) : std::nullopt,
-                own_file ? std::nullopt : std::optional<Uuid>(vm));
+          [root, vm, own_file]() -> std::unique_ptr<ContentFiles> {
+            if (!own_file) return nullptr;  // an empty index
+            return std::make_unique<MountContentFiles>(root, vm);
           },
           o_.content_index_pages, o_.content_index_age));
     }
+    // Scope host: the mount's shared index, without the VM's own file when it does not count.
     std::lock_guard lock(mu_);
-    return std::make_unique<MountContent>(MountCache(root));
+    return std::make_unique<MountContent>(MountCache(root),
+                                          own_file ? std::nullopt : std::optional<Uuid>(vm));
   }
 
  private:

@@ -44,15 +44,21 @@ void ForEachFrameRange(const PageBitmap& set, Fn&& fn) {
   });
 }
 
-}  // namespace
-
-PageBitmap PagesToSend(const GenerationTable& vm, const GenerationTable& peer) {
-  PageBitmap reusable(vm.pages()), send(vm.pages());
-  ComputeReusable(vm, peer, &reusable);
+// The pages written and not `reusable`: what the first pass sends.
+PageBitmap WrittenNotReusable(const GenerationTable& vm, const PageBitmap& reusable) {
+  PageBitmap send(vm.pages());
   for (uint64_t p = 0; p < vm.pages(); ++p) {
     if (vm.Get(p) != kGenNeverWritten && !reusable.Test(p)) send.Set(p);
   }
   return send;
+}
+
+}  // namespace
+
+PageBitmap PagesToSend(const GenerationTable& vm, const GenerationTable& peer) {
+  PageBitmap reusable(vm.pages());
+  ComputeReusable(vm, peer, &reusable);
+  return WrittenNotReusable(vm, reusable);
 }
 
 HostPlan EstimateHost(const GenerationTable& vm, uint32_t epoch, const GenerationTable& peer,
@@ -103,7 +109,7 @@ HostPlan EstimateHost(const GenerationTable& vm, uint32_t epoch, const Generatio
       p = q;
     }
   };
-  ForEachFrameRange(PagesToSend(vm, peer), [&](uint64_t at, uint64_t n) {
+  ForEachFrameRange(WrittenNotReusable(vm, reusable), [&](uint64_t at, uint64_t n) {
     if (content && content->offered.Test(at)) {
       offered_run(at, n);
     } else {
@@ -239,8 +245,10 @@ Result<Plan> RunPlan(const PlanOptions& o) {
   }
   // Which of the pages some host would be sent read as zeros: read once, for every host.
   PageBitmap wanted(s.pages), zero(s.pages);
+  std::vector<PageBitmap> to_send;  // per host: what its first pass would send (empty: no answer)
   for (const Result<PeerAnswer>& a : answers) {
-    if (a.ok()) wanted.Or(PagesToSend(table, a->table));
+    to_send.push_back(a.ok() ? PagesToSend(table, a->table) : PageBitmap());
+    if (a.ok()) wanted.Or(to_send.back());
   }
   std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
   Status read_status;
@@ -258,8 +266,7 @@ Result<Plan> RunPlan(const PlanOptions& o) {
     HostPlan h;
     Result<ContentAnswer> content = ContentAnswer{};
     if (answers[i].ok() && o.content_reuse) {
-      content = OfferContent(*channels[i], ram, table, s.epoch,
-                             PagesToSend(table, answers[i]->table), zero);
+      content = OfferContent(*channels[i], ram, table, s.epoch, to_send[i], zero);
     }
     channels[i].reset();  // the host's answer is complete
     if (answers[i].ok() && !content.ok()) {

@@ -5,6 +5,7 @@
 
 #include "genstore/table_codec.h"
 #include "migrate-tool/incoming.h"
+#include "migrate-tool/offer_answer.h"
 
 namespace mkd::migrate {
 
@@ -85,7 +86,6 @@ void AnswerPlan(const Hello& hello, IncomingLink& link, IncomingHost& host) {
 
 Status AnswerPlanOffers(IncomingLink& link, IncomingContent& content, uint64_t pages,
                         PlanOffersAnswered* answered) {
-  std::string page(kPageSize, '\0');
   while (true) {
     Result<Frame> f = link.Receive();
     if (!f.ok()) return Status::Ok();  // the source is done (or gone: a plan changes nothing)
@@ -98,19 +98,14 @@ Status AnswerPlanOffers(IncomingLink& link, IncomingContent& content, uint64_t p
       return Status::InvalidArgument("a plan offered more pages than the VM's " +
                                      std::to_string(pages));
     }
-    std::vector<uint64_t> needed;
-    for (const OfferEntry& e : offer.entries) {
-      if (content.Find(e.digest, e.sha256, page.data())) {
-        ++answered->found;
-      } else {
-        needed.push_back(e.page);
-      }
-    }
+    MKD_ASSIGN_OR_RETURN(std::string need,
+                         AnswerOffer(offer, content, [&](const OfferEntry&, std::string_view) {
+                           ++answered->found;  // a plan copies nothing
+                           return Status::Ok();
+                         }));
     ++answered->offers;
     answered->offered += offer.entries.size();
-    MKD_RETURN_IF_ERROR(
-        link.Send(FrameType::kNeed,
-                  EncodeNeed(offer.block, static_cast<uint32_t>(offer.entries.size()), needed)));
+    MKD_RETURN_IF_ERROR(link.Send(FrameType::kNeed, need));
   }
 }
 

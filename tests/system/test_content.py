@@ -81,7 +81,8 @@ class ContentTest(unittest.TestCase):
                 os.unlink(c.ram_file(1))
                 c.serve_args = ["--content-scope", "host", "--content-index-refresh", "5"]
                 c.start_serve(1)
-                time.sleep(2)  # its first background build is done: the arrival waits for none
+                # Its first background build logs at info; once done, the arrival waits for none.
+                c.serve_marks[1].wait_for(r"content index refreshed: \d+ pages", timeout=60)
                 again = self.hop(c, 0, 1, "first again, scope host", hops)
                 print("content: h1's serve log:\n" + "\n".join(
                     line for line in c.serve_log(1).splitlines() if "by content" in line),

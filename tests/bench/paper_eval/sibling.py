@@ -30,16 +30,13 @@ compression seconds; stock QEMU's migration CPU is inside QEMU and not counted: 
 Used by tests/bench/bench_sibling.py (scripts/bench-sibling) and experiments.sibling.
 """
 
-import contextlib
 import os
 import resource
 import time
-import uuid
 from dataclasses import dataclass
 
 from .systems import Stock  # (it also puts tests/system on the path, for mkdsys)
-from mkdsys.cluster import Cluster, write_vm_definition  # noqa: E402
-from mkdsys.serial import SerialLog  # noqa: E402
+from mkdsys.cluster import Cluster  # noqa: E402
 from mkdsys.stockvm import StockVm  # noqa: E402
 
 PAGE = 4096
@@ -84,27 +81,7 @@ def daemons_cpu(c: Cluster, dst: int) -> dict:
             "memfs": sum(proc_cpu(m.proc.pid) for m in c.memfs if m.proc)}
 
 
-# ---- the sibling
-@contextlib.contextmanager
-def sibling_on_b(c: Cluster, setup: Setup, definition_dir: str, prefix: str, ram: dict):
-    """Starts the sibling on h1 (mkd-vm start, its definition in definition_dir named
-    prefix + UUID), yields its serial log, stops it."""
-    run, args, _ = setup.program()
-    sib = str(uuid.uuid4())
-    definition = os.path.join(definition_dir, f"{prefix}{sib}.json")
-    run_dir = os.path.join(c.lab.state_dir(1), f"{prefix}run")
-    write_vm_definition(definition, sib, f"{c.name}-{prefix}sibling", setup.memory_mib, c.image,
-                        run, args, [], ram, run_dir)
-    try:
-        cp = c.lab.exec(1, [c.mkd_vm, "start", "--accel", "tcg", definition], check=False,
-                        timeout=120)
-        if cp.returncode != 0:
-            raise RuntimeError(f"mkd-vm start of the {prefix}sibling on h1: {cp.stdout}{cp.stderr}")
-        yield SerialLog(os.path.join(run_dir, sib, "serial.log"))
-    finally:
-        c.lab.exec(1, [c.mkd_vm, "stop", definition], check=False, timeout=60)
-
-
+# ---- the sibling (Cluster.start_sibling)
 def settle(serials: list, setup: Setup) -> None:
     _, _, ready = setup.program()
     for s in serials:
@@ -120,9 +97,8 @@ def our_hop(build_dir: str, setup: Setup, content: bool, name: str = "sib",
     run, args, _ = setup.program()
     with Cluster(build_dir, name, hosts=2, memory_mib=setup.memory_mib,
                  serve_args=(["--content-scope", "host"] if content else []) + list(serve_args),
-                 ) as c, \
-            sibling_on_b(c, setup, c.vm_dir(1), "",
-                         {"type": "memfs", "dir": c.memfs[1].mountpoint}) as sibling:
+                 ) as c:
+        sibling = c.start_sibling(1, run, args)
         c.start_vm(0, run=run, args=args)
         settle([sibling, c.serial(0)], setup)
         c.wait_serve_idle(1)
@@ -179,9 +155,10 @@ def stock_hop(build_dir: str, setup: Setup, name: str = "sib") -> dict:
     """Stock QEMU's first hop h0->h1, verified page by page (WrongPages when pages differ)."""
     run, args, _ = setup.program()
     with Cluster(build_dir, name, hosts=2, memory_mib=setup.memory_mib) as c, \
-            StockVm(c, tmpfs_size=f"{2 * setup.memory_mib + 512}m") as vm, \
-            sibling_on_b(c, setup, c.lab.state_dir(1), "stock-",
-                         {"type": "tmpfs", "dir": c.lab.mount_dir(1)}) as sibling:
+            StockVm(c, tmpfs_size=f"{2 * setup.memory_mib + 512}m") as vm:
+        # Its definition outside the VM directory: serve does not see it (it shares nothing).
+        sibling = c.start_sibling(1, run, args, ram={"type": "tmpfs", "dir": c.lab.mount_dir(1)},
+                                  definition_dir=c.lab.state_dir(1), prefix="stock-")
         vm.start(0, run, args)
         settle([sibling, vm.serial(0)], setup)
         hop = Stock(c, vm).migrate(0, 1, timeout=600, verify=True)

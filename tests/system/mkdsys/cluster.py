@@ -212,19 +212,24 @@ class Cluster:
         if cp.returncode != 0:
             raise ClusterError(f"mkd-vm start on h{i}: {cp.stdout}{cp.stderr}")
 
-    def start_sibling(self, i: int, run: str, args: List[str]) -> SerialLog:
+    def start_sibling(self, i: int, run: str, args: List[str], ram: Optional[dict] = None,
+                      definition_dir: Optional[str] = None, prefix: str = "") -> SerialLog:
         """Cold-boots a sibling of the VM on host i: another VM (its own UUID) of the same image,
-        size and guest program; close() stops it. Returns its serial log."""
+        size and guest program; close() stops it. Returns its serial log. `ram`: its memory
+        backing (default: host i's memfs); `definition_dir`: where its definition goes (default:
+        host i's VM directory, which serve reads); `prefix`: of its definition's file name, its
+        run directory and its name (siblings of different kinds on one host)."""
         sib = str(uuid.uuid4())
-        run_dir = os.path.join(self.lab.state_dir(i), "run")
-        path = os.path.join(self.vm_dir(i), f"{sib}.json")
-        write_vm_definition(path, sib, f"{self.name}-sibling", self.memory_mib, self.image, run,
-                            args, [], {"type": "memfs", "dir": self.memfs[i].mountpoint}, run_dir)
+        run_dir = os.path.join(self.lab.state_dir(i), f"{prefix}run")
+        path = os.path.join(definition_dir or self.vm_dir(i), f"{prefix}{sib}.json")
+        write_vm_definition(path, sib, f"{self.name}-{prefix}sibling", self.memory_mib, self.image,
+                            run, args, [],
+                            ram or {"type": "memfs", "dir": self.memfs[i].mountpoint}, run_dir)
         self.siblings.append((i, path))
         cp = self.lab.exec(i, [self.mkd_vm, "start", "--accel", "tcg", path], check=False,
                            timeout=120)
         if cp.returncode != 0:
-            raise ClusterError(f"mkd-vm start of a sibling on h{i}: {cp.stdout}{cp.stderr}")
+            raise ClusterError(f"mkd-vm start of a {prefix}sibling on h{i}: {cp.stdout}{cp.stderr}")
         return SerialLog(os.path.join(run_dir, sib, "serial.log"))
 
     def migrate(self, src: int, dst: int, *args: str, timeout: float = 300,
