@@ -4,7 +4,8 @@
 Issue 7: login test (table 3), micro-benchmark (figure 3) with its convergence sweep, web workload (figure 4) and overhead (section 6.3), each on
 three systems in the same run over the same 1 Gbit/s lab link with the same guest: miyakodori
 with reuse, miyakodori --no-reuse, and stock QEMU migration with RAM on tmpfs.
-Issue 16: the sibling first hop (a VM's first hop to a host where a sibling booted from the same
+Issue 16: the micro-benchmark also runs reuse with generations only (--no-content-reuse, the
+"generation only" rows: what reuse by content must not make worse); the sibling first hop (a VM's first hop to a host where a sibling booted from the same
 image runs), where no-reuse is reuse by generation only (--no-content-reuse) and reuse adds reuse
 by content (the destination's serve at --content-scope host); and the plan experiment (what
 `mkd-migrate plan` predicted against what the hop then sent, ours only).
@@ -32,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from paper_eval import experiments, plots, report  # noqa: E402
+from paper_eval.report import GENERATION_ONLY  # noqa: E402
 from paper_eval.systems import SYSTEMS, Lab, WrongPages  # noqa: E402
 
 EXPERIMENTS = experiments.EXPERIMENTS
@@ -80,6 +82,11 @@ def jobs(args, scale):
                 for rate in scale.micro_rates:
                     out.append((exp, {"rate": rate}, system, lambda s=system, r=rate:
                                 experiments.micro(args.build_dir, s, scale, r)))
+                    if system == "reuse":  # issue 16: against reuse by generations only
+                        out.append((exp, {"rate": rate, "variant": GENERATION_ONLY}, system,
+                                    lambda r=rate: experiments.micro(
+                                        args.build_dir, "reuse", scale, r,
+                                        extra=["--no-content-reuse"])))
             elif exp == "converge":
                 for rate in scale.converge_rates:
                     out.append((exp, {"rate": rate}, system, lambda s=system, r=rate:

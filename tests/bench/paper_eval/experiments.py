@@ -9,7 +9,8 @@ fresh lab and counts the broken attempts in the results.
   login        table 3: boot to a prompt on A, A->B, log in (login.sh) on B, B->A; the session
                writes M MiB of random data, or of text (issue 16)
   micro        figure 3: the page writer fills --mb MB on A, A->B, rewrites `rate` pages/s on B,
-               B->A after 10 s of writes (the writes go on during the hop, as in the paper)
+               B->A after 10 s of writes (the writes go on during the hop, as in the paper); and
+               for reuse a variant with generations only (--no-content-reuse, issue 16)
   web          figure 4: web.sh (busybox httpd + mkd-loadgen in the guest), out at 30 s after the
                load started, back at 60 s; pre-copy or post-copy
   write_speed  section 6.3.1: the page writer's first touch and rewrite speed on the host's RAM
@@ -26,7 +27,7 @@ fresh lab and counts the broken attempts in the results.
 import re
 import time
 from dataclasses import dataclass
-from typing import List
+from typing import List, Sequence
 
 from . import plan as planning
 from . import sibling as sib
@@ -107,7 +108,10 @@ def _writer_rate(text: str) -> float:
 
 
 def micro(build_dir: str, system: str, scale: Scale, rate: int, return_timeout: float = 300,
-          ) -> dict:
+          extra: Sequence[str] = ()) -> dict:
+    """extra: more mkd-migrate arguments for both hops (ours only; the generation-only variant's
+    --no-content-reuse)."""
+    hop_args = {"extra": list(extra)} if extra else {}
     with Lab(build_dir, system, scale.micro_mib) as s:
         s.start(0, "pagewriter", ["--mb", str(scale.micro_mb), "--rate", str(rate), "--seconds",
                                   "1000000", "--wait-input"])
@@ -115,7 +119,7 @@ def micro(build_dir: str, system: str, scale: Scale, rate: int, return_timeout: 
                                       timeout=600)
         s.serial(0).wait_for(r"^MKD pagewriter waiting", timeout=30)
         time.sleep(1)
-        out = s.migrate(0, 1)
+        out = s.migrate(0, 1, **hop_args)
         serial = s.serial(1)
         s.send_line(1, "go")
         started = time.monotonic()
@@ -125,7 +129,7 @@ def micro(build_dir: str, system: str, scale: Scale, rate: int, return_timeout: 
         result = {"rate": rate, "fill_seconds": float(filled.group(1)),
                   "achieved_rate": achieved, "hops": [out]}
         try:
-            result["hops"].append(s.migrate(1, 0, timeout=return_timeout,
+            result["hops"].append(s.migrate(1, 0, timeout=return_timeout, **hop_args,
                                             **({} if system == "stock" else {"changed": True})))
         except HopFailed as e:
             result["return_failed"] = str(e)[-500:]
