@@ -55,7 +55,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from paper_eval import sibling  # noqa: E402
-from paper_eval.report import content_line, med, sibling_ratios, sibling_table  # noqa: E402
+from paper_eval.report import content_line, cpu_table, sibling_ratios, sibling_table  # noqa: E402
 from paper_eval.systems import WrongPages  # noqa: E402
 
 SYSTEMS = ("stock", "generation", "content")
@@ -80,26 +80,8 @@ def show(res: dict, a: argparse.Namespace) -> None:
     if res["content"]:
         print(f"\ncontent: {content_line(res['content'])}; stopped: "
               f"{sorted({h['content']['stopped'] or '-' for h in res['content']})}")
-    print("\nCPU seconds of the hop (median): the source's mkd-migrate (of it: digests for the "
-          "offers, compression), the destination's serve, both memfs daemons; all of them per "
-          "GiB of guest RAM moved and per GiB on the link:")
-    print("| system | mkd-migrate (source) | of it digests | of it compression | serve (dest) | "
-          "memfs (both) | per GiB of RAM | per GiB on the link |")
-    print("|---|---|---|---|---|---|---|---|")
-    for system in ("generation", "content"):
-        hs = res[system]
-        if not hs:
-            continue
-        cpu = [h["cpu"] for h in hs]
-        all_s = [x["source_tool"] + x["dest_serve"] + x["memfs"] for x in cpu]
-        per_ram = [t / (h["pages_total"] * sibling.PAGE / 2**30) for t, h in zip(all_s, hs)]
-        per_link = [t / (h["link_bytes"] / 2**30) for t, h in zip(all_s, hs)]
-        print(f"| {system} | {med([x['source_tool'] for x in cpu]):.2f} | "
-              f"{med([x['digest'] for x in cpu]):.2f} | "
-              f"{med([x['compress'] for x in cpu]):.2f} | "
-              f"{med([x['dest_serve'] for x in cpu]):.2f} | "
-              f"{med([x['memfs'] for x in cpu]):.2f} | {med(per_ram):.1f} s/GiB | "
-              f"{med(per_link):.1f} s/GiB |")
+    print("\nCPU seconds of the hop, median (min-max):")
+    print("\n".join(cpu_table([(system, res[system]) for system in ("generation", "content")])))
     print("(stock: QEMU's migration thread, not counted)")
     n_broken = len(res["stock_broken"])
     print(f"\nstock runs with wrong pages (counted apart, not averaged in): {n_broken} of "

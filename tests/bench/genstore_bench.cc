@@ -15,6 +15,13 @@
 // error and makes the binary exit 1, so neither a run nor the smoke test can time broken code.
 //
 // Inputs are generated deterministically (fixed seeds) on first use and cached for the process.
+//
+// The cases of reuse by content (issue 16; docs/decisions.md) run at 1 GiB only and count the
+// pages' content as raw bytes (pages*4096): BM_MemcpyPages (their baseline: copying the pages),
+// BM_PageDigests (the XXH3-64 of every page: what memfs computes when a VM leaves a host and an
+// index build reads for a live VM), BM_PageSha256 (the SHA-256 the source computes for every page
+// it offers and the destination for every candidate it reads), and BM_BuildIndex (sorting a
+// mount's digests into the index; raw bytes pages*8; counter index_bytes_per_page).
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
@@ -25,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,10 +42,13 @@
 #include "genstore/bitmap_codec.h"
 #include "genstore/codec_header.h"
 #include "genstore/compare.h"
+#include "genstore/digests.h"
 #include "genstore/generation.h"
 #include "genstore/generation_table.h"
 #include "genstore/page_bitmap.h"
 #include "genstore/table_codec.h"
+#include "migrate-tool/content_digest.h"
+#include "migrate-tool/content_index.h"
 
 namespace mkd {
 namespace {
@@ -480,6 +491,122 @@ void BM_DecodeBitmap(benchmark::State& state, DirtyShape shape) {
   ReportRaw(state, pages, BitmapBytes(pages), before);
   SetEncodedSize(state, encoded.size(), BitmapBytes(pages));
 }
+
+// ---- Reuse by content ---------------------------------------------------------------------------
+
+// `pages` pages of distinct, incompressible content (a xorshift stream; the page number seeds it).
+struct PageContent {
+  std::vector<uint64_t> words;
+  const char* page(uint64_t p) const {
+    return reinterpret_cast<const char*>(words.data()) + p * kPageSize;
+  }
+};
+
+PageContent MakePageContent(uint64_t pages) {
+  PageContent c;
+  c.words.resize(pages * kPageSize / sizeof(uint64_t));
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (uint64_t& w : c.words) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    w = x;
+  }
+  return c;
+}
+
+const PageContent& ContentOf(uint64_t pages) {
+  return Cached<PageContent>(pages, 0, [&] { return MakePageContent(pages); });
+}
+
+void BM_MemcpyPages(benchmark::State& state) {
+  const auto pages = static_cast<uint64_t>(state.range(0));
+  const PageContent& in = ContentOf(pages);
+  std::vector<char> out(kPageSize);
+  const Usage before = ThreadUsage();
+  for (auto _ : state) {
+    for (uint64_t p = 0; p < pages; ++p) {
+      std::memcpy(out.data(), in.page(p), kPageSize);
+      benchmark::DoNotOptimize(out.data());
+    }
+    benchmark::ClobberMemory();
+  }
+  if (std::memcmp(out.data(), in.page(pages - 1), kPageSize) != 0) Fail(state, "copy differs");
+  ReportRaw(state, pages, pages * kPageSize, before);
+}
+
+void BM_PageDigests(benchmark::State& state) {
+  const auto pages = static_cast<uint64_t>(state.range(0));
+  const PageContent& in = ContentOf(pages);
+  std::vector<uint64_t> digests(pages);
+  const Usage before = ThreadUsage();
+  for (auto _ : state) {
+    for (uint64_t p = 0; p < pages; ++p) digests[p] = PageDigest(in.page(p));
+    benchmark::DoNotOptimize(digests.data());
+    benchmark::ClobberMemory();
+  }
+  if (std::set<uint64_t>(digests.begin(), digests.end()).size() != pages) {
+    Fail(state, "distinct pages with equal digests");
+  }
+  ReportRaw(state, pages, pages * kPageSize, before);
+}
+
+void BM_PageSha256(benchmark::State& state) {
+  const auto pages = static_cast<uint64_t>(state.range(0));
+  const PageContent& in = ContentOf(pages);
+  migrate::Sha256 first{}, last{};
+  const Usage before = ThreadUsage();
+  for (auto _ : state) {
+    for (uint64_t p = 0; p < pages; ++p) {
+      last = migrate::PageSha256(in.page(p));
+      benchmark::DoNotOptimize(last);
+      if (p == 0) first = last;
+    }
+  }
+  if (first == last || last == migrate::Sha256{}) Fail(state, "SHA-256 of distinct pages equal");
+  ReportRaw(state, pages, pages * kPageSize, before);
+}
+
+// One file's digests, as memfs would give them for a mount holding one VM of `pages` pages.
+class DigestFiles final : public migrate::ContentFiles {
+ public:
+  explicit DigestFiles(const std::vector<uint64_t>* digests) : digests_(digests) {}
+  Result<std::vector<std::string>> List() override { return std::vector<std::string>{"ram"}; }
+  Result<PageDigests> Digests(const std::string&) override {
+    return PageDigests::FromDense(*digests_);
+  }
+
+ private:
+  const std::vector<uint64_t>* digests_;
+};
+
+void BM_BuildIndex(benchmark::State& state) {
+  const auto pages = static_cast<uint64_t>(state.range(0));
+  const std::vector<uint64_t>& digests = Cached<std::vector<uint64_t>>(pages, 1, [&] {
+    const PageContent& in = ContentOf(pages);
+    std::vector<uint64_t> d(pages);
+    for (uint64_t p = 0; p < pages; ++p) d[p] = PageDigest(in.page(p));
+    return d;
+  });
+  DigestFiles files(&digests);
+  uint64_t entries = 0, bytes = 0;
+  const Usage before = ThreadUsage();
+  for (auto _ : state) {
+    const migrate::ContentIndex index = migrate::ContentIndex::Build(files, pages);
+    entries = index.entries().size();
+    bytes = index.bytes();
+    benchmark::DoNotOptimize(entries);
+  }
+  if (entries != pages) Fail(state, "the index left pages out");
+  ReportRaw(state, pages, pages * sizeof(uint64_t), before);
+  state.counters["index_bytes_per_page"] =
+      static_cast<double>(bytes) / static_cast<double>(std::max<uint64_t>(entries, 1));
+}
+
+BENCHMARK(BM_MemcpyPages)->ArgName("pages")->Arg(kPages1GiB)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PageDigests)->ArgName("pages")->Arg(kPages1GiB)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PageSha256)->ArgName("pages")->Arg(kPages1GiB)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BuildIndex)->ArgName("pages")->Arg(kPages1GiB)->Unit(benchmark::kMillisecond);
 
 // Both VM sizes.
 void Sizes(benchmark::internal::Benchmark* b) {

@@ -697,6 +697,31 @@ def content_line(hops: List[dict]) -> str:
             f"digests {fmt([x['digest_seconds'] for x in cs], 1, 3, ' s')} of the source's CPU")
 
 
+def cpu_table(rows: List[tuple]) -> List[str]:
+    """CPU seconds of our hops, a row per (label, hops) with each hop's "cpu" (sibling.py): the
+    source's mkd-migrate (of it: digests for the offers, compression), the destination's serve,
+    both memfs daemons; all of them per GiB of guest RAM moved and per GiB on the link. Median
+    (min-max). Also bench_sibling.py's."""
+    out = ["| system | mkd-migrate (source) | of it digests | of it compression | serve (dest) | "
+           "memfs (both) | all, per GiB of RAM | all, per GiB on the link |",
+           "|---|---|---|---|---|---|---|---|"]
+    for label, hops in rows:
+        hops = [h for h in hops if h.get("cpu")]
+        if not hops:
+            continue
+        cpu = [h["cpu"] for h in hops]
+        all_s = [x["source_tool"] + x["dest_serve"] + x["memfs"] for x in cpu]
+        per_ram = [t / (h["pages_total"] * PAGE / 2**30) for t, h in zip(all_s, hops)]
+        per_link = [t / (h["link_bytes"] / 2**30) for t, h in zip(all_s, hops)]
+        out.append(f"| {label} | {fmt([x['source_tool'] for x in cpu], 1, 2, ' s')} | "
+                   f"{fmt([x['digest'] for x in cpu], 1, 2, ' s')} | "
+                   f"{fmt([x['compress'] for x in cpu], 1, 2, ' s')} | "
+                   f"{fmt([x['dest_serve'] for x in cpu], 1, 2, ' s')} | "
+                   f"{fmt([x['memfs'] for x in cpu], 1, 2, ' s')} | "
+                   f"{fmt(per_ram, 1, 1, ' s/GiB')} | {fmt(per_link, 1, 1, ' s/GiB')} |")
+    return out
+
+
 def section_sibling(res: dict, t: Targets) -> str:
     sc = res["scale"]
     out = ["## Sibling first hop (reuse by content)", ""]
@@ -746,6 +771,10 @@ def section_sibling(res: dict, t: Targets) -> str:
         out += ["", "Ratios of the medians (per repetition: min-max):", ""] + ratios
     if hops["reuse"]:
         out += ["", f"Reuse by content {content_line(hops['reuse'])}."]
+    if hops["reuse"] or hops["no-reuse"]:
+        out += ["", "CPU of our hops (user + system; stock QEMU's migration runs inside QEMU "
+                "and is not counted):", ""]
+        out += cpu_table([(SIBLING_LABELS[s], hops[s]) for s in ("reuse", "no-reuse")])
     why_bytes = why_time = ""
     if hops["reuse"] and hops["stock"]:
         r, st = hops["reuse"], hops["stock"]

@@ -82,6 +82,15 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| 200 | generation only | 200 | 4.1 MB |", text)
         self.assertNotIn("| 1000 | generation only |", text)  # no such runs: no row
 
+    def test_the_cpu_table_adds_every_process_and_divides_by_the_gibs(self):
+        h = {"pages_total": 65536, "link_bytes": 2**29,  # 256 MiB of RAM, 512 MiB on the link
+             "cpu": {"source_tool": 0.5, "digest": 0.1, "compress": 0.2, "dest_serve": 0.25,
+                     "memfs": 0.25}}
+        rows = report.cpu_table([("content", [h]), ("stock", [dict(h, cpu=None)])])
+        self.assertEqual(len(rows), 3)  # header, rule, one row: stock has no CPU counted
+        self.assertEqual(rows[2], "| content | 0.50 s | 0.10 s | 0.20 s | 0.25 s | 0.25 s | "
+                                  "4.0 s/GiB | 2.0 s/GiB |")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
