@@ -30,6 +30,9 @@ class ContentOffers {
   // pages instead of waiting was tried: the pages queued at the destination ahead of the next
   // OFFERs delayed their NEEDs further, and few pages were offered at all: docs/decisions.md.)
   static constexpr uint64_t kWindowPages = kProbePages;
+  // Pages one OFFER gathers at most, from any number of ranges (a guest's scattered writes are
+  // ranges of one page): a quarter of the window, so that four are on their way at once.
+  static constexpr uint64_t kBatchPages = kWindowPages / 4;
 
   explicit ContentOffers(bool enabled) : offering_(enabled), enabled_(enabled) {}
 

@@ -169,31 +169,43 @@ Result<ContentAnswer> OfferContent(Channel& ch, RamFile& ram, const GenerationTa
     return Status::Ok();
   };
   Status status;
+  // OFFERs as the migration gathers them (SourceSession::OfferPageRange): up to
+  // ContentOffers::kBatchPages pages, across ranges, cut before a zero page (the migration sends
+  // ZEROS there, after the OFFER).
+  std::vector<OfferEntry> entries;
+  const auto flush = [&]() -> Status {
+    if (entries.empty()) return Status::Ok();
+    std::vector<uint64_t> pages;
+    for (const OfferEntry& e : entries) pages.push_back(e.page);
+    const std::string offer = EncodeOffer(0, entries);
+    a.offered_pages += entries.size();
+    a.offer_bytes += kFrameHeaderSize + offer.size();
+    entries.clear();
+    MKD_RETURN_IF_ERROR(ch.Send(FrameType::kOffer, offer));
+    offers.Offered(std::move(pages));
+    return Status::Ok();
+  };
   ForEachFrameRange(send, [&](uint64_t at, uint64_t n) {
     if (!status.ok() || !offers.offering()) return;
-    std::vector<OfferEntry> entries;
-    std::vector<uint64_t> pages;
     status = ram.ReadPages(at, n, buf.data());
     for (uint64_t p = at; status.ok() && p < at + n; ++p) {
-      if (zero.Test(p)) continue;
+      if (zero.Test(p)) {
+        status = flush();
+        continue;
+      }
       const char* page = buf.data() + (p - at) * kPageSize;
       entries.push_back({.page = p,
                          .gen = SendGen(vm, epoch, p),
                          .digest = PageDigest(page),
                          .sha256 = PageSha256(page)});
-      pages.push_back(p);
+      if (entries.size() >= ContentOffers::kBatchPages) status = flush();
     }
     a.offered.SetRange(at, n);
-    if (!status.ok() || entries.empty()) return;
-    const std::string offer = EncodeOffer(0, entries);
-    a.offered_pages += entries.size();
-    a.offer_bytes += kFrameHeaderSize + offer.size();
-    status = ch.Send(FrameType::kOffer, offer);
-    offers.Offered(std::move(pages));
     while (status.ok() && offers.pending_pages() > ContentOffers::kWindowPages) {
       status = answer_one();
     }
   });
+  if (status.ok()) status = flush();
   while (status.ok() && offers.pending()) status = answer_one();
   MKD_RETURN_IF_ERROR(status);
   a.stopped = offers.stopped();

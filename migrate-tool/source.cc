@@ -200,8 +200,11 @@ Status SourceSession::SendPages(const PageBitmap& pages,
     if (offer && offers_.offering()) {
       status = OfferPageRange(at, n, buf.data(), gen, sent);
     } else {
-      status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen, sent, &r_->pipe,
-                             compress_ ? &*compress_ : nullptr);
+      status = FlushOffer();  // pages offered before these go first
+      if (status.ok()) {
+        status = SendPageRange(*ch_, *ram_, at, n, buf.data(), gen, sent, &r_->pipe,
+                               compress_ ? &*compress_ : nullptr);
+      }
     }
     if (status.ok() && offer) {
       status = AnswerNeeds(ContentOffers::kWindowPages, gen, sent, buf.data());

@@ -1,7 +1,9 @@
 // The source's reuse by content (see source_session.h and content_offers.h): in the first pass,
-// pages go as OFFER entries (index, generation, XXH3-64, SHA-256 of the content read now); the
-// destination takes each from a page with that content on its host or asks for it with NEED, and
-// those pages then go as pages. Touches the link and the RAM file, from the session's thread.
+// pages go as OFFER entries, up to ContentOffers::kBatchPages of them in one OFFER (scattered pages
+// too) (index, generation, XXH3-64, SHA-256 of the content read now); the destination takes each
+// from a page with that content on its host or asks for it with NEED, and those pages then go as
+// pages (in post-copy they stay missing and are pushed after the switchover). Touches the link and
+// the RAM file, from the session's thread.
 #include "genstore/digests.h"
 #include "genstore/zero_page.h"
 #include "migrate-tool/content_digest.h"
@@ -12,25 +14,31 @@ namespace mkd::migrate::internal {
 Status SourceSession::OfferPageRange(uint64_t first, uint64_t count, char* buf,
                                      const std::function<Generation(uint64_t)>& gen_of,
                                      const std::function<void(const SentRun&)>& on_sent) {
+  // An OFFER lists its pages in increasing order: a page offered again (delivered by the
+  // write-back after its offer) starts a new one.
+  if (!pending_offer_.empty() && first <= pending_offer_.back().page) {
+    MKD_RETURN_IF_ERROR(FlushOffer());
+  }
   {
     StageTimer timer(&r_->pipe.read);
     MKD_RETURN_IF_ERROR(ram_->ReadPages(first, count, buf));
   }
   StageTimer timer(&r_->pipe.send);
-  std::vector<OfferEntry> entries;
-  std::vector<uint64_t> pages;
-  const auto t0 = Clock::now();
   for (uint64_t i = 0; i < count;) {
     const Generation gen = gen_of(first + i);
     const char* page = buf + i * kPageSize;
     if (!IsZeroPage(page)) {
-      entries.push_back(
+      const auto t0 = Clock::now();
+      pending_offer_.push_back(
           {.page = first + i, .gen = gen, .digest = PageDigest(page), .sha256 = PageSha256(page)});
-      pages.push_back(first + i);
+      r_->content.digest_seconds += Since(t0);
+      if (pending_offer_.size() >= ContentOffers::kBatchPages) MKD_RETURN_IF_ERROR(FlushOffer());
       ++i;
       continue;
     }
-    // Zero pages go as ZEROS, as SendPageRange sends them.
+    // Zero pages go as ZEROS, as SendPageRange sends them; frames leave in the order their
+    // pages were read, so the pages offered before go first.
+    MKD_RETURN_IF_ERROR(FlushOffer());
     uint64_t j = i + 1;
     while (j < count && gen_of(first + j) == gen && IsZeroPage(buf + j * kPageSize)) ++j;
     MKD_RETURN_IF_ERROR(
@@ -39,9 +47,16 @@ Status SourceSession::OfferPageRange(uint64_t first, uint64_t count, char* buf,
     on_sent(SentRun{first + i, j - i, true});
     i = j;
   }
-  r_->content.digest_seconds += Since(t0);
-  if (entries.empty()) return Status::Ok();
-  const std::string offer = EncodeOffer(kBlock, entries);
+  return Status::Ok();
+}
+
+Status SourceSession::FlushOffer() {
+  if (pending_offer_.empty()) return Status::Ok();
+  std::vector<uint64_t> pages;
+  pages.reserve(pending_offer_.size());
+  for (const OfferEntry& e : pending_offer_) pages.push_back(e.page);
+  const std::string offer = EncodeOffer(kBlock, pending_offer_);
+  pending_offer_.clear();
   r_->content.offer_bytes += offer.size();
   MKD_RETURN_IF_ERROR(ch_->Queue(FrameType::kOffer, offer));
   offers_.Offered(std::move(pages));
@@ -49,13 +64,16 @@ Status SourceSession::OfferPageRange(uint64_t first, uint64_t count, char* buf,
 }
 
 Status SourceSession::AnswerNeeds(uint64_t keep, const std::function<Generation(uint64_t)>& gen_of,
-                                  const std::function<void(const SentRun&)>& on_sent, char* buf) {
+                                  const std::function<void(const SentRun&)>& on_sent, char* buf,
+                                  bool send_needed) {
   bool flushed = false;
+  if (keep == 0) MKD_RETURN_IF_ERROR(FlushOffer());  // every offer is to be answered
   while (offers_.pending()) {
     const bool must = offers_.pending_pages() > keep;
     if (!must && !ch_->Readable(std::chrono::milliseconds(0))) return Status::Ok();
     if (must && !flushed) {  // what it waits for may still be queued here
       StageTimer timer(&r_->pipe.send);
+      MKD_RETURN_IF_ERROR(FlushOffer());
       MKD_RETURN_IF_ERROR(ch_->Flush());
       flushed = true;
     }
@@ -72,7 +90,13 @@ Status SourceSession::AnswerNeeds(uint64_t keep, const std::function<Generation(
     MKD_ASSIGN_OR_RETURN(NeedFrame need, ParseNeed(need_frame.payload, {summary_.pages}));
     std::vector<uint64_t> taken;
     MKD_RETURN_IF_ERROR(offers_.Answer(need.offered, need.pages, ch_->peer_host(), &taken));
-    for (uint64_t p : taken) fate_[p] = PageFate::kContent;
+    for (uint64_t p : taken) {
+      fate_[p] = PageFate::kContent;
+      if (!send_needed) missing_.Clear(p);  // post-copy: the destination holds it now
+    }
+    if (!send_needed) continue;  // post-copy: the pages asked for stay missing
+    // Pages offered but not queued yet were read before these: their OFFER goes first.
+    if (!need.pages.empty()) MKD_RETURN_IF_ERROR(FlushOffer());
     // The pages asked for go now, with their content and generation as of now: a page the guest
     // wrote since its offer goes again in a round anyway (its sync reports it).
     for (size_t i = 0; i < need.pages.size();) {

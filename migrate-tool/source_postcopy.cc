@@ -31,7 +31,31 @@ Status SourceSession::PreSync() {
   missing_ = std::move(classified);
   missing_gens_.assign(summary_.pages, summary_.epoch);
   missing_.ForEachSet([this](uint64_t p) { missing_gens_[p] = TableGen(p); });
-  return Status::Ok();
+  return OfferMissing();
+}
+
+Status SourceSession::OfferMissing() {
+  if (!offers_.offering()) return Status::Ok();
+  std::string buf(kMaxPagesPerFrame * kPageSize, '\0');
+  const auto gen = [this](uint64_t p) { return missing_gens_[p]; };
+  const auto zeros_sent = [this](const SentRun& run) {  // OfferPageRange's ZEROS frames
+    missing_.ClearRange(run.first, run.count);
+    Sent(run);
+  };
+  Report("offering pages by content", 0, 0);
+  const PageBitmap todo = missing_;
+  uint64_t at = todo.NextSet(0);
+  while (at < todo.pages() && offers_.offering()) {
+    uint64_t n = 1;
+    while (n < kMaxPagesPerFrame && at + n < todo.pages() && todo.Test(at + n)) ++n;
+    MKD_RETURN_IF_ERROR(OfferPageRange(at, n, buf.data(), gen, zeros_sent));
+    MKD_RETURN_IF_ERROR(AnswerNeeds(ContentOffers::kWindowPages, gen, zeros_sent, buf.data(),
+                                    /*send_needed=*/false));
+    at = todo.NextSet(at + n);
+  }
+  MKD_RETURN_IF_ERROR(AnswerNeeds(/*keep=*/0, gen, zeros_sent, buf.data(), /*send_needed=*/false));
+  StageTimer timer(&r_->pipe.send);
+  return ch_->Flush();
 }
 
 Status SourceSession::PostcopyMissing() {

@@ -188,6 +188,12 @@ class SourceSession {
   // short; at the pause, the pages the destination lacks (LATER); after the commit, the
   // sender loop alongside QEMU's switchover, then --verify once every page arrived.
   Status PreSync();
+  // Post-copy with reuse by content, in PreSync while the VM still runs: offers the missing
+  // pages by content as a first pass would (OfferPageRange, offers_'s window and stop rule), but
+  // sends none: the pages the destination takes, and the zero pages (ZEROS), leave missing_; the
+  // ones it asks for stay missing and are pushed after the switchover as before. A page the
+  // guest writes after its offer is missing again at the pause (its sync reports it).
+  Status OfferMissing();
   Status PostcopyMissing();
   Status FinishPostcopy();
   // --verify: memfs's digests of the page store, on a thread of its own, from the dirty log's
@@ -216,15 +222,23 @@ class SourceSession {
   Status SendPages(const PageBitmap& pages, const std::function<Generation(uint64_t)>& gen_of,
                    const std::string& phase, bool overlap_sync = false, bool offer = false);
   // Reuse by content (source_content.cc): reads pages [first, first + count) into `buf`, queues
-  // ZEROS for the zero ones and one OFFER of the others (digests of their content now).
+  // ZEROS for the zero ones and adds the others (digests of their content now) to the OFFER
+  // being gathered, which is queued (FlushOffer) once it holds ContentOffers::kBatchPages pages,
+  // before any other frame of pages, and before a page at or below its last one is added: frames
+  // leave in the order their pages were read, whatever ranges they came in (a guest's scattered
+  // writes would otherwise make an OFFER of one page each).
   Status OfferPageRange(uint64_t first, uint64_t count, char* buf,
                         const std::function<Generation(uint64_t)>& gen_of,
                         const std::function<void(const SentRun&)>& on_sent);
+  Status FlushOffer();
   // Takes the destination's NEEDs that came already, and waits for more (after a flush) until
   // at most `keep` offered pages await theirs; sends the pages they ask for, read now into `buf`
   // (kMaxPagesPerFrame pages). A READY that comes meanwhile is remembered for AwaitReady.
+  // Post-copy's OfferMissing (`send_needed` false): nothing is sent; the pages taken leave
+  // missing_, the ones asked for stay in it.
   Status AnswerNeeds(uint64_t keep, const std::function<Generation(uint64_t)>& gen_of,
-                     const std::function<void(const SentRun&)>& on_sent, char* buf);
+                     const std::function<void(const SentRun&)>& on_sent, char* buf,
+                     bool send_needed = true);
   Status SendZeros(uint64_t first, uint64_t count, Generation gen);
   // Records a frame of pages sent (fate and counters).
   void Sent(const SentRun& run);
@@ -280,6 +294,7 @@ class SourceSession {
   PageBitmap reusable_;
   std::vector<PageFate> fate_;
   ContentOffers offers_{false};  // reuse by content: set up by Handshake
+  std::vector<OfferEntry> pending_offer_;  // the OFFER being gathered (OfferPageRange)
   bool ready_early_ = false;     // READY came while AnswerNeeds waited for NEEDs
   // --verify: our digest of each page (digests_), valid unless set in stale_. Digests are taken
   // by the digest thread (from its start on, every sync set TimedSync takes marks its pages

@@ -804,6 +804,31 @@ TEST_F(SourceSessionTest, PagesTheDestinationHoldsElsewhereAreTakenByContentAndV
   EXPECT_TRUE(dest_->committed);
 }
 
+TEST_F(SourceSessionTest, ScatteredPagesAreGatheredIntoOneOffer) {
+  o_.content_reuse = true;
+  // Every other page of 20-63 is reusable: the first pass's pages are 22 ranges of one page,
+  // as a guest's scattered writes make them.
+  std::vector<Generation> ours(ram_->table.generations().begin(),
+                               ram_->table.generations().end());
+  std::vector<Generation> theirs(dest_->table.generations().begin(),
+                                 dest_->table.generations().end());
+  for (uint64_t p = 21; p < kPages; p += 2) {
+    ours[p] = theirs[p] = 3;
+    ram_->reusable.Set(p);
+    Fill(&dest_->memory, p, static_cast<char>(p + 1));
+  }
+  ram_->table = GenerationTable::FromGenerations(ours);
+  dest_->table = GenerationTable::FromGenerations(theirs);
+  Fill(&ram_->content, 40, '\x77');  // one the destination holds elsewhere
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_EQ(dest_->memory, ram_->content);
+  EXPECT_EQ(report_.content.offered, 22u);
+  EXPECT_EQ(report_.content.offers, 1u);
+  EXPECT_EQ(dest_->Count(FrameType::kOffer), 1u);
+  EXPECT_EQ(report_.content.taken, 1u);
+  EXPECT_EQ(report_.content.offer_bytes, 8 + 22 * kOfferEntrySize);
+}
+
 TEST_F(SourceSessionTest, WithoutContentReuseNothingIsOffered) {
   o_.content_reuse = true;
   o_.reuse = false;  // --no-reuse turns reuse by content off too
@@ -915,6 +940,34 @@ TEST_F(PostcopySessionTest, PostcopyMovesTheVmAndEveryPageArrives) {
   uint64_t later = 0;
   for (const GenRun& r : dest_->later) later += r.count;
   EXPECT_EQ(later, report_.postcopy_missing);
+}
+
+TEST_F(PostcopySessionTest, PagesTheDestinationHoldsElsewhereAreTakenByContentBeforeThePause) {
+  o_.content_reuse = true;
+  o_.verify = true;
+  // As in the pre-copy case: pages 30, 31 and 40 hold what the destination holds elsewhere.
+  // Page 31 is written again after its offer (the pause's sync): missing again, pushed.
+  Fill(&ram_->content, 30, 10);
+  Fill(&ram_->content, 31, 11);
+  Fill(&ram_->content, 40, '\x77');
+  PageBitmap pause = Pages(22, 2);
+  pause.Set(31);
+  ram_->syncs = {pause};
+  ram_->on_sync = [&](int) { Fill(&ram_->content, 31, '\x31'); };  // the pause's sync
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  EXPECT_TRUE(report_.verified);
+  EXPECT_EQ(dest_->memory, ram_->content);
+  EXPECT_EQ(report_.content.offered, 44u) << "pages 20-63: the missing pages with content";
+  EXPECT_EQ(report_.content.taken, 3u);
+  EXPECT_EQ(report_.pages_content, 2u) << "30 and 40; 31 was written again and pushed";
+  // Offered before the pause, nothing sent but ZEROS: the zero pages (4) and the taken ones
+  // are not missing; the rest and 22-23 (already among them) and 31 are.
+  EXPECT_EQ(report_.postcopy_missing, 44u - 3 + 1);
+  uint64_t later = 0;
+  for (const GenRun& r : dest_->later) later += r.count;
+  EXPECT_EQ(later, report_.postcopy_missing);
+  EXPECT_EQ(report_.pages_sent + report_.pages_reused + report_.pages_content + report_.pages_zero,
+            kPages);
 }
 
 TEST_F(PostcopySessionTest, AccountingAddsUpAfterAPostcopy) {

@@ -2,7 +2,7 @@
 """System test: reuse by content (issue 16) between two lab hosts.
 
 A 256 MiB checker guest on h0; a sibling VM (another UUID, the same guest image and program) runs
-on h1. Three hops, --verify on each, the checker OK after each:
+on h1. Five hops, --verify on each, the checker OK after each:
   (1) h0->h1, h1's serve with the default --content-scope vm: the sibling's pages are not the
       VM's, so nothing is taken by content (offering stops once it does not pay): the first-hop
       baseline of this run;
@@ -15,6 +15,9 @@ on h1. Three hops, --verify on each, the checker OK after each:
       rewritten every 500 ms and resent by the rounds; scripts/bench-sibling measures quiet
       siblings against stock QEMU). That serve runs with --content-index-refresh: the arrival
       finds the index built and does not wait for it.
+  (4) h1->h0 again, (5) h1's incarnation removed, h0->h1 in post-copy: the pages that would be
+      missing at the switchover are offered before the pause, and those h1 takes from the
+      sibling are not missing (nor pushed).
 Each hop's numbers go to stderr ("content hop:") and to $MKD_TEST_LOG_DIR/content.json.
 
 Run: meson test -C build content, or python3 <this file> -v. Needs root.
@@ -36,8 +39,9 @@ CHECKER = ["--mb", "32", "--sweep-interval-ms", "500"]
 
 
 class ContentTest(unittest.TestCase):
-    def hop(self, c: Cluster, src: int, dst: int, name: str, hops: list) -> dict:
-        cp = c.migrate(src, dst, "--verify", timeout=300)
+    def hop(self, c: Cluster, src: int, dst: int, name: str, hops: list,
+            extra: tuple = ()) -> dict:
+        cp = c.migrate(src, dst, "--verify", *extra, timeout=300)
         self.assertEqual(cp.returncode, 0, f"{name} h{src}->h{dst} failed:\n{cp.stderr}\n"
                                            f"serve log of h{dst}:\n{c.serve_log(dst)[-3000:]}")
         r = c.report(cp)
@@ -105,6 +109,25 @@ class ContentTest(unittest.TestCase):
                 waited = re.search(r"([\d.]+) s waiting for it", log)
                 self.assertIsNotNone(waited, log[-2000:])
                 self.assertLess(float(waited.group(1)), 0.05, "--content-index-refresh built it")
+
+                # (4) back to h0, (5) once more a first hop to h1, now in post-copy: the pages
+                # that would be missing are offered before the pause; those taken are not.
+                self.hop(c, 1, 0, "return", hops)
+                c.wait_serve_idle(1)
+                os.unlink(c.ram_file(1))
+                post = self.hop(c, 0, 1, "first again, post-copy, scope host", hops,
+                                ("--postcopy",))
+                self.assertEqual(post["mode"], "postcopy")
+                taken = post["content"]["taken"]
+                self.assertGreater(taken, 0.3 * post["content"]["offered"], post["content"])
+                self.assertGreater(post["pages"]["content"], 0)
+                # What was taken (and not written again before the pause) was not missing.
+                self.assertLessEqual(post["postcopy"]["missing"] + post["pages"]["content"],
+                                     post["pages"]["total"] - post["pages"]["reused"])
+                # Without offers every page offered would be missing; the taken ones are not
+                # (a few may be written again before the pause and be missing once more).
+                self.assertLess(post["postcopy"]["missing"],
+                                post["content"]["offered"] - 0.5 * taken, post)
         finally:
             with open(os.path.join(log_dir(), "content.json"), "w") as f:
                 json.dump(hops, f, indent=2)
