@@ -11,9 +11,9 @@ on h1. Five hops, --verify on each, the checker OK after each:
   (3) the VM's stored incarnation on h1 is removed (rm, as root), h1's serve restarted with
       --content-scope host, h0->h1 again: a first hop to h1 once more, now taking the sibling's
       pages that hold the same content (kernel, init, the checker's program): at least 30 % of
-      the pages offered, fewer bytes than hop (1) (whose bytes are mostly the checker's own 32 MB,
-      rewritten every 500 ms and resent by the rounds; scripts/bench-sibling measures quiet
-      siblings against stock QEMU). That serve runs with --content-index-refresh: the arrival
+      the pages offered, fewer pages sent with content than hop (1) (whose bytes are mostly the
+      checker's own 32 MB, rewritten every 500 ms and resent by the rounds, so the bytes move
+      with the hop's length; scripts/bench-sibling measures quiet siblings against stock QEMU). That serve runs with --content-index-refresh: the arrival
       finds the index built and does not wait for it.
   (4) h1->h0 again, (5) h1's incarnation removed, h0->h1 in post-copy: the pages that would be
       missing at the switchover are offered before the pause, and those h1 takes from the
@@ -99,8 +99,11 @@ class ContentTest(unittest.TestCase):
                       f"bytes, without {first['bytes']['wire']}: {ratio:.2f}x",
                       file=sys.stderr)
                 # The checker's 32 MB, rewritten every 500 ms, is each VM's own and dominates
-                # the bytes (its rounds resend it); what is taken shrinks the rest.
-                self.assertLess(ratio, 0.97)
+                # the bytes: its rounds resend it, as often as the hop's length lets the guest
+                # rewrite it (one round more or less moves the bytes by 30 MB). What is taken
+                # shows in the pages sent with content (each counted once).
+                self.assertLess(again["pages"]["sent"], 0.8 * first["pages"]["sent"],
+                                (again["pages"], first["pages"]))
                 # What the restarted serve logged (not the first hop's line of the serve
                 # before it): the same counts as the report.
                 log = c.serve_marks[1].text()
