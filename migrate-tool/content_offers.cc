@@ -13,6 +13,14 @@ void ContentOffers::Offered(std::vector<uint64_t> pages) {
   pending_.push_back(std::move(pages));
 }
 
+std::string ContentOffers::Offer(uint32_t block, const std::vector<OfferEntry>& entries) {
+  std::vector<uint64_t> pages;
+  pages.reserve(entries.size());
+  for (const OfferEntry& e : entries) pages.push_back(e.page);
+  Offered(std::move(pages));
+  return EncodeOffer(block, entries);
+}
+
 Status ContentOffers::Answer(uint32_t offered, const std::vector<uint64_t>& needed,
                              const std::string& peer, std::vector<uint64_t>* taken) {
   if (pending_.empty()) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "migrate-tool/wire.h"
 
 namespace mkd::migrate {
 
@@ -40,6 +41,9 @@ class ContentOffers {
   bool offering() const { return offering_; }
   // An OFFER of these pages (strictly increasing, as the frame carries them) went out.
   void Offered(std::vector<uint64_t> pages);
+  // The OFFER payload of these entries (1..kMaxOfferPages, strictly increasing pages) for
+  // `block`, its pages recorded as offered (Offered): the caller sends it.
+  std::string Offer(uint32_t block, const std::vector<OfferEntry>& entries);
   // Offers still waiting for their NEED, and their pages.
   bool pending() const { return !pending_.empty(); }
   uint64_t pending_pages() const { return pending_pages_; }

@@ -175,15 +175,11 @@ Result<ContentAnswer> OfferContent(Channel& ch, RamFile& ram, const GenerationTa
   std::vector<OfferEntry> entries;
   const auto flush = [&]() -> Status {
     if (entries.empty()) return Status::Ok();
-    std::vector<uint64_t> pages;
-    for (const OfferEntry& e : entries) pages.push_back(e.page);
-    const std::string offer = EncodeOffer(0, entries);
+    const std::string offer = offers.Offer(0, entries);
     a.offered_pages += entries.size();
     a.offer_bytes += kFrameHeaderSize + offer.size();
     entries.clear();
-    MKD_RETURN_IF_ERROR(ch.Send(FrameType::kOffer, offer));
-    offers.Offered(std::move(pages));
-    return Status::Ok();
+    return ch.Send(FrameType::kOffer, offer);
   };
   ForEachFrameRange(send, [&](uint64_t at, uint64_t n) {
     if (!status.ok() || !offers.offering()) return;

@@ -52,15 +52,10 @@ Status SourceSession::OfferPageRange(uint64_t first, uint64_t count, char* buf,
 
 Status SourceSession::FlushOffer() {
   if (pending_offer_.empty()) return Status::Ok();
-  std::vector<uint64_t> pages;
-  pages.reserve(pending_offer_.size());
-  for (const OfferEntry& e : pending_offer_) pages.push_back(e.page);
-  const std::string offer = EncodeOffer(kBlock, pending_offer_);
+  const std::string offer = offers_.Offer(kBlock, pending_offer_);
   pending_offer_.clear();
   r_->content.offer_bytes += offer.size();
-  MKD_RETURN_IF_ERROR(ch_->Queue(FrameType::kOffer, offer));
-  offers_.Offered(std::move(pages));
-  return Status::Ok();
+  return ch_->Queue(FrameType::kOffer, offer);
 }
 
 Status SourceSession::AnswerNeeds(uint64_t keep, const std::function<Generation(uint64_t)>& gen_of,

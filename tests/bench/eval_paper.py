@@ -5,9 +5,10 @@ Issue 7: login test (table 3), micro-benchmark (figure 3) with its convergence s
 three systems in the same run over the same 1 Gbit/s lab link with the same guest: miyakodori
 with reuse, miyakodori --no-reuse, and stock QEMU migration with RAM on tmpfs.
 Issue 16: the micro-benchmark also runs reuse with generations only (--no-content-reuse, the
-"generation only" rows: what reuse by content must not make worse); the sibling first hop (a VM's first hop to a host where a sibling booted from the same
-image runs), where no-reuse is reuse by generation only (--no-content-reuse) and reuse adds reuse
-by content (the destination's serve at --content-scope host); and the plan experiment (what
+"generation only" rows: what reuse by content must not make worse); the sibling first hop (a
+VM's first hop to a host where a sibling booted from the same image runs), where no-reuse is
+reuse by generation only (--no-content-reuse) and reuse adds reuse by content (the
+destination's serve at --content-scope host); and the plan experiment (what
 `mkd-migrate plan` predicted against what the hop then sent, ours only).
 
 Writes the results JSON, the Markdown report and the PNG plots (docs/evaluation.md and

@@ -100,9 +100,9 @@ WHY = {
         "reuse by content offers the first pages before it sends them: the first pass waits "
         "for the destination's answers (NEED) to the first 1,024 offered pages before any of "
         "them goes, a round trip through the destination's lookups on two cores that the "
-        "guest's TCG vCPU, the destination's starting QEMU and both memfs daemons share. Return "
-        "hops, median per rate: {detail}. Offering pays where pages are taken (the sibling "
-        "experiment); on these return hops the writer's pages are random and about 1 in 200 is "
+        "guest's TCG vCPU, the destination's starting QEMU and both memfs daemons share. {hops}, "
+        "median per rate: {detail}. Offering pays where pages are taken (the sibling "
+        "experiment); here the writer's pages are random and about 1 in 200 is "
         "taken, so offering stops after the probe, and its round trip is what the hop pays."),
     "first_bytes": (
         "the difference is TLS and the tables: mkd-migrate encrypts (about 0.1 % on the link) "
@@ -352,19 +352,22 @@ def content_targets(res: dict, t: Targets) -> None:
         return [(rate, med(hop_col(c, h, key)) / med(hop_col(g, h, key)))
                 for rate, c, g in pairs if med(hop_col(g, h, key))]
 
-    def pipe(rs: List[dict], key: str) -> Optional[float]:
-        return med([r["hops"][1]["report"]["pipe"].get(key) for r in rs
-                    if "report" in r["hops"][1]])
+    def pipe(rs: List[dict], h: int, key: str) -> Optional[float]:
+        return med([r["hops"][h]["report"]["pipe"].get(key) for r in rs
+                    if "report" in r["hops"][h]])
 
-    detail = "; ".join(
-        f"{rate} pages/s: first page {pipe(c, 'first_page') or 0:.3f} s after the start "
-        f"(generation only {pipe(g, 'first_page') or 0:.3f} s), waiting for NEEDs "
-        f"{pipe(c, 'content_wait') or 0:.3f} s" for rate, c, g in pairs)
-    why_time = WHY["content_time"].format(detail=detail)
+    def why_time(h: int) -> str:
+        detail = "; ".join(
+            f"{rate} pages/s: first page {pipe(c, h, 'first_page') or 0:.3f} s after the start "
+            f"(generation only {pipe(g, h, 'first_page') or 0:.3f} s), waiting for NEEDs "
+            f"{pipe(c, h, 'content_wait') or 0:.3f} s" for rate, c, g in pairs)
+        return WHY["content_time"].format(hops="Return hops" if h else "First hops",
+                                          detail=detail)
+
     for name, (h, key, limit, why) in zip(names, [
             (1, "bytes_per_changed_page", 1.0, WHY["content_probe"]),
-            (1, "seconds", 1.03, why_time),
-            (0, "seconds", 1.03, why_time)]):
+            (1, "seconds", 1.03, why_time(1)),
+            (0, "seconds", 1.03, why_time(0))]):
         rs = ratios(h, key)
         worst = max(r for _, r in rs)
         t.add(name, ", ".join(f"{r:.4f}x at {rate}" for rate, r in rs) + f" pages/s (limit "
