@@ -1,14 +1,17 @@
 // CompressPolicy: whether the source compresses the next PAGES frame (--compress; docs/migrate.md,
-// "Compression"). `never` and `always` say it; `auto` compresses while it pays. It judges over
-// windows of kWindow tried frames: a window pays when it saved at least 1/8 of its bytes and the
-// compressor kept up with the link (raw bytes per second of compressing at least the measured
-// link rate): the link, not the compressor, then sets the pace, and it carries fewer bytes. (A
-// first rule, "the link time the saved bytes would take exceeds the CPU time spent", ignored that
-// compressing overlaps with the link carrying earlier frames: it gave up on a used guest's memory
-// that halves, whose hop `always` made 30 % shorter; docs/decisions.md, "compression".) A window
-// that did not pay stops the tries for kSkip frames, then a window is tried again, so that
-// compressible memory between incompressible stretches is found: incompressible memory costs
-// the tries of one frame in three. Pure arithmetic, no clock of its own; thread-compatible.
+// "Compression"). `never` and `always` say it; `auto` tries every frame while the compressor keeps
+// up with the link: raw bytes per second of compressing, over every frame tried since the start,
+// at least the measured link rate (the link, not the compressor, then sets the pace, and it
+// carries fewer bytes). A frame tried goes compressed when that made it smaller (the sender's
+// rule), so what `auto` sends depends on the frames' content alone while the compressor keeps up:
+// a plan, which compresses the same frames, predicts it (docs/placement.md). When the compressor
+// fell behind, the tries stop for kSkip frames, then kWindow frames are tried again. (Two earlier
+// rules: "the link time the saved bytes would take exceeds the CPU time spent" ignored that
+// compressing overlaps with the link carrying earlier frames; "a window of 32 frames pays when it
+// saved 1/8 of its bytes and kept up, else skip 64" sent more bytes than `always` for memory
+// that mixes random and compressible pages, and skipped different frames in a migration and its
+// plan: docs/decisions.md, "compression".) Pure arithmetic, no clock of its own;
+// thread-compatible.
 #ifndef MKD_MIGRATE_TOOL_COMPRESS_POLICY_H_
 #define MKD_MIGRATE_TOOL_COMPRESS_POLICY_H_
 
@@ -30,19 +33,17 @@ class CompressPolicy {
   explicit CompressPolicy(CompressMode mode) : mode_(mode) {}
   // Whether to compress the next frame. Counts the frame when it says no.
   bool Try();
-  // After a frame Try() said yes to: its raw bytes, what compressing made of them (raw when it
-  // did not shrink: it goes as it is), the seconds compressing took, and the link's rate
-  // (bytes/s; 0: unmeasured, LinkRateOr).
-  void Record(uint64_t raw, uint64_t compressed, double seconds, double link_bytes_per_second);
+  // After a frame Try() said yes to: its raw bytes, the seconds compressing took, and the link's
+  // rate (bytes/s; 0: unmeasured, LinkRateOr).
+  void Record(uint64_t raw, double seconds, double link_bytes_per_second);
   CompressMode mode() const { return mode_; }
 
  private:
   CompressMode mode_;
-  uint64_t tried_ = 0;        // in the current window
-  uint64_t raw_bytes_ = 0;    // tried in the current window
-  uint64_t saved_bytes_ = 0;  // what compressing saved of them
-  double spent_seconds_ = 0;  // compressing in the current window
-  uint64_t skip_left_ = 0;    // frames to send without trying
+  uint64_t tried_ = 0;      // in the current window
+  uint64_t raw_bytes_ = 0;  // tried since the start
+  double seconds_ = 0;      // compressing them
+  uint64_t skip_left_ = 0;  // frames to send without trying
 };
 
 }  // namespace mkd::migrate

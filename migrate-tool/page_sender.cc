@@ -33,8 +33,7 @@ Status SendPageRange(PeerLink& ch, SourceRam& ram, uint64_t first, uint64_t coun
       const auto t0 = Clock::now();
       const bool smaller = z->compressor.Compress(content, &z->buf);
       const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      z->policy.Record(content.size(), smaller ? z->buf.size() : content.size(), seconds,
-                       z->link_bytes_per_second);
+      z->policy.Record(content.size(), seconds, z->link_bytes_per_second);
       z->report->frames_tried += 1;
       z->report->seconds += seconds;
       if (smaller) {

@@ -289,7 +289,7 @@ Result<Plan> RunPlan(const PlanOptions& o) {
         if (!read_status.ok()) return bytes;
         const auto t0 = std::chrono::steady_clock::now();
         const bool smaller = compressor.Compress(std::string_view(buf.data(), bytes), &packed);
-        policy.Record(bytes, smaller ? packed.size() : bytes,
+        policy.Record(bytes,
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                       plan.link_bytes_per_second);
         return smaller ? packed.size() : bytes;
