@@ -28,14 +28,26 @@ class ContentOffers {
   static constexpr uint64_t kMinTakenRatio = 32;
   // Offered pages the source lets wait for their NEED before it waits for the oldest: as many as
   // the probe, so a destination that takes nothing costs at most this many offers. (Sending
-  // pages instead of waiting was tried: the pages queued at the destination ahead of the next
-  // OFFERs delayed their NEEDs further, and few pages were offered at all: docs/decisions.md.)
+  // pages instead of waiting was tried on first hops: the pages queued at the destination ahead
+  // of the next OFFERs delayed their NEEDs further, and few pages were offered at all. A return
+  // hop does so until the probe is over: DoNotWaitUntilProven, docs/decisions.md.)
   static constexpr uint64_t kWindowPages = kProbePages;
   // Pages one OFFER gathers at most, from any number of ranges (a guest's scattered writes are
   // ranges of one page): a quarter of the window, so that four are on their way at once.
   static constexpr uint64_t kBatchPages = kWindowPages / 4;
 
   explicit ContentOffers(bool enabled) : offering_(enabled), enabled_(enabled) {}
+
+  // A hop whose destination holds the VM already (a return hop: its pages that changed are
+  // mostly new content) does not wait for NEEDs until the probe showed that offering pays:
+  // until then, a page the window has no room for goes as a page, so the link is not idle
+  // while the first answers make their round trip. A first hop waits (its pages may all be
+  // held by content, a sibling's: docs/decisions.md).
+  void DoNotWaitUntilProven() { wait_unproven_ = false; }
+  // Whether the source waits for the oldest NEED when the window is full.
+  bool waits() const { return wait_unproven_ || proven(); }
+  // The probe is over and at least 1 in kMinTakenRatio of the pages answered were taken.
+  bool proven() const { return answered_ >= kProbePages && taken_ * kMinTakenRatio >= answered_; }
 
   // Whether the next pages should be offered rather than sent.
   bool offering() const { return offering_; }
@@ -66,6 +78,7 @@ class ContentOffers {
  private:
   bool offering_;
   bool enabled_;
+  bool wait_unproven_ = true;
   std::deque<std::vector<uint64_t>> pending_;
   uint64_t offered_ = 0, taken_ = 0, needed_ = 0, offers_ = 0;
   uint64_t answered_ = 0;  // offered pages whose NEED came

@@ -87,6 +87,25 @@ TEST(ContentOffersTest, OfferingGoesOnWhileOneInThirtyTwoIsTaken) {
   EXPECT_EQ(o.stopped(), "");
 }
 
+TEST(ContentOffersTest, AReturnHopWaitsForNeedsOnlyOnceTheProbeShowedOfferingPays) {
+  ContentOffers first(true);
+  EXPECT_TRUE(first.waits());  // a first hop always waits
+  ContentOffers back(true);
+  back.DoNotWaitUntilProven();
+  std::vector<uint64_t> taken;
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_FALSE(back.waits()) << "offer " << k << ": the probe is not over";
+    std::vector<uint64_t> pages;
+    for (uint64_t p = 0; p < 256; ++p) pages.push_back(k * 256 + p);
+    back.Offered(pages);
+    std::vector<uint64_t> needed(pages.begin() + 8, pages.end());  // 8 of 256 taken: 1 in 32
+    ASSERT_TRUE(back.Answer(256, needed, "b", &taken).ok());
+  }
+  EXPECT_TRUE(back.proven());
+  EXPECT_TRUE(back.waits());
+  EXPECT_TRUE(back.offering());
+}
+
 TEST(ContentOffersTest, DisabledNeverOffers) {
   ContentOffers o(false);
   EXPECT_FALSE(o.offering());

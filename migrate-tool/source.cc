@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <thread>
 
@@ -197,7 +198,11 @@ Status SourceSession::SendPages(const PageBitmap& pages,
       if (!status.ok()) break;
     }
     if (compress_) compress_->link_bytes_per_second = LinkRate();
-    if (offer && offers_.offering()) {
+    // A full window is waited for only where offers_ says so; else the range goes as pages
+    // (and AnswerNeeds takes only the NEEDs that came).
+    constexpr uint64_t kNeverWait = std::numeric_limits<uint64_t>::max();
+    const bool room = offers_.pending_pages() + pending_offer_.size() < ContentOffers::kWindowPages;
+    if (offer && offers_.offering() && (room || offers_.waits())) {
       status = OfferPageRange(at, n, buf.data(), gen, sent);
     } else {
       status = FlushOffer();  // pages offered before these go first
@@ -207,7 +212,8 @@ Status SourceSession::SendPages(const PageBitmap& pages,
       }
     }
     if (status.ok() && offer) {
-      status = AnswerNeeds(ContentOffers::kWindowPages, gen, sent, buf.data());
+      status = AnswerNeeds(offers_.waits() ? ContentOffers::kWindowPages : kNeverWait, gen, sent,
+                           buf.data());
     }
     todo.ClearRange(at, n);
     at += n;
@@ -256,6 +262,8 @@ Result<PageBitmap> SourceSession::Classify(uint64_t* zero_pages, bool wait_for_w
     reusable_ = PageBitmap(summary_.pages);
   }
   if (reusable_.pages() != summary_.pages) return Status::Corrupt("reusable bitmap of wrong size");
+  // The destination holds the VM (a return hop): offers do not hold the first pass back.
+  if (reusable_.Count() > 0) offers_.DoNotWaitUntilProven();
   const uint64_t pages = summary_.pages;
   fate_.assign(pages, PageFate::kZero);
   PageBitmap send(pages);
