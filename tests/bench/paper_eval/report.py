@@ -97,13 +97,15 @@ WHY = {
         "generations only. A guest that rewrites pages with contents the destination holds "
         "gains from it (the login and sibling experiments)."),
     "content_time": (
-        "reuse by content offers the first pages before it sends them: the first pass waits "
-        "for the destination's answers (NEED) to the first 1,024 offered pages before any of "
-        "them goes, a round trip through the destination's lookups on two cores that the "
-        "guest's TCG vCPU, the destination's starting QEMU and both memfs daemons share. {hops}, "
-        "median per rate: {detail}. Offering pays where pages are taken (the sibling "
-        "experiment); here the writer's pages are random and about 1 in 200 is "
-        "taken, so offering stops after the probe, and its round trip is what the hop pays."),
+        "reuse by content offers the first pages before it sends them: the source reads them "
+        "and computes their SHA-256 (up to 1,024 pages offered at once) before the first page "
+        "goes, and the destination builds its index of the VM's stored memory as the hop "
+        "begins, on the two cores that the guest's TCG vCPU, the destination's starting QEMU "
+        "and both memfs daemons share. A first hop then waits for the answers (NEED) with "
+        "1,024 offered pages waiting; a return hop sends pages meanwhile. {hops}, median per "
+        "rate: {detail}. Offering pays where pages are taken (the sibling experiment); here the "
+        "writer's pages are random and about 1 in 200 is taken, so offering stops after the "
+        "probe, and the probe's start is what the hop pays."),
     "first_bytes": (
         "the difference is TLS and the tables: mkd-migrate encrypts (about 0.1 % on the link) "
         "and sends the generation table and framing; QEMU sends its stream in the clear."),
