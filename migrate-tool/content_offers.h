@@ -46,6 +46,10 @@ class ContentOffers {
   void DoNotWaitUntilProven() { wait_unproven_ = false; }
   // Whether the source waits for the oldest NEED when the window is full.
   bool waits() const { return wait_unproven_ || proven(); }
+  // Offered pages that may wait for their NEED: kWindowPages where the source waits, one OFFER's
+  // (kBatchPages) while it does not, so a return hop's first pages leave once 256 pages are
+  // read and digested rather than 1,024, and its offers go between its pages.
+  uint64_t window() const { return waits() ? kWindowPages : kBatchPages; }
   // The probe is over and at least 1 in kMinTakenRatio of the pages answered were taken.
   bool proven() const { return answered_ >= kProbePages && taken_ * kMinTakenRatio >= answered_; }
 

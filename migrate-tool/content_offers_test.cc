@@ -90,11 +90,13 @@ TEST(ContentOffersTest, OfferingGoesOnWhileOneInThirtyTwoIsTaken) {
 TEST(ContentOffersTest, AReturnHopWaitsForNeedsOnlyOnceTheProbeShowedOfferingPays) {
   ContentOffers first(true);
   EXPECT_TRUE(first.waits());  // a first hop always waits
+  EXPECT_EQ(first.window(), ContentOffers::kWindowPages);
   ContentOffers back(true);
   back.DoNotWaitUntilProven();
   std::vector<uint64_t> taken;
   for (int k = 0; k < 4; ++k) {
     EXPECT_FALSE(back.waits()) << "offer " << k << ": the probe is not over";
+    EXPECT_EQ(back.window(), ContentOffers::kBatchPages);
     std::vector<uint64_t> pages;
     for (uint64_t p = 0; p < 256; ++p) pages.push_back(k * 256 + p);
     back.Offered(pages);
@@ -103,6 +105,7 @@ TEST(ContentOffersTest, AReturnHopWaitsForNeedsOnlyOnceTheProbeShowedOfferingPay
   }
   EXPECT_TRUE(back.proven());
   EXPECT_TRUE(back.waits());
+  EXPECT_EQ(back.window(), ContentOffers::kWindowPages);
   EXPECT_TRUE(back.offering());
 }
 

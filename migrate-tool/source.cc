@@ -201,7 +201,7 @@ Status SourceSession::SendPages(const PageBitmap& pages,
     // A full window is waited for only where offers_ says so; else the range goes as pages
     // (and AnswerNeeds takes only the NEEDs that came).
     constexpr uint64_t kNeverWait = std::numeric_limits<uint64_t>::max();
-    const bool room = offers_.pending_pages() + pending_offer_.size() < ContentOffers::kWindowPages;
+    const bool room = offers_.pending_pages() + pending_offer_.size() < offers_.window();
     if (offer && offers_.offering() && (room || offers_.waits())) {
       status = OfferPageRange(at, n, buf.data(), gen, sent);
     } else {
