@@ -57,17 +57,23 @@ TEST(ContentOffersTest, ANeedForPagesNotOfferedOrOfAnotherSizeIsRefused) {
   EXPECT_THAT(taken, IsEmpty());
 }
 
+// Offers the 256 pages from k * 256 and answers them: the first `taken` taken, the rest needed.
+void OfferAndAnswer(ContentOffers& o, uint64_t k, uint64_t taken) {
+  std::vector<uint64_t> pages;
+  for (uint64_t p = 0; p < 256; ++p) pages.push_back(k * 256 + p);
+  o.Offered(pages);
+  const std::vector<uint64_t> needed(pages.begin() + static_cast<ptrdiff_t>(taken), pages.end());
+  std::vector<uint64_t> took;
+  ASSERT_TRUE(o.Answer(256, needed, "b", &took).ok());
+  EXPECT_EQ(took.size(), taken);
+}
+
 TEST(ContentOffersTest, OfferingStopsOnceFewerThanOneInThirtyTwoPagesWereTaken) {
   ContentOffers o(true);
-  std::vector<uint64_t> taken;
   // 1,024 pages in 4 offers, 31 taken: just under 1 in 32.
-  for (int k = 0; k < 4; ++k) {
-    std::vector<uint64_t> pages;
-    for (uint64_t p = 0; p < 256; ++p) pages.push_back(k * 256 + p);
-    o.Offered(pages);
-    std::vector<uint64_t> needed(pages.begin() + (k == 0 ? 31 : 0), pages.end());
+  for (uint64_t k = 0; k < 4; ++k) {
     ASSERT_TRUE(o.offering());
-    ASSERT_TRUE(o.Answer(256, needed, "b", &taken).ok());
+    OfferAndAnswer(o, k, k == 0 ? 31 : 0);
   }
   EXPECT_FALSE(o.offering());
   EXPECT_THAT(o.stopped(), HasSubstr("took 31 of 1024"));
@@ -75,14 +81,7 @@ TEST(ContentOffersTest, OfferingStopsOnceFewerThanOneInThirtyTwoPagesWereTaken) 
 
 TEST(ContentOffersTest, OfferingGoesOnWhileOneInThirtyTwoIsTaken) {
   ContentOffers o(true);
-  std::vector<uint64_t> taken;
-  for (int k = 0; k < 8; ++k) {
-    std::vector<uint64_t> pages;
-    for (uint64_t p = 0; p < 256; ++p) pages.push_back(k * 256 + p);
-    o.Offered(pages);
-    std::vector<uint64_t> needed(pages.begin() + 8, pages.end());  // 8 of 256 taken: 1 in 32
-    ASSERT_TRUE(o.Answer(256, needed, "b", &taken).ok());
-  }
+  for (uint64_t k = 0; k < 8; ++k) OfferAndAnswer(o, k, 8);  // 8 of 256 taken: 1 in 32
   EXPECT_TRUE(o.offering());
   EXPECT_EQ(o.stopped(), "");
 }
@@ -93,15 +92,10 @@ TEST(ContentOffersTest, AReturnHopWaitsForNeedsOnlyOnceTheProbeShowedOfferingPay
   EXPECT_EQ(first.window(), ContentOffers::kWindowPages);
   ContentOffers back(true);
   back.DoNotWaitUntilProven();
-  std::vector<uint64_t> taken;
-  for (int k = 0; k < 4; ++k) {
+  for (uint64_t k = 0; k < 4; ++k) {
     EXPECT_FALSE(back.waits()) << "offer " << k << ": the probe is not over";
     EXPECT_EQ(back.window(), ContentOffers::kBatchPages);
-    std::vector<uint64_t> pages;
-    for (uint64_t p = 0; p < 256; ++p) pages.push_back(k * 256 + p);
-    back.Offered(pages);
-    std::vector<uint64_t> needed(pages.begin() + 8, pages.end());  // 8 of 256 taken: 1 in 32
-    ASSERT_TRUE(back.Answer(256, needed, "b", &taken).ok());
+    OfferAndAnswer(back, k, 8);  // 8 of 256 taken: 1 in 32
   }
   EXPECT_TRUE(back.proven());
   EXPECT_TRUE(back.waits());
