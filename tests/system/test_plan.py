@@ -13,9 +13,9 @@ A 256 MiB guest whose page writer fills 32 MB, on three lab hosts (h2 never hold
       and its serve restarts with --content-scope host: the plan for h2 counts the pages h2 holds
       by content (the sibling's kernel and fill), and the first hop h0->h2 sends what it said,
       within 5 %, taking by content the pages it said.
-Plans and migrations run with the same --bandwidth (LINK below). "What the migration sends" is its bytes on the wire less the rounds after the first pass (pages
-the guest wrote after the plan, which a plan cannot know). Plans and reports go to stderr
-("plan:") and to $MKD_TEST_LOG_DIR/plan.json.
+Plans and migrations run with the same --bandwidth (LINK below). "What the migration sends" is its
+bytes on the wire less the rounds after the first pass (pages the guest wrote after the plan, which
+a plan cannot know). Plans and reports go to stderr ("plan:") and to $MKD_TEST_LOG_DIR/plan.json.
 
 Run: meson test -C build plan, or python3 <this file> -v. Needs root.
 """
