@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,9 @@ class ContentOffers {
   // (kBatchPages) while it does not, so a return hop's first pages leave once 256 pages are
   // read and digested rather than 1,024, and its offers go between its pages.
   uint64_t window() const { return waits() ? kWindowPages : kBatchPages; }
+  // Offered pages that may stay without their NEED once a range went (AnswerNeeds' `keep`):
+  // the window where the source waits; any number where it does not (NEEDs read as they come).
+  uint64_t keep() const { return waits() ? kWindowPages : std::numeric_limits<uint64_t>::max(); }
   // The probe is over and at least 1 in kMinTakenRatio of the pages answered were taken.
   bool proven() const { return answered_ >= kProbePages && taken_ * kMinTakenRatio >= answered_; }
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace mkd::migrate {
@@ -90,16 +91,19 @@ TEST(ContentOffersTest, AReturnHopWaitsForNeedsOnlyOnceTheProbeShowedOfferingPay
   ContentOffers first(true);
   EXPECT_TRUE(first.waits());  // a first hop always waits
   EXPECT_EQ(first.window(), ContentOffers::kWindowPages);
+  EXPECT_EQ(first.keep(), ContentOffers::kWindowPages);
   ContentOffers back(true);
   back.DoNotWaitUntilProven();
   for (uint64_t k = 0; k < 4; ++k) {
     EXPECT_FALSE(back.waits()) << "offer " << k << ": the probe is not over";
     EXPECT_EQ(back.window(), ContentOffers::kBatchPages);
+    EXPECT_EQ(back.keep(), std::numeric_limits<uint64_t>::max()) << "NEEDs read as they come";
     OfferAndAnswer(back, k, 8);  // 8 of 256 taken: 1 in 32
   }
   EXPECT_TRUE(back.proven());
   EXPECT_TRUE(back.waits());
   EXPECT_EQ(back.window(), ContentOffers::kWindowPages);
+  EXPECT_EQ(back.keep(), ContentOffers::kWindowPages);
   EXPECT_TRUE(back.offering());
 }
 

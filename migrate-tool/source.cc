@@ -200,7 +200,6 @@ Status SourceSession::SendPages(const PageBitmap& pages,
     if (compress_) compress_->link_bytes_per_second = LinkRate();
     // A full window is waited for only where offers_ says so; else the range goes as pages
     // (and AnswerNeeds takes only the NEEDs that came).
-    constexpr uint64_t kNeverWait = std::numeric_limits<uint64_t>::max();
     const bool room = offers_.pending_pages() + pending_offer_.size() < offers_.window();
     if (offer && offers_.offering() && (room || offers_.waits())) {
       status = OfferPageRange(at, n, buf.data(), gen, sent);
@@ -212,16 +211,15 @@ Status SourceSession::SendPages(const PageBitmap& pages,
       }
     }
     if (status.ok() && offer) {
-      status = AnswerNeeds(offers_.waits() ? ContentOffers::kWindowPages : kNeverWait, gen, sent,
-                           buf.data());
+      status = AnswerNeeds(offers_.keep(), gen, sent, buf.data());
     }
     todo.ClearRange(at, n);
     at += n;
     done += n;
     // The next round's sync never overlaps the write-back: both take from this view.
     if (overlap_sync && !next_sync_.valid() && !Streaming()) {
-      const double rate = LinkRateOr(send_rate_);
-      if (static_cast<double>((total - done) * kPageSize) / rate <= last_sync_seconds_) {
+      const double rate = LinkRateOr(LinkRate());  // the first pass: --bandwidth, if given
+      if (static_cast<double>((total - done) * kPageSize) / rate <= ExpectedSyncSeconds()) {
         StartSync();
       }
     }
@@ -263,7 +261,7 @@ Result<PageBitmap> SourceSession::Classify(uint64_t* zero_pages, bool wait_for_w
   }
   if (reusable_.pages() != summary_.pages) return Status::Corrupt("reusable bitmap of wrong size");
   // The destination holds the VM (a return hop): offers do not hold the first pass back.
-  if (reusable_.Count() > 0) offers_.DoNotWaitUntilProven();
+  if (reusable_.Any()) offers_.DoNotWaitUntilProven();
   const uint64_t pages = summary_.pages;
   fate_.assign(pages, PageFate::kZero);
   PageBitmap send(pages);

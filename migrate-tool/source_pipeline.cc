@@ -16,6 +16,7 @@ Status SourceSession::StartDirtyLog() {
   {
     StageTimer timer(&r_->pipe.sync);
     last_cut_ = Now();
+    first_take_ = last_cut_;
     // Its pages were written back before the table is read: the table has them.
     MKD_RETURN_IF_ERROR(ram_->Take().status());
   }
@@ -112,11 +113,18 @@ void SourceSession::StartSync() {
   });
 }
 
+double SourceSession::ExpectedSyncSeconds() const {
+  if (sync_timed_ || !first_take_) return last_sync_seconds_;
+  const double covered = std::chrono::duration<double>(Now() - *first_take_).count();
+  return std::max(last_sync_seconds_, kFirstSyncShare * covered);
+}
+
 Result<PageBitmap> SourceSession::TimedSync() {
   StageTimer timer(&r_->pipe.sync);
   if (!next_sync_.valid()) StartSync();
   TimedPages done = next_sync_.get();  // leaves next_sync_ empty
   last_sync_seconds_ = done.seconds;
+  sync_timed_ = true;
   prev_cut_ = last_cut_;
   last_cut_ = done.cut;
   r_->pipe.sync_total += done.seconds;

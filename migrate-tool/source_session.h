@@ -153,6 +153,13 @@ class SourceSession {
   // the pages before it: the rounds then cost max(sync, send) instead of their sum. Only the
   // RAM file's sync runs there; the session's thread keeps reading pages meanwhile.
   void StartSync();
+  // How long a sync started now is expected to take, to start it that long before the pages
+  // before it are all sent: the last sync's time once a round's sync was timed; before that
+  // (the first pass, whose write-back is no measure of one) at least kFirstSyncShare of the
+  // time since the first pass's take, whose dirtied pages that sync writes back: its work grows
+  // with the time it covers (docs/decisions.md, "pipe").
+  double ExpectedSyncSeconds() const;
+  static constexpr double kFirstSyncShare = 0.08;
   // now_(), or the epoch when the ports gave no clock.
   Clock::time_point Now() const { return now_ ? now_() : Clock::time_point{}; }
   // At the pause: the pages of a sync started before it (if any) and of a sync now.
@@ -315,7 +322,9 @@ class SourceSession {
   Clock::time_point throttled_since_{};
   uint32_t rounds_at_max_throttle_ = 0;  // rounds since the throttle reached --max-throttle
   std::future<TimedPages> next_sync_;    // StartSync's, until TimedSync takes it
-  double last_sync_seconds_ = 0.05;      // how long the last sync took
+  double last_sync_seconds_ = 0.05;      // how long the last sync took (a guess until timed)
+  bool sync_timed_ = false;              // TimedSync took a sync: last_sync_seconds_ is measured
+  std::optional<Clock::time_point> first_take_;  // on now_: StartDirtyLog's take
   // The write-back thread (StreamWriteBack) and what it delivered, under stream_mu_.
   std::future<void> stream_job_;
   mutable std::mutex stream_mu_;

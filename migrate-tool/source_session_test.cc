@@ -382,6 +382,52 @@ TEST_F(SourceSessionTest, ARoundWhosePauseWouldExceedTheBudgetIsNotTheLast) {
   EXPECT_EQ(dest_->memory, ram_->content);
 }
 
+TEST_F(SourceSessionTest, RoundOnesSyncStartsAShareOfTheFirstPassEarly) {
+  // A 4 pages/s link (--bandwidth); the odd pages from 21 on are reusable, so the first pass
+  // reads 26 pages, most in ranges of one, and each page read moves the fake clock a second on.
+  // Round 1's sync writes back what the guest dirtied during the whole pass: no round's sync was
+  // timed yet, so it starts once what is left would take at most 8 % of the time since the
+  // pass's take: after 20 pages (20 s), with 6 left (1.5 s <= 1.6 s; after 19, 7 left: 1.75 s >
+  // 1.52 s). The guess of a sync's time alone (0.05 s) would start it after the last page.
+  o_.bandwidth = 4 * kPageSize;
+  for (uint64_t p = 21; p < kPages; p += 2) {
+    ram_->reusable.Set(p);
+    Fill(&dest_->memory, p, static_cast<char>(p + 1));
+  }
+  ram_->syncs = {Pages(20, 1), Pages(22, 1)};
+  // The write-back is one range (two takes); no sync starts while it runs.
+  o_.write_back_pages = kPages;
+  std::atomic<int> takes{0};
+  ram_->on_take = [&](int n) { takes = n; };
+  std::atomic<uint64_t> read{0};
+  std::atomic<bool> synced{false};
+  std::optional<uint64_t> read_at_sync;
+  auto wait_for = [](const std::function<bool()>& done_waiting) {  // 2 s at most
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!done_waiting() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  };
+  ram_->on_read = [&](uint64_t, uint64_t count) {
+    // The first read waits for the write-back's take; from the 21st page on a read waits for
+    // the sync the rule started on its thread, so that the count the sync sees is where it began.
+    if (read == 0) wait_for([&] { return takes >= 2; });
+    if (read >= 20) wait_for([&] { return synced.load(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the write-back's thread ends
+    for (uint64_t i = 0; i < count; ++i) clock_.Advance(1.0);
+    read += count;
+  };
+  ram_->on_sync = [&](int n) {
+    if (n != 1) return;
+    read_at_sync = read.load();
+    synced = true;
+  };
+  ASSERT_TRUE(Run().ok()) << report_.outcome;
+  ASSERT_TRUE(read_at_sync.has_value());
+  EXPECT_EQ(*read_at_sync, 20u) << "round 1's sync started with 6 of the 26 pages left";
+  EXPECT_EQ(dest_->memory, ram_->content);
+}
+
 TEST_F(SourceSessionTest, ARoundWhosePauseFitsTheBudgetIsTheLast) {
   o_.bandwidth = 400 * kPageSize;
   o_.downtime = std::chrono::milliseconds(300);

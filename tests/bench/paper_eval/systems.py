@@ -54,7 +54,12 @@ class HopFailed(RuntimeError):
 class WrongPages(RuntimeError):
     """A stock QEMU pre-copy hop completed, but the destination's memory differs from the
     source's (compared page by page with both ends paused): the run is counted apart and
-    repeated, never averaged in (stock QEMU 7.2 under TCG on these machines)."""
+    repeated, never averaged in (stock QEMU 7.2 under TCG on these machines). `hop` is the
+    broken hop's record, for reports that show such runs apart."""
+
+    def __init__(self, message: str, hop: Optional[dict] = None):
+        super().__init__(message)
+        self.hop = hop or {}
 
 
 class Ours:
@@ -174,7 +179,7 @@ class Stock:
             raise HopFailed(str(e)) from e
         if hop.get("differing_pages"):
             raise WrongPages(f"stock QEMU h{src}->h{dst}: {hop['differing_pages']} pages of the "
-                             f"destination differ from the source's (hop: {hop})")
+                             f"destination differ from the source's (hop: {hop})", hop)
         hop.update({"pause_ms": None, "metadata_bytes": None, "dirtied_pages": None,
                     "converged": True})
         return hop
