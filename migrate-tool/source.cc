@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <limits>
 #include <optional>
 #include <thread>
 
